@@ -1,0 +1,1 @@
+"""Analyses: :class:`param.Parameterized` objects computing over cell datasets."""

@@ -1,0 +1,64 @@
+"""The analysis contract.
+
+An analysis is a :class:`param.Parameterized` whose parameters (each with ``doc=`` and bounds)
+fully describe what it computes. ``compute(ds)`` takes a cell dataset and returns a new
+:class:`xarray.Dataset`; the parameters, the package version and the definitions used are
+written into the result's attrs, so a result file explains itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import numpy as np
+import param
+import xarray as xr
+
+from .. import __version__
+from ..errors import MissingColumnError
+
+
+class Analysis(param.Parameterized):
+    """Base class of every analysis (registered under the ``batteryviz.analyses`` group)."""
+
+    #: Dataset variables the analysis cannot do without.
+    requires: ClassVar[tuple[str, ...]] = ("test_time_second", "voltage_volt", "current_ampere")
+
+    __abstract = True
+
+    def compute(self, ds: xr.Dataset) -> xr.Dataset:  # pragma: no cover - abstract
+        """Compute the analysis on a cell dataset."""
+        raise NotImplementedError
+
+    def check_inputs(self, ds: xr.Dataset) -> None:
+        """Raise :class:`MissingColumnError` naming what the dataset lacks."""
+        missing = [name for name in self.requires if name not in ds.variables]
+        if missing:
+            raise MissingColumnError(
+                f"{type(self).__name__} needs {', '.join(missing)}; the dataset has "
+                f"{', '.join(map(str, ds.data_vars))}",
+                path=ds.attrs.get("source_file"),
+                column=missing[0],
+            )
+
+    def parameter_values(self) -> dict:
+        """The analysis parameters as plain values (``name`` excluded)."""
+        return {k: v for k, v in self.param.values().items() if k != "name"}
+
+    def provenance(self) -> dict:
+        """Attrs recording how a result was made."""
+        values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.parameter_values().items()}
+        return {
+            "analysis": type(self).__name__,
+            "batteryviz_version": __version__,
+            "parameters": json.dumps(values, default=_jsonable, sort_keys=True),
+        }
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return str(value)

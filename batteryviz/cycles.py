@@ -1,0 +1,224 @@
+"""Steps, half cycles and the analysis cycle index.
+
+The one documented rule that turns records into cycles lives here.
+
+Step types
+    From the cycler's own step/command column where the reader found one (``step_type``);
+    otherwise from the sign of the current: ``|I| <= rest_current_fraction * max|I|`` is rest,
+    ``I > 0`` charge, ``I < 0`` discharge. Records the cycler marks as "other" (EIS, OCV
+    holds) are classified by current as well.
+
+Half cycles
+    A half cycle is the set of consecutive charge (or discharge) records up to the next record
+    of the opposite direction; rests do not interrupt it (a CC step, a rest and a CV step in
+    one direction form one half cycle). Rests after a half cycle belong to it.
+
+Cycles (``mode``)
+    ``"cycler"``
+        The cycler's counter (``cycle_count``): a new cycle starts wherever the counter
+        changes. The cycler's numbers are kept when they never decrease; when the counter
+        restarts (BaSyTec's ``Cyc-Count`` restarts with every loop of a test plan), cycles are
+        renumbered 1..N in test order. A counter group with no charge or discharge (a rest
+        only) joins the cycle before it.
+    ``"charge_first"`` / ``"discharge_first"``
+        Pair half cycles: a cycle starts with each charge (discharge) half cycle. Half cycles
+        before the first one of that direction form cycle 0 (flagged incomplete in the summary),
+        e.g. the first discharge of a commercial cell tested charge-first.
+    ``"auto"``
+        ``"cycler"`` when the file has a cycle counter that takes more than one value on
+        charge/discharge records, else pairing in the direction of the first half cycle.
+
+Records before the first charge or discharge record of the test (an initial rest) belong to no
+cycle: their ``cycle_index`` is -1.
+
+The result is stored alongside what the cycler wrote: ``cycle_index`` and ``half_cycle_index``
+on the ``record`` dimension, and a ``cycle`` dimension carrying ``cycle_start`` and
+``cycle_length`` (CF contiguous ragged array, ``sample_dimension="record"``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+from .schema import CYCLE_DIM, RECORD_DIM, STEP_TYPES, step_type_attrs
+
+CycleMode = Literal["auto", "cycler", "charge_first", "discharge_first"]
+CYCLE_MODES = ("auto", "cycler", "charge_first", "discharge_first")
+
+REST, CHARGE, DISCHARGE, OTHER = (STEP_TYPES[k] for k in ("rest", "charge", "discharge", "other"))
+
+
+def classify_steps(ds: xr.Dataset, rest_current_fraction: float = 0.002) -> np.ndarray:
+    """Step type code per record (see :data:`batteryviz.schema.STEP_TYPES`)."""
+    current = np.asarray(ds["current_ampere"].values, dtype=float)
+    finite = np.abs(current[np.isfinite(current)])
+    scale = float(finite.max()) if finite.size else 0.0
+    threshold = rest_current_fraction * scale
+    by_current = np.full(current.shape, REST, dtype=np.int8)
+    by_current[current > threshold] = CHARGE
+    by_current[current < -threshold] = DISCHARGE
+    if "step_type" in ds:
+        given = np.asarray(ds["step_type"].values, dtype=np.int8)
+        # Trust the cycler's charge/discharge/rest; classify "other" by current.
+        return np.where(given == OTHER, by_current, given).astype(np.int8)
+    return by_current
+
+
+def _forward_fill_ids(n: int, starts: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    mark = np.full(n, -1, dtype=np.int64)
+    mark[starts] = np.arange(starts.size) if values is None else values
+    # ids are increasing in record order, so a running maximum forward-fills them
+    return np.maximum.accumulate(mark) if values is None else _ffill(mark, starts)
+
+
+def _ffill(mark: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    idx = np.full(mark.size, -1, dtype=np.int64)
+    idx[starts] = starts
+    idx = np.maximum.accumulate(idx)
+    out = np.where(idx >= 0, mark[np.clip(idx, 0, None)], -1)
+    return out
+
+
+def half_cycle_starts(step_type: np.ndarray) -> np.ndarray:
+    """Record indices where a half cycle starts (first record of a new direction)."""
+    active = np.flatnonzero((step_type == CHARGE) | (step_type == DISCHARGE))
+    if active.size == 0:
+        return active
+    d = step_type[active]
+    change = np.r_[True, d[1:] != d[:-1]]
+    return active[change]
+
+
+def assign_cycles(
+    ds: xr.Dataset,
+    mode: CycleMode = "auto",
+    *,
+    rest_current_fraction: float = 0.002,
+) -> xr.Dataset:
+    """Derive steps, half cycles and the analysis cycle index; return a new dataset.
+
+    Parameters
+    ----------
+    ds
+        A cell dataset (see :mod:`batteryviz.schema`).
+    mode
+        The cycle rule, one of :data:`CYCLE_MODES` (module docstring).
+    rest_current_fraction
+        For records without a cycler step type: ``|I|`` at or below this fraction of the
+        largest ``|I|`` in the file counts as rest.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` plus ``step_type`` (if it was missing), ``half_cycle_index`` and ``cycle_index``
+        on ``record`` and ``cycle_start``/``cycle_length`` on the new ``cycle`` dimension.
+    """
+    if mode not in CYCLE_MODES:
+        raise ValueError(f"cycle mode {mode!r} is not one of {', '.join(CYCLE_MODES)}")
+    n = ds.sizes[RECORD_DIM]
+    st = classify_steps(ds, rest_current_fraction)
+    hc_starts = half_cycle_starts(st)
+    half = _forward_fill_ids(n, hc_starts)
+    first_active = int(hc_starts[0]) if hc_starts.size else n
+
+    counter = None
+    if "cycle_count" in ds:
+        c = np.asarray(ds["cycle_count"].values)
+        if np.issubdtype(c.dtype, np.number) and np.isfinite(c.astype(float)).all():
+            active_vals = c[(st == CHARGE) | (st == DISCHARGE)]
+            counter = c.astype(np.int64) if np.unique(active_vals).size > 1 else None
+    chosen = mode
+    if mode == "auto":
+        if counter is not None:
+            chosen = "cycler"
+        elif hc_starts.size and st[hc_starts[0]] == DISCHARGE:
+            chosen = "discharge_first"
+        else:
+            chosen = "charge_first"
+    if chosen == "cycler" and "cycle_count" not in ds:
+        raise ValueError("cycle mode 'cycler' needs a cycle_count variable; this file has none")
+
+    if chosen == "cycler":
+        c = np.asarray(ds["cycle_count"].values).astype(np.int64)
+        cycle, rule = _cycles_from_counter(c, st, first_active)
+    else:
+        direction = CHARGE if chosen == "charge_first" else DISCHARGE
+        starts = hc_starts[st[hc_starts] == direction]
+        if hc_starts.size and (starts.size == 0 or hc_starts[0] < starts[0]):
+            # half cycles before the first one of the starting direction form cycle 0
+            numbers = np.r_[0, np.arange(1, starts.size + 1)]
+            starts = np.r_[hc_starts[0], starts]
+        else:
+            numbers = np.arange(1, starts.size + 1)
+        cycle = _ffill(_mark(n, starts, numbers), starts)
+        rule = (
+            f"half cycles paired {chosen.replace('_', ' ')}: a cycle starts with each "
+            f"{'charge' if direction == CHARGE else 'discharge'} half cycle; half cycles before "
+            "the first one form cycle 0"
+        )
+    cycle[:first_active] = -1
+    out = ds.copy()
+    if "step_type" not in out:
+        out["step_type"] = xr.Variable((RECORD_DIM,), st, attrs={**step_type_attrs(), "derived_from": "current sign"})
+    out["step_type_resolved"] = xr.Variable(
+        (RECORD_DIM,), st, attrs={**step_type_attrs(), "long_name": "Step type used for cycles (cycler's, 'other' resolved by current)"}
+    )
+    out["half_cycle_index"] = xr.Variable(
+        (RECORD_DIM,), half, attrs={"long_name": "Half cycle (0-based; rests belong to the preceding one; -1 before the first)"}
+    )
+    out["cycle_index"] = xr.Variable(
+        (RECORD_DIM,), cycle, attrs={"long_name": "Analysis cycle index (-1: before the first cycle)", "rule": rule, "mode": chosen}
+    )
+    valid = cycle >= 0
+    numbers, first_idx, lengths = np.unique(cycle[valid], return_index=True, return_counts=True)
+    offset = int(np.flatnonzero(valid)[0]) if valid.any() else 0
+    out = out.assign_coords({CYCLE_DIM: (CYCLE_DIM, numbers, {"long_name": "Cycle"})})
+    out["cycle_start"] = xr.Variable((CYCLE_DIM,), first_idx + offset, attrs={"long_name": "First record of the cycle"})
+    out["cycle_length"] = xr.Variable(
+        (CYCLE_DIM,), lengths, attrs={"long_name": "Records in the cycle", "sample_dimension": RECORD_DIM}
+    )
+    out.attrs["cycle_rule"] = rule
+    out.attrs["cycle_mode"] = chosen
+    return out
+
+
+def _mark(n: int, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    mark = np.full(n, -1, dtype=np.int64)
+    mark[starts] = values
+    return mark
+
+
+def _cycles_from_counter(c: np.ndarray, st: np.ndarray, first_active: int) -> tuple[np.ndarray, str]:
+    n = c.size
+    change = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    group = np.zeros(n, dtype=np.int64)
+    group[change[1:]] = 1
+    group = np.cumsum(group)
+    active = (st == CHARGE) | (st == DISCHARGE)
+    has_active = np.bincount(group, weights=active, minlength=change.size) > 0
+    # the group holding the first active record always starts a cycle; rest-only groups join
+    # the cycle before them
+    first_group = group[first_active] if first_active < n else 0
+    keep = has_active & (np.arange(change.size) >= first_group)
+    starts = change[keep]
+    if starts.size and first_active < n:
+        starts[0] = min(starts[0], first_active)
+    monotonic = bool(np.all(np.diff(c[first_active:]) >= 0)) if first_active < n else True
+    if monotonic:
+        numbers = c[starts]
+        rule = "the cycler's cycle counter (cycle_count), numbers as written"
+    else:
+        numbers = np.arange(1, starts.size + 1)
+        rule = (
+            "the cycler's cycle counter (cycle_count): a new cycle wherever it changes; the counter "
+            "restarts within the test, so cycles are renumbered 1..N in test order"
+        )
+    return _ffill(_mark(n, starts, numbers), starts), rule
+
+
+def ragged_slices(ds: xr.Dataset) -> list[slice]:
+    """Record slices of each cycle, from ``cycle_start``/``cycle_length``."""
+    return [slice(int(s), int(s + n)) for s, n in zip(ds["cycle_start"].values, ds["cycle_length"].values)]

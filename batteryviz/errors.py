@@ -1,0 +1,87 @@
+"""Exceptions and warnings of batteryviz.
+
+Every error a user can trigger with a bad file derives from :class:`BatteryvizError` and says
+*which file*, *where* (line or column) and *what was expected*, so the message alone tells the
+user what to fix.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class BatteryvizError(Exception):
+    """Base class of every error batteryviz raises on purpose.
+
+    Parameters
+    ----------
+    message
+        What went wrong and what was expected.
+    path
+        The file concerned, if any.
+    line
+        1-based line number in the file, if known.
+    column
+        Column name (or 1-based column number) concerned, if known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | PathLike | None = None,
+        line: int | None = None,
+        column: str | int | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.column = column
+        self.reason = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(f"{self.path}")
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.reason}" if prefix else self.reason
+
+
+class EmptyFileError(BatteryvizError):
+    """The file has no bytes, or a header but no data rows."""
+
+
+class UnknownFormatError(BatteryvizError):
+    """No registered reader recognised the file's content."""
+
+
+class BinaryFileError(BatteryvizError):
+    """A binary file was handed to a reader of text exports."""
+
+
+class MissingColumnError(BatteryvizError):
+    """A column the reader needs is not in the file."""
+
+
+class ParseError(BatteryvizError):
+    """A value could not be parsed (text in a numeric column, a malformed row...)."""
+
+
+class TruncatedFileError(ParseError):
+    """The file ends in the middle of a row (an interrupted copy or export)."""
+
+
+class FileTooLargeError(BatteryvizError):
+    """Reading the file into memory would exceed the memory available."""
+
+
+class SchemaError(BatteryvizError):
+    """A dataset does not follow the batteryviz cell-dataset conventions."""
+
+
+class DataQualityWarning(UserWarning):
+    """Something in the data looks wrong but the analysis can go on."""

@@ -1,0 +1,200 @@
+"""The reader contract and declarative column maps.
+
+A reader is a small class: a ``name``, the ``suffixes`` it usually sees, a ``sniff`` that looks
+at the *content* of a file's head, and a ``read`` that returns a cell dataset in BDF names. Most
+of a vendor reader is data: a list of :class:`Column` entries mapping the vendor's column names
+to BDF names, units and signs. Adding a vendor is mostly writing that list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterable
+
+import numpy as np
+import polars as pl
+import xarray as xr
+
+from .. import schema
+from ..errors import MissingColumnError
+from .text import Head
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one vendor column becomes one dataset variable.
+
+    Parameters
+    ----------
+    source
+        The vendor's column name, or a regular expression (``regex=True``) matched against it.
+    target
+        The dataset variable name (BDF where BDF has one).
+    scale
+        Factor applied to the values (e.g. ``3600`` for hours to seconds, ``1e-3`` for mA).
+    role
+        Counter role for the cycle summary (see :data:`batteryviz.schema.COUNTER_ROLES`).
+    resets
+        For counters: when the cycler resets them (``"cycle"``, ``"step"``, ``"never"``).
+    preference
+        Among several counters of one role, the highest preference is used first.
+    kind
+        ``"float"``, ``"int"``, ``"category"`` (strings stored as codes) or ``"string"``.
+    absolute
+        Store the magnitude (for counters some cyclers write with a sign).
+    """
+
+    source: str
+    target: str
+    scale: float = 1.0
+    role: str | None = None
+    resets: str | None = None
+    preference: int = 0
+    kind: str = "float"
+    regex: bool = False
+    absolute: bool = False
+
+    def matches(self, name: str) -> bool:
+        if self.regex:
+            return re.fullmatch(self.source, name.strip(), flags=re.IGNORECASE) is not None
+        return name.strip().lower() == self.source.lower()
+
+
+def slug(name: str) -> str:
+    """A clean variable name for a vendor column without a BDF equivalent."""
+    s = name.strip().replace("°", "deg").replace("%", "percent").replace("/", "_per_")
+    s = re.sub(r"[^0-9A-Za-z]+", "_", s).strip("_").lower()
+    return s or "column"
+
+
+def categorical(values: pl.Series) -> tuple[np.ndarray, dict]:
+    """Strings to small integer codes with CF ``flag_values``/``flag_meanings``.
+
+    The labels are kept exactly as written (spaces replaced by ``_`` in ``flag_meanings``,
+    the originals in ``labels``), so nothing the cycler wrote is lost.
+    """
+    filled = values.fill_null("")
+    cats = filled.unique(maintain_order=True).to_list()
+    mapping = {c: i for i, c in enumerate(cats)}
+    dtype = np.int16 if len(cats) < 32000 else np.int32
+    codes = filled.replace_strict(mapping, return_dtype=pl.Int32).to_numpy().astype(dtype)
+    attrs = {
+        "flag_values": np.arange(len(cats), dtype=dtype),
+        "flag_meanings": " ".join(re.sub(r"\s+", "_", c) or "_" for c in cats),
+        "labels": "\t".join(cats),
+    }
+    return codes, attrs
+
+
+def decode_labels(var: xr.DataArray) -> list[str]:
+    """The original string labels of a categorical variable made by :func:`categorical`."""
+    return var.attrs["labels"].split("\t")
+
+
+def apply_column_map(
+    df: pl.DataFrame,
+    columns: Iterable[Column],
+    *,
+    path,
+    vendor: str,
+    keep_unmapped: bool = True,
+) -> dict[str, tuple[np.ndarray, dict]]:
+    """Turn a polars frame of vendor columns into ``{variable: (array, attrs)}``.
+
+    Each vendor column is used once, by the first :class:`Column` that matches it. Columns no
+    entry matches are kept under ``<vendor>_<slug>`` with their original name in attrs.
+    """
+    out: dict[str, tuple[np.ndarray, dict]] = {}
+    used: set[str] = set()
+    for spec in columns:
+        for name in df.columns:
+            if name in used or not spec.matches(name) or spec.target in out:
+                continue
+            used.add(name)
+            series = df[name]
+            extra: dict[str, Any] = {"source_column": name}
+            if spec.role:
+                extra.update(role=spec.role, preference=spec.preference)
+            if spec.resets:
+                extra["resets"] = spec.resets
+            if spec.kind == "category":
+                arr, cat_attrs = categorical(series.cast(pl.String))
+                extra.update(cat_attrs)
+            elif spec.kind == "string":
+                arr = series.cast(pl.String).fill_null("").to_numpy().astype(str)
+            else:
+                arr = series.cast(pl.Float64).to_numpy()
+                if spec.absolute:
+                    arr = np.abs(arr)
+                if spec.scale != 1.0:
+                    arr = arr * spec.scale
+                if spec.kind == "int":
+                    if not np.isnan(arr).any():
+                        arr = arr.astype(np.int64)
+            attrs = schema.variable_attrs(spec.target)
+            attrs.update(extra)
+            out[spec.target] = (arr, attrs)
+            break
+    if keep_unmapped:
+        for name in df.columns:
+            if name in used:
+                continue
+            target = f"{vendor}_{slug(name)}"
+            if target in out:
+                continue
+            series = df[name]
+            if series.dtype == pl.String:
+                arr, cat_attrs = categorical(series)
+                out[target] = (arr, {"source_column": name, **cat_attrs})
+            else:
+                out[target] = (series.cast(pl.Float64).to_numpy(), {"source_column": name})
+    return out
+
+
+def require(data: dict, names: Iterable[str], *, path, available: Iterable[str], hint: str = "") -> None:
+    """Raise :class:`MissingColumnError` when a required variable was not found."""
+    for name in names:
+        if name not in data:
+            raise MissingColumnError(
+                f"no column for {name} ({schema.VARIABLES[name].label}); columns found: "
+                f"{', '.join(available)}{hint}",
+                path=path,
+                column=name,
+            )
+
+
+class Reader:
+    """Base class and contract of every reader.
+
+    Subclasses set :attr:`name`, :attr:`suffixes` and :attr:`description` and implement
+    :meth:`sniff` and :meth:`read`. Register a reader under the ``batteryviz.readers`` entry-point
+    group and :func:`batteryviz.read` will find it.
+    """
+
+    name: ClassVar[str] = ""
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+    #: Readers with a higher priority are asked first (specific formats before generic ones).
+    priority: ClassVar[int] = 50
+
+    def sniff(self, head: Head) -> bool:  # pragma: no cover - abstract
+        """True when ``head`` (the decoded start of a file) is in this reader's format."""
+        raise NotImplementedError
+
+    def read(self, path: str | Path, **options) -> xr.Dataset:  # pragma: no cover - abstract
+        """Read the file into a cell dataset (BDF names, current > 0 charges the cell)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+@dataclass
+class ReadResult:
+    """Intermediate product of a text reader before it becomes a dataset."""
+
+    data: dict[str, tuple[np.ndarray, dict]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,281 @@
+"""BaSyTec "Resultfile" text exports.
+
+Format (as the BaSyTec software writes it)::
+
+    ~Resultfile from Basytec Battery Test System
+    ~Name of Test: ...            <- every "~key: value" line becomes metadata
+    ~Start of Test: 05.05.2025 16:35:43
+    ~
+    ~Time[h] DataSet DateTime ... U[V] I[A] ... State   <- the column line, also starts with "~"
+    0,000000 1 05.05.2025 14:36:06 ...                  <- data, tab or space separated
+
+* Separator: tab, or a single space (then ``DateTime`` splits into two tokens, so rows have one
+  field more than the column line).
+* Decimal mark: point or comma (detected from the data).
+* Encoding: UTF-8, cp1252 or latin-1; a mis-decoded degree sign in ``T1[°C]`` is repaired.
+* ``I[A]`` is positive while charging (BaSyTec already follows the BDF sign convention).
+* Time columns are in hours (``Time[h]``) or seconds (``Time[s]``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from .. import schema
+from ..errors import MissingColumnError, ParseError
+from .base import Column, Reader, apply_column_map, categorical, require
+from .delimited import read_block
+from .finish import finish
+from .text import Head, read_head, require_text, uses_decimal_comma
+
+#: Header keys of the "~key: value" lines that have a standard metadata name as well.
+HEADER_KEYS = {
+    "Name of Test": "test_name",
+    "Battery": "cell_name",
+    "Testplan": "test_plan",
+    "Testchannel": "channel",
+    "Start of Test": "start_of_test",
+    "End of Test": "end_of_test",
+    "Operator (Test)": "operator",
+    "Operator (Data converting)": "operator_data_converting",
+    "Date and Time of Data Converting": "date_of_data_converting",
+}
+
+
+def _time_columns(unit: str) -> list[Column]:
+    scale = 3600.0 if unit == "h" else 1.0
+    return [
+        Column(rf"~?Time\[{unit}\]", "test_time_second", scale, regex=True),
+        Column(rf"t-Step\[{unit}\]", "step_time_second", scale, regex=True),
+        Column(rf"t-Set\[{unit}\]", "set_time_second", scale, regex=True),
+        Column(rf"t-Cyc\[{unit}\]", "cycle_time_second", scale, regex=True),
+    ]
+
+
+COLUMNS = [
+    Column("DataSet", "data_point", kind="int"),
+    Column("Line", "step_index", kind="int"),
+    Column("Command", "command", kind="category"),
+    Column("U[V]", "voltage_volt"),
+    Column("I[A]", "current_ampere"),
+    Column("P[W]", "power_watt"),
+    Column("Ah[Ah]", "net_capacity_ah"),
+    Column("Ah-Step", "step_capacity_ah"),
+    # Per-cycle counters: "-0" is reset at the start of every cycle pass.
+    Column("Ah-Cyc-Charge-0", "cycle_charging_capacity_ah", role="charge_capacity", resets="cycle", preference=2, absolute=True),
+    Column("Ah-Cyc-Discharge-0", "cycle_discharging_capacity_ah", role="discharge_capacity", resets="cycle", preference=2, absolute=True),
+    Column("Ah-Cyc-Charge", "basytec_ah_cyc_charge", role="charge_capacity", resets="cycle", preference=1, absolute=True),
+    Column("Ah-Cyc-Discharge", "basytec_ah_cyc_discharge", role="discharge_capacity", resets="cycle", preference=1, absolute=True),
+    Column("Ah-Set", "set_capacity_ah"),
+    Column("Ah-Ch-Set", "set_charging_capacity_ah"),
+    Column("Ah-Dis-Set", "set_discharging_capacity_ah"),
+    Column("Wh[Wh]", "net_energy_wh"),
+    Column("Wh[Wh/kg]", "net_specific_energy_wh_per_kg"),
+    Column("Wh-Cyc-Charge-0", "cycle_charging_energy_wh", role="charge_energy", resets="cycle", preference=2, absolute=True),
+    Column("Wh-Cyc-Discharge-0", "cycle_discharging_energy_wh", role="discharge_energy", resets="cycle", preference=2, absolute=True),
+    Column("Wh-Step", "step_energy_wh"),
+    Column(r"T1\[.*C\]", "ambient_temperature_celsius", regex=True),
+    Column(r"T2\[.*C\]", "temperature_t2_celsius", regex=True),
+    Column("R-DC", "internal_resistance_ohm"),
+    Column("R-AC", "ac_resistance_ohm"),
+    Column("Cyc-Count", "cycle_count", kind="int"),
+    Column("Count", "basytec_count", kind="int"),
+    Column("State", "basytec_state", kind="int"),
+    Column("Level", "basytec_level", kind="int"),
+]
+
+#: Alternative names seen in hand-edited or older exports (the predecessor's alias map).
+ALIASES = {"Time": "Time[h]", "t[h]": "Time[h]", "Cmd": "Command", "Mode": "Command",
+           "V[V]": "U[V]", "Voltage": "U[V]", "Current": "I[A]", "Status": "State"}
+
+COMMAND_STEP_TYPES = {"charge": 1, "discharge": 2, "pause": 0, "rest": 0}
+
+_DEGREE_FIX = re.compile(r"(T\d)\[(?:\ufffd|º|Â°|�|\?|°)*C\]")
+
+
+def repair_name(name: str) -> str:
+    """Repair mis-decoded degree signs: ``T1[�C]``, ``T1[ºC]``, ``T1[Â°C]`` → ``T1[°C]``."""
+    name = name.strip().lstrip("~")
+    name = _DEGREE_FIX.sub(lambda m: f"{m.group(1)}[°C]", name)
+    return ALIASES.get(name, name)
+
+
+def parse_header(lines: list[str]) -> tuple[int, list[str], dict[str, str]]:
+    """Split the ``~`` preamble: (number of header lines, column-line names, metadata)."""
+    n = 0
+    column_line = None
+    meta: dict[str, str] = {}
+    for line in lines:
+        if not line.startswith("~"):
+            break
+        n += 1
+        body = line[1:].strip()
+        if not body:
+            continue
+        if re.match(r"Time\[[hs]\]|DataSet", body) or ("\t" in body and "U[V]" in body):
+            column_line = line
+            continue
+        key, sep, value = body.partition(":")
+        if sep:
+            meta[key.strip()] = value.strip()
+        else:
+            meta.setdefault("title", body)
+    if column_line is None:
+        raise MissingColumnError(
+            "no column line found: expected a header line starting with '~Time[h]' or "
+            "'~Time[s]' (or containing 'DataSet') before the data",
+            line=n or 1,
+        )
+    body = column_line.lstrip("~").rstrip("\r\n")
+    names = body.split("\t") if "\t" in body else body.split()
+    return n, [repair_name(x) for x in names], meta
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    for fmt in ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"):
+        try:
+            return datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+class BasytecReader(Reader):
+    """Reader of BaSyTec "Resultfile" text exports (``.txt``)."""
+
+    name = "basytec"
+    suffixes = (".txt", ".csv", ".dat")
+    description = "BaSyTec Resultfile text export (tab or space separated, decimal point or comma)"
+    priority = 80
+
+    def sniff(self, head: Head) -> bool:
+        if head.is_binary or not head.lines:
+            return False
+        first = head.lines[0]
+        if first.startswith("~") and "basytec" in first.lower():
+            return True
+        # Exports without the title line: a "~Time[h]"/"~Time[s]" column line in the preamble.
+        for line in head.lines[:60]:
+            if not line.startswith("~"):
+                return False
+            if re.match(r"~\s*(Time\[[hs]\]|DataSet)", line):
+                return True
+        return False
+
+    def read(self, path: str | Path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None, **_):
+        """Read a BaSyTec export.
+
+        Parameters
+        ----------
+        path
+            The export.
+        on_bad_lines
+            ``"error"`` (default) raises on a truncated last line; ``"skip"`` drops it and
+            records a warning in ``attrs["quality_warnings"]``.
+        max_memory_bytes
+            Refuse files whose parsed size would exceed this (default: the memory available).
+        """
+        head = read_head(path)
+        require_text(head, "BaSyTec")
+        try:
+            n_header, names, meta = parse_header(head.lines)
+        except MissingColumnError as exc:
+            raise MissingColumnError(exc.reason, path=path, line=exc.line) from None
+        data_lines = [ln for ln in head.lines[n_header : n_header + 50] if ln.strip()]
+        separator = "\t" if "\t" in (data_lines[0] if data_lines else "\t") else " "
+        if data_lines:
+            n_fields = len(data_lines[0].split(separator)) if separator == "\t" else len(data_lines[0].split())
+            if n_fields == len(names) + 1 and "DateTime" in names:
+                i = names.index("DateTime")
+                names = names[:i] + ["DateTime", "DateTime_time"] + names[i + 1 :]
+        names = _unique(names)
+        time_name = next((n for n in names if re.fullmatch(r"Time\[[hs]\]", n)), None)
+        if time_name is None:
+            raise MissingColumnError(
+                "no time column: expected 'Time[h]' or 'Time[s]' in the column line; found "
+                + ", ".join(names),
+                path=path,
+                line=n_header,
+                column="Time[h]",
+            )
+        for required in ("U[V]", "I[A]"):
+            if required not in names:
+                raise MissingColumnError(
+                    f"required column {required!r} not in the column line; found {', '.join(names)}",
+                    path=path,
+                    line=n_header,
+                    column=required,
+                )
+        from .finish import check_memory
+
+        check_memory(path, head.size, max_memory_bytes)
+        text_cols = {n for n in names if n in ("Command", "DateTime", "DateTime_time")}
+        decimal_comma = uses_decimal_comma(data_lines[:20], separator)
+        df, notes = read_block(
+            Path(path),
+            names=names,
+            skip_lines=n_header,
+            separator=separator,
+            encoding=head.encoding,
+            size=head.size,
+            text_columns=text_cols,
+            decimal_comma=decimal_comma,
+            on_bad_lines=on_bad_lines,
+            quote_char=None,
+        )
+        # Drop rows without any number and rows with negative time (as the cycler software does
+        # when an export is cut and re-joined); say how many.
+        numeric = [n for n in names if n not in text_cols]
+        keep = ~pl.all_horizontal(pl.col(numeric).is_null()) & (pl.col(time_name).fill_null(0) >= 0)
+        n0 = df.height
+        df = df.filter(keep)
+        if df.height < n0:
+            notes.append(f"{n0 - df.height} row(s) without numbers or with negative time dropped")
+        unit = time_name[-2]
+        data = apply_column_map(df, _time_columns(unit) + COLUMNS, path=path, vendor="basytec")
+        require(data, schema.REQUIRED, path=path, available=names)
+        if "command" in data:
+            labels = data["command"][1]["labels"].split("\t")
+            lut = np.array([COMMAND_STEP_TYPES.get(lbl.strip().lower(), 3) for lbl in labels], dtype=np.int8)
+            data["step_type"] = (lut[data["command"][0]], {"derived_from": "Command"})
+        metadata = {"cycler": "BaSyTec"}
+        for key, value in meta.items():
+            metadata[HEADER_KEYS.get(key, _meta_key(key))] = value
+        start = _parse_date(meta.get("Start of Test"))
+        if start is not None:
+            metadata["start_time"] = start.isoformat()
+            data["unix_time_second"] = (
+                start.timestamp() + data["test_time_second"][0],
+                {"note": "Start of Test + test time; cycler local time (time zone not in the file)"},
+            )
+        elif "DateTime" in df.columns:
+            stamp = df["DateTime"] if "DateTime_time" not in df.columns else df["DateTime"] + " " + df["DateTime_time"]
+            parsed = stamp.str.strptime(pl.Datetime("ms"), "%d.%m.%Y %H:%M:%S", strict=False)
+            data["unix_time_second"] = (parsed.dt.epoch("ms").cast(pl.Float64).to_numpy() / 1000.0, {})
+        for extra in ("basytec_datetime", "basytec_datetime_time"):
+            data.pop(extra, None)  # parsed into unix_time_second; 1 s resolution strings add nothing
+        return finish(data, metadata, path=path, notes=notes, reader=self.name)
+
+
+def _meta_key(key: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_")
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}.{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out

@@ -1,0 +1,97 @@
+"""Reading the data block of a delimited text export with polars, robustly and fast.
+
+The fast path asks polars for Float64 columns directly (multi-threaded, no string copies). When
+that fails, the block is re-read as text and parsed column by column, so the error can name the
+exact line and column of the first bad value, and files that mix ``,`` and ``.`` decimal marks
+still read.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import polars as pl
+
+from ..errors import EmptyFileError, ParseError
+from .text import check_complete_last_line, raise_truncated, to_float_columns
+
+#: Above this size a non-UTF-8 file is handed to polars as is (``utf8-lossy``) instead of being
+#: transcoded in memory; data rows of cycler exports are ASCII, only headers hold ° or µ.
+TRANSCODE_LIMIT = 64 * 1024 * 1024
+
+
+def read_block(
+    path: Path,
+    *,
+    names: list[str],
+    skip_lines: int,
+    separator: str,
+    encoding: str,
+    size: int,
+    text_columns: set[str] = frozenset(),
+    decimal_comma: bool = False,
+    on_bad_lines: str = "error",
+    quote_char: str | None = '"',
+) -> tuple[pl.DataFrame, list[str]]:
+    """Read the rows after ``skip_lines`` header lines into a frame with ``names``.
+
+    Returns the frame and a list of notes (e.g. a dropped truncated line).
+    """
+    notes: list[str] = []
+    if on_bad_lines not in ("error", "skip"):
+        raise ValueError("on_bad_lines must be 'error' or 'skip'")
+    last = check_complete_last_line(path, size, len(names), separator, encoding)
+    if encoding in ("utf-8", "ascii", "utf-8-sig") or size > TRANSCODE_LIMIT:
+        source: str | io.BytesIO = str(path)
+        pl_encoding = "utf8" if encoding in ("utf-8", "ascii", "utf-8-sig") else "utf8-lossy"
+    else:
+        with open(path, "rb") as fh:
+            source = io.BytesIO(fh.read().decode(encoding, errors="replace").encode("utf-8"))
+        pl_encoding = "utf8"
+    numeric = [n for n in names if n not in text_columns]
+    common = dict(
+        separator=separator,
+        has_header=False,
+        skip_lines=skip_lines,
+        new_columns=names,
+        encoding=pl_encoding,
+        quote_char=quote_char,
+        truncate_ragged_lines=True,
+        raise_if_empty=False,
+    )
+    df = None
+    try:
+        df = pl.read_csv(
+            source,
+            schema_overrides={**{n: pl.Float64 for n in numeric}, **{n: pl.String for n in text_columns}},
+            decimal_comma=decimal_comma,
+            **common,
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.ShapeError):
+        df = None
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    if df is None or df.width != len(names):
+        raw = pl.read_csv(source, infer_schema=False, **common)
+        if raw.width != len(names):
+            raise ParseError(
+                f"expected {len(names)} fields per row (from the column line), found {raw.width}",
+                path=path,
+                line=skip_lines + 1,
+            )
+        df = to_float_columns(raw, numeric, path=path, first_line=skip_lines + 1, decimal_comma=True)
+        if not decimal_comma and any("," in str(v) for v in raw[numeric[0]].head(50).to_list() if v):
+            notes.append("decimal commas found in a file that otherwise uses decimal points")
+    if df.height == 0:
+        raise EmptyFileError(
+            f"the file has a header but no data rows (expected rows after line {skip_lines})",
+            path=path,
+        )
+    if last is not None:
+        line_no = skip_lines + df.height
+        if on_bad_lines == "error":
+            raise_truncated(path, line_no, last, len(names), separator)
+        df = df.head(df.height - 1)
+        notes.append(f"line {line_no}: truncated last line dropped ({last[:60]!r})")
+    return df, notes

@@ -1,0 +1,156 @@
+"""The reader registry: entry points of the group ``batteryviz.readers``, loaded lazily.
+
+``READERS`` is a mapping that lists reader names without importing them and imports a reader
+the first time it is asked for, so ``import batteryviz`` stays light. Third-party packages add
+readers by declaring an entry point in that group; nothing here needs to change.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Iterator
+
+import xarray as xr
+
+from ..errors import BatteryvizError, UnknownFormatError
+from .base import Reader
+from .text import Head, read_head
+
+GROUP = "batteryviz.readers"
+
+# The built-in readers, used when the package runs from a source tree that was not installed
+# (entry points then do not exist). Installed entry points override and extend this.
+_BUILTIN = {
+    "basytec": "batteryviz.io.basytec:BasytecReader",
+    "arbin": "batteryviz.io.arbin:ArbinReader",
+    "biologic": "batteryviz.io.biologic:BiologicTextReader",
+    "maccor": "batteryviz.io.maccor:MaccorReader",
+    "neware": "batteryviz.io.neware:NewareReader",
+    "novonix": "batteryviz.io.novonix:NovonixReader",
+    "bdf": "batteryviz.io.bdf:BDFReader",
+    "generic": "batteryviz.io.generic:GenericReader",
+}
+
+
+def _load(target: str) -> type[Reader]:
+    module, _, attr = target.partition(":")
+    mod = __import__(module, fromlist=[attr])
+    return getattr(mod, attr)
+
+
+class ReaderRegistry(Mapping):
+    """Name → reader instance, loading each reader on first access."""
+
+    def __init__(self) -> None:
+        self._targets: dict[str, str] | None = None
+        self._loaded: dict[str, Reader] = {}
+        self.broken: dict[str, str] = {}
+
+    def _discover(self) -> dict[str, str]:
+        if self._targets is None:
+            targets = dict(_BUILTIN)
+            for ep in entry_points(group=GROUP):
+                targets[ep.name] = ep.value
+            self._targets = targets
+        return self._targets
+
+    def __getitem__(self, name: str) -> Reader:
+        if name not in self._loaded:
+            targets = self._discover()
+            if name not in targets:
+                raise KeyError(f"no reader named {name!r}; registered: {', '.join(sorted(targets))}")
+            self._loaded[name] = _load(targets[name])()
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._discover())
+
+    def __len__(self) -> int:
+        return len(self._discover())
+
+    def register(self, name: str, reader: type[Reader] | str) -> None:
+        """Register a reader class (or ``"module:Class"``) at run time."""
+        self._discover()
+        if isinstance(reader, str):
+            self._targets[name] = reader
+        else:
+            self._targets[name] = f"{reader.__module__}:{reader.__qualname__}"
+            self._loaded[name] = reader()
+
+    def by_priority(self) -> list[Reader]:
+        """Loaded readers, most specific first. A plug-in that fails to import is skipped
+        (and named in :attr:`broken`) so one broken package never stops detection."""
+        readers = []
+        for name in self:
+            try:
+                readers.append(self[name])
+            except Exception as exc:
+                self.broken[name] = f"{type(exc).__name__}: {exc}"
+        return sorted(readers, key=lambda r: -r.priority)
+
+
+READERS = ReaderRegistry()
+
+
+def detect(path: str | os.PathLike, head: Head | None = None) -> Reader:
+    """Find the reader for ``path`` from its content.
+
+    Every registered reader's ``sniff`` looks at the decoded head of the file, most specific
+    first. Raises :class:`UnknownFormatError` listing what was tried.
+    """
+    head = head or read_head(path)
+    tried = []
+    for reader in READERS.by_priority():
+        try:
+            if reader.sniff(head):
+                return reader
+        except Exception as exc:  # a sniffer must never break detection
+            tried.append(f"{reader.name} (sniff failed: {exc})")
+            continue
+        tried.append(reader.name)
+    tried += [f"{name} (failed to load: {why})" for name, why in READERS.broken.items()]
+    kind = "a binary file" if head.is_binary else f"a text file ({head.encoding})"
+    first = head.lines[0][:120] if head.lines else ""
+    raise UnknownFormatError(
+        f"not a format batteryviz recognises: {kind} starting with {first!r}. Tried: "
+        f"{', '.join(tried)}. For a delimited table with other column names, use "
+        "bv.read(path, format='generic', columns={'Your time column': 'test_time_second', ...})",
+        path=path,
+    )
+
+
+def read(path: str | os.PathLike, format: str | None = None, **options) -> xr.Dataset:
+    """Read a cycler file into a cell dataset (BDF names, current > 0 charges the cell).
+
+    Parameters
+    ----------
+    path
+        The file. Several files of one test (e.g. BioLogic Modulo Bat parts) can be given as a
+        list; they are read in order and joined into one test.
+    format
+        A registered reader name to skip detection (see ``batteryviz.io.READERS``).
+    **options
+        Passed to the reader's ``read`` (e.g. ``on_bad_lines="skip"``, ``columns={...}``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables on the ``record`` dimension; cell metadata in ``attrs``.
+    """
+    if isinstance(path, (list, tuple)):
+        from .combine import read_many
+
+        return read_many(list(path), format=format, **options)
+    path = Path(path)
+    head = read_head(path)
+    reader = READERS[format] if format else detect(path, head)
+    try:
+        ds = reader.read(path, **options)
+    except BatteryvizError:
+        raise
+    ds.attrs.setdefault("source_file", path.name)
+    ds.attrs["reader"] = reader.name
+    return ds
