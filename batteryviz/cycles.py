@@ -64,7 +64,32 @@ def classify_steps(ds: xr.Dataset, rest_current_fraction: float = 0.002) -> np.n
         given = np.asarray(ds["step_type"].values, dtype=np.int8)
         # Trust the cycler's charge/discharge/rest; classify "other" by current.
         return np.where(given == OTHER, by_current, given).astype(np.int8)
+    if "step_index" in ds:
+        return _by_step_runs(np.asarray(ds["step_index"].values), current, by_current, threshold)
     return by_current
+
+
+def _by_step_runs(step: np.ndarray, current: np.ndarray, by_current: np.ndarray, threshold: float) -> np.ndarray:
+    """One type per run of equal cycler step number, from the run's mean current.
+
+    A run whose records clearly go both ways (more than 10 % of its loaded records in each
+    direction) is classified record by record instead.
+    """
+    n = step.size
+    if n == 0:
+        return by_current
+    starts = np.flatnonzero(np.r_[True, step[1:] != step[:-1]])
+    i0 = np.nan_to_num(current)
+    lengths = np.diff(np.r_[starts, n])
+    mean = np.add.reduceat(i0, starts) / lengths
+    pos = np.add.reduceat((by_current == CHARGE).astype(np.int64), starts)
+    neg = np.add.reduceat((by_current == DISCHARGE).astype(np.int64), starts)
+    loaded = np.maximum(pos + neg, 1)
+    mixed = (pos > 0.1 * loaded) & (neg > 0.1 * loaded)
+    run_type = np.where(mean > threshold, CHARGE, np.where(mean < -threshold, DISCHARGE, REST)).astype(np.int8)
+    out = np.repeat(run_type, lengths)
+    mixed_records = np.repeat(mixed, lengths)
+    return np.where(mixed_records, by_current, out).astype(np.int8)
 
 
 def _forward_fill_ids(n: int, starts: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:

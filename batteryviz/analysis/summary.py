@@ -180,9 +180,9 @@ class CycleSummary(Analysis):
         ce_def = self._ce_definition(first_dir, complete)
         with np.errstate(divide="ignore", invalid="ignore"):
             if ce_def == "discharge/charge":
-                ce = np.where(q_ch > floor, 100.0 * q_dis / q_ch, np.nan)
+                ce = np.where(complete, 100.0 * q_dis / q_ch, np.nan)
             else:
-                ce = np.where(q_dis > floor, 100.0 * q_ch / q_dis, np.nan)
+                ce = np.where(complete, 100.0 * q_ch / q_dis, np.nan)
             mean_v_ch = np.where(q_ch_int > floor, e_ch / q_ch_int, np.nan)
             mean_v_dis = np.where(q_dis_int > floor, e_dis / q_dis_int, np.nan)
 
@@ -205,10 +205,10 @@ class CycleSummary(Analysis):
         out = {
             "charge_capacity_ah": (q_ch, "Ah", "Charge capacity", f"charge passed during charge records ({source})"),
             "discharge_capacity_ah": (q_dis, "Ah", "Discharge capacity", f"charge removed during discharge records ({source})"),
-            "coulombic_efficiency_percent": (ce, "%", "Coulombic efficiency", f"100 * {ce_def} capacity of the same cycle"),
+            "coulombic_efficiency_percent": (ce, "%", "Coulombic efficiency", f"100 * {ce_def} capacity of the same cycle; NaN for incomplete cycles"),
             "charge_energy_wh": (e_ch, "Wh", "Charge energy", "trapezoid integral of U*I over charge records"),
             "discharge_energy_wh": (e_dis, "Wh", "Discharge energy", "trapezoid integral of -U*I over discharge records"),
-            "energy_efficiency_percent": (self._ratio(e_ch, e_dis, ce_def), "%", "Energy efficiency", f"100 * {ce_def} energy"),
+            "energy_efficiency_percent": (self._ratio(e_ch, e_dis, ce_def, complete), "%", "Energy efficiency", f"100 * {ce_def} energy"),
             "mean_charge_voltage_v": (mean_v_ch, "V", "Mean charge voltage", "charge energy / integrated charge capacity"),
             "mean_discharge_voltage_v": (mean_v_dis, "V", "Mean discharge voltage", "discharge energy / integrated discharge capacity"),
             "min_voltage_v": (vmin, "V", "Minimum voltage", "over all records of the cycle, rests included"),
@@ -355,11 +355,11 @@ class CycleSummary(Analysis):
         return None, "no capacity available"
 
     @staticmethod
-    def _ratio(e_ch, e_dis, ce_def):
+    def _ratio(e_ch, e_dis, ce_def, complete):
         with np.errstate(divide="ignore", invalid="ignore"):
             if ce_def == "discharge/charge":
-                return np.where(e_ch > 0, 100.0 * e_dis / e_ch, np.nan)
-            return np.where(e_dis > 0, 100.0 * e_ch / e_dis, np.nan)
+                return np.where(complete, 100.0 * e_dis / e_ch, np.nan)
+            return np.where(complete, 100.0 * e_ch / e_dis, np.nan)
 
     @staticmethod
     def _cc_current(absi, mask, pos, starts, m):

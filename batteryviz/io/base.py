@@ -125,7 +125,7 @@ def apply_column_map(
             elif spec.kind == "string":
                 arr = series.cast(pl.String).fill_null("").to_numpy().astype(str)
             else:
-                arr = series.cast(pl.Float64).to_numpy()
+                arr = series.cast(pl.Float64, strict=series.dtype != pl.String).to_numpy()
                 if spec.absolute:
                     arr = np.abs(arr)
                 if spec.scale != 1.0:

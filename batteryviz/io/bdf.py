@@ -1,0 +1,148 @@
+"""Battery Data Format (BDF) files: ``.bdf.csv`` and ``.bdf.parquet``, read and written.
+
+BDF columns are either machine names (``voltage_volt``) or preferred labels
+(``Voltage / V``); both are read. ``charging_capacity_ah``/``discharging_capacity_ah`` are,
+by BDF's definition, cumulative since the test start and never reset.
+
+Writing keeps every numeric record variable under its name; categorical variables are written
+as their labels. Cell metadata goes to a JSON sidecar (``<name>.metadata.json``) because BDF
+tables carry none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import xarray as xr
+
+from .. import schema
+from ..errors import EmptyFileError, MissingColumnError
+from .base import Reader
+from .finish import finish
+from .text import Head, read_head, to_float_columns
+
+LABELS = {v.label.lower(): v.name for v in schema.VARIABLES.values()}
+COUNTER_ROLES = {
+    "charging_capacity_ah": "charge_capacity",
+    "discharging_capacity_ah": "discharge_capacity",
+    "charging_energy_wh": "charge_energy",
+    "discharging_energy_wh": "discharge_energy",
+}
+
+
+def _name(col: str) -> str:
+    c = col.strip().lstrip("\ufeff")
+    return LABELS.get(c.lower(), c)
+
+
+class BDFReader(Reader):
+    """Battery Data Format CSV and Parquet."""
+
+    name = "bdf"
+    suffixes = (".bdf.csv", ".bdf.parquet", ".parquet", ".csv")
+    description = "Battery Data Format (BDF) CSV or Parquet"
+    priority = 90
+
+    def sniff(self, head: Head) -> bool:
+        if head.raw.startswith(b"PAR1"):
+            try:
+                names = pl.read_parquet_schema(head.path)
+            except Exception:
+                return False
+            return all(any(_name(n) == r for n in names) for r in schema.REQUIRED)
+        if head.is_binary or not head.lines:
+            return False
+        cols = [_name(c) for c in head.lines[0].split(",")]
+        return all(r in cols for r in schema.REQUIRED)
+
+    def read(self, path, **_):
+        path = Path(path)
+        head = read_head(path)
+        if head.raw.startswith(b"PAR1"):
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_csv(path, infer_schema=False)
+            if df.height == 0:
+                raise EmptyFileError("BDF file with a header but no rows", path=path)
+            df = df.rename({c: _name(c) for c in df.columns})
+            numeric = [c for c in df.columns if c in schema.VARIABLES and c != "step_type"]
+            df = to_float_columns(df, numeric, path=path, first_line=2, decimal_comma=False)
+        df = df.rename({c: _name(c) for c in df.columns})
+        missing = [r for r in schema.REQUIRED if r not in df.columns]
+        if missing:
+            raise MissingColumnError(
+                f"BDF file without required column(s) {', '.join(missing)}; found {', '.join(df.columns)}",
+                path=path, column=missing[0],
+            )
+        data = {}
+        for c in df.columns:
+            s = df[c]
+            if s.dtype == pl.String:
+                from .base import categorical
+
+                codes, attrs = categorical(s)
+                data[c] = (codes, attrs)
+                continue
+            extra = {}
+            if c in COUNTER_ROLES:
+                extra = {"role": COUNTER_ROLES[c], "resets": "never", "preference": 1}
+            data[c] = (s.cast(pl.Float64).to_numpy() if s.dtype.is_float() else s.to_numpy(), extra)
+        meta = {}
+        sidecar = _sidecar(path)
+        if sidecar.exists():
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        meta.setdefault("cycler", "unknown (BDF)")
+        return finish(data, meta, path=path, notes=[], reader=self.name)
+
+
+def _sidecar(path: Path) -> Path:
+    name = path.name
+    for suffix in (".bdf.csv", ".bdf.parquet", ".parquet", ".csv"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return path.with_name(name + ".metadata.json")
+
+
+def to_frame(ds: xr.Dataset) -> pl.DataFrame:
+    """The record variables of a cell dataset as a polars frame (categoricals as labels)."""
+    cols = {}
+    for name, var in ds.data_vars.items():
+        if var.dims != (schema.RECORD_DIM,):
+            continue
+        values = var.values
+        if "labels" in var.attrs:
+            labels = np.array(var.attrs["labels"].split("\t"), dtype=object)
+            cols[name] = pl.Series(name, labels[values.astype(np.int64)], dtype=pl.String)
+        else:
+            cols[name] = pl.Series(name, values)
+    order = [c for c in schema.REQUIRED if c in cols] + [c for c in cols if c not in schema.REQUIRED]
+    return pl.DataFrame({c: cols[c] for c in order})
+
+
+def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write a cell dataset as ``.bdf.csv`` or ``.bdf.parquet`` (atomic: temp file, then rename).
+
+    Cell metadata goes to ``<name>.metadata.json`` beside it.
+    """
+    path = Path(path)
+    frame = to_frame(ds)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if path.name.endswith(".parquet"):
+            frame.write_parquet(tmp)
+        else:
+            frame.write_csv(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items() if isinstance(v, (str, int, float, np.generic))}
+    _sidecar(path).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    return path

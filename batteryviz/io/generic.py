@@ -1,0 +1,109 @@
+"""Generic delimited tables (CSV/TSV/semicolon) and Excel sheets with recognisable columns.
+
+Common names for time, voltage and current (with their units) are recognised; anything else is
+given explicitly: ``bv.read(path, format="generic", columns={"Zeit/s": "test_time_second"})``.
+Use ``current_sign=-1`` for files whose current is positive on discharge.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from .. import schema
+from ..errors import MissingColumnError
+from .base import Column, apply_column_map
+from .finish import finish
+from .tabular import TableReader, find_header, read_xlsx_sheets, xlsx_sheet_names
+from .text import Head, read_head
+
+
+def _c(pattern, target, **kw):
+    return Column(pattern, target, regex=True, **kw)
+
+
+COLUMNS = [
+    _c(r"(test[ _]?)?time[ _]?(\(s\)|\[s\]|/s|_s|_second|_seconds|s)?|t", "test_time_second"),
+    _c(r"(test[ _]?)?time[ _]?(\(h\)|\[h\]|/h|_h|_hours?)", "test_time_second", scale=3600.0),
+    _c(r"(test[ _]?)?time[ _]?(\(min\)|\[min\]|/min|_min)", "test_time_second", scale=60.0),
+    _c(r"(cell[ _]?)?(voltage|potential|U|E|Ewe|V)[ _]?(\(V\)|\[V\]|/V|_V|_volt)?", "voltage_volt"),
+    _c(r"(voltage|potential|U|E)[ _]?(\(mV\)|\[mV\]|/mV|_mV)", "voltage_volt", scale=1e-3),
+    _c(r"(current|I)[ _]?(\(A\)|\[A\]|/A|_A|_ampere)?", "current_ampere"),
+    _c(r"(current|I)[ _]?(\(mA\)|\[mA\]|/mA|_mA)", "current_ampere", scale=1e-3),
+    _c(r"cycle([ _]?(index|number|count|no\.?|#))?", "cycle_count", kind="int"),
+    _c(r"step([ _]?(index|number|no\.?|#))?", "step_index", kind="int"),
+    _c(r"(temperature|temp|T)[ _]?(\(.?C\)|\[.?C\]|/.?C|_degc|_celsius)?", "ambient_temperature_celsius"),
+]
+
+
+class GenericReader(TableReader):
+    """Any delimited table or Excel sheet with time, voltage and current columns."""
+
+    name = "generic"
+    suffixes = (".csv", ".tsv", ".txt", ".xlsx")
+    description = "generic CSV/TSV/Excel table with recognisable column names"
+    priority = 0
+    columns = COLUMNS
+    vendor = "generic"
+
+    def header_index(self, head: Head) -> int | None:
+        for k, line in enumerate(head.lines[:50]):
+            names = [n.strip().strip('"') for n in _split(line)]
+            found = {spec.target for spec in COLUMNS for n in names if spec.matches(n)}
+            if all(r in found for r in schema.REQUIRED):
+                return k
+        return None
+
+    def sniff(self, head: Head) -> bool:
+        if xlsx_sheet_names(head):
+            return True
+        return not head.is_binary and self.header_index(head) is not None
+
+    def read(self, path, *, columns: dict | None = None, current_sign: int = 1, sheet: str | None = None, **options):
+        path = Path(path)
+        head = read_head(path)
+        sheets = xlsx_sheet_names(head)
+        spec = self.columns
+        if columns:
+            spec = [Column(src, dst) for src, dst in columns.items()] + list(self.columns)
+        if sheets:
+            df = read_xlsx_sheets(path, [sheet or sheets[0]])
+            notes: list[str] = []
+        else:
+            if columns:
+                # an explicit map defines the header row
+                cls = type("Explicit", (GenericReader,), {"columns": spec})
+                reader = cls()
+                reader.header_index = lambda h: find_header(h.lines, "|".join(map(_escape, columns)))  # type: ignore[assignment]
+                df, notes, meta, _ = reader.load_frame(path, head, options.get("on_bad_lines", "error"))
+            else:
+                df, notes, meta, _ = self.load_frame(path, head, options.get("on_bad_lines", "error"))
+        data = apply_column_map(df, spec, path=path, vendor="generic")
+        missing = [r for r in schema.REQUIRED if r not in data]
+        if missing:
+            raise MissingColumnError(
+                f"could not find a column for {', '.join(missing)}; columns: {', '.join(df.columns)}. "
+                "Pass columns={'<your column>': '" + missing[0] + "'}",
+                path=path, column=missing[0],
+            )
+        if current_sign not in (1, -1):
+            raise ValueError("current_sign must be 1 or -1")
+        if current_sign == -1:
+            i, attrs = data["current_ampere"]
+            data["current_ampere"] = (-i, {**attrs, "note": "sign flipped on reading (file: positive = discharge)"})
+        return finish(data, {"cycler": "unknown"}, path=path, notes=notes, reader=self.name)
+
+
+def _split(line: str) -> list[str]:
+    for sep in ("\t", ";", ","):
+        if sep in line:
+            return line.split(sep)
+    return line.split()
+
+
+def _escape(s: str) -> str:
+    import re
+
+    return re.escape(s)

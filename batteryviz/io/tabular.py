@@ -1,0 +1,194 @@
+"""Readers of "one header row, then rows" exports (CSV/TSV/Excel) share this machinery.
+
+A :class:`TableReader` subclass declares how to find the header row (``header_pattern``), its
+column map (``columns``) and the few quirks of its vendor (``postprocess``). Values are parsed
+as text first and converted column by column, so a bad value is reported with its line and
+column; columns the map does not know are kept (numeric when every value is a number).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+
+from .. import schema
+from ..errors import EmptyFileError, MissingColumnError, ParseError
+from .base import Column, Reader, apply_column_map, require
+from .finish import check_memory, finish
+from .text import Head, check_complete_last_line, raise_truncated, read_head, require_text, to_float_columns, uses_decimal_comma
+
+
+def find_header(lines: list[str], pattern: str, limit: int = 200) -> int | None:
+    """0-based index of the first line matching ``pattern`` (case-insensitive)."""
+    rx = re.compile(pattern, re.IGNORECASE)
+    for k, line in enumerate(lines[:limit]):
+        if rx.search(line):
+            return k
+    return None
+
+
+def guess_separator(line: str) -> str:
+    counts = {sep: line.count(sep) for sep in ("\t", ";", ",")}
+    sep = max(counts, key=counts.get)
+    return sep if counts[sep] else ","
+
+
+def hms_to_seconds(values: pl.Series) -> np.ndarray:
+    """``[Nd ]hh:mm:ss[.f]`` durations (Maccor, Neware) to seconds; plain numbers pass through."""
+    s = values.cast(pl.String).str.strip_chars()
+    parts = s.str.extract_groups(r"^(?:(\d+)d\s*)?(\d+):(\d+):(\d+(?:[.,]\d*)?)$")
+    days = parts.struct.field("1").cast(pl.Float64, strict=False).fill_null(0)
+    h = parts.struct.field("2").cast(pl.Float64, strict=False)
+    m = parts.struct.field("3").cast(pl.Float64, strict=False)
+    sec = parts.struct.field("4").str.replace(",", ".").cast(pl.Float64, strict=False)
+    total = days * 86400 + h * 3600 + m * 60 + sec
+    plain = s.str.replace(",", ".").cast(pl.Float64, strict=False)
+    return total.fill_null(plain).to_numpy().astype(float)
+
+
+def directional_counter(values: np.ndarray, step_type: np.ndarray, code: int) -> np.ndarray:
+    """A counter shared by charge and discharge (Maccor ``Amp-hr``) split by direction.
+
+    The value is taken on records of direction ``code`` and carried unchanged through the
+    others, so the summary's increment rule sees growth only while that direction runs.
+    """
+    v = np.where(step_type == code, np.abs(values), np.nan)
+    idx = np.where(np.isfinite(v), np.arange(v.size), -1)
+    idx = np.maximum.accumulate(idx)
+    return np.where(idx >= 0, v[np.clip(idx, 0, None)], 0.0)
+
+
+class TableReader(Reader):
+    """Base of readers for header-row tables. Subclasses set the class attributes below."""
+
+    #: regex a line must match to be the header row
+    header_pattern: ClassVar[str] = ""
+    columns: ClassVar[list[Column]] = []
+    vendor: ClassVar[str] = ""
+    #: source columns read as text (dates, step names); the rest are numbers or auto-detected
+    text_columns: ClassVar[tuple[str, ...]] = ()
+
+    def header_index(self, head: Head) -> int | None:
+        return find_header(head.lines, self.header_pattern)
+
+    def metadata(self, preamble: list[str]) -> dict:
+        meta = {}
+        for line in preamble:
+            for chunk in re.split(r"\t+|\s{3,}", line):
+                key, sep, value = chunk.partition(":")
+                if sep and key.strip() and value.strip():
+                    meta[re.sub(r"[^0-9a-z]+", "_", key.strip().lower()).strip("_")] = value.strip().strip(",")
+        return meta
+
+    def load_frame(self, path: Path, head: Head, on_bad_lines: str) -> tuple[pl.DataFrame, list[str], dict, int]:
+        require_text(head, self.name)
+        k = self.header_index(head)
+        if k is None:
+            raise MissingColumnError(f"no header row found (expected a line matching {self.header_pattern!r})", path=path)
+        header_line = head.lines[k]
+        sep = guess_separator(header_line)
+        names = [n.strip().strip('"').lstrip("\ufeff") for n in header_line.split(sep)]
+        while names and names[-1] == "":
+            names.pop()
+        names = _unique([n or f"column_{j + 1}" for j, n in enumerate(names)])
+        notes: list[str] = []
+        last = check_complete_last_line(path, head.size, len(names), sep, head.encoding)
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        text = raw.decode(head.encoding, errors="replace")
+        import io
+
+        df = pl.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            separator=sep,
+            has_header=False,
+            skip_lines=k + 1,
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+            quote_char='"',
+        )
+        if df.width < len(names):
+            df = df.with_columns([pl.lit(None, pl.String).alias(f"_pad{j}") for j in range(len(names) - df.width)])
+        df = df.select(df.columns[: len(names)])
+        df.columns = names
+        df = df.filter(~pl.all_horizontal(pl.all().is_null() | (pl.all().str.strip_chars() == "")))
+        if df.height == 0:
+            raise EmptyFileError(f"header row found at line {k + 1} but no data rows after it", path=path)
+        if last is not None and sep != " ":
+            if on_bad_lines == "error":
+                raise_truncated(path, k + 1 + df.height, last, len(names), sep)
+            df = df.head(df.height - 1)
+            notes.append("truncated last line dropped")
+        sample = [ln for ln in head.lines[k + 1 : k + 30]]
+        decimal_comma = uses_decimal_comma(sample, sep)
+        mapped = {n for n in names if any(c.matches(n) and c.kind in ("float", "int") for c in self.columns)}
+        mapped -= set(self.text_columns)
+        df = to_float_columns(df, sorted(mapped), path=path, first_line=k + 2, decimal_comma=decimal_comma or sep != ",")
+        # unknown columns: numbers when every non-empty value is one
+        for n in names:
+            if n in mapped or n in self.text_columns or any(c.matches(n) for c in self.columns):
+                continue
+            col = df[n].str.strip_chars()
+            conv = col.str.replace(",", ".") if sep != "," else col
+            num = conv.cast(pl.Float64, strict=False)
+            if num.null_count() == col.is_null().sum() + (col == "").sum():
+                df = df.with_columns(num.alias(n))
+        return df, notes, self.metadata(head.lines[:k]), k
+
+    def postprocess(self, data: dict, df: pl.DataFrame, meta: dict, path: Path) -> None:
+        """Vendor quirks: signs, time formats, derived counters. Edits ``data`` in place."""
+
+    def read(self, path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None, **_):
+        path = Path(path)
+        head = read_head(path)
+        check_memory(path, head.size * 3, max_memory_bytes)
+        df, notes, meta, k = self.load_frame(path, head, on_bad_lines)
+        data = apply_column_map(df, self.columns, path=path, vendor=self.vendor)
+        self.postprocess(data, df, meta, path)
+        require(data, schema.REQUIRED, path=path, available=df.columns)
+        meta.setdefault("cycler", self.description.split(" ")[0])
+        return finish(data, meta, path=path, notes=notes, reader=self.name)
+
+
+def _unique(names):
+    seen = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}.{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+def xlsx_sheet_names(head: Head) -> list[str]:
+    """Sheet names of an .xlsx workbook (empty list for anything else)."""
+    if not head.raw.startswith(b"PK\x03\x04"):
+        return []
+    try:
+        with zipfile.ZipFile(head.path) as zf:
+            xml = zf.read("xl/workbook.xml").decode("utf-8", errors="replace")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return []
+    return re.findall(r'<sheet[^>]*name="([^"]+)"', xml)
+
+
+def read_xlsx_sheets(path: Path, sheets: list[str]) -> pl.DataFrame:
+    """Concatenate the given sheets of a workbook (same columns) into one frame."""
+    import pandas as pd
+
+    frames = [pd.read_excel(path, sheet_name=s, engine="openpyxl") for s in sheets]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for c in frame.columns:
+        if frame[c].dtype == object:
+            frame[c] = frame[c].astype(str)
+    return pl.from_pandas(frame)
