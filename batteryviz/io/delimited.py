@@ -72,8 +72,14 @@ def read_block(
         df = None
     if isinstance(source, io.BytesIO):
         source.seek(0)
-    if df is None or df.width != len(names):
+    if df is not None and df.height == 0:
+        df = df.clear()
+    elif df is None or df.width != len(names):
         raw = pl.read_csv(source, infer_schema=False, **common)
+        if raw.height == 0:
+            raise EmptyFileError(
+                f"the file has a header but no data rows (expected rows after line {skip_lines})", path=path
+            )
         if raw.width != len(names):
             raise ParseError(
                 f"expected {len(names)} fields per row (from the column line), found {raw.width}",

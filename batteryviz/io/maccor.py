@@ -89,7 +89,7 @@ class MaccorReader(TableReader):
                     v = data[src][0]
                     unit = "ah" if "amp" in src else "wh"
                     for role, code, word in ((roles[0], STEP_TYPES["charge"], "charging"), (roles[1], STEP_TYPES["discharge"], "discharging")):
-                        data[f"{word}_{'capacity' if unit == 'ah' else 'energy'}_{unit}"] = (
+                        data[f"maccor_{word}_counter_{unit}"] = (
                             directional_counter(v, st, code),
                             {"role": role, "preference": 1, "resets": "direction change",
                              "derived_from": f"{data[src][1].get('source_column')} split by State",

@@ -1,0 +1,160 @@
+"""The ``batteryviz`` command line.
+
+    batteryviz info FILE
+    batteryviz summary FILE [--active-mass-mg M] [--nominal-capacity-mah C] [--cycle-mode MODE] [-o out.csv|out.xlsx|out.nc]
+    batteryviz summary --example
+    batteryviz convert FILE -o out.bdf.csv|out.bdf.parquet|out.nc|out.zarr
+
+Errors about the input (wrong format, missing column, bad value...) are printed as one line
+naming the file, line and column, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="batteryviz", description="Battery cycling data: read, summarise, convert.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command")
+
+    info = sub.add_parser("info", help="format, rows, cycles, time span, columns and metadata of a file")
+    info.add_argument("file", nargs="+", help="cycler file (several files of one test are joined)")
+    info.add_argument("--format", help="reader name, to skip detection")
+
+    s = sub.add_parser("summary", help="per-cycle summary table")
+    s.add_argument("file", nargs="*", help="cycler file (omit with --example)")
+    s.add_argument("--example", action="store_true", help="use the bundled 34-cycle BaSyTec example")
+    s.add_argument("--format", help="reader name, to skip detection")
+    s.add_argument("--active-mass-mg", type=float, help="active material mass in mg (specific capacity)")
+    s.add_argument("--nominal-capacity-mah", type=float, help="nominal capacity in mAh (C-rates, equivalent full cycles)")
+    s.add_argument("--electrode-area-cm2", type=float, help="electrode area in cm² (areal capacity)")
+    s.add_argument("--cycle-mode", choices=["auto", "cycler", "charge_first", "discharge_first"], default="auto")
+    s.add_argument("--reference-cycle", type=int, help="cycle that retention is relative to")
+    s.add_argument("-o", "--output", help="write the table to .csv, .xlsx or .nc")
+
+    c = sub.add_parser("convert", help="convert a cycler file to BDF CSV/Parquet, netCDF or zarr")
+    c.add_argument("file", nargs="+")
+    c.add_argument("--format", help="reader name, to skip detection")
+    c.add_argument("-o", "--output", required=True)
+    return p
+
+
+def _read(files, fmt):
+    import batteryviz as bv
+
+    return bv.read(files[0] if len(files) == 1 else files, format=fmt)
+
+
+def cmd_info(args) -> int:
+    import numpy as np
+
+    from .cycles import assign_cycles
+    from .io.text import read_head
+
+    ds = _read(args.file, args.format)
+    cyc = assign_cycles(ds)
+    t = ds["test_time_second"].values
+    size = sum(Path(f).stat().st_size for f in args.file)
+    print(f"file        {', '.join(args.file)} ({size / 1024:.1f} KiB)")
+    print(f"format      {ds.attrs.get('reader')} ({ds.attrs.get('cycler', '')})")
+    if len(args.file) == 1 and ds.attrs.get("reader") != "bdf":
+        head = read_head(args.file[0])
+        print(f"encoding    {head.encoding}")
+    print(f"rows        {ds.sizes['record']}")
+    print(f"cycles      {cyc.sizes['cycle']} ({cyc.attrs['cycle_rule']})")
+    print(f"time span   {np.nanmin(t):g} – {np.nanmax(t):g} s ({(np.nanmax(t) - np.nanmin(t)) / 3600:.2f} h)")
+    print("columns     " + ", ".join(f"{n} [{v.attrs.get('units', '')}]" if v.attrs.get("units") else n for n, v in ds.data_vars.items()))
+    print("metadata")
+    for k, v in ds.attrs.items():
+        if k not in ("quality_warnings", "conventions"):
+            print(f"  {k}: {v}")
+    _print_warnings(ds.attrs.get("quality_warnings", ""))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .analysis.summary import CycleSummary
+    from .export import summary_table, write_table
+
+    if args.example:
+        from .examples import example_file
+
+        files = [str(example_file())]
+        if args.nominal_capacity_mah is None:
+            args.nominal_capacity_mah = 5000.0
+    else:
+        files = args.file
+    if not files:
+        print("batteryviz summary: give a FILE or --example", file=sys.stderr)
+        return 2
+    ds = _read(files, args.format)
+    analysis = CycleSummary(
+        cycle_mode=args.cycle_mode,
+        active_mass_mg=args.active_mass_mg,
+        nominal_capacity_mah=args.nominal_capacity_mah,
+        electrode_area_cm2=args.electrode_area_cm2,
+        reference_cycle=args.reference_cycle,
+    )
+    summary = analysis.compute(ds)
+    if args.output:
+        write_table(summary, args.output)
+        print(f"wrote {len(summary.cycle)} cycles to {args.output}")
+    else:
+        import pandas as pd
+
+        cols = ["cycle", "charge_capacity_ah", "discharge_capacity_ah", "coulombic_efficiency_percent",
+                "mean_discharge_voltage_v", "discharge_c_rate", "retention_percent"]
+        if "specific_discharge_capacity_mah_g" in summary:
+            cols.insert(3, "specific_discharge_capacity_mah_g")
+        table = summary_table(summary)
+        with pd.option_context("display.max_rows", 60, "display.width", 160, "display.precision", 4):
+            print(table[[c for c in cols if c in table]].to_string(index=False))
+    print(f"\ncapacity: {summary.attrs['capacity_source']}")
+    print(f"cycles:   {summary.attrs['cycle_rule']}")
+    print(f"CE:       {summary.attrs['ce_definition']}")
+    _print_warnings(summary.attrs.get("quality_warnings", ""))
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .export import write_dataset
+
+    ds = _read(args.file, args.format)
+    out = write_dataset(ds, args.output)
+    print(f"wrote {ds.sizes['record']} records to {out}")
+    return 0
+
+
+def _print_warnings(text: str) -> None:
+    lines = [ln for ln in text.split("\n") if ln]
+    if lines:
+        print("warnings")
+        for ln in lines:
+            print(f"  - {ln}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import BatteryvizError
+
+    args = _parser().parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(__version__)
+        return 0
+    if not args.command:
+        _parser().print_help()
+        return 0
+    try:
+        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert}[args.command](args)
+    except (BatteryvizError, FileNotFoundError, IsADirectoryError, ValueError) as exc:
+        print(f"batteryviz {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

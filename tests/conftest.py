@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+REAL = DATA / "real"
+
+
+@pytest.fixture(scope="session")
+def real():
+    return REAL
+
+
+@pytest.fixture(scope="session")
+def example_path():
+    from batteryviz.examples import example_file
+
+    return example_file()
+
+
+@pytest.fixture(scope="session")
+def truth():
+    from batteryviz.examples import HERE
+
+    return json.loads((HERE / "basytec_rate_fade.truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def example_ds(example_path):
+    import batteryviz as bv
+
+    return bv.read(example_path)

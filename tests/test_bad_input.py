@@ -1,0 +1,135 @@
+"""Bad input: each case is a BatteryvizError naming the file, line or column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import batteryviz as bv
+from batteryviz.errors import (
+    BatteryvizError, BinaryFileError, EmptyFileError, FileTooLargeError, MissingColumnError,
+    ParseError, TruncatedFileError, UnknownFormatError,
+)
+from batteryviz.quality import warnings_of
+
+
+@pytest.fixture(scope="module")
+def example_lines(example_path):
+    return example_path.read_bytes().split(b"\n")
+
+
+def write(tmp_path, lines, name="cell.txt"):
+    p = tmp_path / name
+    p.write_bytes(b"\n".join(lines))
+    return p
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.txt"
+    p.write_bytes(b"")
+    with pytest.raises(EmptyFileError, match="empty.txt.*0 bytes"):
+        bv.read(p)
+
+
+def test_header_only(tmp_path, example_lines):
+    p = write(tmp_path, example_lines[:13] + [b""])
+    with pytest.raises(EmptyFileError, match="no data rows"):
+        bv.read(p)
+
+
+def test_truncated_last_line_errors_then_skips_on_request(tmp_path, example_lines):
+    lines = example_lines[:200]
+    lines[-1] = lines[-1][:30]  # cut in the middle of a row, no final newline
+    p = write(tmp_path, lines)
+    with pytest.raises(TruncatedFileError) as err:
+        bv.read(p)
+    assert err.value.line == 200 and "on_bad_lines='skip'" in str(err.value)
+    ds = bv.read(p, on_bad_lines="skip")
+    assert ds.sizes["record"] == 200 - 13 - 1
+    assert any("truncated" in w for w in warnings_of(ds))
+
+
+def test_binary_file_to_a_text_reader(tmp_path):
+    p = tmp_path / "cell.txt"
+    p.write_bytes(b"~Resultfile from Basytec\x00\x01\x02" * 50)
+    with pytest.raises(BinaryFileError, match="binary"):
+        bv.read(p, format="basytec")
+    with pytest.raises(UnknownFormatError, match="binary file"):
+        bv.read(p)
+
+
+def test_unknown_format_lists_what_was_tried(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("shopping list\nmilk\neggs\n")
+    with pytest.raises(UnknownFormatError) as err:
+        bv.read(p)
+    for name in ("basytec", "arbin", "biologic", "maccor", "neware", "novonix", "bdf", "generic"):
+        assert name in str(err.value)
+    assert "notes.txt" in str(err.value)
+
+
+def test_missing_required_column(tmp_path, example_lines):
+    header = example_lines[12].replace(b"\tI[A]", b"\tX[A]")
+    p = write(tmp_path, example_lines[:12] + [header] + example_lines[13:100])
+    with pytest.raises(MissingColumnError) as err:
+        bv.read(p)
+    assert err.value.column == "I[A]" and "cell.txt" in str(err.value)
+
+
+def test_text_in_a_numeric_column_names_line_and_column(tmp_path, example_lines):
+    lines = list(example_lines[:100])
+    fields = lines[50].split(b"\t")
+    fields[8] = b"3.7x"  # U[V]
+    lines[50] = b"\t".join(fields)
+    p = write(tmp_path, lines)
+    with pytest.raises(ParseError) as err:
+        bv.read(p)
+    assert err.value.line == 51 and err.value.column == "U[V]" and "'3.7x'" in str(err.value)
+
+
+def test_time_going_backwards_is_kept_and_warned(tmp_path, example_lines):
+    lines = list(example_lines[:100])
+    lines[60], lines[61] = lines[61], lines[60]
+    ds = bv.read(write(tmp_path, lines))
+    assert any("time goes backwards 1 time(s)" in w for w in warnings_of(ds))
+    t = ds["test_time_second"].values
+    assert t[47] > t[48]  # order kept (rows 61/62 of the file are records 47/48)
+
+
+def test_duplicated_rows_and_nans_are_reported(tmp_path, example_lines):
+    lines = list(example_lines[:100])
+    lines.insert(70, lines[70])
+    fields = lines[80].split(b"\t")
+    fields[9] = b"NaN"  # I[A]
+    lines[80] = b"\t".join(fields)
+    ds = bv.read(write(tmp_path, lines))
+    w = "\n".join(warnings_of(ds))
+    assert "1 duplicated record(s)" in w and "current_ampere: 1 NaN" in w
+
+
+def test_mixed_decimal_separators_read(tmp_path, example_lines):
+    lines = list(example_lines[:100])
+    for k in range(40, 60):
+        fields = lines[k].split(b"\t")
+        fields[8] = fields[8].replace(b".", b",")
+        lines[k] = b"\t".join(fields)
+    ds = bv.read(write(tmp_path, lines))
+    ref = bv.read(write(tmp_path, example_lines[:100], "ref.txt"))
+    np.testing.assert_array_equal(ds["voltage_volt"].values, ref["voltage_volt"].values)
+
+
+def test_file_too_large_for_memory_is_refused_up_front(example_path):
+    with pytest.raises(FileTooLargeError, match="convert"):
+        bv.read(example_path, max_memory_bytes=1_000_000)
+
+
+def test_all_errors_share_one_base_class():
+    for cls in (EmptyFileError, UnknownFormatError, BinaryFileError, MissingColumnError, ParseError, TruncatedFileError, FileTooLargeError):
+        assert issubclass(cls, BatteryvizError)
+
+
+def test_wrong_encoding_degree_sign_is_repaired(tmp_path, example_lines):
+    # the cp1252 degree sign decoded as UTF-8 replacement characters, as in PyProBE's file
+    header = example_lines[12].replace("°".encode("cp1252"), "\ufffd".encode("utf-8"))
+    ds = bv.read(write(tmp_path, example_lines[:12] + [header] + example_lines[13:60]))
+    assert ds["ambient_temperature_celsius"].attrs["source_column"] == "T1[°C]"
