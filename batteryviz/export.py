@@ -101,6 +101,6 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         return path
     if name.endswith(".zarr"):
         with atomic_path(path, directory=True) as tmp:
-            storable(ds).to_zarr(tmp, mode="w", consolidated=True)
+            storable(ds).to_zarr(tmp, mode="w", consolidated=False)
         return path
     raise ValueError(f"{path}: unsupported output type; use .bdf.csv, .bdf.parquet, .nc or .zarr")

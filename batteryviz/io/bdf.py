@@ -66,12 +66,14 @@ class BDFReader(Reader):
         if head.raw.startswith(b"PAR1"):
             df = pl.read_parquet(path)
         else:
-            df = pl.read_csv(path, infer_schema=False)
+            df = pl.read_csv(path, infer_schema_length=None)
             if df.height == 0:
                 raise EmptyFileError("BDF file with a header but no rows", path=path)
             df = df.rename({c: _name(c) for c in df.columns})
-            numeric = [c for c in df.columns if c in schema.VARIABLES and c != "step_type"]
-            df = to_float_columns(df, numeric, path=path, first_line=2, decimal_comma=False)
+            # known numeric variables that did not parse as numbers: report line and column
+            bad = [c for c in df.columns if c in schema.VARIABLES and c != "step_type" and df[c].dtype == pl.String]
+            if bad:
+                df = to_float_columns(df, bad, path=path, first_line=2, decimal_comma=False)
         df = df.rename({c: _name(c) for c in df.columns})
         missing = [r for r in schema.REQUIRED if r not in df.columns]
         if missing:
@@ -96,6 +98,10 @@ class BDFReader(Reader):
         sidecar = _sidecar(path)
         if sidecar.exists():
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            for name, attrs in meta.pop("variables", {}).items():
+                if name in data:
+                    array, extra = data[name]
+                    data[name] = (array, {**extra, **attrs})
         meta.setdefault("cycler", "unknown (BDF)")
         return finish(data, meta, path=path, notes=[], reader=self.name)
 
@@ -144,5 +150,12 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         if os.path.exists(tmp):
             os.remove(tmp)
     meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items() if isinstance(v, (str, int, float, np.generic))}
+    # variable attrs that carry meaning (counter roles, sources) so a round trip loses nothing
+    keep = ("role", "resets", "preference", "source_column", "derived_from", "note")
+    meta["variables"] = {
+        name: {k: (v.item() if hasattr(v, "item") else v) for k, v in var.attrs.items() if k in keep}
+        for name, var in ds.data_vars.items()
+        if any(k in var.attrs for k in keep)
+    }
     _sidecar(path).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     return path

@@ -1,0 +1,83 @@
+"""The command line and the files it writes, opened with the libraries users would use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import batteryviz as bv
+from batteryviz.cli import main
+
+from .conftest import REAL
+
+
+def test_summary_example_prints_34_cycles(capsys):
+    assert main(["summary", "--example"]) == 0
+    out = capsys.readouterr().out
+    assert "    34 " in out and "Ah-Cyc-Charge-0" in out
+
+
+def test_summary_csv_has_cycle_column_and_documented_names(tmp_path, example_path):
+    out = tmp_path / "s.csv"
+    assert main(["summary", str(example_path), "--nominal-capacity-mah", "5000", "-o", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert list(df["cycle"]) == list(range(1, 35))
+    for col in ("charge_capacity_ah", "discharge_capacity_ah", "coulombic_efficiency_percent", "charge_energy_wh",
+                "mean_discharge_voltage_v", "min_voltage_v", "max_voltage_v", "charge_duration_h",
+                "discharge_c_rate", "retention_percent", "equivalent_full_cycles", "mean_temperature_celsius"):
+        assert col in df.columns
+
+
+def test_summary_xlsx_opens_with_openpyxl(tmp_path):
+    import openpyxl
+
+    out = tmp_path / "s.xlsx"
+    assert main(["summary", str(REAL / "neware" / "cellpy_neware_uio.csv"), "--active-mass-mg", "2.08", "-o", str(out)]) == 0
+    wb = openpyxl.load_workbook(out)
+    assert {"Summary", "Parameters", "Definitions"} <= set(wb.sheetnames)
+    rows = list(wb["Summary"].values)
+    header = rows[0]
+    assert header[0] == "cycle" and len(rows) == 5
+    params = dict(list(wb["Parameters"].values)[1:])
+    assert params["active_mass_mg"] == 2.08
+
+
+def test_summary_netcdf_keeps_attrs(tmp_path, example_path):
+    out = tmp_path / "s.nc"
+    assert main(["summary", str(example_path), "-o", str(out)]) == 0
+    with xr.open_dataset(out, engine="h5netcdf") as s:
+        assert s.sizes["cycle"] == 34
+        assert "discharge/charge" in s.attrs["ce_definition"]
+        assert s["discharge_capacity_ah"].attrs["units"] == "Ah"
+
+
+@pytest.mark.parametrize("suffix", [".bdf.csv", ".bdf.parquet", ".nc", ".zarr"])
+def test_convert_round_trip_gives_the_same_summary(tmp_path, example_path, suffix):
+    out = tmp_path / f"cell{suffix}"
+    assert main(["convert", str(example_path), "-o", str(out)]) == 0
+    if suffix in (".nc", ".zarr"):
+        ds = xr.open_dataset(out, engine="h5netcdf") if suffix == ".nc" else xr.open_zarr(out, consolidated=False)
+    else:
+        ds = bv.read(out)
+    ref = bv.CycleSummary().compute(bv.read(example_path))
+    s = bv.CycleSummary().compute(ds)
+    np.testing.assert_allclose(s["discharge_capacity_ah"], ref["discharge_capacity_ah"], rtol=1e-9)
+
+
+def test_info_lists_format_cycles_and_metadata(capsys):
+    assert main(["info", str(REAL / "basytec" / "pyprobe_sample_data_basytec.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "basytec" in out and "rows        74" in out and "test_plan: plan.pln" in out
+
+
+def test_bad_file_is_one_line_and_exit_status_2(tmp_path):
+    p = tmp_path / "x.txt"
+    p.write_text("nothing to see\n")
+    proc = subprocess.run([sys.executable, "-m", "batteryviz.cli", "summary", str(p)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "x.txt" in proc.stderr

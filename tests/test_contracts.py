@@ -1,0 +1,78 @@
+"""Contracts every plug-in and the package itself keep."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import param
+import pytest
+
+import batteryviz as bv
+from batteryviz.analysis.registry import ANALYSES
+from batteryviz.io import READERS
+from batteryviz.io.base import Reader
+from batteryviz.testing import synthetic_cell, write_text
+
+
+@pytest.mark.parametrize("name", sorted(READERS))
+def test_reader_contract(name, tmp_path):
+    reader = READERS[name]
+    assert isinstance(reader, Reader)
+    assert reader.name == name and reader.description and reader.suffixes
+    # a reader never claims a file that is plainly not cycler data
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello\nworld\n")
+    from batteryviz.io.text import read_head
+
+    assert not reader.sniff(read_head(junk))
+
+
+@pytest.mark.parametrize("name", ["basytec", "arbin", "biologic", "maccor", "neware", "bdf", "generic"])
+def test_readers_return_bdf_names_and_charge_positive_current(name, tmp_path):
+    cell = synthetic_cell(n_cycles=2)
+    fmt = name
+    path = write_text(cell.ds, tmp_path / ("c.bdf.csv" if name == "bdf" else "c.txt"), fmt)
+    ds = READERS[name].read(path)
+    assert ds["current_ampere"].attrs["units"] == "A"
+    st = cell.ds["step_type"].values
+    i = ds["current_ampere"].values
+    assert (i[st == 1] > 0).all() and (i[st == 2] < 0).all()
+
+
+@pytest.mark.parametrize("name", sorted(ANALYSES))
+def test_every_analysis_parameter_has_doc_and_bounds(name):
+    cls = ANALYSES[name]
+    for pname, p in cls.param.objects("existing").items():
+        if pname == "name":
+            continue
+        assert p.doc, f"{name}.{pname} has no doc"
+        if isinstance(p, param.Number):
+            assert p.bounds is not None, f"{name}.{pname} has no bounds"
+
+
+def test_result_attrs_carry_parameters_version_and_definitions(example_ds):
+    s = bv.CycleSummary(reference_cycle=3).compute(example_ds)
+    assert s.attrs["batteryviz_version"] == bv.__version__
+    assert '"reference_cycle": 3' in s.attrs["parameters"]
+    for var in s.data_vars.values():
+        assert var.attrs["units"] is not None and "definition" in var.attrs
+    assert s["retention_percent"].sel(cycle=3) == pytest.approx(100.0)
+
+
+def test_import_is_light():
+    code = "import sys, batteryviz; bad = [m for m in ('panel', 'holoviews', 'dask', 'polars', 'xarray') if m in sys.modules]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_ragged_cycle_layout(example_ds):
+    cyc = bv.assign_cycles(example_ds)
+    starts, lengths = cyc["cycle_start"].values, cyc["cycle_length"].values
+    assert cyc["cycle_length"].attrs["sample_dimension"] == "record"
+    np.testing.assert_array_equal(starts[1:], starts[:-1] + lengths[:-1])  # contiguous
+    idx = cyc["cycle_index"].values
+    for number, s, n in zip(cyc.cycle.values, starts, lengths):
+        assert (idx[s : s + n] == number).all()
+    assert (idx[: starts[0]] == -1).all()  # the initial rest belongs to no cycle
