@@ -1,0 +1,88 @@
+"""Read + CycleSummary against the polars floor, each measurement in a fresh process.
+
+    python benchmarks/bench_read_summary.py            # 1M and 10M rows
+    python benchmarks/bench_read_summary.py 1000000    # one size
+
+For each size it reports wall time and peak RSS of
+  floor    polars.scan_csv + group_by(Cyc-Count) aggregating the capacity counters
+  read     bv.read(file) + CycleSummary().compute(ds)
+  convert  batteryviz convert file -> .bdf.parquet (once)
+  reopen   bv.read(parquet) + CycleSummary
+and the in-memory size of the numeric columns, for the memory target (peak < 3x that).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+DATA = HERE / "data"
+
+FLOOR = r"""
+import polars as pl, sys
+df = (pl.scan_csv(sys.argv[1], separator="\t", skip_rows=4, has_header=True, encoding="utf8-lossy")
+        .group_by("Cyc-Count").agg(pl.col("Ah-Cyc-Charge-0").max(), pl.col("Ah-Cyc-Discharge-0").max()).collect())
+assert df.height > 0
+"""
+READ = r"""
+import sys, batteryviz as bv
+ds = bv.read(sys.argv[1]); s = bv.CycleSummary().compute(ds); assert s.sizes["cycle"] > 0
+import numpy as np
+print("NUMERIC_BYTES", sum(v.nbytes for v in ds.data_vars.values()))
+"""
+CONVERT = r"""
+import sys, batteryviz as bv
+from batteryviz.export import write_dataset
+write_dataset(bv.read(sys.argv[1]), sys.argv[2])
+"""
+REOPEN = r"""
+import sys, batteryviz as bv
+ds = bv.read(sys.argv[1]); s = bv.CycleSummary().compute(ds); assert s.sizes["cycle"] > 0
+"""
+
+
+def run(code: str, *args) -> dict:
+    wrapper = code + "\nimport resource; print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", wrapper, *map(str, args)], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    res = {"wall_s": round(wall, 3)}
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "PEAK_KB":
+            res["peak_mib"] = round(int(value) / 1024, 1)
+        elif key == "NUMERIC_BYTES":
+            res["numeric_mib"] = round(int(value) / 2**20, 1)
+    return res
+
+
+def bench(n_rows: int) -> dict:
+    sys.path.insert(0, str(HERE))
+    from generate import generate
+
+    label = f"{n_rows // 1_000_000}M" if n_rows >= 1_000_000 else str(n_rows)
+    path = DATA / f"basytec_{label}.txt"
+    if not path.exists():
+        generate(n_rows, path)
+    parquet = DATA / f"basytec_{label}.bdf.parquet"
+    result = {"rows": n_rows, "file_mib": round(path.stat().st_size / 2**20, 1)}
+    result["floor"] = run(FLOOR, path)
+    result["read"] = run(READ, path)
+    result["convert"] = run(CONVERT, path, parquet)
+    result["reopen"] = run(REOPEN, parquet)
+    result["read_vs_floor"] = round(result["read"]["wall_s"] / result["floor"]["wall_s"], 2)
+    result["reopen_speedup"] = round(result["read"]["wall_s"] / result["reopen"]["wall_s"], 2)
+    result["peak_vs_numeric"] = round(result["read"]["peak_mib"] / result["read"]["numeric_mib"], 2)
+    return result
+
+
+if __name__ == "__main__":
+    sizes = [int(a) for a in sys.argv[1:]] or [1_000_000, 10_000_000]
+    results = [bench(n) for n in sizes]
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "read_summary.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
