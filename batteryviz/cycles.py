@@ -154,7 +154,8 @@ def assign_cycles(
         c = np.asarray(ds["cycle_count"].values)
         if np.issubdtype(c.dtype, np.number) and np.isfinite(c.astype(float)).all():
             active_vals = c[(st == CHARGE) | (st == DISCHARGE)]
-            counter = c.astype(np.int64) if np.unique(active_vals).size > 1 else None
+            varies = active_vals.size > 0 and active_vals.min() != active_vals.max()
+            counter = c.astype(np.int64) if varies else None
     chosen = mode
     if mode == "auto":
         if counter is not None:
@@ -197,11 +198,13 @@ def assign_cycles(
     out["cycle_index"] = xr.Variable(
         (RECORD_DIM,), cycle, attrs={"long_name": "Analysis cycle index (-1: before the first cycle)", "rule": rule, "mode": chosen}
     )
-    valid = cycle >= 0
-    numbers, first_idx, lengths = np.unique(cycle[valid], return_index=True, return_counts=True)
-    offset = int(np.flatnonzero(valid)[0]) if valid.any() else 0
+    # cycle numbers never decrease along records, so cycles are contiguous runs
+    first = first_active if first_active < n else n
+    runs = first + np.flatnonzero(np.r_[True, cycle[first + 1 :] != cycle[first:-1]]) if first < n else np.zeros(0, np.int64)
+    numbers = cycle[runs]
+    lengths = np.diff(np.r_[runs, n])
     out = out.assign_coords({CYCLE_DIM: (CYCLE_DIM, numbers, {"long_name": "Cycle"})})
-    out["cycle_start"] = xr.Variable((CYCLE_DIM,), first_idx + offset, attrs={"long_name": "First record of the cycle"})
+    out["cycle_start"] = xr.Variable((CYCLE_DIM,), runs, attrs={"long_name": "First record of the cycle"})
     out["cycle_length"] = xr.Variable(
         (CYCLE_DIM,), lengths, attrs={"long_name": "Records in the cycle", "sample_dimension": RECORD_DIM}
     )
@@ -223,7 +226,7 @@ def _cycles_from_counter(c: np.ndarray, st: np.ndarray, first_active: int) -> tu
     group[change[1:]] = 1
     group = np.cumsum(group)
     active = (st == CHARGE) | (st == DISCHARGE)
-    has_active = np.bincount(group, weights=active, minlength=change.size) > 0
+    has_active = np.add.reduceat(active.astype(np.int64), change) > 0
     # the group holding the first active record always starts a cycle; rest-only groups join
     # the cycle before them
     first_group = group[first_active] if first_active < n else 0

@@ -75,6 +75,12 @@ VARIABLES: dict[str, Variable] = {
 
 REQUIRED = ("test_time_second", "voltage_volt", "current_ampere")
 
+#: Variables every reader parses when the file is read (the cycle summary and the cycle rule
+#: need them); other columns may be deferred and parsed on first access (see io/lazy.py).
+CORE = REQUIRED + (
+    "cycle_count", "step_index", "step_type", "command", "ambient_temperature_celsius",
+)
+
 #: Step-type codes used in ``step_type`` (and in the derived step tables).
 STEP_TYPES: dict[str, int] = {"rest": 0, "charge": 1, "discharge": 2, "other": 3}
 STEP_TYPE_NAMES = {v: k for k, v in STEP_TYPES.items()}
@@ -119,7 +125,8 @@ def build_dataset(
         array, extra = (value if isinstance(value, tuple) else (value, {}))
         base = step_type_attrs() if name == "step_type" else variable_attrs(name)
         base.update(extra)
-        variables[name] = xr.Variable((RECORD_DIM,), np.asarray(array), attrs=base)
+        data_ = array if hasattr(array, "get_duck_array") else np.asarray(array)  # lazy stays lazy
+        variables[name] = xr.Variable((RECORD_DIM,), data_, attrs=base)
     ds = xr.Dataset(variables, attrs=dict(attrs or {}))
     ds.attrs.setdefault("conventions", "batteryviz cell dataset; BDF names; current > 0 charges the cell")
     return ds

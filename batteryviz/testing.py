@@ -243,7 +243,7 @@ def write_text(ds: xr.Dataset, path: str | os.PathLike, format: str) -> Path:
         text = head + "\n" + "\n".join(rows) + "\n"
     elif format == "biologic":
         names = ["time/s", "Ecell/V", "I/mA", "cycle number", "Ns"]
-        pre = ["BT-Lab ASCII FILE", f"Nb header lines : 4", "", "\t".join(names)]
+        pre = ["BT-Lab ASCII FILE", "Nb header lines : 4", "", "\t".join(names)]
         for k in range(t.size):
             rows.append("\t".join([f"{t[k]:.6f}", f"{u[k]:.7f}", f"{1000 * i[k]:.6f}", f"{int(cyc[k]) - 1}", str(step[k] - 1)]).replace(".", ","))
         text = "\n".join(pre + rows) + "\n"

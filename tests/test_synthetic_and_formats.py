@@ -16,7 +16,7 @@ def cell():
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_format_round_trips_to_the_exact_truth(cell, fmt, tmp_path):
-    path = write_text(cell.ds, tmp_path / (f"cell.bdf.csv" if fmt == "bdf" else f"cell_{fmt}.txt"), fmt)
+    path = write_text(cell.ds, tmp_path / ("cell.bdf.csv" if fmt == "bdf" else f"cell_{fmt}.txt"), fmt)
     ds = bv.read(path)  # detected by content: every file is named .txt (or .bdf.csv)
     expected_reader = {"basytec_de": "basytec"}.get(fmt, fmt)
     assert ds.attrs["reader"] == expected_reader

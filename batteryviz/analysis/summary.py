@@ -42,17 +42,10 @@ import param
 import xarray as xr
 
 from .. import schema
-from ..cycles import CHARGE, CYCLE_MODES, DISCHARGE, assign_cycles
-from ..schema import CYCLE_DIM, RECORD_DIM
+from ..cycles import CYCLE_MODES, DISCHARGE, assign_cycles
+from ..schema import CYCLE_DIM
 from .base import Analysis
-
-
-def _counter_increments(v: np.ndarray) -> np.ndarray:
-    """Per-record increments of a counter that may reset (to less than half its value)."""
-    v = np.nan_to_num(np.asarray(v, dtype=float))
-    d = np.diff(v, prepend=v[:1])
-    reset = (d < 0) & (v < 0.5 * np.r_[v[:1], v[:-1]])
-    return np.where(d >= 0, d, np.where(reset, v, 0.0))
+from .kernels import per_cycle as per_cycle_kernel
 
 
 class CycleSummary(Analysis):
@@ -126,7 +119,6 @@ class CycleSummary(Analysis):
         u = np.asarray(ds["voltage_volt"].values, dtype=float)
         i = np.asarray(ds["current_ampere"].values, dtype=float)
         st = np.asarray(ds["step_type_resolved"].values)
-        cyc = np.asarray(ds["cycle_index"].values)
         numbers = ds[CYCLE_DIM].values
         starts = ds["cycle_start"].values.astype(np.int64)
         lengths = ds["cycle_length"].values.astype(np.int64)
@@ -137,43 +129,31 @@ class CycleSummary(Analysis):
                 "records); check the current column and its sign"
             )
         n = t.size
-        pos = np.full(n, -1, dtype=np.int64)
-        valid = cyc >= 0
-        pos[valid] = np.searchsorted(numbers, cyc[valid])
+        # cycles are contiguous runs starting at `starts`: a record's cycle position is the
+        # number of starts at or before it, minus one
+        marks = np.zeros(n, dtype=np.int64)
+        marks[starts] = 1
+        pos = np.cumsum(marks) - 1
 
-        dt = np.diff(t, prepend=t[:1])
-        dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
-        i0 = np.nan_to_num(i)
-        u0 = np.nan_to_num(u)
-        p = u0 * i0
-        dq = 0.5 * (i0 + np.r_[i0[:1], i0[:-1]]) * dt / 3600.0
-        de = 0.5 * (p + np.r_[p[:1], p[:-1]]) * dt / 3600.0
-
-        ch = valid & (st == CHARGE)
-        dis = valid & (st == DISCHARGE)
-
-        def per_cycle(mask, weights):
-            return np.bincount(pos[mask], weights=weights[mask], minlength=m)
-
-        q_ch_int = per_cycle(ch, dq)
-        q_dis_int = -per_cycle(dis, dq)
-        e_ch = per_cycle(ch, de)
-        e_dis = -per_cycle(dis, de)
-        dur_ch = per_cycle(ch, dt) / 3600.0
-        dur_dis = per_cycle(dis, dt) / 3600.0
-        duration = per_cycle(valid, dt) / 3600.0
-
-        q_ch, q_dis, source = self._capacities(ds, pos, valid, ch, dis, m, q_ch_int, q_dis_int, warnings)
-
-        # voltages over the whole cycle (rests included)
-        vmin = np.fmin.reduceat(u, starts) if n else np.array([])
-        vmax = np.fmax.reduceat(u, starts) if n else np.array([])
-        ends = starts + lengths - 1
-
-        # which half cycle opens each cycle
-        idx = np.arange(n)
-        first_active = np.minimum.reduceat(np.where(ch | dis, idx, n), starts)
-        first_dir = np.where(first_active < n, st[np.clip(first_active, 0, n - 1)], 0)
+        temp_name = next((v for v in ("ambient_temperature_celsius", "surface_temperature_celsius") if v in ds), None)
+        counter_pairs = list(zip(schema.counters(ds, "charge_capacity"), schema.counters(ds, "discharge_capacity")))
+        counter_arrays = {}
+        if self.capacity_source != "integration":
+            for k, (name_ch, name_dis) in enumerate(counter_pairs):
+                counter_arrays[f"c{k}_ch"] = np.asarray(ds[name_ch].values, dtype=float)
+                counter_arrays[f"c{k}_dis"] = np.asarray(ds[name_dis].values, dtype=float)
+        agg = per_cycle_kernel(
+            t, u, i, st, pos, m,
+            temperature=None if temp_name is None else np.asarray(ds[temp_name].values, dtype=float),
+            counters=counter_arrays,
+            resistance_max_interval_s=self.resistance_max_interval_s,
+        )
+        q_ch_int, q_dis_int = agg["q_ch_int"], agg["q_dis_int"]
+        e_ch, e_dis = agg["e_ch"], agg["e_dis"]
+        dur_ch, dur_dis, duration = agg["dur_ch"] / 3600.0, agg["dur_dis"] / 3600.0, agg["duration"] / 3600.0
+        q_ch, q_dis, source = self._capacities(ds, counter_pairs, agg, q_ch_int, q_dis_int, warnings)
+        vmin, vmax = agg["vmin"], agg["vmax"]
+        first_dir = np.nan_to_num(agg["first_dir"].astype(float)).astype(int)
         floor = 1e-3 * max(np.nanmax(q_ch) if m else 0, np.nanmax(q_dis) if m else 0, 1e-12)
         complete = (q_ch > floor) & (q_dis > floor)
 
@@ -193,14 +173,11 @@ class CycleSummary(Analysis):
             charge_retention = 100.0 * q_ch / q_ch[ref_pos] if q_ch[ref_pos] > 0 else np.full(m, np.nan)
 
         nominal_ah, nominal_note = self._nominal_ah(ds, q_dis[ref_pos], ref_cycle)
-        absi = np.abs(i0)
-        i_ch = self._cc_current(absi, ch, pos, starts, m)
-        i_dis = self._cc_current(absi, dis, pos, starts, m)
+        i_ch, i_dis = agg["i_ch"].astype(float), agg["i_dis"].astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             efc = np.cumsum(q_ch + q_dis) / 2.0 / nominal_ah if nominal_ah else np.full(m, np.nan)
-
-        r_ch = self._dc_resistance(t, u, i0, ch, starts, m)
-        r_dis = self._dc_resistance(t, u, i0, dis, starts, m)
+        r_ch, r_dis = agg["r_ch"], agg["r_dis"]
+        start_time = np.where(np.isfinite(agg["t_start"].astype(float)), agg["t_start"].astype(float), agg["t_first"])
 
         out = {
             "charge_capacity_ah": (q_ch, "Ah", "Charge capacity", f"charge passed during charge records ({source})"),
@@ -213,12 +190,12 @@ class CycleSummary(Analysis):
             "mean_discharge_voltage_v": (mean_v_dis, "V", "Mean discharge voltage", "discharge energy / integrated discharge capacity"),
             "min_voltage_v": (vmin, "V", "Minimum voltage", "over all records of the cycle, rests included"),
             "max_voltage_v": (vmax, "V", "Maximum voltage", "over all records of the cycle, rests included"),
-            "end_charge_voltage_v": (self._end_value(u, ch, starts, n), "V", "Voltage at the end of charge", "last charge record"),
-            "end_discharge_voltage_v": (self._end_value(u, dis, starts, n), "V", "Voltage at the end of discharge", "last discharge record"),
+            "end_charge_voltage_v": (agg["u_end_ch"].astype(float), "V", "Voltage at the end of charge", "last charge record"),
+            "end_discharge_voltage_v": (agg["u_end_dis"].astype(float), "V", "Voltage at the end of discharge", "last discharge record"),
             "charge_duration_h": (dur_ch, "h", "Charge duration", "sum of the intervals ending at charge records"),
             "discharge_duration_h": (dur_dis, "h", "Discharge duration", "sum of the intervals ending at discharge records"),
             "duration_h": (duration, "h", "Cycle duration", "from the last record before the cycle to its last record"),
-            "start_time_s": (t[np.maximum(starts - 1, 0)], "s", "Cycle start (test time)", "time of the record before the cycle's first"),
+            "start_time_s": (start_time, "s", "Cycle start (test time)", "time of the record before the cycle's first"),
             "charge_current_a": (i_ch, "A", "Charge current (constant-current part)", "mean |I| over records with |I| >= 0.9 max |I|"),
             "discharge_current_a": (i_dis, "A", "Discharge current magnitude (constant-current part)", "mean |I| over records with |I| >= 0.9 max |I|"),
             "charge_c_rate": (i_ch / nominal_ah if nominal_ah else np.full(m, np.nan), "1/h", "Charge C-rate", f"charge current / {nominal_note}"),
@@ -231,15 +208,10 @@ class CycleSummary(Analysis):
             "complete": (complete, "1", "Cycle has both a charge and a discharge", f"both capacities above {floor:.3g} Ah"),
             "record_count": (lengths, "1", "Records in the cycle", ""),
         }
-        temp = next((v for v in ("ambient_temperature_celsius", "surface_temperature_celsius") if v in ds), None)
-        if temp is not None:
-            tv = np.asarray(ds[temp].values, dtype=float)
-            ok = valid & np.isfinite(tv)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                tmean = np.bincount(pos[ok], weights=tv[ok], minlength=m) / np.bincount(pos[ok], minlength=m)
-            out["mean_temperature_celsius"] = (tmean, "degC", "Mean temperature", f"mean of {temp} over the cycle's records")
-            out["end_temperature_celsius"] = (tv[ends], "degC", "Temperature at the end of the cycle", f"{temp} at the cycle's last record")
-            out["max_temperature_celsius"] = (np.fmax.reduceat(tv, starts), "degC", "Maximum temperature", f"max of {temp} over the cycle")
+        if temp_name is not None:
+            out["mean_temperature_celsius"] = (agg["temp_mean"].astype(float), "degC", "Mean temperature", f"mean of {temp_name} over the cycle's records")
+            out["end_temperature_celsius"] = (agg["temp_end"].astype(float), "degC", "Temperature at the end of the cycle", f"{temp_name} at the cycle's last record")
+            out["max_temperature_celsius"] = (agg["temp_max"].astype(float), "degC", "Maximum temperature", f"max of {temp_name} over the cycle")
         if "cycle_count" in ds:
             out["cycler_cycle_count"] = (np.asarray(ds["cycle_count"].values)[starts], "1", "Cycler's cycle counter", "cycle_count at the cycle's first record")
 
@@ -297,21 +269,16 @@ class CycleSummary(Analysis):
     def _resolved_mode(self, ds):
         return ds["cycle_index"].attrs.get("mode") if self.cycle_mode == "auto" else self.cycle_mode
 
-    def _capacities(self, ds, pos, valid, ch, dis, m, q_ch_int, q_dis_int, warnings):
+    def _capacities(self, ds, counter_pairs, agg, q_ch_int, q_dis_int, warnings):
         integ = "integral of current_ampere over test_time_second (trapezoid)"
         if self.capacity_source == "integration":
             return q_ch_int, q_dis_int, integ
-        names_ch = schema.counters(ds, "charge_capacity")
-        names_dis = schema.counters(ds, "discharge_capacity")
-        if not names_ch or not names_dis:
+        if not counter_pairs:
             if self.capacity_source == "counters":
                 raise ValueError("capacity_source='counters' but the file declares no charge/discharge capacity counters")
             return q_ch_int, q_dis_int, integ
-        for name_ch, name_dis in zip(names_ch, names_dis):
-            inc_ch = _counter_increments(ds[name_ch].values)
-            inc_dis = _counter_increments(ds[name_dis].values)
-            q_ch = np.bincount(pos[valid], weights=inc_ch[valid], minlength=m)
-            q_dis = np.bincount(pos[valid], weights=inc_dis[valid], minlength=m)
+        for k, (name_ch, name_dis) in enumerate(counter_pairs):
+            q_ch, q_dis = agg[f"sum_c{k}_ch"], agg[f"sum_c{k}_dis"]
             label = f"cycler counters {name_ch}, {name_dis} ({ds[name_ch].attrs.get('source_column', name_ch)}, {ds[name_dis].attrs.get('source_column', name_dis)})"
             if self.capacity_source == "counters":
                 return q_ch, q_dis, label
@@ -360,41 +327,6 @@ class CycleSummary(Analysis):
             if ce_def == "discharge/charge":
                 return np.where(complete, 100.0 * e_dis / e_ch, np.nan)
             return np.where(complete, 100.0 * e_ch / e_dis, np.nan)
-
-    @staticmethod
-    def _cc_current(absi, mask, pos, starts, m):
-        a = np.where(mask, absi, 0.0)
-        peak = np.maximum.reduceat(a, starts)
-        sel = mask & (absi >= 0.9 * peak[np.clip(pos, 0, None)])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s = np.bincount(pos[sel], weights=absi[sel], minlength=m)
-            c = np.bincount(pos[sel], minlength=m)
-            return np.where(c > 0, s / np.maximum(c, 1), np.nan)
-
-    @staticmethod
-    def _end_value(u, mask, starts, n):
-        last = np.maximum.reduceat(np.where(mask, np.arange(n), -1), starts)
-        return np.where(last >= 0, u[np.clip(last, 0, None)], np.nan)
-
-    def _dc_resistance(self, t, u, i, mask, starts, m):
-        n = t.size
-        absi = np.abs(i)
-        pos_of = np.repeat(np.arange(m), np.diff(np.r_[starts, n]))
-        pad = np.full(starts[0], 0, dtype=np.int64) if starts[0] > 0 else np.zeros(0, dtype=np.int64)
-        cyc_of = np.r_[pad, pos_of]
-        peak = np.maximum.reduceat(np.where(mask, absi, 0.0), starts)
-        cand = mask & (absi >= 0.5 * peak[cyc_of]) & (peak[cyc_of] > 0)
-        k = np.minimum.reduceat(np.where(cand, np.arange(n), n), starts)
-        r = np.full(m, np.nan)
-        ok = (k < n) & (k > 0)
-        kk = k[ok]
-        prev = kk - 1
-        di = i[kk] - i[prev]
-        good = (absi[prev] < 0.1 * absi[kk]) & ((t[kk] - t[prev]) <= self.resistance_max_interval_s) & (np.abs(di) > 0)
-        vals = np.full(kk.size, np.nan)
-        vals[good] = (u[kk][good] - u[prev][good]) / di[good]
-        r[ok] = vals
-        return r
 
 
 def _float_attr(ds: xr.Dataset, key: str):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
-
 from .. import schema
 from .base import Column, apply_column_map, require
 from .finish import finish

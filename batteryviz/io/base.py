@@ -93,6 +93,65 @@ def decode_labels(var: xr.DataArray) -> list[str]:
     return var.attrs["labels"].split("\t")
 
 
+def plan_columns(names: Iterable[str], columns: Iterable[Column], vendor: str, keep_unmapped: bool = True) -> list[tuple[str, str, Column | None]]:
+    """Decide, once, which vendor column becomes which variable.
+
+    Returns ``(source_name, target, spec)`` triples in file order. Each vendor column is used by
+    the first :class:`Column` that matches it, and each target is filled once; columns no entry
+    matches become ``<vendor>_<slug>`` (``spec`` is ``None``) when ``keep_unmapped``.
+    """
+    names = list(names)
+    chosen: dict[str, tuple[str, Column]] = {}
+    targets: set[str] = set()
+    for spec in columns:
+        for name in names:
+            if name in chosen or spec.target in targets or not spec.matches(name):
+                continue
+            chosen[name] = (spec.target, spec)
+            targets.add(spec.target)
+            break
+    plan = []
+    for name in names:
+        if name in chosen:
+            plan.append((name, chosen[name][0], chosen[name][1]))
+        elif keep_unmapped:
+            target = f"{vendor}_{slug(name)}"
+            if target not in targets:
+                targets.add(target)
+                plan.append((name, target, None))
+    return plan
+
+
+def convert_column(series: pl.Series, target: str, spec: Column | None) -> tuple[np.ndarray, dict]:
+    """One vendor column to ``(array, attrs)`` following its :class:`Column` entry."""
+    extra: dict[str, Any] = {"source_column": series.name}
+    if spec is None:
+        if series.dtype == pl.String:
+            arr, cat_attrs = categorical(series)
+            return arr, {**extra, **cat_attrs}
+        return series.cast(pl.Float64).to_numpy(), extra
+    if spec.role:
+        extra.update(role=spec.role, preference=spec.preference)
+    if spec.resets:
+        extra["resets"] = spec.resets
+    if spec.kind == "category":
+        arr, cat_attrs = categorical(series.cast(pl.String))
+        extra.update(cat_attrs)
+    elif spec.kind == "string":
+        arr = series.cast(pl.String).fill_null("").to_numpy().astype(str)
+    else:
+        arr = series.cast(pl.Float64, strict=series.dtype != pl.String).to_numpy()
+        if spec.absolute:
+            arr = np.abs(arr)
+        if spec.scale != 1.0:
+            arr = arr * spec.scale
+        if spec.kind == "int" and arr.size and not np.isnan(arr).any():
+            arr = arr.astype(np.int64)
+    attrs = schema.variable_attrs(target)
+    attrs.update(extra)
+    return arr, attrs
+
+
 def apply_column_map(
     df: pl.DataFrame,
     columns: Iterable[Column],
@@ -103,54 +162,12 @@ def apply_column_map(
 ) -> dict[str, tuple[np.ndarray, dict]]:
     """Turn a polars frame of vendor columns into ``{variable: (array, attrs)}``.
 
-    Each vendor column is used once, by the first :class:`Column` that matches it. Columns no
-    entry matches are kept under ``<vendor>_<slug>`` with their original name in attrs.
+    See :func:`plan_columns` for how columns are matched.
     """
-    out: dict[str, tuple[np.ndarray, dict]] = {}
-    used: set[str] = set()
-    for spec in columns:
-        for name in df.columns:
-            if name in used or not spec.matches(name) or spec.target in out:
-                continue
-            used.add(name)
-            series = df[name]
-            extra: dict[str, Any] = {"source_column": name}
-            if spec.role:
-                extra.update(role=spec.role, preference=spec.preference)
-            if spec.resets:
-                extra["resets"] = spec.resets
-            if spec.kind == "category":
-                arr, cat_attrs = categorical(series.cast(pl.String))
-                extra.update(cat_attrs)
-            elif spec.kind == "string":
-                arr = series.cast(pl.String).fill_null("").to_numpy().astype(str)
-            else:
-                arr = series.cast(pl.Float64, strict=series.dtype != pl.String).to_numpy()
-                if spec.absolute:
-                    arr = np.abs(arr)
-                if spec.scale != 1.0:
-                    arr = arr * spec.scale
-                if spec.kind == "int":
-                    if not np.isnan(arr).any():
-                        arr = arr.astype(np.int64)
-            attrs = schema.variable_attrs(spec.target)
-            attrs.update(extra)
-            out[spec.target] = (arr, attrs)
-            break
-    if keep_unmapped:
-        for name in df.columns:
-            if name in used:
-                continue
-            target = f"{vendor}_{slug(name)}"
-            if target in out:
-                continue
-            series = df[name]
-            if series.dtype == pl.String:
-                arr, cat_attrs = categorical(series)
-                out[target] = (arr, {"source_column": name, **cat_attrs})
-            else:
-                out[target] = (series.cast(pl.Float64).to_numpy(), {"source_column": name})
-    return out
+    return {
+        target: convert_column(df[name], target, spec)
+        for name, target, spec in plan_columns(df.columns, columns, vendor, keep_unmapped)
+    }
 
 
 def require(data: dict, names: Iterable[str], *, path, available: Iterable[str], hint: str = "") -> None:

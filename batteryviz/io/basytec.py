@@ -27,8 +27,9 @@ import numpy as np
 import polars as pl
 
 from .. import schema
-from ..errors import MissingColumnError, ParseError
-from .base import Column, Reader, apply_column_map, categorical, require
+from ..errors import MissingColumnError
+from .base import Column, Reader, convert_column, plan_columns, require
+from .lazy import DeferredColumns, deferred
 from .delimited import read_block
 from .finish import finish
 from .text import Head, read_head, require_text, uses_decimal_comma
@@ -216,30 +217,57 @@ class BasytecReader(Reader):
         from .finish import check_memory
 
         check_memory(path, head.size, max_memory_bytes)
+        start = _parse_date(meta.get("Start of Test"))
+        unit = time_name[-2]
+        specs = _time_columns(unit) + COLUMNS
+        plan = plan_columns(names, specs, "basytec")
+        # DateTime is only needed when the header has no start of test
+        skip = {"DateTime", "DateTime_time"} if start is not None else set()
+        eager_pos = [k for k, (name, target, spec) in enumerate(plan)
+                     if name not in skip and (target in schema.CORE or (spec is not None and spec.role)
+                                              or name in ("DateTime", "DateTime_time"))]
+        lazy_pos = [k for k, (name, target, spec) in enumerate(plan)
+                    if k not in eager_pos and name not in skip and spec is not None and spec.kind != "category"]
+        lazy_pos += [k for k, (name, target, spec) in enumerate(plan)
+                     if k not in eager_pos and k not in lazy_pos and name not in skip and spec is None]
+        file_pos = {name: names.index(name) for name, _, _ in plan}
         text_cols = {n for n in names if n in ("Command", "DateTime", "DateTime_time")}
         decimal_comma = uses_decimal_comma(data_lines[:20], separator)
-        df, notes = read_block(
-            Path(path),
-            names=names,
-            skip_lines=n_header,
-            separator=separator,
-            encoding=head.encoding,
-            size=head.size,
-            text_columns=text_cols,
-            decimal_comma=decimal_comma,
-            on_bad_lines=on_bad_lines,
-            quote_char=None,
-        )
-        # Drop rows without any number and rows with negative time (as the cycler software does
-        # when an export is cut and re-joined); say how many.
-        numeric = [n for n in names if n not in text_cols]
-        keep = ~pl.all_horizontal(pl.col(numeric).is_null()) & (pl.col(time_name).fill_null(0) >= 0)
-        n0 = df.height
-        df = df.filter(keep)
-        if df.height < n0:
-            notes.append(f"{n0 - df.height} row(s) without numbers or with negative time dropped")
-        unit = time_name[-2]
-        data = apply_column_map(df, _time_columns(unit) + COLUMNS, path=path, vendor="basytec")
+        block = dict(names=names, skip_lines=n_header, separator=separator, encoding=head.encoding,
+                     size=head.size, text_columns=text_cols, decimal_comma=decimal_comma,
+                     on_bad_lines=on_bad_lines, quote_char=None)
+        df, notes = read_block(Path(path), usecols=sorted(file_pos[plan[k][0]] for k in eager_pos), **block)
+        # Rows without time, voltage and current, and rows with negative time, are dropped (as the
+        # cycler software does when an export is cut and re-joined); the count is reported.
+        t = df[time_name].to_numpy()
+        u = df["U[V]"].to_numpy()
+        i = df["I[A]"].to_numpy()
+        bad = (np.isnan(t) & np.isnan(u) & np.isnan(i)) | (t < 0)
+        keep = None
+        if bad.any():
+            keep = ~bad
+            df = df.filter(pl.Series(keep))
+            notes.append(f"{int(bad.sum())} row(s) without time, voltage and current or with negative time dropped")
+        data = {target: convert_column(df[name], target, spec) for k, (name, target, spec) in enumerate(plan) if k in eager_pos}
+        n_rows = df.height
+        if lazy_pos:
+            lazy_plan = [plan[k] for k in lazy_pos]
+            positions = sorted(file_pos[name] for name, _, _ in lazy_plan)
+
+            def load(plan=lazy_plan, positions=positions, block=block, keep=keep, path=Path(path)):
+                frame, _ = read_block(path, usecols=positions, **{**block, "on_bad_lines": "skip"})
+                if keep is not None:
+                    frame = frame.filter(pl.Series(keep))
+                frame = frame.head(n_rows)
+                return {target: convert_column(frame[name], target, spec)[0] for name, target, spec in plan}
+
+            columns = DeferredColumns(Path(path), load, n_rows)
+            for name, target, spec in lazy_plan:
+                attrs = schema.variable_attrs(target, source_column=name)
+                if spec is not None and spec.role:
+                    attrs.update(role=spec.role, preference=spec.preference)
+                dtype = np.int64 if spec is not None and spec.kind == "int" else np.float64
+                data[target] = (deferred(columns, target, n_rows, dtype), {**attrs, "deferred": 1})
         require(data, schema.REQUIRED, path=path, available=names)
         if "command" in data:
             labels = data["command"][1]["labels"].split("\t")
@@ -248,7 +276,6 @@ class BasytecReader(Reader):
         metadata = {"cycler": "BaSyTec"}
         for key, value in meta.items():
             metadata[HEADER_KEYS.get(key, _meta_key(key))] = value
-        start = _parse_date(meta.get("Start of Test"))
         if start is not None:
             metadata["start_time"] = start.isoformat()
             data["unix_time_second"] = (

@@ -8,12 +8,11 @@ still read.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import polars as pl
 
-from ..errors import EmptyFileError, ParseError
+from ..errors import EmptyFileError
 from .text import check_complete_last_line, raise_truncated, to_float_columns
 
 #: Above this size a non-UTF-8 file is handed to polars as is (``utf8-lossy``) instead of being
@@ -33,61 +32,59 @@ def read_block(
     decimal_comma: bool = False,
     on_bad_lines: str = "error",
     quote_char: str | None = '"',
+    usecols: list[int] | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """Read the rows after ``skip_lines`` header lines into a frame with ``names``.
 
-    Returns the frame and a list of notes (e.g. a dropped truncated line).
+    ``usecols`` (0-based positions) restricts parsing to those columns; the frame then holds
+    only them. Returns the frame and a list of notes (e.g. a dropped truncated line).
     """
+    all_names = names
+    if usecols is None:
+        usecols = list(range(len(all_names)))
+    names = [all_names[k] for k in sorted(usecols)]
     notes: list[str] = []
     if on_bad_lines not in ("error", "skip"):
         raise ValueError("on_bad_lines must be 'error' or 'skip'")
-    last = check_complete_last_line(path, size, len(names), separator, encoding)
+    last = check_complete_last_line(path, size, len(all_names), separator, encoding)
     if encoding in ("utf-8", "ascii", "utf-8-sig") or size > TRANSCODE_LIMIT:
-        source: str | io.BytesIO = str(path)
+        source: str | bytes = str(path)
         pl_encoding = "utf8" if encoding in ("utf-8", "ascii", "utf-8-sig") else "utf8-lossy"
     else:
         with open(path, "rb") as fh:
-            source = io.BytesIO(fh.read().decode(encoding, errors="replace").encode("utf-8"))
+            source = fh.read().decode(encoding, errors="replace").encode("utf-8")
         pl_encoding = "utf8"
     numeric = [n for n in names if n not in text_columns]
-    common = dict(
-        separator=separator,
-        has_header=False,
-        skip_lines=skip_lines,
-        new_columns=names,
-        encoding=pl_encoding,
-        quote_char=quote_char,
-        truncate_ragged_lines=True,
-        raise_if_empty=False,
-    )
+
+    def scan(dtypes):
+        # the full schema names every column; only the selected ones are parsed
+        return pl.scan_csv(
+            source,
+            separator=separator,
+            has_header=False,
+            skip_lines=skip_lines,
+            schema={n: dtypes.get(n, pl.String) for n in all_names},
+            encoding=pl_encoding,
+            quote_char=quote_char,
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+            decimal_comma=decimal_comma and dtypes is not None,
+        ).select(names).collect()
+
     df = None
     try:
-        df = pl.read_csv(
-            source,
-            schema_overrides={**{n: pl.Float64 for n in numeric}, **{n: pl.String for n in text_columns}},
-            decimal_comma=decimal_comma,
-            **common,
-        )
-    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.ShapeError):
+        df = scan({n: pl.Float64 for n in numeric})
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.ShapeError,
+            pl.exceptions.SchemaError):
         df = None
-    if isinstance(source, io.BytesIO):
-        source.seek(0)
-    if df is not None and df.height == 0:
-        df = df.clear()
-    elif df is None or df.width != len(names):
-        raw = pl.read_csv(source, infer_schema=False, **common)
+    if df is None:
+        raw = scan({})
         if raw.height == 0:
             raise EmptyFileError(
                 f"the file has a header but no data rows (expected rows after line {skip_lines})", path=path
             )
-        if raw.width != len(names):
-            raise ParseError(
-                f"expected {len(names)} fields per row (from the column line), found {raw.width}",
-                path=path,
-                line=skip_lines + 1,
-            )
         df = to_float_columns(raw, numeric, path=path, first_line=skip_lines + 1, decimal_comma=True)
-        if not decimal_comma and any("," in str(v) for v in raw[numeric[0]].head(50).to_list() if v):
+        if not decimal_comma and numeric and any("," in str(v) for v in raw[numeric[0]].head(50).to_list() if v):
             notes.append("decimal commas found in a file that otherwise uses decimal points")
     if df.height == 0:
         raise EmptyFileError(
@@ -97,7 +94,7 @@ def read_block(
     if last is not None:
         line_no = skip_lines + df.height
         if on_bad_lines == "error":
-            raise_truncated(path, line_no, last, len(names), separator)
+            raise_truncated(path, line_no, last, len(all_names), separator)
         df = df.head(df.height - 1)
         notes.append(f"line {line_no}: truncated last line dropped ({last[:60]!r})")
     return df, notes

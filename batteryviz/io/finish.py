@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from .. import schema
 from ..errors import FileTooLargeError
 from ..quality import record_checks

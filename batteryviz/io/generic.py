@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import polars as pl
 
 from .. import schema
 from ..errors import MissingColumnError

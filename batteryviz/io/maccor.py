@@ -12,10 +12,9 @@
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 
 from ..schema import STEP_TYPES
-from .base import Column, categorical
+from .base import Column
 from .tabular import TableReader, directional_counter, hms_to_seconds
 from .text import Head
 

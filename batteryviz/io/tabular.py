@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from .. import schema
-from ..errors import EmptyFileError, MissingColumnError, ParseError
+from ..errors import EmptyFileError, MissingColumnError
 from .base import Column, Reader, apply_column_map, require
 from .finish import check_memory, finish
 from .text import Head, check_complete_last_line, raise_truncated, read_head, require_text, to_float_columns, uses_decimal_comma
