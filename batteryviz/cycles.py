@@ -54,14 +54,16 @@ REST, CHARGE, DISCHARGE, OTHER = (STEP_TYPES[k] for k in ("rest", "charge", "dis
 def classify_steps(ds: xr.Dataset, rest_current_fraction: float = 0.002) -> np.ndarray:
     """Step type code per record (see :data:`batteryviz.schema.STEP_TYPES`)."""
     current = np.asarray(ds["current_ampere"].values, dtype=float)
-    finite = np.abs(current[np.isfinite(current)])
-    scale = float(finite.max()) if finite.size else 0.0
+    given = np.asarray(ds["step_type"].values, dtype=np.int8) if "step_type" in ds else None
+    if given is not None and not (given == OTHER).any():
+        return given  # the cycler's charge/discharge/rest, nothing to resolve
+    with np.errstate(invalid="ignore"):
+        scale = float(np.nanmax(np.abs(current))) if current.size and not np.isnan(current).all() else 0.0
     threshold = rest_current_fraction * scale
     by_current = np.full(current.shape, REST, dtype=np.int8)
     by_current[current > threshold] = CHARGE
     by_current[current < -threshold] = DISCHARGE
-    if "step_type" in ds:
-        given = np.asarray(ds["step_type"].values, dtype=np.int8)
+    if given is not None:
         # Trust the cycler's charge/discharge/rest; classify "other" by current.
         return np.where(given == OTHER, by_current, given).astype(np.int8)
     if "step_index" in ds:
@@ -90,21 +92,6 @@ def _by_step_runs(step: np.ndarray, current: np.ndarray, by_current: np.ndarray,
     out = np.repeat(run_type, lengths)
     mixed_records = np.repeat(mixed, lengths)
     return np.where(mixed_records, by_current, out).astype(np.int8)
-
-
-def _forward_fill_ids(n: int, starts: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
-    mark = np.full(n, -1, dtype=np.int64)
-    mark[starts] = np.arange(starts.size) if values is None else values
-    # ids are increasing in record order, so a running maximum forward-fills them
-    return np.maximum.accumulate(mark) if values is None else _ffill(mark, starts)
-
-
-def _ffill(mark: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    idx = np.full(mark.size, -1, dtype=np.int64)
-    idx[starts] = starts
-    idx = np.maximum.accumulate(idx)
-    out = np.where(idx >= 0, mark[np.clip(idx, 0, None)], -1)
-    return out
 
 
 def half_cycle_starts(step_type: np.ndarray) -> np.ndarray:
@@ -146,7 +133,7 @@ def assign_cycles(
     n = ds.sizes[RECORD_DIM]
     st = classify_steps(ds, rest_current_fraction)
     hc_starts = half_cycle_starts(st)
-    half = _forward_fill_ids(n, hc_starts)
+    half = _runs_to_ids(n, hc_starts, np.arange(hc_starts.size))
     first_active = int(hc_starts[0]) if hc_starts.size else n
 
     counter = None
@@ -169,7 +156,7 @@ def assign_cycles(
 
     if chosen == "cycler":
         c = np.asarray(ds["cycle_count"].values).astype(np.int64)
-        cycle, rule = _cycles_from_counter(c, st, first_active)
+        starts, numbers, rule = _cycles_from_counter(c, st, first_active)
     else:
         direction = CHARGE if chosen == "charge_first" else DISCHARGE
         starts = hc_starts[st[hc_starts] == direction]
@@ -179,13 +166,14 @@ def assign_cycles(
             starts = np.r_[hc_starts[0], starts]
         else:
             numbers = np.arange(1, starts.size + 1)
-        cycle = _ffill(_mark(n, starts, numbers), starts)
         rule = (
             f"half cycles paired {chosen.replace('_', ' ')}: a cycle starts with each "
             f"{'charge' if direction == CHARGE else 'discharge'} half cycle; half cycles before "
             "the first one form cycle 0"
         )
-    cycle[:first_active] = -1
+    starts = starts.astype(np.int64)
+    cycle = _runs_to_ids(n, starts, numbers)
+    lengths = np.diff(np.r_[starts, n])
     out = ds.copy()
     if "step_type" not in out:
         out["step_type"] = xr.Variable((RECORD_DIM,), st, attrs={**step_type_attrs(), "derived_from": "current sign"})
@@ -198,13 +186,8 @@ def assign_cycles(
     out["cycle_index"] = xr.Variable(
         (RECORD_DIM,), cycle, attrs={"long_name": "Analysis cycle index (-1: before the first cycle)", "rule": rule, "mode": chosen}
     )
-    # cycle numbers never decrease along records, so cycles are contiguous runs
-    first = first_active if first_active < n else n
-    runs = first + np.flatnonzero(np.r_[True, cycle[first + 1 :] != cycle[first:-1]]) if first < n else np.zeros(0, np.int64)
-    numbers = cycle[runs]
-    lengths = np.diff(np.r_[runs, n])
     out = out.assign_coords({CYCLE_DIM: (CYCLE_DIM, numbers, {"long_name": "Cycle"})})
-    out["cycle_start"] = xr.Variable((CYCLE_DIM,), runs, attrs={"long_name": "First record of the cycle"})
+    out["cycle_start"] = xr.Variable((CYCLE_DIM,), starts, attrs={"long_name": "First record of the cycle"})
     out["cycle_length"] = xr.Variable(
         (CYCLE_DIM,), lengths, attrs={"long_name": "Records in the cycle", "sample_dimension": RECORD_DIM}
     )
@@ -213,28 +196,30 @@ def assign_cycles(
     return out
 
 
-def _mark(n: int, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    mark = np.full(n, -1, dtype=np.int64)
-    mark[starts] = values
-    return mark
+def _runs_to_ids(n: int, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-record ids: ``values[k]`` from ``starts[k]`` up to the next start; -1 before the first."""
+    out = np.full(n, -1, dtype=np.int64)
+    if starts.size:
+        out[starts[0]:] = np.repeat(np.asarray(values, dtype=np.int64), np.diff(np.r_[starts, n]))
+    return out
 
 
-def _cycles_from_counter(c: np.ndarray, st: np.ndarray, first_active: int) -> tuple[np.ndarray, str]:
+def _cycles_from_counter(c: np.ndarray, st: np.ndarray, first_active: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Cycle starts and numbers from the cycler's counter (see the module docstring)."""
     n = c.size
+    if first_active >= n:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), "the cycler's cycle counter (no charge or discharge records)"
     change = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-    group = np.zeros(n, dtype=np.int64)
-    group[change[1:]] = 1
-    group = np.cumsum(group)
     active = (st == CHARGE) | (st == DISCHARGE)
-    has_active = np.add.reduceat(active.astype(np.int64), change) > 0
-    # the group holding the first active record always starts a cycle; rest-only groups join
-    # the cycle before them
-    first_group = group[first_active] if first_active < n else 0
+    has_active = np.add.reduceat(active.astype(np.int8), change, dtype=np.int64) > 0
+    # the group holding the first active record always starts a cycle (at that record);
+    # rest-only groups join the cycle before them
+    first_group = int(np.searchsorted(change, first_active, side="right")) - 1
     keep = has_active & (np.arange(change.size) >= first_group)
     starts = change[keep]
-    if starts.size and first_active < n:
-        starts[0] = min(starts[0], first_active)
-    monotonic = bool(np.all(np.diff(c[first_active:]) >= 0)) if first_active < n else True
+    starts[0] = first_active
+    later = change[change > first_active]
+    monotonic = bool(np.all(c[later] >= c[later - 1]))
     if monotonic:
         numbers = c[starts]
         rule = "the cycler's cycle counter (cycle_count), numbers as written"
@@ -244,7 +229,7 @@ def _cycles_from_counter(c: np.ndarray, st: np.ndarray, first_active: int) -> tu
             "the cycler's cycle counter (cycle_count): a new cycle wherever it changes; the counter "
             "restarts within the test, so cycles are renumbered 1..N in test order"
         )
-    return _ffill(_mark(n, starts, numbers), starts), rule
+    return starts, numbers, rule
 
 
 def ragged_slices(ds: xr.Dataset) -> list[slice]:
