@@ -210,8 +210,10 @@ def _cycles_from_counter(c: np.ndarray, st: np.ndarray, first_active: int) -> tu
     if first_active >= n:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), "the cycler's cycle counter (no charge or discharge records)"
     change = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-    active = (st == CHARGE) | (st == DISCHARGE)
-    has_active = np.add.reduceat(active.astype(np.int8), change, dtype=np.int64) > 0
+    active_idx = np.flatnonzero((st == CHARGE) | (st == DISCHARGE))
+    # a counter group holds an active record when one lies between its start and the next
+    bounds = np.searchsorted(active_idx, np.r_[change, n])
+    has_active = bounds[1:] > bounds[:-1]
     # the group holding the first active record always starts a cycle (at that record);
     # rest-only groups join the cycle before them
     first_group = int(np.searchsorted(change, first_active, side="right")) - 1

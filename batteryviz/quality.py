@@ -2,6 +2,8 @@
 
 Record-level checks run when a file is read (their sentences go to
 ``ds.attrs["quality_warnings"]``, one per line); cycle-level checks run in the cycle summary.
+The counts are computed in one multi-threaded polars pass; positions only when something is
+found.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import polars as pl
 import xarray as xr
 
 log = logging.getLogger("batteryviz")
@@ -18,37 +21,45 @@ VOLTAGE_RANGE_V = (0.0, 10.0)
 
 def record_checks(ds: xr.Dataset) -> list[str]:
     """NaNs, voltage outside 0–10 V, time going backwards, duplicated rows."""
-    out: list[str] = []
     t = np.asarray(ds["test_time_second"].values, dtype=float)
     u = np.asarray(ds["voltage_volt"].values, dtype=float)
     i = np.asarray(ds["current_ampere"].values, dtype=float)
-    for name, arr in (("test_time_second", t), ("voltage_volt", u), ("current_ampere", i)):
-        n = int(np.isnan(arr).sum())
-        if n:
-            first = int(np.flatnonzero(np.isnan(arr))[0])
-            out.append(f"{name}: {n} NaN value(s), first at record {first}; they are skipped in integrals")
     lo, hi = VOLTAGE_RANGE_V
-    bad = (u < lo) | (u > hi)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
+    frame = pl.DataFrame({"t": t, "u": u, "i": i}, nan_to_null=False)
+    flags = {
+        "nan_t": pl.col("t").is_nan(),
+        "nan_u": pl.col("u").is_nan(),
+        "nan_i": pl.col("i").is_nan(),
+        "volt": (pl.col("u") < lo) | (pl.col("u") > hi),
+        "back": pl.col("t").diff() < 0,
+        "dup": (pl.col("t").diff() == 0) & (pl.col("u").diff() == 0) & (pl.col("i").diff() == 0),
+    }
+    counts = frame.select(**{k: v.fill_null(False).sum() for k, v in flags.items()}).row(0, named=True)
+    out: list[str] = []
+
+    def first(key: str) -> int:
+        return int(frame.select(flags[key].fill_null(False).arg_max()).item())
+
+    for key, name in (("nan_t", "test_time_second"), ("nan_u", "voltage_volt"), ("nan_i", "current_ampere")):
+        if counts[key]:
+            out.append(f"{name}: {counts[key]} NaN value(s), first at record {first(key)}; they are skipped in integrals")
+    if counts["volt"]:
+        k = first("volt")
         out.append(
-            f"voltage_volt: {int(bad.sum())} value(s) outside {lo:g}–{hi:g} V (first {u[first]:g} V at "
-            f"record {first}); check the voltage column and its unit"
+            f"voltage_volt: {counts['volt']} value(s) outside {lo:g}–{hi:g} V (first {u[k]:g} V at "
+            f"record {k}); check the voltage column and its unit"
         )
-    if t.size > 1:
-        dt = np.diff(t)
-        back = np.flatnonzero(dt < 0)
-        if back.size:
-            out.append(
-                f"test_time_second: time goes backwards {back.size} time(s) (first at record "
-                f"{int(back[0]) + 1}: {t[back[0]]:g} s → {t[back[0] + 1]:g} s); record order kept"
-            )
-        dup = (dt == 0) & (np.diff(u) == 0) & (np.diff(i) == 0)
-        if dup.any():
-            out.append(
-                f"{int(dup.sum())} duplicated record(s) (same time, voltage and current as the "
-                f"previous one, first at record {int(np.flatnonzero(dup)[0]) + 1}); they add nothing to integrals"
-            )
+    if counts["back"]:
+        k = first("back")
+        out.append(
+            f"test_time_second: time goes backwards {counts['back']} time(s) (first at record "
+            f"{k}: {t[k - 1]:g} s → {t[k]:g} s); record order kept"
+        )
+    if counts["dup"]:
+        out.append(
+            f"{counts['dup']} duplicated record(s) (same time, voltage and current as the "
+            f"previous one, first at record {first('dup')}); they add nothing to integrals"
+        )
     for line in out:
         log.info("%s: %s", ds.attrs.get("source_file", "dataset"), line)
     return out

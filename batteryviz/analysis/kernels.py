@@ -43,25 +43,23 @@ def per_cycle(
         cols["temp"] = temperature
     for name, values in (counters or {}).items():
         cols[name] = values
-    lf = pl.DataFrame(cols).lazy()
-    t_, u_, i_ = pl.col("t"), pl.col("u").fill_nan(None), pl.col("i").fill_nan(0.0).fill_null(0.0)
+    # `pos` never decreases (cycles are contiguous; -1 before the first), so polars can group
+    # by scanning runs instead of hashing
+    frame = pl.DataFrame(cols).with_columns(pl.col("pos").set_sorted())
+    t_, i_ = pl.col("t"), pl.col("i").fill_nan(0.0).fill_null(0.0)
     dt = t_.diff().fill_null(0.0)
     dt = pl.when(dt.is_finite() & (dt > 0)).then(dt).otherwise(0.0)
-    p = u_.fill_null(0.0) * i_
+    p = pl.col("u").fill_nan(0.0).fill_null(0.0) * i_
     ch = pl.col("st") == CHARGE
     dis = pl.col("st") == DISCHARGE
-    lf = lf.with_columns(
+    chf, disf = ch.cast(pl.Float64), dis.cast(pl.Float64)
+    base = frame.lazy().with_columns(
         dt=dt,
         dq=0.5 * (i_ + i_.shift(1).fill_null(0.0)) * dt / 3600.0,
         de=0.5 * (p + p.shift(1).fill_null(0.0)) * dt / 3600.0,
         absi=i_.abs(),
-        u_prev=pl.col("u").shift(1),
-        i_prev=i_.shift(1),
-        t_prev=t_.shift(1),
-        row=pl.int_range(pl.len(), dtype=pl.Int64),
         **{f"inc_{name}": counter_increments(pl.col(name)) for name in (counters or {})},
-    ).filter(pl.col("pos") >= 0)
-    chf, disf = ch.cast(pl.Float64), dis.cast(pl.Float64)
+    )
     aggs = [
         (pl.col("dq") * chf).sum().alias("q_ch_int"),
         (-(pl.col("dq") * disf)).sum().alias("q_dis_int"),
@@ -77,36 +75,50 @@ def per_cycle(
         pl.col("st").filter(ch | dis).first().alias("first_dir"),
         (pl.col("absi") * chf).max().alias("peak_ch"),
         (pl.col("absi") * disf).max().alias("peak_dis"),
-        pl.col("t_prev").first().alias("t_start"),
-        pl.col("t").first().alias("t_first"),
         pl.len().alias("n"),
     ]
     if temperature is not None:
         aggs += [pl.col("temp").mean().alias("temp_mean"), pl.col("temp").last().alias("temp_end"), pl.col("temp").max().alias("temp_max")]
     aggs += [pl.col(f"inc_{name}").sum().alias(f"sum_{name}") for name in (counters or {})]
-    grouped = lf.group_by("pos").agg(aggs)
-    # second stage: the constant-current part and the step that opens each half cycle
-    joined = lf.join(grouped.select("pos", "peak_ch", "peak_dis"), on="pos", how="left")
+    first = base.group_by("pos", maintain_order=True).agg(aggs).collect()
+    first = first.filter(pl.col("pos") >= 0)
+    if first.height != m:
+        raise ValueError(f"expected {m} cycles, aggregated {first.height}")
+    # second stage: each record gets its cycle's peak current by a take on `pos` (no join);
+    # records before the first cycle (pos -1) form a group that is dropped
+    peak_ch = first["peak_ch"].fill_null(0).to_numpy()[pos]
+    peak_dis = first["peak_dis"].fill_null(0).to_numpy()[pos]
     peak = pl.when(ch).then(pl.col("peak_ch")).when(dis).then(pl.col("peak_dis")).otherwise(None)
     cc = (ch | dis) & (pl.col("absi") >= 0.9 * peak)
     opening = (ch | dis) & (pl.col("absi") >= 0.5 * peak) & (peak > 0)
-    second = joined.group_by("pos").agg(
-        pl.col("absi").filter(cc & ch).mean().alias("i_ch"),
-        pl.col("absi").filter(cc & dis).mean().alias("i_dis"),
-        *[
-            pl.struct("u", "i", "t", "u_prev", "i_prev", "t_prev").filter(opening & cond).first().alias(f"open_{name}")
-            for name, cond in (("ch", ch), ("dis", dis))
-        ],
+    second = (
+        frame.lazy()
+        .with_columns(absi=i_.abs(), peak_ch=pl.Series(peak_ch), peak_dis=pl.Series(peak_dis), row=pl.int_range(pl.len(), dtype=pl.Int64))
+        .group_by("pos", maintain_order=True)
+        .agg(
+            pl.col("absi").filter(cc & ch).mean().alias("i_ch"),
+            pl.col("absi").filter(cc & dis).mean().alias("i_dis"),
+            pl.col("row").filter(opening & ch).first().alias("open_ch"),
+            pl.col("row").filter(opening & dis).first().alias("open_dis"),
+            pl.col("row").first().alias("row_first"),
+        )
+        .collect()
+        .filter(pl.col("pos") >= 0)
     )
-    first, second = pl.collect_all([grouped, second])
-    frame = pl.DataFrame({"pos": np.arange(m, dtype=np.int64)}).join(first, on="pos", how="left").join(second, on="pos", how="left").sort("pos")
-    out = {name: frame[name].to_numpy() for name in frame.columns if not name.startswith("open_")}
+    out = {name: first[name].to_numpy() for name in first.columns}
+    out["i_ch"] = second["i_ch"].to_numpy()
+    out["i_dis"] = second["i_dis"].to_numpy()
+    rf = second["row_first"].to_numpy()
+    out["t_first"] = t[rf]
+    out["t_start"] = np.where(rf > 0, t[np.maximum(rf - 1, 0)], t[rf])
     for name in ("ch", "dis"):
-        opened = frame[f"open_{name}"].struct.unnest()
-        u1, i1, t1 = (opened[c].to_numpy().astype(float) for c in ("u", "i", "t"))
-        u0, i0, t0 = (opened[c].to_numpy().astype(float) for c in ("u_prev", "i_prev", "t_prev"))
+        k = second[f"open_{name}"].to_numpy(allow_copy=True).astype(float)
+        ok = np.isfinite(k) & (k > 0)
+        kk = np.where(ok, k, 1).astype(np.int64)
+        u1, i1, t1 = u[kk], np.nan_to_num(i[kk]), t[kk]
+        u0, i0, t0 = u[kk - 1], np.nan_to_num(i[kk - 1]), t[kk - 1]
         with np.errstate(invalid="ignore", divide="ignore"):
             di = i1 - i0
-            good = (np.abs(i0) < 0.1 * np.abs(i1)) & ((t1 - t0) <= resistance_max_interval_s) & (np.abs(di) > 0)
+            good = ok & (np.abs(i0) < 0.1 * np.abs(i1)) & ((t1 - t0) <= resistance_max_interval_s) & (np.abs(di) > 0)
             out[f"r_{name}"] = np.where(good, (u1 - u0) / di, np.nan)
     return out

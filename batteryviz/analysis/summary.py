@@ -177,7 +177,7 @@ class CycleSummary(Analysis):
         with np.errstate(divide="ignore", invalid="ignore"):
             efc = np.cumsum(q_ch + q_dis) / 2.0 / nominal_ah if nominal_ah else np.full(m, np.nan)
         r_ch, r_dis = agg["r_ch"], agg["r_dis"]
-        start_time = np.where(np.isfinite(agg["t_start"].astype(float)), agg["t_start"].astype(float), agg["t_first"])
+        start_time = agg["t_start"]
 
         out = {
             "charge_capacity_ah": (q_ch, "Ah", "Charge capacity", f"charge passed during charge records ({source})"),

@@ -75,6 +75,15 @@ def categorical(values: pl.Series) -> tuple[np.ndarray, dict]:
     The labels are kept exactly as written (spaces replaced by ``_`` in ``flag_meanings``,
     the originals in ``labels``), so nothing the cycler wrote is lost.
     """
+    if isinstance(values.dtype, pl.Enum):
+        cats = list(values.dtype.categories)
+        codes = values.to_physical().fill_null(0).to_numpy()
+        dtype = np.int16 if len(cats) < 32000 else np.int32
+        return codes.astype(dtype), {
+            "flag_values": np.arange(len(cats), dtype=dtype),
+            "flag_meanings": " ".join(re.sub(r"\s+", "_", c) or "_" for c in cats),
+            "labels": "\t".join(cats),
+        }
     filled = values.fill_null("")
     cats = filled.unique(maintain_order=True).to_list()
     mapping = {c: i for i, c in enumerate(cats)}
@@ -135,18 +144,20 @@ def convert_column(series: pl.Series, target: str, spec: Column | None) -> tuple
     if spec.resets:
         extra["resets"] = spec.resets
     if spec.kind == "category":
-        arr, cat_attrs = categorical(series.cast(pl.String))
+        arr, cat_attrs = categorical(series if isinstance(series.dtype, pl.Enum) else series.cast(pl.String))
         extra.update(cat_attrs)
     elif spec.kind == "string":
         arr = series.cast(pl.String).fill_null("").to_numpy().astype(str)
     else:
-        arr = series.cast(pl.Float64, strict=series.dtype != pl.String).to_numpy()
+        values = series.cast(pl.Float64, strict=series.dtype != pl.String)
         if spec.absolute:
-            arr = np.abs(arr)
+            values = values.abs()
         if spec.scale != 1.0:
-            arr = arr * spec.scale
-        if spec.kind == "int" and arr.size and not np.isnan(arr).any():
-            arr = arr.astype(np.int64)
+            values = values * spec.scale
+        if spec.kind == "int" and values.len() and values.null_count() == 0 and not values.is_nan().any():
+            arr = values.cast(pl.Int64).to_numpy()
+        else:
+            arr = values.to_numpy()
     attrs = schema.variable_attrs(target)
     attrs.update(extra)
     return arr, attrs

@@ -96,6 +96,10 @@ ALIASES = {"Time": "Time[h]", "t[h]": "Time[h]", "Cmd": "Command", "Mode": "Comm
 
 COMMAND_STEP_TYPES = {"charge": 1, "discharge": 2, "pause": 0, "rest": 0}
 
+#: Commands BaSyTec writes in data rows; parsed straight into codes. A file with another
+#: command is read as text instead (slower, same result).
+COMMANDS = ["Pause", "Charge", "Discharge", "Rest", "Wait", "Start", "Stop", "EIS", "Cycle-start", "Cycle-end"]
+
 _DEGREE_FIX = re.compile(r"(T\d)\[(?:\ufffd|º|Â°|�|\?|°)*C\]")
 
 
@@ -236,18 +240,17 @@ class BasytecReader(Reader):
         block = dict(names=names, skip_lines=n_header, separator=separator, encoding=head.encoding,
                      size=head.size, text_columns=text_cols, decimal_comma=decimal_comma,
                      on_bad_lines=on_bad_lines, quote_char=None)
-        df, notes = read_block(Path(path), usecols=sorted(file_pos[plan[k][0]] for k in eager_pos), **block)
+        df, notes = read_block(Path(path), usecols=sorted(file_pos[plan[k][0]] for k in eager_pos),
+                               enums={"Command": COMMANDS}, **block)
         # Rows without time, voltage and current, and rows with negative time, are dropped (as the
         # cycler software does when an export is cut and re-joined); the count is reported.
-        t = df[time_name].to_numpy()
-        u = df["U[V]"].to_numpy()
-        i = df["I[A]"].to_numpy()
-        bad = (np.isnan(t) & np.isnan(u) & np.isnan(i)) | (t < 0)
+        bad_expr = (pl.col(time_name).is_null() & pl.col("U[V]").is_null() & pl.col("I[A]").is_null()) | (pl.col(time_name) < 0)
         keep = None
-        if bad.any():
-            keep = ~bad
+        n_bad = int(df.select(bad_expr.fill_null(False).sum()).item())
+        if n_bad:
+            keep = ~df.select(bad_expr.fill_null(False)).to_series().to_numpy()
             df = df.filter(pl.Series(keep))
-            notes.append(f"{int(bad.sum())} row(s) without time, voltage and current or with negative time dropped")
+            notes.append(f"{n_bad} row(s) without time, voltage and current or with negative time dropped")
         data = {target: convert_column(df[name], target, spec) for k, (name, target, spec) in enumerate(plan) if k in eager_pos}
         n_rows = df.height
         if lazy_pos:

@@ -33,11 +33,13 @@ def read_block(
     on_bad_lines: str = "error",
     quote_char: str | None = '"',
     usecols: list[int] | None = None,
+    enums: dict[str, list[str]] | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """Read the rows after ``skip_lines`` header lines into a frame with ``names``.
 
     ``usecols`` (0-based positions) restricts parsing to those columns; the frame then holds
-    only them. Returns the frame and a list of notes (e.g. a dropped truncated line).
+    only them. ``enums`` names text columns with a known vocabulary, parsed straight into codes
+    (a value outside it falls back to plain text). Returns the frame and a list of notes (e.g. a dropped truncated line).
     """
     all_names = names
     if usecols is None:
@@ -72,11 +74,19 @@ def read_block(
         ).select(names).collect()
 
     df = None
-    try:
-        df = scan({n: pl.Float64 for n in numeric})
-    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.ShapeError,
-            pl.exceptions.SchemaError):
-        df = None
+    errors = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.ShapeError,
+              pl.exceptions.SchemaError)
+    fast = {n: pl.Float64 for n in numeric}
+    if enums:
+        try:
+            df = scan({**fast, **{n: pl.Enum(v) for n, v in enums.items() if n in names}})
+        except errors:
+            df = None
+    if df is None:
+        try:
+            df = scan(fast)
+        except errors:
+            df = None
     if df is None:
         raw = scan({})
         if raw.height == 0:
