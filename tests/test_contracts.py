@@ -76,3 +76,31 @@ def test_ragged_cycle_layout(example_ds):
     for number, s, n in zip(cyc.cycle.values, starts, lengths):
         assert (idx[s : s + n] == number).all()
     assert (idx[: starts[0]] == -1).all()  # the initial rest belongs to no cycle
+
+
+def test_columns_outside_the_core_are_parsed_on_first_access(example_path):
+    ds = bv.read(example_path)
+    var = ds["data_point"]  # BaSyTec DataSet, not needed by any summary
+    assert var.attrs["deferred"] == 1 and var.attrs["source_column"] == "DataSet"
+    np.testing.assert_array_equal(var.values, np.arange(1, ds.sizes["record"] + 1))
+    state = ds["basytec_state"].values  # State 3 opens every line: as many as program lines run
+    assert set(np.unique(state)) == {0, 1, 2, 3}
+
+
+def test_deferred_columns_refuse_a_file_that_changed(example_path, tmp_path):
+    from batteryviz.errors import BatteryvizError
+
+    copy = tmp_path / "running.txt"
+    copy.write_bytes(example_path.read_bytes())
+    ds = bv.read(copy)
+    with open(copy, "ab") as fh:
+        fh.write(b"0.1\t1\n")
+    with pytest.raises(BatteryvizError, match="changed after it was read"):
+        ds["data_point"].values
+
+
+def test_a_dataset_with_deferred_columns_pickles(example_path):
+    import pickle
+
+    ds = pickle.loads(pickle.dumps(bv.read(example_path)))
+    assert ds["data_point"].values[-1] == ds.sizes["record"]

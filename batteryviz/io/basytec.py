@@ -257,13 +257,7 @@ class BasytecReader(Reader):
             lazy_plan = [plan[k] for k in lazy_pos]
             positions = sorted(file_pos[name] for name, _, _ in lazy_plan)
 
-            def load(plan=lazy_plan, positions=positions, block=block, keep=keep, path=Path(path)):
-                frame, _ = read_block(path, usecols=positions, **{**block, "on_bad_lines": "skip"})
-                if keep is not None:
-                    frame = frame.filter(pl.Series(keep))
-                frame = frame.head(n_rows)
-                return {target: convert_column(frame[name], target, spec)[0] for name, target, spec in plan}
-
+            load = _DeferredBlock(Path(path), lazy_plan, positions, block, keep, n_rows)
             columns = DeferredColumns(Path(path), load, n_rows)
             for name, target, spec in lazy_plan:
                 attrs = schema.variable_attrs(target, source_column=name)
@@ -292,6 +286,20 @@ class BasytecReader(Reader):
         for extra in ("basytec_datetime", "basytec_datetime_time"):
             data.pop(extra, None)  # parsed into unix_time_second; 1 s resolution strings add nothing
         return finish(data, metadata, path=path, notes=notes, reader=self.name)
+
+
+class _DeferredBlock:
+    """Parses the deferred columns of a BaSyTec export (picklable, for Dask workers)."""
+
+    def __init__(self, path, plan, positions, block, keep, n_rows):
+        self.path, self.plan, self.positions, self.block, self.keep, self.n_rows = path, plan, positions, block, keep, n_rows
+
+    def __call__(self) -> dict:
+        frame, _ = read_block(self.path, usecols=self.positions, **{**self.block, "on_bad_lines": "skip"})
+        if self.keep is not None:
+            frame = frame.filter(pl.Series(self.keep))
+        frame = frame.head(self.n_rows)
+        return {target: convert_column(frame[name], target, spec)[0] for name, target, spec in self.plan}
 
 
 def _meta_key(key: str) -> str:

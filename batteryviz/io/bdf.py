@@ -22,7 +22,8 @@ import xarray as xr
 
 from .. import schema
 from ..errors import EmptyFileError, MissingColumnError
-from .base import Reader
+from .base import Reader, categorical
+from .lazy import DeferredColumns, deferred
 from .finish import finish
 from .text import Head, read_head, to_float_columns
 
@@ -63,47 +64,71 @@ class BDFReader(Reader):
     def read(self, path, **_):
         path = Path(path)
         head = read_head(path)
+        meta = {}
+        sidecar = _sidecar(path)
+        if sidecar.exists():
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        var_attrs = meta.pop("variables", {})
+        deferred_cols: dict[str, np.dtype] = {}
         if head.raw.startswith(b"PAR1"):
-            df = pl.read_parquet(path)
+            file_schema = pl.read_parquet_schema(path)
+            renamed = {c: _name(c) for c in file_schema}
+            eager = [c for c in file_schema
+                     if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES
+                     or "role" in var_attrs.get(renamed[c], {}) or file_schema[c] == pl.String]
+            df = pl.read_parquet(path, columns=eager)
+            n_rows = df.height
+            for c in file_schema:
+                if c not in eager:
+                    deferred_cols[c] = np.dtype(np.int64) if file_schema[c].is_integer() else np.dtype(np.float64)
         else:
             df = pl.read_csv(path, infer_schema_length=None)
             if df.height == 0:
                 raise EmptyFileError("BDF file with a header but no rows", path=path)
-            df = df.rename({c: _name(c) for c in df.columns})
             # known numeric variables that did not parse as numbers: report line and column
-            bad = [c for c in df.columns if c in schema.VARIABLES and c != "step_type" and df[c].dtype == pl.String]
+            renamed = {c: _name(c) for c in df.columns}
+            bad = [c for c in df.columns if renamed[c] in schema.VARIABLES and renamed[c] != "step_type" and df[c].dtype == pl.String]
             if bad:
                 df = to_float_columns(df, bad, path=path, first_line=2, decimal_comma=False)
+            n_rows = df.height
         df = df.rename({c: _name(c) for c in df.columns})
-        missing = [r for r in schema.REQUIRED if r not in df.columns]
+        present = set(df.columns) | {_name(c) for c in deferred_cols}
+        missing = [r for r in schema.REQUIRED if r not in present]
         if missing:
             raise MissingColumnError(
-                f"BDF file without required column(s) {', '.join(missing)}; found {', '.join(df.columns)}",
+                f"BDF file without required column(s) {', '.join(missing)}; found {', '.join(sorted(present))}",
                 path=path, column=missing[0],
             )
         data = {}
         for c in df.columns:
             s = df[c]
             if s.dtype == pl.String:
-                from .base import categorical
-
                 codes, attrs = categorical(s)
-                data[c] = (codes, attrs)
+                data[c] = (codes, {**attrs, **var_attrs.get(c, {})})
                 continue
             extra = {}
             if c in COUNTER_ROLES:
                 extra = {"role": COUNTER_ROLES[c], "resets": "never", "preference": 1}
+            extra.update(var_attrs.get(c, {}))
             data[c] = (s.cast(pl.Float64).to_numpy() if s.dtype.is_float() else s.to_numpy(), extra)
-        meta = {}
-        sidecar = _sidecar(path)
-        if sidecar.exists():
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-            for name, attrs in meta.pop("variables", {}).items():
-                if name in data:
-                    array, extra = data[name]
-                    data[name] = (array, {**extra, **attrs})
+        if deferred_cols:
+            columns = DeferredColumns(path, _ParquetColumns(path, list(deferred_cols)), n_rows)
+            for c, dtype in deferred_cols.items():
+                name = _name(c)
+                data[name] = (deferred(columns, name, n_rows, dtype), {**schema.variable_attrs(name), **var_attrs.get(name, {}), "deferred": 1})
         meta.setdefault("cycler", "unknown (BDF)")
         return finish(data, meta, path=path, notes=[], reader=self.name)
+
+
+class _ParquetColumns:
+    """Reads the deferred columns of a parquet file (picklable, for Dask workers)."""
+
+    def __init__(self, path: Path, names: list[str]):
+        self.path, self.names = path, names
+
+    def __call__(self) -> dict:
+        frame = pl.read_parquet(self.path, columns=self.names)
+        return {_name(c): frame[c].to_numpy() for c in self.names}
 
 
 def _sidecar(path: Path) -> Path:
