@@ -198,9 +198,10 @@ def assign_cycles(
 
 def _runs_to_ids(n: int, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per-record ids: ``values[k]`` from ``starts[k]`` up to the next start; -1 before the first."""
-    out = np.full(n, -1, dtype=np.int64)
+    dtype = np.int32 if (np.asarray(values).max(initial=0) < 2**31 - 1) else np.int64
+    out = np.full(n, -1, dtype=dtype)
     if starts.size:
-        out[starts[0]:] = np.repeat(np.asarray(values, dtype=np.int64), np.diff(np.r_[starts, n]))
+        out[starts[0]:] = np.repeat(np.asarray(values, dtype=dtype), np.diff(np.r_[starts, n]))
     return out
 
 

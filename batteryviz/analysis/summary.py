@@ -131,9 +131,9 @@ class CycleSummary(Analysis):
         n = t.size
         # cycles are contiguous runs starting at `starts`: a record's cycle position is the
         # number of starts at or before it, minus one
-        marks = np.zeros(n, dtype=np.int64)
+        marks = np.zeros(n, dtype=np.int32)
         marks[starts] = 1
-        pos = np.cumsum(marks) - 1
+        pos = np.cumsum(marks, dtype=np.int32) - 1
 
         temp_name = next((v for v in ("ambient_temperature_celsius", "surface_temperature_celsius") if v in ds), None)
         counter_pairs = list(zip(schema.counters(ds, "charge_capacity"), schema.counters(ds, "discharge_capacity")))
