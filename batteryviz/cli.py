@@ -34,12 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--electrode-area-cm2", type=float, help="electrode area in cm² (areal capacity)")
     s.add_argument("--cycle-mode", choices=["auto", "cycler", "charge_first", "discharge_first"], default="auto")
     s.add_argument("--reference-cycle", type=int, help="cycle that retention is relative to")
+    s.add_argument("--test-plan", help="test plan text file: adds nominal C-rates per cycle")
     s.add_argument("-o", "--output", help="write the table to .csv, .xlsx or .nc")
 
     c = sub.add_parser("convert", help="convert a cycler file to BDF CSV/Parquet, netCDF or zarr")
     c.add_argument("file", nargs="+")
     c.add_argument("--format", help="reader name, to skip detection")
     c.add_argument("-o", "--output", required=True)
+    c.add_argument("--max-memory-mb", type=float, help="memory budget; larger BaSyTec files are streamed to parquet")
     return p
 
 
@@ -98,6 +100,7 @@ def cmd_summary(args) -> int:
         nominal_capacity_mah=args.nominal_capacity_mah,
         electrode_area_cm2=args.electrode_area_cm2,
         reference_cycle=args.reference_cycle,
+        test_plan=args.test_plan,
     )
     summary = analysis.compute(ds)
     if args.output:
@@ -121,9 +124,24 @@ def cmd_summary(args) -> int:
 
 
 def cmd_convert(args) -> int:
+    import batteryviz as bv
+
+    from .errors import FileTooLargeError
     from .export import write_dataset
 
-    ds = _read(args.file, args.format)
+    limit = None if args.max_memory_mb is None else int(args.max_memory_mb * 2**20)
+    try:
+        ds = bv.read(args.file[0], format=args.format, max_memory_bytes=limit) if len(args.file) == 1 else _read(args.file, args.format)
+    except FileTooLargeError:
+        out = Path(args.output)
+        reader = bv.detect(args.file[0]) if not args.format else bv.READERS[args.format]
+        if reader.name != "basytec" or not out.name.endswith(".parquet"):
+            raise
+        from .io.basytec import stream_to_parquet
+
+        stream_to_parquet(args.file[0], out)
+        print(f"streamed {args.file[0]} to {out} (larger than the memory budget)")
+        return 0
     out = write_dataset(ds, args.output)
     print(f"wrote {ds.sizes['record']} records to {out}")
     return 0

@@ -81,3 +81,16 @@ def test_bad_file_is_one_line_and_exit_status_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "batteryviz.cli", "summary", str(p)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "x.txt" in proc.stderr
+
+
+def test_a_file_too_large_for_memory_streams_to_parquet_with_the_same_numbers(tmp_path, example_path):
+    out = tmp_path / "big.bdf.parquet"
+    assert main(["convert", str(example_path), "-o", str(out), "--max-memory-mb", "1"]) == 0
+    streamed = bv.read(out)
+    direct = bv.read(example_path)
+    for name in ("test_time_second", "voltage_volt", "current_ampere", "cycle_count", "step_type", "unix_time_second"):
+        np.testing.assert_allclose(streamed[name].values, direct[name].values)
+    s1 = bv.CycleSummary().compute(streamed)
+    s2 = bv.CycleSummary().compute(direct)
+    np.testing.assert_allclose(s1["discharge_capacity_ah"], s2["discharge_capacity_ah"])
+    assert s1.attrs["capacity_source"] == s2.attrs["capacity_source"]

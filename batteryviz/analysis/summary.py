@@ -104,6 +104,11 @@ class CycleSummary(Analysis):
         default=1.0, bounds=(0, None),
         doc="Largest time between the rest record and the first loaded record for a DC resistance (s).",
     )
+    test_plan = param.String(
+        default=None, allow_None=True,
+        doc="A cycler test plan (path or text, BaSyTec style) giving nominal C-rates per step; adds "
+            "charge_c_rate_nominal and discharge_c_rate_nominal.",
+    )
     plausible_specific_capacity_mah_g = param.Range(
         default=(10.0, 1000.0), bounds=(0, None),
         doc="Specific discharge capacities outside this range (mAh/g) are flagged in the warnings.",
@@ -212,6 +217,19 @@ class CycleSummary(Analysis):
             out["mean_temperature_celsius"] = (agg["temp_mean"].astype(float), "degC", "Mean temperature", f"mean of {temp_name} over the cycle's records")
             out["end_temperature_celsius"] = (agg["temp_end"].astype(float), "degC", "Temperature at the end of the cycle", f"{temp_name} at the cycle's last record")
             out["max_temperature_celsius"] = (agg["temp_max"].astype(float), "degC", "Maximum temperature", f"max of {temp_name} over the cycle")
+        if self.test_plan:
+            from ..testplan import nominal_rates, parse_test_plan
+
+            plan = parse_test_plan(self.test_plan)
+            has_lines = "step_index" in ds and ds.attrs.get("cycler") == "BaSyTec"
+            c_nom, d_nom, how = nominal_rates(
+                plan, numbers,
+                np.asarray(ds["step_index"].values) if has_lines else None,
+                st if has_lines else None,
+                starts if has_lines else None,
+            )
+            out["charge_c_rate_nominal"] = (c_nom, "1/h", "Nominal charge C-rate", how)
+            out["discharge_c_rate_nominal"] = (d_nom, "1/h", "Nominal discharge C-rate", how)
         if "cycle_count" in ds:
             out["cycler_cycle_count"] = (np.asarray(ds["cycle_count"].values)[starts], "1", "Cycler's cycle counter", "cycle_count at the cycle's first record")
 

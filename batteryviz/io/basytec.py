@@ -317,3 +317,85 @@ def _unique(names: list[str]) -> list[str]:
             seen[n] = 0
             out.append(n)
     return out
+
+
+def stream_to_parquet(path: str | Path, out: str | Path) -> Path:
+    """Convert a BaSyTec export to ``.bdf.parquet`` in one streaming pass.
+
+    The file is never held in memory whole (polars streams it in batches), so this works for
+    exports larger than the machine's memory. Column names, units, signs and the derived
+    ``step_type``/``unix_time_second`` are those of :meth:`BasytecReader.read`; the metadata and
+    variable attrs go to the JSON sidecar, so ``bv.read(out)`` gives the same dataset.
+    """
+    import json
+    import os
+    import tempfile
+
+    path, out = Path(path), Path(out)
+    head = read_head(path)
+    require_text(head, "BaSyTec")
+    n_header, names, meta = parse_header(head.lines)
+    data_lines = [ln for ln in head.lines[n_header : n_header + 50] if ln.strip()]
+    separator = "\t" if "\t" in (data_lines[0] if data_lines else "\t") else " "
+    if data_lines:
+        n_fields = len(data_lines[0].split(separator)) if separator == "\t" else len(data_lines[0].split())
+        if n_fields == len(names) + 1 and "DateTime" in names:
+            i = names.index("DateTime")
+            names = names[:i] + ["DateTime", "DateTime_time"] + names[i + 1 :]
+    names = _unique(names)
+    time_name = next(n for n in names if re.fullmatch(r"Time\[[hs]\]", n))
+    text_cols = {"Command", "DateTime", "DateTime_time"}
+    plan = plan_columns(names, _time_columns(time_name[-2]) + COLUMNS, "basytec")
+    lf = pl.scan_csv(
+        str(path), separator=separator, has_header=False, skip_lines=n_header,
+        schema={n: (pl.String if n in text_cols else pl.Float64) for n in names},
+        encoding="utf8" if head.encoding in ("utf-8", "ascii") else "utf8-lossy",
+        quote_char=None, truncate_ragged_lines=True,
+        decimal_comma=uses_decimal_comma(data_lines[:20], separator),
+    ).filter(pl.col(time_name).is_not_null() & (pl.col(time_name) >= 0))
+    exprs, variables = [], {}
+    for name, target, spec in plan:
+        if name in ("DateTime", "DateTime_time"):
+            continue
+        col = pl.col(name)
+        if spec is not None and spec.kind in ("float", "int"):
+            if spec.absolute:
+                col = col.abs()
+            if spec.scale != 1.0:
+                col = col * spec.scale
+            if spec.kind == "int":
+                col = col.cast(pl.Int64)
+        exprs.append(col.alias(target))
+        attrs = {"source_column": name}
+        if spec is not None and spec.role:
+            attrs.update(role=spec.role, preference=spec.preference, resets=spec.resets)
+        variables[target] = attrs
+    if "Command" in names:
+        lut = {c: code for c, code in ((c, COMMAND_STEP_TYPES.get(c.lower(), 3)) for c in COMMANDS)}
+        exprs.append(
+            pl.col("Command").str.strip_chars().str.to_lowercase()
+            .replace_strict({k.lower(): v for k, v in lut.items()}, default=3, return_dtype=pl.Int8)
+            .alias("step_type")
+        )
+        variables["step_type"] = {"derived_from": "Command"}
+    metadata = {"cycler": "BaSyTec", "reader": "basytec", "source_file": path.name}
+    for key, value in meta.items():
+        metadata[HEADER_KEYS.get(key, _meta_key(key))] = value
+    start = _parse_date(meta.get("Start of Test"))
+    if start is not None:
+        metadata["start_time"] = start.isoformat()
+        scale = 3600.0 if time_name.endswith("[h]") else 1.0
+        exprs.append((pl.col(time_name) * scale + start.timestamp()).alias("unix_time_second"))
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        lf.select(exprs).sink_parquet(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    from .bdf import _sidecar
+
+    metadata["variables"] = variables
+    _sidecar(out).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+    return out
