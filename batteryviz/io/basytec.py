@@ -389,7 +389,7 @@ def stream_to_parquet(path: str | Path, out: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        lf.select(exprs).sink_parquet(tmp)
+        lf.select(exprs).sink_parquet(tmp, compression="lz4")
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

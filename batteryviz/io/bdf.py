@@ -75,7 +75,8 @@ class BDFReader(Reader):
             renamed = {c: _name(c) for c in file_schema}
             eager = [c for c in file_schema
                      if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES
-                     or "role" in var_attrs.get(renamed[c], {}) or file_schema[c] == pl.String]
+                     or "role" in var_attrs.get(renamed[c], {})
+                     or file_schema[c] == pl.String or isinstance(file_schema[c], (pl.Enum, pl.Categorical))]
             df = pl.read_parquet(path, columns=eager)
             n_rows = df.height
             for c in file_schema:
@@ -102,7 +103,9 @@ class BDFReader(Reader):
         data = {}
         for c in df.columns:
             s = df[c]
-            if s.dtype == pl.String:
+            if isinstance(s.dtype, pl.Categorical):
+                s = s.cast(pl.String)
+            if s.dtype == pl.String or isinstance(s.dtype, pl.Enum):
                 codes, attrs = categorical(s)
                 data[c] = (codes, {**attrs, **var_attrs.get(c, {})})
                 continue
@@ -148,8 +151,12 @@ def to_frame(ds: xr.Dataset) -> pl.DataFrame:
             continue
         values = var.values
         if "labels" in var.attrs:
-            labels = np.array(var.attrs["labels"].split("\t"), dtype=object)
-            cols[name] = pl.Series(name, labels[values.astype(np.int64)], dtype=pl.String)
+            labels = var.attrs["labels"].split("\t")
+            if len(set(labels)) == len(labels):
+                # dictionary-encoded: codes stay codes in parquet, labels in CSV
+                cols[name] = pl.Series(name, labels, dtype=pl.Enum(labels)).gather(pl.Series(values.astype(np.uint32)))
+            else:
+                cols[name] = pl.Series(name, np.array(labels, dtype=object)[values.astype(np.int64)], dtype=pl.String)
         else:
             cols[name] = pl.Series(name, values)
     order = [c for c in schema.REQUIRED if c in cols] + [c for c in cols if c not in schema.REQUIRED]
@@ -167,7 +174,7 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         if path.name.endswith(".parquet"):
-            frame.write_parquet(tmp)
+            frame.write_parquet(tmp, compression="lz4")  # fast to decode: re-opening is the point
         else:
             frame.write_csv(tmp)
         os.replace(tmp, path)
