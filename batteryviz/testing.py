@@ -264,3 +264,33 @@ def _hms(seconds: float) -> str:
     h, rem = divmod(float(seconds), 3600)
     m, s = divmod(rem, 60)
     return f"{int(h):02d}:{int(m):02d}:{s:06.3f}"
+
+
+EXCEL_FORMATS = ("arbin_xlsx", "neware_xlsx", "generic_xlsx")
+
+
+def write_excel(ds: xr.Dataset, path: str | os.PathLike, format: str) -> Path:
+    """Write a cell dataset as an Excel export of ``format`` (see :data:`EXCEL_FORMATS`)."""
+    import pandas as pd
+
+    path = Path(path)
+    t = ds["test_time_second"].values
+    u = ds["voltage_volt"].values
+    i = ds["current_ampere"].values
+    st = ds["step_type"].values if "step_type" in ds else np.where(i > 0, 1, np.where(i < 0, 2, 0))
+    cyc = ds["cycle_count"].values if "cycle_count" in ds else np.ones(t.size, dtype=int)
+    step = np.cumsum(np.r_[1, np.diff(st) != 0])
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        if format == "arbin_xlsx":
+            pd.DataFrame({"Channel": [1], "Schedule File Name": ["synthetic.sdu"]}).to_excel(xw, sheet_name="Global_Info", index=False)
+            pd.DataFrame({"Data_Point": np.arange(1, t.size + 1), "Test_Time(s)": t, "Step_Index": step, "Cycle_Index": cyc,
+                          "Current(A)": i, "Voltage(V)": u}).to_excel(xw, sheet_name="Channel_1_1", index=False)
+        elif format == "neware_xlsx":
+            names = np.array(["Rest", "CC_Chg", "CC_DChg", "Rest"])[st]
+            pd.DataFrame({"DataPoint": np.arange(1, t.size + 1), "Cycle Index": cyc, "Step Index": step, "Step Type": names,
+                          "Total Time": [_hms(x) for x in t], "Current(A)": i, "Voltage(V)": u}).to_excel(xw, sheet_name="record", index=False)
+        elif format == "generic_xlsx":
+            pd.DataFrame({"Time (s)": t, "Voltage (V)": u, "Current (mA)": 1000 * i}).to_excel(xw, sheet_name="data", index=False)
+        else:
+            raise ValueError(f"unknown Excel format {format!r}; one of {', '.join(EXCEL_FORMATS)}")
+    return path

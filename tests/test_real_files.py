@@ -173,3 +173,13 @@ def test_every_real_text_file_reads_with_the_required_variables(path):
     ds = bv.read(path)
     for name in ("test_time_second", "voltage_volt", "current_ampere"):
         assert name in ds and ds[name].attrs["units"]
+
+
+def test_maccor_preamble_metadata(real):
+    mims = bv.read(real / "maccor" / "cellpy_maccor_001.txt")
+    assert mims.attrs["filename"] == "M50_Validation_0deg_01"
+    assert mims.attrs["procedure"] == "M50_Validation.000"
+    assert mims.attrs["date_of_test"] == "11 December 2020, 12:22:12 PM"
+    raw = bv.read(real / "maccor" / "beep_PredictionDiagnostics_000151_test.052")
+    assert raw.attrs["comment_barcode"] == "00001E"
+    assert raw.attrs["procedure"] == "PredictionDiagnostics_000151.000"

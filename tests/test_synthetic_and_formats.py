@@ -82,3 +82,15 @@ def test_specific_and_areal_capacity_and_efc(example_ds):
     # a mass typed in the wrong unit (25 mg instead of 25 g) gives ~190,000 mAh/g: flagged
     wrong = bv.CycleSummary(active_mass_mg=25.0).compute(example_ds)
     assert "specific discharge capacity outside 10–1000 mAh/g in 34 cycle(s)" in wrong.attrs["quality_warnings"]
+
+
+@pytest.mark.parametrize("fmt", ["arbin_xlsx", "neware_xlsx", "generic_xlsx"])
+def test_excel_exports_round_trip(cell, fmt, tmp_path):
+    from batteryviz.testing import write_excel
+
+    path = write_excel(cell.ds, tmp_path / "cell.xlsx", fmt)
+    ds = bv.read(path)
+    assert ds.attrs["reader"] == fmt.split("_")[0]
+    s = bv.CycleSummary().compute(ds)
+    np.testing.assert_allclose(s["discharge_capacity_ah"], cell.truth["discharge_capacity_ah"], rtol=5e-4)
+    np.testing.assert_allclose(s["mean_charge_voltage_v"], cell.truth["mean_charge_voltage_v"], atol=1e-3)

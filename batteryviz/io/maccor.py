@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..schema import STEP_TYPES
@@ -45,6 +47,32 @@ COLUMNS = [
 STATE_TYPES = {"C": STEP_TYPES["charge"], "D": STEP_TYPES["discharge"], "R": STEP_TYPES["rest"]}
 
 
+PREAMBLE_KEYS = ("Today's Date", "Date of Test", "Filename", "Tester Channel", "Procedure",
+                 "Description", "Comment/Barcode")
+
+
+def preamble_metadata(lines: list[str]) -> dict:
+    """Known ``Key: value`` pairs of a Maccor preamble, however tabs and spaces separate them."""
+    text = " ".join(lines).replace("\t", " ")
+    found = []
+    for key in PREAMBLE_KEYS:
+        m = re.search(re.escape(key) + r"\s*:?", text, flags=re.IGNORECASE)
+        if m:
+            found.append((m.start(), m.end(), key))
+    found.sort()
+    meta = {}
+    for k, (start, end, key) in enumerate(found):
+        stop = found[k + 1][0] if k + 1 < len(found) else len(text)
+        value = text[end:stop].strip().strip(",").strip()
+        if value:
+            meta[re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_")] = value
+    if "procedure" in meta:
+        meta["test_plan"] = meta["procedure"]
+    if "date_of_test" in meta:
+        meta["start_of_test"] = meta["date_of_test"]
+    return meta
+
+
 class MaccorReader(TableReader):
     """Maccor MIMS text, raw ``.0NN`` and CSV exports."""
 
@@ -62,6 +90,9 @@ class MaccorReader(TableReader):
             return False
         k = self.header_index(head)
         return k is not None and k < 10
+
+    def metadata(self, preamble):
+        return preamble_metadata(preamble)
 
     def postprocess(self, data, df, meta, path):
         if "test_time_second" not in data:
