@@ -129,10 +129,14 @@ class CycleSummary(Analysis):
         lengths = ds["cycle_length"].values.astype(np.int64)
         m = numbers.size
         if m == 0:
-            raise ValueError(
-                f"{ds.attrs.get('source_file', 'dataset')}: no cycle found (no charge or discharge "
-                "records); check the current column and its sign"
+            empty = xr.Dataset(coords={CYCLE_DIM: (CYCLE_DIM, np.zeros(0, dtype=np.int64))})
+            empty.attrs.update(self.provenance())
+            empty.attrs["source_file"] = ds.attrs.get("source_file", "")
+            empty.attrs["quality_warnings"] = "\n".join(
+                [w for w in ds.attrs.get("quality_warnings", "").split("\n") if w]
+                + ["no cycles: the data hold no charge or discharge records (rest or open-circuit only)"]
             )
+            return empty
         n = t.size
         # cycles are contiguous runs starting at `starts`: a record's cycle position is the
         # number of starts at or before it, minus one

@@ -29,6 +29,7 @@ _BUILTIN = {
     "biologic": "batteryviz.io.biologic:BiologicTextReader",
     "maccor": "batteryviz.io.maccor:MaccorReader",
     "neware": "batteryviz.io.neware:NewareReader",
+    "neware_nda": "batteryviz.io.neware_binary:NewareBinaryReader",
     "novonix": "batteryviz.io.novonix:NovonixReader",
     "bdf": "batteryviz.io.bdf:BDFReader",
     "generic": "batteryviz.io.generic:GenericReader",
