@@ -98,3 +98,70 @@ def test_ndax_with_a_member_missing(tmp_path):
                 zout.writestr(item, zin.read(item.filename))
     with pytest.raises(MissingColumnError, match="data.ndc"):
         bv.read(p)
+
+
+RES = REAL / "arbin" / "cellpy_20160805_test001_45_cc_01.res"
+
+# cellpy's golden summary for this silicon half cell (Ah), lithiation ("discharge") first
+RES_CHARGE = [0.001625, 0.001700, 0.001732, 0.001576, 0.001535, 0.001537, 0.001535, 0.001532, 0.001575,
+              0.001528, 0.001542, 0.001540, 0.001573, 0.001565, 0.001555, 0.001586, 0.001525, 0.0]
+RES_DISCHARGE = [0.001755, 0.001567, 0.001586, 0.001517, 0.001471, 0.001471, 0.001471, 0.001465, 0.001509,
+                 0.001463, 0.001478, 0.001476, 0.001507, 0.001503, 0.001492, 0.001526, 0.001465, 0.000239]
+RES_CE = [92.61, 108.43, 109.19, 103.87, 104.36, 104.52, 104.40, 104.59, 104.34, 104.44, 104.38, 104.34,
+          104.32, 104.12, 104.25, 103.89, 104.13]
+RES_LAST_POINT = [1457, 2283, 3119, 3635, 4133, 4632, 5130, 5628, 6134, 6632, 7133, 7633, 8143, 8649, 9154, 9666, 10165, 10261]
+
+
+@pytest.fixture(scope="module")
+def res():
+    return bv.read(RES)
+
+
+def test_res_records_and_metadata(res):
+    assert res.attrs["reader"] == "arbin_res"
+    assert res.sizes["record"] == 10261
+    assert res["test_time_second"].values[0] == pytest.approx(300.01048193)
+    assert res.attrs["channel"] == 3 and res.attrs["operator"] == "hfa"
+    assert res.attrs["active_mass_mg"] == pytest.approx(0.85283798)
+    assert "Test_ID 1: channel 3" in res.attrs["channels"]
+
+
+def test_res_cycle_summary_matches_cellpys_golden_table(res):
+    s = bv.CycleSummary().compute(res)
+    assert s.sizes["cycle"] == 18
+    np.testing.assert_allclose(s["charge_capacity_ah"], RES_CHARGE, atol=1e-6)
+    np.testing.assert_allclose(s["discharge_capacity_ah"], RES_DISCHARGE, atol=1e-6)
+    # anode half cell: CE = charge (delithiation) / discharge (lithiation), as cellpy's "anode" mode
+    np.testing.assert_allclose(s["coulombic_efficiency_percent"].values[:17], RES_CE, atol=0.01)
+    assert np.isnan(s["coulombic_efficiency_percent"].values[17])  # incomplete last cycle
+    cyc = bv.assign_cycles(res)
+    ends = cyc["cycle_start"].values + cyc["cycle_length"].values - 1
+    np.testing.assert_array_equal(res["data_point"].values[ends], RES_LAST_POINT)
+
+
+def test_res_channel_that_does_not_exist(res):
+    with pytest.raises(BatteryvizError, match="no test with Channel_Index 7.*channel 3"):
+        bv.read(RES, channel=7)
+    assert bv.read(RES, channel=3).sizes["record"] == 10261
+
+
+def test_res_without_mdbtools_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty PATH: no mdb-export
+    with pytest.raises(BatteryvizError, match="apt-get install mdbtools"):
+        bv.read(RES)
+
+
+def test_truncated_res(tmp_path):
+    p = tmp_path / "cut.res"
+    p.write_bytes(RES.read_bytes()[:200_000])
+    with pytest.raises(BatteryvizError, match="cut.res"):
+        bv.read(p)
+
+
+def test_text_renamed_res(tmp_path):
+    p = tmp_path / "fake.res"
+    p.write_text("not a database\n")
+    with pytest.raises(UnknownFormatError):
+        bv.read(p)
+    with pytest.raises(BinaryFileError, match="Standard Jet DB"):
+        bv.read(p, format="arbin_res")

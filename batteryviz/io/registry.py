@@ -30,6 +30,7 @@ _BUILTIN = {
     "maccor": "batteryviz.io.maccor:MaccorReader",
     "neware": "batteryviz.io.neware:NewareReader",
     "neware_nda": "batteryviz.io.neware_binary:NewareBinaryReader",
+    "arbin_res": "batteryviz.io.arbin_res:ArbinResReader",
     "novonix": "batteryviz.io.novonix:NovonixReader",
     "bdf": "batteryviz.io.bdf:BDFReader",
     "generic": "batteryviz.io.generic:GenericReader",
