@@ -26,7 +26,11 @@ Cycles (``mode``)
         e.g. the first discharge of a commercial cell tested charge-first.
     ``"auto"``
         ``"cycler"`` when the file has a cycle counter that takes more than one value on
-        charge/discharge records, else pairing in the direction of the first half cycle.
+        charge/discharge records. Otherwise pairing, in the direction the cell type implies:
+        a median voltage below :data:`ANODE_HALF_CELL_MAX_V` means an anode half cell (graphite,
+        silicon vs Li: lithiation, a discharge, comes first), anything else a cathode half cell
+        or full cell (charge first; a discharge from the as-assembled state, such as a
+        commercial cell's first discharge or a cathode's discharge from open circuit, is cycle 0).
 
 Records before the first charge or discharge record of the test (an initial rest) belong to no
 cycle: their ``cycle_index`` is -1.
@@ -46,6 +50,9 @@ import xarray as xr
 from .schema import CYCLE_DIM, RECORD_DIM, STEP_TYPES, step_type_attrs
 
 CycleMode = Literal["auto", "cycler", "charge_first", "discharge_first"]
+
+#: Below this median voltage a test without a cycle counter is taken for an anode half cell.
+ANODE_HALF_CELL_MAX_V = 2.0
 CYCLE_MODES = ("auto", "cycler", "charge_first", "discharge_first")
 
 REST, CHARGE, DISCHARGE, OTHER = (STEP_TYPES[k] for k in ("rest", "charge", "discharge", "other"))
@@ -147,10 +154,16 @@ def assign_cycles(
     if mode == "auto":
         if counter is not None:
             chosen = "cycler"
-        elif hc_starts.size and st[hc_starts[0]] == DISCHARGE:
-            chosen = "discharge_first"
         else:
-            chosen = "charge_first"
+            v = np.asarray(ds["voltage_volt"].values, dtype=float)
+            with np.errstate(invalid="ignore"):
+                median_v = float(np.nanmedian(v)) if v.size and not np.isnan(v).all() else np.nan
+            if np.isfinite(median_v):
+                chosen = "discharge_first" if median_v < ANODE_HALF_CELL_MAX_V else "charge_first"
+            elif hc_starts.size and st[hc_starts[0]] == DISCHARGE:
+                chosen = "discharge_first"
+            else:
+                chosen = "charge_first"
     if chosen == "cycler" and "cycle_count" not in ds:
         raise ValueError("cycle mode 'cycler' needs a cycle_count variable; this file has none")
 
@@ -166,8 +179,12 @@ def assign_cycles(
             starts = np.r_[hc_starts[0], starts]
         else:
             numbers = np.arange(1, starts.size + 1)
+        why = ""
+        if mode == "auto":
+            why = (" (auto: median voltage below 2 V, an anode half cell)" if chosen == "discharge_first"
+                   else " (auto: median voltage 2 V or above, a cathode or full cell)")
         rule = (
-            f"half cycles paired {chosen.replace('_', ' ')}: a cycle starts with each "
+            f"half cycles paired {chosen.replace('_', ' ')}{why}: a cycle starts with each "
             f"{'charge' if direction == CHARGE else 'discharge'} half cycle; half cycles before "
             "the first one form cycle 0"
         )

@@ -165,3 +165,88 @@ def test_text_renamed_res(tmp_path):
         bv.read(p)
     with pytest.raises(BinaryFileError, match="Standard Jet DB"):
         bv.read(p, format="arbin_res")
+
+
+BIOLOGIC = REAL / "biologic"
+
+
+def test_mpr_peis_impedance_values():
+    ds = bv.read(BIOLOGIC / "bdf_PEIS-0.mpr")
+    assert ds.attrs["reader"] == "biologic_mpr" and ds.attrs["technique"] == "PEIS"
+    assert ds.sizes["record"] == 60
+    f = ds["frequency_hertz"].values
+    re_z, im_z = ds["real_impedance_ohm"].values, ds["imaginary_impedance_ohm"].values
+    assert f[0] == pytest.approx(10001.0) and f[-1] == pytest.approx(0.009313226, rel=1e-6)
+    assert re_z[0] == pytest.approx(5.521314, abs=1e-6) and im_z[0] == pytest.approx(-1.551307, abs=1e-6)
+    assert re_z[-1] == pytest.approx(95.288635, abs=1e-5) and im_z[-1] == pytest.approx(-80.352745, abs=1e-5)
+    assert ds["voltage_volt"].values[0] == pytest.approx(3.032213, abs=1e-6)
+
+
+def test_mpr_gcpl_without_current_says_so():
+    ds = bv.read(BIOLOGIC / "bdf_GCPL-0.mpr")  # EC-Lab 11.50+ layout, 4 rows at rest
+    assert ds.sizes["record"] == 4
+    np.testing.assert_allclose(ds["voltage_volt"].values[[0, -1]], [3.515088, 3.514687], atol=1e-6)
+    assert ds["test_time_second"].values[-1] == pytest.approx(2.813, abs=1e-3)
+    assert "no current column" in ds.attrs["quality_warnings"]
+    assert (ds["current_ampere"].values == 0).all()  # dq is 0 throughout: at rest
+
+
+def test_mpr_eclab_1150_modulo_bat():
+    ds = bv.read(BIOLOGIC / "navani_00_test_02_MB_C01.mpr")
+    assert ds.sizes["record"] == 11
+    np.testing.assert_allclose(ds["voltage_volt"].values[[0, -1]], [-1.650172, -1.650145], atol=1e-6)
+    np.testing.assert_allclose(ds["current_ampere"].values[[0, -1]] * 1000, [-0.0567, -0.0450], atol=1e-4)
+
+
+def test_mpr_gcpl_half_cycle_capacities():
+    ds = bv.read(BIOLOGIC / "navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr")
+    assert ds.sizes["record"] == 46102
+    assert ds["test_time_second"].values[-1] == pytest.approx(456309.586, abs=1e-3)
+    s = bv.CycleSummary().compute(ds)
+    # a cathode (2.0-3.8 V): charge first; the discharge from open circuit is cycle 0
+    assert s.attrs["cycle_mode"] == "charge_first"
+    np.testing.assert_allclose(s["discharge_capacity_ah"] * 1000, [0.20653, 0.85285, 0.87633, 0.87468, 0.87666, 0.87861, 0.87949], atol=1e-5)
+    np.testing.assert_allclose(s["charge_capacity_ah"] * 1000, [0, 0.98678, 0.93709, 0.94194, 0.94793, 0.95169, 0.95589], atol=1e-5)
+    # the current derived from dq/dt integrates back to the same capacities
+    by_current = bv.CycleSummary(capacity_source="integration").compute(ds)
+    np.testing.assert_allclose(by_current["discharge_capacity_ah"][1:], s["discharge_capacity_ah"][1:], rtol=1e-3)
+
+
+def test_mpr_multi_technique_with_impedance_steps():
+    ds = bv.read(BIOLOGIC / "cellpy_biol.mpr")
+    assert ds.sizes["record"] == 23561
+    assert ds["test_time_second"].values[-1] == pytest.approx(76139.104, abs=1e-3)
+    assert set(np.unique(ds["step_index"].values)) == set(range(12))
+    f = ds["frequency_hertz"].values
+    eis_steps = set(np.unique(ds["step_index"].values[f > 0]))
+    assert eis_steps == {2, 9} and f.max() == pytest.approx(1e5, rel=1e-3)
+
+
+def test_mpr_unknown_column_id_is_named(tmp_path):
+    raw = bytearray((BIOLOGIC / "bdf_GCPL-0.mpr").read_bytes())
+    k = raw.find(b"MODULEVMP data") + 41 + 24 + 6  # first column id (new layout)
+    raw[k : k + 2] = (9999).to_bytes(2, "little")
+    p = tmp_path / "odd.mpr"
+    p.write_bytes(bytes(raw))
+    with pytest.raises(BatteryvizError, match="unknown BioLogic column id.*9999"):
+        bv.read(p)
+
+
+def test_mpr_truncated(tmp_path):
+    p = tmp_path / "cut.mpr"
+    p.write_bytes((BIOLOGIC / "cellpy_biol.mpr").read_bytes()[:1_000_000])
+    with pytest.raises(BatteryvizError, match="cut.mpr.*truncated"):
+        bv.read(p)
+
+
+def test_text_renamed_mpr_and_empty_mpr(tmp_path):
+    p = tmp_path / "fake.mpr"
+    p.write_text("time/s\tEwe/V\n0\t3.7\n")
+    with pytest.raises(UnknownFormatError):
+        bv.read(p)
+    with pytest.raises(BinaryFileError, match="BIO-LOGIC"):
+        bv.read(p, format="biologic_mpr")
+    e = tmp_path / "empty.mpr"
+    e.write_bytes(b"")
+    with pytest.raises(EmptyFileError):
+        bv.read(e)

@@ -31,6 +31,7 @@ _BUILTIN = {
     "neware": "batteryviz.io.neware:NewareReader",
     "neware_nda": "batteryviz.io.neware_binary:NewareBinaryReader",
     "arbin_res": "batteryviz.io.arbin_res:ArbinResReader",
+    "biologic_mpr": "batteryviz.io.biologic_mpr:BiologicMprReader",
     "novonix": "batteryviz.io.novonix:NovonixReader",
     "bdf": "batteryviz.io.bdf:BDFReader",
     "generic": "batteryviz.io.generic:GenericReader",
