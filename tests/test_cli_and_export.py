@@ -94,3 +94,20 @@ def test_a_file_too_large_for_memory_streams_to_parquet_with_the_same_numbers(tm
     s2 = bv.CycleSummary().compute(direct)
     np.testing.assert_allclose(s1["discharge_capacity_ah"], s2["discharge_capacity_ah"])
     assert s1.attrs["capacity_source"] == s2.attrs["capacity_source"]
+
+
+@pytest.mark.parametrize("rel", ["arbin/cellpy_20160805_test001_45_cc_01.res", "neware/newarenda_TestFile.nda",
+                                 "biologic/navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"])
+def test_info_and_summary_on_binary_files(rel, capsys, tmp_path):
+    path = REAL / rel
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "format      " in out and "cycles      " in out
+    csv = tmp_path / "s.csv"
+    assert main(["summary", str(path), "-o", str(csv)]) == 0
+    assert len(pd.read_csv(csv)) >= 3
+
+
+def test_info_lists_the_channels_of_a_res_file(capsys):
+    assert main(["info", str(REAL / "arbin" / "cellpy_20160805_test001_45_cc_01.res")]) == 0
+    assert "channels: Test_ID 1: channel 3" in capsys.readouterr().out
