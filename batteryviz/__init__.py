@@ -20,6 +20,7 @@ _LAZY = {
     "detect": ("batteryviz.io.registry", "detect"),
     "READERS": ("batteryviz.io.registry", "READERS"),
     "CycleSummary": ("batteryviz.analysis.summary", "CycleSummary"),
+    "DifferentialCapacity": ("batteryviz.analysis.dqdu", "DifferentialCapacity"),
     "ANALYSES": ("batteryviz.analysis.registry", "ANALYSES"),
     "assign_cycles": ("batteryviz.cycles", "assign_cycles"),
     "BatteryvizError": ("batteryviz.errors", "BatteryvizError"),

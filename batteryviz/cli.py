@@ -37,6 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--test-plan", help="test plan text file: adds nominal C-rates per cycle")
     s.add_argument("-o", "--output", help="write the table to .csv, .xlsx or .nc")
 
+    d = sub.add_parser("dqdu", help="differential capacity curves, peaks and peak tracks")
+    d.add_argument("file", nargs="+")
+    d.add_argument("--format", help="reader name, to skip detection")
+    d.add_argument("--cycles", help="cycles: '1,10,100', ranges '1-30', every Nth '1-1000:10'")
+    d.add_argument("--direction", choices=["charge", "discharge", "both"], default="both")
+    d.add_argument("--active-mass-mg", type=float, help="active mass in mg (units mAh/g/V)")
+    d.add_argument("--smoothing-width-v", type=float, default=0.02)
+    d.add_argument("--voltage-step", type=float, help="voltage grid step in V")
+    d.add_argument("-o", "--output", help="curves: .csv (long) or .wide.csv (Cycle n Charge U[V] / dQ/dU pairs)")
+    d.add_argument("--peaks", help="peak table .csv")
+
     c = sub.add_parser("convert", help="convert a cycler file to BDF CSV/Parquet, netCDF or zarr")
     c.add_argument("file", nargs="+")
     c.add_argument("--format", help="reader name, to skip detection")
@@ -123,6 +134,52 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def parse_cycles(text: str | None) -> list[int] | None:
+    """'1,10,100', '1-30' and '1-1000:10' (every 10th) → a sorted list of cycle numbers."""
+    if not text:
+        return None
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        step = 1
+        if ":" in part:
+            part, step_text = part.split(":", 1)
+            step = int(step_text)
+        if "-" in part[1:]:
+            a, b = part.split("-", 1) if not part.startswith("-") else (part, part)
+            out.update(range(int(a), int(b) + 1, step))
+        else:
+            out.add(int(part))
+    return sorted(out)
+
+
+def cmd_dqdu(args) -> int:
+    from .analysis.dqdu import DifferentialCapacity
+    from .export import dqdu_long, dqdu_wide, peak_table
+
+    ds = _read(args.file, args.format)
+    analysis = DifferentialCapacity(
+        cycles=parse_cycles(args.cycles), direction=args.direction,
+        units="mAh/g/V" if args.active_mass_mg else "mAh/V", active_mass_mg=args.active_mass_mg,
+        smoothing_width_v=args.smoothing_width_v, voltage_step=args.voltage_step,
+    )
+    result = analysis.compute(ds)
+    peaks = peak_table(result)
+    if args.output:
+        table = dqdu_wide(result) if args.output.endswith(".wide.csv") else dqdu_long(result)
+        table.to_csv(args.output, index=False)
+        print(f"wrote dQ/dU of {result.sizes['cycle']} cycle(s) to {args.output}")
+    if args.peaks:
+        peaks.to_csv(args.peaks, index=False)
+        print(f"wrote {len(peaks)} peak(s) to {args.peaks}")
+    if not args.output and not args.peaks:
+        print(peaks.to_string(index=False))
+    print(f"\nmethod: {result.attrs['method']}")
+    return 0
+
+
 def cmd_convert(args) -> int:
     import batteryviz as bv
 
@@ -168,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     try:
-        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert}[args.command](args)
+        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu}[args.command](args)
     except (BatteryvizError, FileNotFoundError, IsADirectoryError, ValueError) as exc:
         print(f"batteryviz {args.command}: error: {exc}", file=sys.stderr)
         return 2

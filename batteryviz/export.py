@@ -104,3 +104,61 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
             storable(ds).to_zarr(tmp, mode="w", consolidated=False)
         return path
     raise ValueError(f"{path}: unsupported output type; use .bdf.csv, .bdf.parquet, .nc or .zarr")
+
+
+def dqdu_long(result: xr.Dataset):
+    """dQ/dU curves as a long table: cycle, direction, voltage_v, dqdu."""
+    import pandas as pd
+
+    frames = []
+    for direction in ("charge", "discharge"):
+        name = f"{direction}_dqdu"
+        if name not in result:
+            continue
+        da = result[name]
+        df = da.to_dataframe(name="dqdu").reset_index().rename(columns={f"{direction}_voltage": "voltage_v"})
+        df.insert(1, "direction", direction)
+        frames.append(df.dropna(subset=["dqdu"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["cycle", "direction", "voltage_v", "dqdu"])
+
+
+def dqdu_wide(result: xr.Dataset):
+    """The predecessor's wide layout: ``Cycle n Charge U[V]`` / ``Cycle n Charge dQ/dU`` column pairs,
+    ordered by cycle, then charge before discharge."""
+    import pandas as pd
+
+    columns = {}
+    for c in result["cycle"].values:
+        for direction in ("charge", "discharge"):
+            name = f"{direction}_dqdu"
+            if name not in result:
+                continue
+            y = result[name].sel(cycle=c).values
+            v = result[f"{direction}_voltage"].values
+            ok = np.isfinite(y)
+            label = f"Cycle {int(c)} {direction.capitalize()}"
+            columns[f"{label} U[V]"] = pd.Series(v[ok])
+            columns[f"{label} dQ/dU"] = pd.Series(y[ok])
+    return pd.DataFrame(columns)
+
+
+def peak_table(result: xr.Dataset):
+    """One row per peak: cycle, direction, voltage_v, intensity, prominence, width_v, area, track."""
+    import pandas as pd
+
+    rows = []
+    for direction in ("charge", "discharge"):
+        if f"{direction}_peak_voltage" not in result:
+            continue
+        for k, c in enumerate(result["cycle"].values):
+            v = result[f"{direction}_peak_voltage"].values[k]
+            for j in np.flatnonzero(np.isfinite(v)):
+                rows.append({
+                    "cycle": int(c), "direction": direction, "voltage_v": v[j],
+                    "intensity": result[f"{direction}_peak_intensity"].values[k, j],
+                    "prominence": result[f"{direction}_peak_prominence"].values[k, j],
+                    "width_v": result[f"{direction}_peak_width"].values[k, j],
+                    "area": result[f"{direction}_peak_area"].values[k, j],
+                    "track": int(result[f"{direction}_peak_track"].values[k, j]),
+                })
+    return pd.DataFrame(rows, columns=["cycle", "direction", "voltage_v", "intensity", "prominence", "width_v", "area", "track"])

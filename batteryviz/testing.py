@@ -26,15 +26,34 @@ from . import schema
 PLATEAUS_V = (3.45, 3.85)
 
 
+#: dQ/dU peak voltages of the synthetic cell at open circuit (graphite-like staging plateaus).
+PLATEAU_WIDTH_V = 0.012
+_V_MIN, _V_MAX = 3.0, 4.2
+_PLATEAU_WEIGHTS = (0.25, 0.30)
+
+
+def _soc_of_voltage(v: np.ndarray) -> np.ndarray:
+    """State of charge as a function of open-circuit voltage: a linear background plus one
+    logistic step per plateau, so dSOC/dU (and dQ/dU) peaks exactly at :data:`PLATEAUS_V`."""
+    v = np.asarray(v, dtype=float)
+    background = (1 - sum(_PLATEAU_WEIGHTS)) * (v - _V_MIN) / (_V_MAX - _V_MIN)
+    steps = sum(w / (1 + np.exp(-(v - p) / PLATEAU_WIDTH_V)) for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V))
+    lo = sum(w / (1 + np.exp(-(_V_MIN - p) / PLATEAU_WIDTH_V)) for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V))
+    hi = sum(w / (1 + np.exp(-(_V_MAX - p) / PLATEAU_WIDTH_V)) for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V))
+    return (background + (steps - lo) * sum(_PLATEAU_WEIGHTS) / (hi - lo))
+
+
+_V_GRID = np.linspace(_V_MIN, _V_MAX, 200_001)
+_SOC_GRID = _soc_of_voltage(_V_GRID)
+
+
 def ocv(soc: np.ndarray) -> np.ndarray:
     """Open-circuit voltage (V) of the synthetic cell at state of charge ``soc`` (0..1).
 
-    A sloping background plus two logistic steps, so dQ/dU has peaks at :data:`PLATEAUS_V`.
+    The inverse of :func:`_soc_of_voltage`: two plateaus, so dQ/dU has peaks at
+    :data:`PLATEAUS_V` (at open circuit; under current they shift by ``I R``).
     """
-    soc = np.clip(soc, 0, 1)
-    base = 3.0 + 1.2 * soc
-    steps = 0.12 * np.tanh((soc - 0.3) / 0.03) + 0.12 * np.tanh((soc - 0.7) / 0.03)
-    return base + steps
+    return np.interp(np.clip(soc, 0, 1), _SOC_GRID, _V_GRID)
 
 
 @dataclass

@@ -7,7 +7,10 @@ from importlib.metadata import entry_points
 from typing import Iterator
 
 GROUP = "batteryviz.analyses"
-_BUILTIN = {"summary": "batteryviz.analysis.summary:CycleSummary"}
+_BUILTIN = {
+    "summary": "batteryviz.analysis.summary:CycleSummary",
+    "dqdu": "batteryviz.analysis.dqdu:DifferentialCapacity",
+}
 
 
 class AnalysisRegistry(Mapping):
