@@ -114,3 +114,13 @@ def test_cli_dqdu_writes_long_wide_and_peaks(tmp_path, example_path):
     peaks = pd.read_csv(peaks_csv)
     assert {"cycle", "direction", "voltage_v", "intensity", "prominence", "width_v", "area", "track"} <= set(peaks.columns)
     assert len(peaks) > 0 and set(peaks["direction"]) == {"charge", "discharge"}
+
+
+@pytest.mark.parametrize("window", [5, 11, 21])
+def test_vectorised_savgol_equals_scipys_interp_mode(window):
+    from scipy import signal
+
+    from batteryviz.analysis.dqdu import savgol_interp
+
+    y = np.cumsum(np.random.default_rng(window).random(333))
+    np.testing.assert_allclose(savgol_interp(y, window, 3), signal.savgol_filter(y, window, 3, mode="interp"), atol=1e-9)
