@@ -76,6 +76,8 @@ def synthetic_cell(
     rest_s: float = 600.0,
     start_with: str = "charge",
     coulombic_loss: float = 0.004,
+    capacities_ah: "list[float] | None" = None,
+    storage_s: "list[float] | None" = None,
 ) -> SyntheticCell:
     """Simulate a cycling test.
 
@@ -99,6 +101,11 @@ def synthetic_cell(
         Fraction of the charge passed while charging that goes to a side reaction instead of
         the state of charge, so coulombic efficiency is ``1 - coulombic_loss`` and its
         direction is pinned.
+    capacities_ah
+        Capacity of each cycle (overrides ``capacity_ah`` and ``fade_per_cycle``), e.g. a
+        calendar-ageing law.
+    storage_s
+        A rest of this length before each cycle (calendar ageing: storage between check-ups).
     """
     i_cc = c_rate * capacity_ah
     t_all, i_all, u_all, st_all, cyc_all = [], [], [], [], []
@@ -108,18 +115,20 @@ def synthetic_cell(
     soc = 0.0 if start_with == "charge" else 1.0
     v_max = float(ocv(np.array([1.0]))[0])
 
-    def segment(kind: str, q_cap: float, cycle: int):
+    def segment(kind: str, q_cap: float, cycle: int, duration_s: float | None = None):
         nonlocal t0, soc
         fine = 20
         if kind == "rest":
-            n = int(rest_s / dt_s)
-            tt = np.arange(1, n + 1) * dt_s
+            rest_len = rest_s if duration_s is None else duration_s
+            n = max(int(rest_len / dt_s), 1)
+            step_dt = rest_len / n
+            tt = np.arange(1, n + 1) * step_dt
             t_all.append(t0 + tt)
             i_all.append(np.zeros(n))
             u_all.append(np.full(n, float(ocv(np.array([soc]))[0])))
             st_all.append(np.zeros(n, dtype=np.int8))
             cyc_all.append(np.full(n, cycle))
-            t0 += rest_s
+            t0 += rest_len
             return
         sign = 1.0 if kind == "charge" else -1.0
         # CC until the SOC window end (discharge) or the voltage limit (charge, then CV)
@@ -174,7 +183,9 @@ def synthetic_cell(
     cyc_all.append(np.array([1]))
     order = ("charge", "discharge") if start_with == "charge" else ("discharge", "charge")
     for k in range(n_cycles):
-        q_cap = capacity_ah * (1 - fade_per_cycle * k)
+        q_cap = capacities_ah[k] if capacities_ah is not None else capacity_ah * (1 - fade_per_cycle * k)
+        if storage_s is not None and storage_s[k] > 0:
+            segment("rest", q_cap, k + 1, duration_s=float(storage_s[k]))
         for kind in order:
             segment(kind, q_cap, k + 1)
             segment("rest", q_cap, k + 1)

@@ -10,6 +10,10 @@ GROUP = "batteryviz.analyses"
 _BUILTIN = {
     "summary": "batteryviz.analysis.summary:CycleSummary",
     "dqdu": "batteryviz.analysis.dqdu:DifferentialCapacity",
+    "dvdq": "batteryviz.analysis.dvdq:DifferentialVoltage",
+    "rate": "batteryviz.analysis.rate:RateCapability",
+    "cycle_life": "batteryviz.analysis.ageing:CycleLife",
+    "calendar": "batteryviz.analysis.ageing:CalendarAging",
 }
 
 

@@ -1,0 +1,98 @@
+"""Differential voltage dU/dQ (DVA) on a capacity or state-of-charge grid.
+
+Capacity is the integral of ``|I|`` over each half cycle from 0 (so it only grows and U(Q) is a
+function even where U turns); U is interpolated onto a uniform grid of ``n_points`` between 0
+and the largest capacity of the selected half cycles (``x="capacity"``, in Ah) or onto 0–1 of
+each half cycle's own capacity (``x="soc"``); U is smoothed (widths in grid points or, for the
+capacity grid, in Ah) and differentiated. Units: V/Ah on the capacity grid, V on the SOC grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import param
+import xarray as xr
+from scipy import ndimage
+
+from ..cycles import CHARGE, DISCHARGE, assign_cycles
+from ..schema import CYCLE_DIM
+from .base import Analysis
+from .dqdu import savgol_interp
+
+
+def half_cycle_vq(t, u, i):
+    dt = np.diff(t, prepend=t[:1])
+    dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
+    a = np.abs(np.nan_to_num(i))
+    q = np.cumsum(0.5 * (a + np.r_[a[:1], a[:-1]]) * dt) / 3600.0
+    keep = np.r_[True, np.diff(q) > 0] & np.isfinite(u)
+    return q[keep], u[keep]
+
+
+class DifferentialVoltage(Analysis):
+    """dU/dQ curves per cycle and direction."""
+
+    cycles = param.List(default=None, allow_None=True, item_type=int, doc="Cycles to analyse. Default: all.")
+    direction = param.Selector(default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse.")
+    x = param.Selector(default="capacity", objects=["capacity", "soc"], doc="Grid: capacity in Ah, or 0-1 of each half cycle.")
+    n_points = param.Integer(default=500, bounds=(50, 5000), doc="Points of the grid.")
+    smoothing = param.Selector(default="savgol", objects=["none", "savgol", "moving_average", "gaussian"],
+                               doc="Smoothing of U on the grid before differentiation.")
+    smoothing_points = param.Integer(default=15, bounds=(3, 501), doc="Smoothing width in grid points.")
+    cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
+                                doc="Cycle rule (see batteryviz.cycles).")
+
+    def compute(self, ds: xr.Dataset) -> xr.Dataset:
+        self.check_inputs(ds)
+        if "cycle_index" not in ds:
+            ds = assign_cycles(ds, self.cycle_mode)
+        t = np.asarray(ds["test_time_second"].values, dtype=float)
+        u = np.asarray(ds["voltage_volt"].values, dtype=float)
+        i = np.asarray(ds["current_ampere"].values, dtype=float)
+        st = np.asarray(ds["step_type_resolved"].values)
+        numbers = ds[CYCLE_DIM].values
+        starts, ends = ds["cycle_start"].values, ds["cycle_start"].values + ds["cycle_length"].values
+        wanted = numbers if self.cycles is None else np.array([c for c in self.cycles if c in set(numbers.tolist())])
+        if wanted.size == 0:
+            raise ValueError(f"none of the cycles {self.cycles} is in the data")
+        pos = {int(c): k for k, c in enumerate(numbers)}
+        out = xr.Dataset(coords={CYCLE_DIM: wanted})
+        directions = ["charge", "discharge"] if self.direction == "both" else [self.direction]
+        for name in directions:
+            code = CHARGE if name == "charge" else DISCHARGE
+            raw = {}
+            for c in wanted:
+                k = pos[int(c)]
+                sl = slice(starts[k], ends[k])
+                m = st[sl] == code
+                if m.sum() >= 5:
+                    raw[int(c)] = half_cycle_vq(t[sl][m], u[sl][m], i[sl][m])
+            qmax = max((q[-1] for q, _ in raw.values()), default=0.0)
+            grid = np.linspace(0, 1 if self.x == "soc" else qmax, self.n_points)
+            values = np.full((wanted.size, grid.size), np.nan)
+            for row, c in enumerate(wanted):
+                if int(c) not in raw:
+                    continue
+                q, v = raw[int(c)]
+                x = q / q[-1] if self.x == "soc" else q
+                inside = (grid >= x[0]) & (grid <= x[-1])
+                if inside.sum() < 5:
+                    continue
+                g = grid[inside]
+                vg = np.interp(g, x, v)
+                w = self.smoothing_points
+                if self.smoothing == "savgol" and w < vg.size:
+                    w = w if w % 2 else w + 1
+                    vg = savgol_interp(vg, w, min(3, w - 1))
+                elif self.smoothing == "moving_average":
+                    vg = ndimage.uniform_filter1d(vg, w, mode="nearest")
+                elif self.smoothing == "gaussian":
+                    vg = ndimage.gaussian_filter1d(vg, w / 2.0, mode="nearest")
+                values[row, inside] = np.gradient(vg, g)
+            xdim = f"{name}_{self.x}"
+            out = out.assign_coords({xdim: (xdim, grid, {"units": "1" if self.x == "soc" else "Ah"})})
+            out[f"{name}_dvdq"] = xr.DataArray(values, dims=(CYCLE_DIM, xdim), attrs={
+                "units": "V" if self.x == "soc" else "V/Ah", "long_name": f"dU/dQ ({name})",
+                "definition": f"gradient of U interpolated on a uniform {self.x} grid; {self.smoothing} smoothing over {self.smoothing_points} points"})
+        out.attrs.update(self.provenance())
+        return out

@@ -1,0 +1,85 @@
+"""Rate capability, cycle life, calendar ageing and dU/dQ against known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import batteryviz as bv
+from batteryviz.analysis.ageing import CalendarAging, CycleLife
+from batteryviz.analysis.dvdq import DifferentialVoltage
+from batteryviz.analysis.rate import RateCapability, rate_label, snap_rates
+from batteryviz.testing import synthetic_cell
+
+
+def test_rate_capability_matches_the_truth_with_rates_detected(example_ds, truth):
+    # no nominal capacity, no rate typed in: the rates come from the current
+    r = RateCapability().compute(example_ds)
+    expected = {b["discharge_c_rate_nominal"]: b for b in truth["rate_summary"]}
+    np.testing.assert_allclose(r["rate"].values, sorted(expected))
+    for rate in r["rate"].values:
+        b = expected[float(rate)]
+        got = r.sel(rate=rate)
+        assert float(got["capacity_ah"]) == pytest.approx(b["discharge_capacity_Ah_mean"], rel=0.002)
+        assert float(got["retention_percent"]) / 100 == pytest.approx(b["capacity_relative_to_C5_mean"], abs=0.002)
+        assert got["cycles"].item() == ",".join(map(str, b["cycles"]))
+        assert got["label"].item() == b["discharge_rate_label"]
+    assert "cycles 3–14" in r.attrs["rate_test"]
+    assert not r["block_in_rate_test"].values[0] and not r["block_in_rate_test"].values[-1]  # formation, fade
+
+
+def test_rate_snapping_and_labels():
+    np.testing.assert_allclose(snap_rates(np.array([0.205, 0.513, 1.025, 2.05, 0.7]), 0.1), [0.2, 0.5, 1.0, 2.0, 0.7])
+    assert [rate_label(r) for r in (0.1, 1 / 3, 0.5, 2.0)] == ["C/10", "C/3", "C/2", "2C"]
+
+
+def test_cycle_life_fade_of_the_simulated_fade_block(example_ds, truth):
+    r = CycleLife(selection="longest_block").compute(example_ds)
+    np.testing.assert_array_equal(r["cycle"].values, truth["fade_summary"]["cycles"])
+    fade = truth["fade_summary"]["fade_percent_per_cycle_vs_first_fade_cycle"]
+    assert float(r["fade_percent_per_x"]) == pytest.approx(fade, rel=0.05)
+    assert float(r["linear_b"]) == pytest.approx(truth["fade_summary"]["linear_fit_Ah_per_cycle"], rel=0.05)
+    assert r["linear_b"].attrs["stderr"] > 0
+    # 80 % is not reached in 20 cycles: projected, with an interval around it
+    eol = float(r["end_of_life"])
+    assert eol > 34 and r["end_of_life"].attrs["interval_low"] < eol < r["end_of_life"].attrs["interval_high"]
+    assert "projected" in r["end_of_life"].attrs["definition"]
+
+
+def test_cycle_life_observed_end_of_life_and_knee():
+    # linear fade 1 %/cycle for 15 cycles, then 5 %/cycle: a knee at cycle 15, 80 % crossed at 19
+    q = np.r_[100 - np.arange(16) * 1.0, 85 - np.arange(1, 10) * 5.0] / 100 * 2.0
+    cell = synthetic_cell(n_cycles=q.size, capacities_ah=list(q), dt_s=60)
+    r = CycleLife().compute(cell.ds)
+    ret = r["retention_percent"].values
+    first_below = int(r["cycle"].values[np.flatnonzero(ret < 80)[0]])
+    assert float(r["end_of_life"]) == first_below
+    assert "observed" in r["end_of_life"].attrs["definition"]
+    assert float(r["knee"]) == pytest.approx(16, abs=1)
+
+
+def test_calendar_ageing_checkups_and_sqrt_fit():
+    days = np.array([0, 7, 14, 28, 56, 84])
+    caps = 2.0 * (1 - 0.01 * np.sqrt(days))
+    cell = synthetic_cell(n_cycles=6, capacities_ah=list(caps), storage_s=list(np.r_[0, np.diff(days)] * 86400), dt_s=30)
+    r = CalendarAging(min_storage_h=24).compute(cell.ds)
+    # each storage rest runs on from the 10-min pause after the check-up's discharge
+    np.testing.assert_allclose(r["storage_time"], days + np.arange(6) * 600 / 86400, atol=1e-3)
+    np.testing.assert_allclose(r["discharge_capacity_ah"], cell.truth["discharge_capacity_ah"], rtol=1e-3)
+    assert r.attrs["best_model"] == "sqrt" and float(r["sqrt_b"]) < 0
+    with pytest.raises(ValueError, match="no storage period"):
+        CalendarAging(min_storage_h=1000).compute(cell.ds)
+
+
+def test_dvdq_integrates_back_to_the_voltage_change():
+    cell = synthetic_cell(n_cycles=2, dt_s=10)
+    r = DifferentialVoltage(direction="discharge", smoothing="none").compute(cell.ds)
+    q = r["discharge_capacity"].values
+    for row in range(2):
+        y = r["discharge_dvdq"].values[row]
+        ok = np.isfinite(y)
+        # the integral of dU/dQ over Q is the voltage change of the discharge
+        assert np.trapezoid(y[ok], q[ok]) < -0.8
+    soc = DifferentialVoltage(direction="charge", x="soc").compute(cell.ds)
+    assert soc["charge_soc"].values[[0, -1]].tolist() == [0.0, 1.0]
+    assert soc["charge_dvdq"].attrs["units"] == "V"
