@@ -25,6 +25,7 @@ _LAZY = {
     "RateCapability": ("batteryviz.analysis.rate", "RateCapability"),
     "CycleLife": ("batteryviz.analysis.ageing", "CycleLife"),
     "CalendarAging": ("batteryviz.analysis.ageing", "CalendarAging"),
+    "Impedance": ("batteryviz.analysis.impedance", "Impedance"),
     "ANALYSES": ("batteryviz.analysis.registry", "ANALYSES"),
     "assign_cycles": ("batteryviz.cycles", "assign_cycles"),
     "BatteryvizError": ("batteryviz.errors", "BatteryvizError"),

@@ -75,6 +75,9 @@ VARIABLES: dict[str, Variable] = {
 
 REQUIRED = ("test_time_second", "voltage_volt", "current_ampere")
 
+#: An impedance-only dataset (a spectrum without cycling records) needs these instead.
+REQUIRED_EIS = ("frequency_hertz", "real_impedance_ohm", "imaginary_impedance_ohm")
+
 #: Variables every reader parses when the file is read (the cycle summary and the cycle rule
 #: need them); other columns may be deferred and parsed on first access (see io/lazy.py).
 CORE = REQUIRED + (
@@ -134,6 +137,8 @@ def build_dataset(
 
 def validate(ds: xr.Dataset, *, path=None) -> xr.Dataset:
     """Check that ``ds`` is a cell dataset; raise :class:`SchemaError` saying what is missing."""
+    if all(name in ds.variables for name in REQUIRED_EIS) and not all(name in ds.variables for name in REQUIRED):
+        return ds  # an impedance spectrum
     missing = [name for name in REQUIRED if name not in ds.variables]
     if missing:
         raise SchemaError(
@@ -142,7 +147,7 @@ def validate(ds: xr.Dataset, *, path=None) -> xr.Dataset:
             path=path,
         )
     for name in REQUIRED:
-        if ds[name].dims != (RECORD_DIM,):
+        if name in ds and ds[name].dims != (RECORD_DIM,):
             raise SchemaError(
                 f"variable {name} has dims {ds[name].dims}, expected ('{RECORD_DIM}',)", path=path
             )

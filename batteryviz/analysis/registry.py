@@ -14,6 +14,7 @@ _BUILTIN = {
     "rate": "batteryviz.analysis.rate:RateCapability",
     "cycle_life": "batteryviz.analysis.ageing:CycleLife",
     "calendar": "batteryviz.analysis.ageing:CalendarAging",
+    "impedance": "batteryviz.analysis.impedance:Impedance",
 }
 
 

@@ -199,6 +199,10 @@ class BiologicMprReader(Reader):
             q = cols["half_cycle_capacity_ah"][0]
             cols["half_cycle_charging_capacity_ah"] = (np.clip(q, 0, None), {"role": "charge_capacity", "preference": 2, "resets": "half cycle", "derived_from": "Q charge/discharge/mA.h > 0"})
             cols["half_cycle_discharging_capacity_ah"] = (np.clip(-q, 0, None), {"role": "discharge_capacity", "preference": 2, "resets": "half cycle", "derived_from": "Q charge/discharge/mA.h < 0"})
+        if "real_impedance_ohm" not in cols and "absolute_impedance_ohm" in cols and "phase_angle_degree" in cols:
+            mod, phase = cols["absolute_impedance_ohm"][0], np.deg2rad(cols["phase_angle_degree"][0])
+            cols["real_impedance_ohm"] = (mod * np.cos(phase), {"derived_from": "|Z|/Ohm and Phase(Z)/deg"})
+            cols["imaginary_impedance_ohm"] = (mod * np.sin(phase), {"derived_from": "|Z|/Ohm and Phase(Z)/deg"})
         if "voltage_volt" not in cols:
             raise BatteryvizError(f"no working-electrode potential column (columns: {', '.join(arr.dtype.names)})", path=path)
         meta = {"cycler": "BioLogic", "mpr_modules": ", ".join(f"{m['name']} v{m['version']}" for m in mods)}

@@ -49,7 +49,7 @@ def finish(data: dict, metadata: dict, *, path, notes: list[str], reader: str):
     metadata["reader"] = reader
     ds = schema.build_dataset(data, metadata)
     schema.validate(ds, path=path)
-    warnings = list(notes) + record_checks(ds)
+    warnings = list(notes) + (record_checks(ds) if all(n in ds for n in schema.REQUIRED) else [])
     if warnings:
         ds.attrs["quality_warnings"] = "\n".join(warnings)
     return ds

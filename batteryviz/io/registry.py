@@ -32,6 +32,7 @@ _BUILTIN = {
     "neware_nda": "batteryviz.io.neware_binary:NewareBinaryReader",
     "arbin_res": "batteryviz.io.arbin_res:ArbinResReader",
     "biologic_mpr": "batteryviz.io.biologic_mpr:BiologicMprReader",
+    "eis_csv": "batteryviz.io.eis_csv:EISCsvReader",
     "novonix": "batteryviz.io.novonix:NovonixReader",
     "bdf": "batteryviz.io.bdf:BDFReader",
     "generic": "batteryviz.io.generic:GenericReader",
