@@ -48,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="curves: .csv (long) or .wide.csv (Cycle n Charge U[V] / dQ/dU pairs)")
     d.add_argument("--peaks", help="peak table .csv")
 
+    e = sub.add_parser("export", help="summary and dQ/dU to Excel, Origin text, MATLAB, netCDF or a text report")
+    e.add_argument("file", nargs="+")
+    e.add_argument("--format", help="reader name, to skip detection")
+    e.add_argument("--active-mass-mg", type=float)
+    e.add_argument("--nominal-capacity-mah", type=float)
+    e.add_argument("--cycles", help="dQ/dU cycles, e.g. '1,10,100' or '1-1000:50' (default: none)")
+    e.add_argument("-o", "--output", required=True,
+                   help=".xlsx (workbook), .mat (MATLAB), .origin.txt (Origin), .nc (netCDF), .report.txt (report)")
+
     c = sub.add_parser("convert", help="convert a cycler file to BDF CSV/Parquet, netCDF or zarr")
     c.add_argument("file", nargs="+")
     c.add_argument("--format", help="reader name, to skip detection")
@@ -180,6 +189,34 @@ def cmd_dqdu(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .analysis.dqdu import DifferentialCapacity
+    from .analysis.summary import CycleSummary
+    from . import export as ex
+
+    ds = _read(args.file, args.format)
+    summary = CycleSummary(active_mass_mg=args.active_mass_mg, nominal_capacity_mah=args.nominal_capacity_mah).compute(ds)
+    cycles = parse_cycles(args.cycles)
+    dqdu = DifferentialCapacity(cycles=cycles, active_mass_mg=args.active_mass_mg,
+                                units="mAh/g/V" if args.active_mass_mg else "mAh/V").compute(ds) if cycles else None
+    out = args.output
+    if out.endswith(".xlsx"):
+        ex.write_excel(out, summary, dqdu)
+    elif out.endswith(".mat"):
+        ex.write_matlab(out, summary=summary, **({"dqdu": dqdu} if dqdu is not None else {}))
+    elif out.endswith(".origin.txt"):
+        ex.origin_summary(summary, out)
+    elif out.endswith(".report.txt"):
+        ex.write_report(out, ds, summary, dqdu)
+    elif out.endswith(".nc"):
+        ex.write_table(summary, out)
+    else:
+        print("batteryviz export: output must end in .xlsx, .mat, .origin.txt, .report.txt or .nc", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_convert(args) -> int:
     import batteryviz as bv
 
@@ -225,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     try:
-        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu}[args.command](args)
+        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu, "export": cmd_export}[args.command](args)
     except (BatteryvizError, FileNotFoundError, IsADirectoryError, ValueError) as exc:
         print(f"batteryviz {args.command}: error: {exc}", file=sys.stderr)
         return 2

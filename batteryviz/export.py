@@ -162,3 +162,146 @@ def peak_table(result: xr.Dataset):
                     "track": int(result[f"{direction}_peak_track"].values[k, j]),
                 })
     return pd.DataFrame(rows, columns=["cycle", "direction", "voltage_v", "intensity", "prominence", "width_v", "area", "track"])
+
+
+# -- publication exports ------------------------------------------------------------------
+
+def summary_statistics(summary: xr.Dataset) -> dict:
+    """The predecessor's summary block: cycles, averages, CE spread, retention, fade, window, duration."""
+    q = summary["discharge_capacity_ah"].values
+    complete = summary["complete"].values.astype(bool) if "complete" in summary else np.isfinite(q)
+    ce = summary["coulombic_efficiency_percent"].values[complete]
+    ret = summary["retention_percent"].values
+    n = int(summary.sizes["cycle"])
+    stats = {
+        "total_cycles": n,
+        "complete_cycles": int(complete.sum()),
+        "mean_discharge_capacity_ah": float(np.nanmean(q[complete])) if complete.any() else np.nan,
+        "mean_charge_capacity_ah": float(np.nanmean(summary["charge_capacity_ah"].values[complete])) if complete.any() else np.nan,
+        "mean_coulombic_efficiency_percent": float(np.nanmean(ce)) if ce.size else np.nan,
+        "std_coulombic_efficiency_percent": float(np.nanstd(ce, ddof=1)) if ce.size > 1 else np.nan,
+        "final_retention_percent": float(ret[complete][-1]) if complete.any() else np.nan,
+        "fade_percent_per_cycle": float((100 - ret[complete][-1]) / max(int(complete.sum()), 1)) if complete.any() else np.nan,
+        "mean_voltage_window_v": float(np.nanmean(summary["max_voltage_v"].values) - np.nanmean(summary["min_voltage_v"].values)),
+        "total_duration_h": float(np.nansum(summary["duration_h"].values)),
+    }
+    if "specific_discharge_capacity_mah_g" in summary:
+        stats["mean_specific_discharge_capacity_mah_g"] = float(np.nanmean(summary["specific_discharge_capacity_mah_g"].values[complete]))
+    return stats
+
+
+def _parameters_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    for name, res in results.items():
+        for k, v in json.loads(res.attrs.get("parameters", "{}")).items():
+            rows.append((name, k, json.dumps(v) if isinstance(v, (list, dict)) else str(v)))
+        for k, v in res.attrs.items():
+            if k not in ("parameters", "quality_warnings"):
+                rows.append((name, k, str(v)))
+    return rows
+
+
+def write_excel(path: str | os.PathLike, summary: xr.Dataset | None = None, dqdu: xr.Dataset | None = None,
+                extra: dict | None = None) -> Path:
+    """Workbook with sheets Summary, Cycle Data, dQdU Data, Peak Data, Parameters (and one per extra result)."""
+    import pandas as pd
+
+    path = Path(path)
+    results = {k: v for k, v in (("summary", summary), ("dqdu", dqdu), *((extra or {}).items())) if v is not None}
+    with atomic_path(path) as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
+            if summary is not None:
+                stats = summary_statistics(summary)
+                pd.DataFrame(list(stats.items()), columns=["Statistic", "Value"]).to_excel(xw, sheet_name="Summary", index=False)
+                summary_table(summary).to_excel(xw, sheet_name="Cycle Data", index=False)
+            if dqdu is not None:
+                dqdu_long(dqdu).to_excel(xw, sheet_name="dQdU Data", index=False)
+                peak_table(dqdu).to_excel(xw, sheet_name="Peak Data", index=False)
+            for name, res in (extra or {}).items():
+                res.to_dataframe().reset_index().to_excel(xw, sheet_name=name[:31], index=False) if res.sizes else None
+            pd.DataFrame(_parameters_rows(results), columns=["Analysis", "Parameter", "Value"]).to_excel(xw, sheet_name="Parameters", index=False)
+    return path
+
+
+def write_origin(table, path: str | os.PathLike, units: dict | None = None, comments: dict | None = None) -> Path:
+    """Origin-ready text: tab separated, three header rows (Long Name, Units, Comments) that
+    Origin's ASCII import turns into column labels, then the data."""
+    path = Path(path)
+    units = units or {}
+    comments = comments or {}
+    cols = list(table.columns)
+    lines = ["\t".join(cols), "\t".join(units.get(c, "") for c in cols), "\t".join(comments.get(c, "") for c in cols)]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("\n".join(lines) + "\n")
+            table.to_csv(fh, sep="\t", header=False, index=False, na_rep="")
+    return path
+
+
+def origin_summary(summary: xr.Dataset, path: str | os.PathLike) -> Path:
+    """The cycle table as Origin text, units and definitions in the header rows."""
+    table = summary_table(summary)
+    units = {n: summary[n].attrs.get("units", "") for n in summary.data_vars}
+    comments = {n: summary[n].attrs.get("definition", "") for n in summary.data_vars}
+    return write_origin(table, path, units, comments)
+
+
+def write_matlab(path: str | os.PathLike, **results: xr.Dataset) -> Path:
+    """MATLAB ``.mat`` with one struct per result: fields are the variables and coordinates
+    (strings as char arrays), plus an ``attrs`` struct."""
+    from scipy.io import savemat
+
+    path = Path(path)
+    payload = {}
+    for name, res in results.items():
+        struct = {}
+        for var in list(res.data_vars) + list(res.coords):
+            values = res[var].values
+            key = _matlab_name(var)
+            struct[key] = values.astype(str) if values.dtype == object else (values.astype(np.int8) if values.dtype == bool else values)
+        struct["attrs"] = {_matlab_name(k): str(v) for k, v in res.attrs.items()}
+        payload[_matlab_name(name)] = struct
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            savemat(fh, payload, long_field_names=True, do_compression=True)
+    return path
+
+
+def _matlab_name(name: str) -> str:
+    import re
+
+    out = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    return out if out[:1].isalpha() else "v_" + out
+
+
+def write_report(path: str | os.PathLike, ds: xr.Dataset, summary: xr.Dataset | None = None, dqdu: xr.Dataset | None = None) -> Path:
+    """A short text report: file information, parameters, summary statistics or peaks, warnings."""
+    path = Path(path)
+    lines = ["batteryviz report", "=" * 60, "", "FILE INFORMATION"]
+    for key in ("source_file", "reader", "cycler", "test_name", "cell_name", "start_time", "channel", "operator", "test_plan"):
+        if key in ds.attrs:
+            lines.append(f"  {key}: {ds.attrs[key]}")
+    lines.append(f"  records: {ds.sizes.get('record', 0)}")
+    for title, res in (("CYCLE SUMMARY", summary), ("dQ/dU", dqdu)):
+        if res is None:
+            continue
+        lines += ["", f"ANALYSIS PARAMETERS ({title})"]
+        for k, v in json.loads(res.attrs.get("parameters", "{}")).items():
+            lines.append(f"  {k}: {v}")
+        for k in ("capacity_source", "ce_definition", "cycle_rule", "method", "sign_convention", "nominal_capacity"):
+            if k in res.attrs:
+                lines.append(f"  {k}: {res.attrs[k]}")
+    if summary is not None:
+        lines += ["", "SUMMARY STATISTICS"]
+        for k, v in summary_statistics(summary).items():
+            lines.append(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}")
+    if dqdu is not None:
+        peaks = peak_table(dqdu)
+        lines += ["", f"dQ/dU PEAKS ({len(peaks)})"]
+        for row in peaks.itertuples(index=False):
+            lines.append(f"  cycle {row.cycle} {row.direction}: {row.voltage_v:.4f} V, intensity {row.intensity:.4g}, track {row.track}")
+    warnings = [w for res in (ds, summary, dqdu) if res is not None for w in res.attrs.get("quality_warnings", "").split("\n") if w]
+    lines += ["", "WARNINGS"] + ([f"  - {w}" for w in dict.fromkeys(warnings)] or ["  none"])
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

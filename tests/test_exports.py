@@ -1,0 +1,74 @@
+"""Exports opened with the library a user would use, and their content checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import batteryviz as bv
+from batteryviz import export as ex
+from batteryviz.cli import main
+
+
+@pytest.fixture(scope="module")
+def results(example_ds):
+    summary = bv.CycleSummary(nominal_capacity_mah=5000).compute(example_ds)
+    dqdu = bv.DifferentialCapacity(cycles=[1, 10, 20]).compute(example_ds)
+    return summary, dqdu
+
+
+def test_excel_workbook_sheets_and_content(results, tmp_path):
+    import openpyxl
+
+    summary, dqdu = results
+    path = ex.write_excel(tmp_path / "r.xlsx", summary, dqdu)
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Summary", "Cycle Data", "dQdU Data", "Peak Data", "Parameters"]
+    stats = dict(list(wb["Summary"].values)[1:])
+    assert stats["total_cycles"] == 34
+    assert stats["mean_coulombic_efficiency_percent"] == pytest.approx(np.nanmean(summary["coulombic_efficiency_percent"]), rel=1e-9)
+    cycle_rows = list(wb["Cycle Data"].values)
+    assert cycle_rows[0][0] == "cycle" and len(cycle_rows) == 35
+    peaks = pd.read_excel(path, sheet_name="Peak Data")
+    assert set(peaks["cycle"]) <= {1, 10, 20} and len(peaks) == len(ex.peak_table(dqdu))
+    params = pd.read_excel(path, sheet_name="Parameters")
+    assert {"summary", "dqdu"} == set(params["Analysis"])
+
+
+def test_origin_text_has_long_name_units_and_comments_rows(results, tmp_path):
+    summary, _ = results
+    path = ex.origin_summary(summary, tmp_path / "s.origin.txt")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    names, units, comments = (line.split("\t") for line in lines[:3])
+    k = names.index("discharge_capacity_ah")
+    assert units[k] == "Ah" and "discharge" in comments[k]
+    data = pd.read_csv(path, sep="\t", skiprows=[1, 2])
+    np.testing.assert_allclose(data["discharge_capacity_ah"], summary["discharge_capacity_ah"].values)
+
+
+def test_matlab_struct_per_result(results, tmp_path):
+    from scipy.io import loadmat
+
+    summary, dqdu = results
+    path = ex.write_matlab(tmp_path / "r.mat", summary=summary, dqdu=dqdu)
+    mat = loadmat(path, squeeze_me=True, struct_as_record=False)
+    np.testing.assert_allclose(mat["summary"].discharge_capacity_ah, summary["discharge_capacity_ah"].values)
+    np.testing.assert_array_equal(mat["dqdu"].cycle, [1, 10, 20])
+    assert mat["dqdu"].charge_dqdu.shape == dqdu["charge_dqdu"].shape
+    assert "discharge/charge" in mat["summary"].attrs.ce_definition
+
+
+def test_report_sections(results, example_ds, tmp_path):
+    summary, dqdu = results
+    text = ex.write_report(tmp_path / "r.report.txt", example_ds, summary, dqdu).read_text()
+    for section in ("FILE INFORMATION", "ANALYSIS PARAMETERS (CYCLE SUMMARY)", "SUMMARY STATISTICS", "dQ/dU PEAKS", "WARNINGS"):
+        assert section in text
+    assert "total_cycles: 34" in text and "basytec_rate_fade.txt" in text
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".mat", ".origin.txt", ".report.txt", ".nc"])
+def test_cli_export(suffix, tmp_path, example_path):
+    out = tmp_path / f"r{suffix}"
+    assert main(["export", str(example_path), "--cycles", "1-34:11", "-o", str(out)]) == 0
+    assert out.exists() and out.stat().st_size > 0
