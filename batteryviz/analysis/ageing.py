@@ -133,6 +133,12 @@ class CycleLife(Analysis):
                                 doc="Cycle rule (see batteryviz.cycles).")
     seed = param.Integer(default=0, bounds=(0, None), doc="Random seed of the end-of-life interval draws.")
 
+    def plot(self, result: xr.Dataset):
+        """Retention with the fitted models."""
+        from .. import plots
+
+        return plots.cycle_life(result)
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         summary = ds if "discharge_capacity_ah" in ds and "record" not in ds.dims else CycleSummary(
             cycle_mode=self.cycle_mode, nominal_capacity_mah=self.nominal_capacity_mah).compute(ds)
@@ -205,6 +211,14 @@ class CalendarAging(Analysis):
     models = param.ListSelector(default=["sqrt", "linear"], objects=list(MODELS), doc="Models to fit against storage time.")
     cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
                                 doc="Cycle rule (see batteryviz.cycles).")
+
+    def plot(self, result: xr.Dataset):
+        """Check-up retention against storage time."""
+        import holoviews as hv
+
+        x = result["storage_time"].values
+        return hv.Scatter((x, result["retention_percent"].values), f"Storage time ({self.time_unit})", "Retention (%)").opts(
+            size=8, width=650, height=330, title=f"Calendar ageing (best: {result.attrs.get('best_model', '')})")
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         from ..cycles import assign_cycles

@@ -42,6 +42,45 @@ class Analysis(param.Parameterized):
                 column=missing[0],
             )
 
+    # -- presentation -------------------------------------------------------------------------
+    def plot(self, result: xr.Dataset):  # pragma: no cover - each analysis draws its own
+        """A HoloViews object drawing ``result`` (see :mod:`batteryviz.plots`)."""
+        raise NotImplementedError
+
+    def view(self, ds: xr.Dataset):
+        """Widgets for the parameters and the plot of the result on ``ds``, as a Panel layout.
+
+        Works inline in JupyterLab and inside the dashboards; the plot is recomputed when a
+        parameter changes. Errors are shown as a message, never as a traceback.
+        """
+        self._view_data = ds
+        return self.__panel__()
+
+    def _widget_names(self) -> list[str]:
+        return [n for n, p in self.param.objects("existing").items()
+                if n != "name" and (p.precedence is None or p.precedence >= 0)]
+
+    def _render(self, *_):
+        import panel as pn
+
+        from ..errors import BatteryvizError
+
+        ds = getattr(self, "_view_data", None)
+        if ds is None:
+            return pn.pane.Alert("No data: call `analysis.view(ds)` with a cell dataset.", alert_type="info")
+        try:
+            return pn.pane.HoloViews(self.plot(self.compute(ds)), sizing_mode="stretch_width")
+        except (BatteryvizError, ValueError, KeyError) as exc:
+            return pn.pane.Alert(f"{type(self).__name__}: {exc}", alert_type="danger")
+
+    def __panel__(self):
+        import panel as pn
+
+        names = self._widget_names()
+        widgets = pn.Param(self.param, parameters=names, show_name=False, width=300)
+        plot = pn.bind(self._render, *[self.param[n] for n in names])
+        return pn.Row(pn.Column(f"### {type(self).__name__}", widgets), pn.panel(plot, sizing_mode="stretch_width"))
+
     def parameter_values(self) -> dict:
         """The analysis parameters as plain values (``name`` excluded)."""
         return {k: v for k, v in self.param.values().items() if k != "name"}

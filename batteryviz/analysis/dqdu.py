@@ -120,6 +120,15 @@ class DifferentialCapacity(Analysis):
 
     requires = ("test_time_second", "voltage_volt", "current_ampere")
 
+    def plot(self, result: xr.Dataset):
+        """dQ/dU overlays with peak markers, one panel per direction."""
+        import holoviews as hv
+
+        from .. import plots
+
+        panels = [plots.dqdu_overlay(result, d) for d in ("charge", "discharge") if f"{d}_dqdu" in result]
+        return hv.Layout(panels).cols(1) if len(panels) > 1 else panels[0]
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Curves on ``(direction, cycle, voltage)``, peaks on ``(direction, cycle, peak)``, tracks."""
         self.check_inputs(ds)

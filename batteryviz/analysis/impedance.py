@@ -105,6 +105,12 @@ class Impedance(Analysis):
             raise ValueError(f"circuit {self.circuit!r} needs an initial_guess (one value per parameter)")
         return CustomCircuit(self.circuit, initial_guess=list(self.initial_guess))
 
+    def plot(self, result: xr.Dataset):
+        """Nyquist and Bode plots of every spectrum."""
+        from .. import plots
+
+        return (plots.nyquist(result) + plots.bode(result)).cols(1)
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         missing = [v for v in self.requires if v not in ds]
         if missing:

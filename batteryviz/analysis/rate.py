@@ -79,6 +79,12 @@ class RateCapability(Analysis):
     cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
                                 doc="Cycle rule (see batteryviz.cycles).")
 
+    def plot(self, result: xr.Dataset):
+        """Capacity against C-rate with the spread of the repeats."""
+        from .. import plots
+
+        return plots.rate_capability(result)
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Per-rate table on the ``rate`` dimension, per-block table on ``block``."""
         summary = ds if "discharge_capacity_ah" in ds and "cycle" in ds.dims and "record" not in ds.dims else CycleSummary(

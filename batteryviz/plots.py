@@ -1,0 +1,161 @@
+"""HoloViews plot builders shared by notebooks and dashboards.
+
+Pure functions: a result dataset in, a HoloViews object out (Bokeh backend). They add no science:
+every number they draw is in the result, and its definition in the result's attrs. Imported
+only when used (``import batteryviz`` does not load HoloViews).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+import holoviews as hv
+
+hv.extension("bokeh", logo=False) if not hv.Store.renderers else None
+
+CHARGE_COLOR, DISCHARGE_COLOR = "#d62728", "#1f77b4"
+WIDTH, HEIGHT = 650, 330
+
+
+def _opts(obj, **kw):
+    base = dict(width=WIDTH, height=HEIGHT, tools=["hover"], show_grid=True)
+    base.update(kw)
+    return obj.opts(**base)
+
+
+def capacity_vs_cycle(summary: xr.Dataset, specific: bool | None = None) -> hv.Overlay:
+    """Charge and discharge capacity (or specific capacity when a mass was given) against cycle."""
+    specific = ("specific_discharge_capacity_mah_g" in summary) if specific is None else specific
+    key = "specific_{}_capacity_mah_g" if specific else "{}_capacity_ah"
+    label = "Specific capacity (mAh/g)" if specific else "Capacity (Ah)"
+    cyc = summary["cycle"].values
+    layers = []
+    for half, color in (("discharge", DISCHARGE_COLOR), ("charge", CHARGE_COLOR)):
+        y = summary[key.format(half)].values
+        layers.append(hv.Curve((cyc, y), "Cycle", label, label=half.capitalize()).opts(color=color))
+        layers.append(hv.Scatter((cyc, y), "Cycle", label, label=half.capitalize()).opts(color=color, size=4))
+    return _opts(hv.Overlay(layers), title="Capacity", legend_position="top_right")
+
+
+def retention_vs_cycle(summary: xr.Dataset, threshold: float = 80.0) -> hv.Overlay:
+    """Discharge capacity retention with the end-of-life line."""
+    cyc = summary["cycle"].values
+    curve = hv.Curve((cyc, summary["retention_percent"].values), "Cycle", "Retention (%)").opts(color="green")
+    line = hv.HLine(threshold).opts(color="red", line_dash="dashed")
+    label = hv.Text(cyc[0] if cyc.size else 0, threshold + 1, f"{threshold:g}% retention", halign="left").opts(text_color="red")
+    return _opts(curve * line * label, title="Retention", ylim=(0, 105))
+
+
+def ce_vs_cycle(summary: xr.Dataset) -> hv.Curve:
+    """Coulombic efficiency against cycle (its direction is in the result's attrs)."""
+    curve = hv.Curve((summary["cycle"].values, summary["coulombic_efficiency_percent"].values), "Cycle", "Coulombic efficiency (%)")
+    return _opts(curve.opts(color="purple"), title="Coulombic efficiency — " + summary.attrs.get("ce_definition", "").split("= ")[-1])
+
+
+def voltage_window(summary: xr.Dataset) -> hv.Overlay:
+    """The voltage window of each cycle, filled between minimum and maximum."""
+    cyc = summary["cycle"].values
+    lo, hi = summary["min_voltage_v"].values, summary["max_voltage_v"].values
+    area = hv.Area((cyc, lo, hi), "Cycle", ["Min voltage (V)", "Max voltage (V)"]).opts(color="#0064c8", alpha=0.2, line_alpha=0)
+    return _opts(area * hv.Curve((cyc, hi), "Cycle", "Voltage (V)", label="Max").opts(color=CHARGE_COLOR)
+                 * hv.Curve((cyc, lo), "Cycle", "Voltage (V)", label="Min").opts(color=DISCHARGE_COLOR), title="Voltage window")
+
+
+def dqdu_overlay(result: xr.Dataset, direction: str = "charge", peaks: bool = True) -> hv.Overlay:
+    """dQ/dU curves of every analysed cycle, coloured by cycle, with peak markers."""
+    v = result[f"{direction}_voltage"].values
+    curves = []
+    cycles = result["cycle"].values
+    cmap = hv.plotting.util.process_cmap("viridis", max(len(cycles), 2))
+    for k, c in enumerate(cycles):
+        y = result[f"{direction}_dqdu"].values[k]
+        curves.append(hv.Curve((v, y), "Voltage (V)", f"dQ/dU ({result[f'{direction}_dqdu'].attrs.get('units', '')})",
+                               label=f"Cycle {int(c)}").opts(color=cmap[k]))
+    layers = curves
+    if peaks and f"{direction}_peak_voltage" in result:
+        pv = result[f"{direction}_peak_voltage"].values.ravel()
+        pi = result[f"{direction}_peak_intensity"].values.ravel()
+        ok = np.isfinite(pv)
+        layers.append(hv.Scatter((pv[ok], pi[ok]), "Voltage (V)", "dQ/dU").opts(marker="diamond", size=10, color="white",
+                                                                                 line_color="black", show_legend=False))
+    return _opts(hv.Overlay(layers), title=f"dQ/dU ({direction})", show_legend=len(cycles) <= 12, legend_position="top_left")
+
+
+def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
+    """A peak property (voltage, intensity, area) against cycle, one line per track."""
+    cyc = tracks["cycle"].values
+    layers = [hv.Curve((cyc, tracks[field].values[t]), "Cycle", field.capitalize(), label=f"Track {t}") *
+              hv.Scatter((cyc, tracks[field].values[t]), "Cycle", field.capitalize(), label=f"Track {t}").opts(size=5)
+              for t in range(tracks.sizes["track"])]
+    return _opts(hv.Overlay(layers), title=f"Peak {field} by track")
+
+
+def vq_curves(ds: xr.Dataset, cycles=None, direction: str = "discharge") -> hv.Overlay:
+    """Voltage against capacity of the chosen half cycles, coloured by cycle."""
+    from .analysis.dvdq import half_cycle_vq
+    from .cycles import CHARGE, DISCHARGE, assign_cycles
+
+    if "cycle_index" not in ds:
+        ds = assign_cycles(ds)
+    code = CHARGE if direction == "charge" else DISCHARGE
+    numbers = ds["cycle"].values
+    wanted = numbers if cycles is None else [c for c in cycles if c in set(numbers.tolist())]
+    cmap = hv.plotting.util.process_cmap("viridis", max(len(wanted), 2))
+    layers = []
+    st = ds["step_type_resolved"].values
+    for k, c in enumerate(wanted):
+        j = int(np.flatnonzero(numbers == c)[0])
+        s, n = int(ds["cycle_start"].values[j]), int(ds["cycle_length"].values[j])
+        m = st[s : s + n] == code
+        q, v = half_cycle_vq(ds["test_time_second"].values[s : s + n][m], ds["voltage_volt"].values[s : s + n][m],
+                             ds["current_ampere"].values[s : s + n][m])
+        layers.append(hv.Curve((q, v), "Capacity (Ah)", "Voltage (V)", label=f"Cycle {int(c)}").opts(color=cmap[k]))
+    return _opts(hv.Overlay(layers), title=f"Voltage vs capacity ({direction})", show_legend=len(wanted) <= 12)
+
+
+def nyquist(result: xr.Dataset) -> hv.Overlay:
+    """-Im(Z) against Re(Z) for every spectrum (equal axes)."""
+    layers = []
+    for k in range(result.sizes["spectrum"]):
+        zr, zi = result["real_impedance_ohm"].values[k], result["imaginary_impedance_ohm"].values[k]
+        ok = np.isfinite(zr)
+        label = f"Cycle {int(result['cycle'].values[k])}" if result["cycle"].values[k] >= 0 else f"Spectrum {k}"
+        layers.append(hv.Scatter((zr[ok], -zi[ok]), "Re(Z) (Ω)", "-Im(Z) (Ω)", label=label).opts(size=5))
+    return _opts(hv.Overlay(layers), title="Nyquist", data_aspect=1, responsive=False)
+
+
+def bode(result: xr.Dataset) -> hv.Layout:
+    """|Z| and phase against frequency (log axes)."""
+    mods, phases = [], []
+    for k in range(result.sizes["spectrum"]):
+        f = result["frequency_hertz"].values[k]
+        z = result["real_impedance_ohm"].values[k] + 1j * result["imaginary_impedance_ohm"].values[k]
+        ok = np.isfinite(f)
+        mods.append(hv.Curve((f[ok], np.abs(z[ok])), "Frequency (Hz)", "|Z| (Ω)", label=f"Spectrum {k}"))
+        phases.append(hv.Curve((f[ok], np.degrees(np.angle(z[ok]))), "Frequency (Hz)", "Phase (°)", label=f"Spectrum {k}"))
+    return (_opts(hv.Overlay(mods), logx=True, logy=True, title="Bode |Z|") + _opts(hv.Overlay(phases), logx=True, title="Bode phase")).cols(1)
+
+
+def rate_capability(result: xr.Dataset) -> hv.Overlay:
+    """Mean capacity per C-rate with the spread of the repeats."""
+    rate = result["rate"].values
+    mean, std = result["capacity_ah"].values, result["capacity_std_ah"].values
+    points = hv.Scatter((rate, mean), "C-rate", "Capacity (Ah)").opts(size=8, color=DISCHARGE_COLOR)
+    bars = hv.ErrorBars((rate, mean, std), "C-rate", ["Capacity (Ah)", "std"])
+    return _opts(hv.Curve((rate, mean), "C-rate", "Capacity (Ah)") * points * bars, logx=True, title="Rate capability")
+
+
+def cycle_life(result: xr.Dataset) -> hv.Overlay:
+    """Retention against the ageing axis with the fitted models."""
+    from .analysis.ageing import MODELS
+
+    x = result["x"].values
+    q0 = result["discharge_capacity_ah"].values[0]
+    layers = [hv.Scatter((x, result["retention_percent"].values), "x", "Retention (%)", label="data").opts(size=5, color="black")]
+    grid = np.linspace(x.min(), x.max(), 200)
+    for name, (f, names) in MODELS.items():
+        if all(f"{name}_{p}" in result for p in names):
+            y = f(grid, *[float(result[f"{name}_{p}"]) for p in names])
+            layers.append(hv.Curve((grid, 100 * y / q0), "x", "Retention (%)", label=name))
+    return _opts(hv.Overlay(layers), title=f"Cycle life (best: {result.attrs.get('best_model', '')})")

@@ -1,0 +1,63 @@
+"""Analyses render as Panel layouts with HoloViews plots, inline and in dashboards."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import pytest
+
+import batteryviz as bv
+from batteryviz.analysis.registry import ANALYSES
+
+from .conftest import REAL
+
+
+def bokeh_models(viewable):
+    """Build the Bokeh document of a Panel object, as a page would (no server needed)."""
+    return pn.panel(viewable).get_root()
+
+
+@pytest.mark.parametrize("name", ["summary", "dqdu", "dvdq", "rate", "cycle_life"])
+def test_every_cycling_analysis_renders_with_widgets_and_a_plot(name, example_ds):
+    analysis = ANALYSES[name]()
+    if name == "dqdu":
+        analysis.cycles = [1, 20]
+    layout = analysis.view(example_ds)
+    root = bokeh_models(layout)
+    assert root is not None
+    pane = analysis._render()
+    assert isinstance(pane, pn.pane.HoloViews), pane
+    hv.render(pane.object, backend="bokeh")
+
+
+def test_impedance_view(example_ds):
+    analysis = bv.Impedance()
+    pane = analysis.view(bv.read(REAL / "eis" / "impedancepy_exampleData.csv"))
+    bokeh_models(pane)
+    assert isinstance(analysis._render(), pn.pane.HoloViews)
+
+
+def test_changing_a_parameter_changes_the_plot(example_ds):
+    analysis = bv.CycleSummary()
+    analysis.view(example_ds)
+    first = analysis._render().object
+    analysis.reference_cycle = 15
+    second = analysis._render().object
+    retention = lambda layout: layout[1].Curve.I.data  # noqa: E731 - the retention curve's data
+    a, b = retention(first), retention(second)
+    assert not np.allclose(a.iloc[:, 1], b.iloc[:, 1])
+    assert b.iloc[14, 1] == pytest.approx(100.0)
+
+
+def test_errors_show_as_a_message_not_a_traceback(example_ds):
+    analysis = bv.DifferentialCapacity(cycles=[999])
+    analysis.view(example_ds)
+    pane = analysis._render()
+    assert isinstance(pane, pn.pane.Alert) and "999" in pane.object
+
+
+def test_panel_of_an_analysis_without_data_explains_what_to_do():
+    analysis = bv.RateCapability()
+    bokeh_models(analysis)
+    assert "analysis.view(ds)" in analysis._render().object
