@@ -208,6 +208,19 @@ def assign_cycles(
     out["cycle_length"] = xr.Variable(
         (CYCLE_DIM,), lengths, attrs={"long_name": "Records in the cycle", "sample_dimension": RECORD_DIM}
     )
+    # what each cycle holds, known from the step types alone (lets lazy analyses decide the CE
+    # direction and the reference cycle without touching the data)
+    active = np.flatnonzero((st == CHARGE) | (st == DISCHARGE))
+    first = np.searchsorted(active, starts)
+    first_dir = np.where(first < active.size, st[active[np.clip(first, 0, max(active.size - 1, 0))]] if active.size else 0, 0)
+    ends = starts + lengths
+    has = {}
+    for code, name in ((CHARGE, "charge"), (DISCHARGE, "discharge")):
+        idx = np.flatnonzero(st == code)
+        has[name] = np.searchsorted(idx, ends) > np.searchsorted(idx, starts)
+    out["cycle_first_direction"] = xr.Variable((CYCLE_DIM,), first_dir.astype(np.int8), attrs={"long_name": "Step type of the cycle's first charge or discharge record"})
+    out["cycle_has_charge"] = xr.Variable((CYCLE_DIM,), has["charge"], attrs={"long_name": "The cycle holds charge records"})
+    out["cycle_has_discharge"] = xr.Variable((CYCLE_DIM,), has["discharge"], attrs={"long_name": "The cycle holds discharge records"})
     out.attrs["cycle_rule"] = rule
     out.attrs["cycle_mode"] = chosen
     return out

@@ -48,6 +48,30 @@ from .base import Analysis
 from .kernels import per_cycle as per_cycle_kernel
 
 
+from ..chunking import is_lazy  # noqa: E402
+
+
+def _kernel(arrays: dict, pos: np.ndarray, m: int, resistance_max_interval_s: float) -> dict:
+    """The per-cycle aggregation of one block of records (numpy in, numpy out)."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    counters = {k: arrays[k].astype(float) for k in arrays if k.startswith("c")}
+    agg = per_cycle_kernel(
+        arrays["t"].astype(float), arrays["u"].astype(float), arrays["i"].astype(float), arrays["st"], pos, m,
+        temperature=arrays["temp"].astype(float) if "temp" in arrays else None,
+        counters=counters, resistance_max_interval_s=resistance_max_interval_s,
+    )
+    return {k: np.asarray(v, dtype=float) for k, v in agg.items()}
+
+
+def _kernel_keys(inputs: list[str]) -> list[str]:
+    keys = ["q_ch_int", "q_dis_int", "e_ch", "e_dis", "dur_ch", "dur_dis", "duration", "vmin", "vmax", "u_end_ch",
+            "u_end_dis", "first_dir", "peak_ch", "peak_dis", "n", "pos", "i_ch", "i_dis", "t_first", "t_start", "r_ch", "r_dis"]
+    if "temp" in inputs:
+        keys += ["temp_mean", "temp_end", "temp_max"]
+    keys += [f"sum_{k}" for k in inputs if k.startswith("c")]
+    return keys
+
+
 class CycleSummary(Analysis):
     """One row per cycle: the numbers a battery scientist looks at first.
 
@@ -122,20 +146,29 @@ class CycleSummary(Analysis):
                 + plots.ce_vs_cycle(result) + plots.voltage_window(result)).cols(2)
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
-        """Summarise ``ds`` per cycle; returns a dataset on the ``cycle`` dimension."""
+        """Summarise ``ds`` per cycle; returns a dataset on the ``cycle`` dimension.
+
+        On a Dask-backed dataset chunked on whole cycles (:func:`batteryviz.chunking.chunk_by_cycle`)
+        the result is lazy: its variables are Dask arrays and nothing is computed until
+        ``.compute()``. What needs the values (the counter/integral choice, the value-based
+        warnings) is then decided at compute time and says so in the attrs.
+        """
         self.check_inputs(ds)
+        lazy = is_lazy(ds)
         if "cycle_index" not in ds or ds["cycle_index"].attrs.get("mode") != self._resolved_mode(ds):
-            ds = assign_cycles(ds, self.cycle_mode, rest_current_fraction=self.rest_current_fraction)
-        warnings: list[str] = []
-        t = np.asarray(ds["test_time_second"].values, dtype=float)
-        u = np.asarray(ds["voltage_volt"].values, dtype=float)
-        i = np.asarray(ds["current_ampere"].values, dtype=float)
-        st = np.asarray(ds["step_type_resolved"].values)
+            if lazy:
+                # the cycle structure is computed once (current and step types are read)
+                from ..chunking import chunk_by_cycle
+
+                ds = chunk_by_cycle(ds, cycle_mode=self.cycle_mode)
+            else:
+                ds = assign_cycles(ds, self.cycle_mode, rest_current_fraction=self.rest_current_fraction)
+        if lazy and self.test_plan:
+            raise ValueError("test_plan is not supported on a Dask-backed dataset yet; compute it in memory")
         numbers = ds[CYCLE_DIM].values
         starts = ds["cycle_start"].values.astype(np.int64)
         lengths = ds["cycle_length"].values.astype(np.int64)
-        m = numbers.size
-        if m == 0:
+        if numbers.size == 0:
             empty = xr.Dataset(coords={CYCLE_DIM: (CYCLE_DIM, np.zeros(0, dtype=np.int64))})
             empty.attrs.update(self.provenance())
             empty.attrs["source_file"] = ds.attrs.get("source_file", "")
@@ -144,90 +177,119 @@ class CycleSummary(Analysis):
                 + ["no cycles: the data hold no charge or discharge records (rest or open-circuit only)"]
             )
             return empty
-        n = t.size
+        temp_name = next((v for v in ("ambient_temperature_celsius", "surface_temperature_celsius") if v in ds), None)
+        counter_pairs = list(zip(schema.counters(ds, "charge_capacity"), schema.counters(ds, "discharge_capacity")))
+        if self.capacity_source == "integration":
+            counter_pairs = []
+        elif self.capacity_source == "counters" and not counter_pairs:
+            raise ValueError("capacity_source='counters' but the file declares no charge/discharge capacity counters")
+        names = {"t": "test_time_second", "u": "voltage_volt", "i": "current_ampere", "st": "step_type_resolved"}
+        if temp_name:
+            names["temp"] = temp_name
+        for k, (name_ch, name_dis) in enumerate(counter_pairs):
+            names[f"c{k}_ch"], names[f"c{k}_dis"] = name_ch, name_dis
+        agg = (self._aggregate_lazy if lazy else self._aggregate)(ds, names, starts, lengths, numbers.size)
+        return self._finish(ds, agg, numbers, starts, lengths, counter_pairs, temp_name, lazy)
+
+    def _aggregate(self, ds, names, starts, lengths, m) -> dict:
+        arrays = {k: np.asarray(ds[v].values) for k, v in names.items()}
+        n = arrays["t"].size
         # cycles are contiguous runs starting at `starts`: a record's cycle position is the
         # number of starts at or before it, minus one
         marks = np.zeros(n, dtype=np.int32)
         marks[starts] = 1
         pos = np.cumsum(marks, dtype=np.int32) - 1
+        return _kernel(arrays, pos, m, self.resistance_max_interval_s)
 
-        temp_name = next((v for v in ("ambient_temperature_celsius", "surface_temperature_celsius") if v in ds), None)
-        counter_pairs = list(zip(schema.counters(ds, "charge_capacity"), schema.counters(ds, "discharge_capacity")))
-        counter_arrays = {}
-        if self.capacity_source != "integration":
-            for k, (name_ch, name_dis) in enumerate(counter_pairs):
-                counter_arrays[f"c{k}_ch"] = np.asarray(ds[name_ch].values, dtype=float)
-                counter_arrays[f"c{k}_dis"] = np.asarray(ds[name_dis].values, dtype=float)
-        agg = per_cycle_kernel(
-            t, u, i, st, pos, m,
-            temperature=None if temp_name is None else np.asarray(ds[temp_name].values, dtype=float),
-            counters=counter_arrays,
-            resistance_max_interval_s=self.resistance_max_interval_s,
-        )
+    def _aggregate_lazy(self, ds, names, starts, lengths, m) -> dict:
+        """The same aggregation, one delayed task per chunk of whole cycles."""
+        import dask
+        import dask.array as da
+
+        chunks = ds[names["t"]].data.chunks[0]
+        bounds = np.r_[0, np.cumsum(chunks)]
+        n = int(bounds[-1])
+        cycle_bounds = np.r_[starts, n]
+        parts = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            first = int(np.searchsorted(starts, a))          # first cycle starting in this chunk
+            last = int(np.searchsorted(starts, b))           # cycles [first, last) start here
+            if last == first:
+                continue
+            if cycle_bounds[last] != b and b != n:
+                raise ValueError("chunks must hold whole cycles: rechunk with batteryviz.chunking.chunk_by_cycle")
+            lo = max(int(a) - 1, 0)                           # one record of overlap for the first interval
+            pos = np.full(int(b) - lo, -1, dtype=np.int32)
+            for j in range(first, last):
+                pos[cycle_bounds[j] - lo : min(cycle_bounds[j + 1], b) - lo] = j - first
+            arrays = {k: ds[v].data[lo:b] for k, v in names.items()}
+            task = dask.delayed(_kernel)(arrays, pos, last - first, self.resistance_max_interval_s)
+            parts.append((task, last - first))
+        keys = _kernel_keys(list(names))
+        return {key: da.concatenate([da.from_delayed(task[key], shape=(size,), dtype=float) for task, size in parts])
+                for key in keys}
+
+    def _finish(self, ds, agg, numbers, starts, lengths, counter_pairs, temp_name, lazy) -> xr.Dataset:
+        warnings: list[str] = []
         q_ch_int, q_dis_int = agg["q_ch_int"], agg["q_dis_int"]
         e_ch, e_dis = agg["e_ch"], agg["e_dis"]
         dur_ch, dur_dis, duration = agg["dur_ch"] / 3600.0, agg["dur_dis"] / 3600.0, agg["duration"] / 3600.0
-        q_ch, q_dis, source = self._capacities(ds, counter_pairs, agg, q_ch_int, q_dis_int, warnings)
-        vmin, vmax = agg["vmin"], agg["vmax"]
-        first_dir = np.nan_to_num(agg["first_dir"].astype(float)).astype(int)
-        floor = 1e-3 * max(np.nanmax(q_ch) if m else 0, np.nanmax(q_dis) if m else 0, 1e-12)
+        q_ch, q_dis, source, from_counters = self._capacities(ds, counter_pairs, agg, q_ch_int, q_dis_int, warnings, lazy)
+        floor = 1e-3 * np.fmax(np.fmax(np.nanmax(q_ch), np.nanmax(q_dis)), 1e-12)
         complete = (q_ch > floor) & (q_dis > floor)
-
-        ce_def = self._ce_definition(first_dir, complete)
+        first_dir = ds["cycle_first_direction"].values if "cycle_first_direction" in ds else np.nan_to_num(np.asarray(agg["first_dir"], dtype=float)).astype(int)
+        structural = (ds["cycle_has_charge"].values & ds["cycle_has_discharge"].values) if "cycle_has_charge" in ds else np.asarray(complete)
+        ce_def = self._ce_definition(first_dir, structural)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if ce_def == "discharge/charge":
-                ce = np.where(complete, 100.0 * q_dis / q_ch, np.nan)
-            else:
-                ce = np.where(complete, 100.0 * q_ch / q_dis, np.nan)
+            first_q, second_q = (q_ch, q_dis) if ce_def == "discharge/charge" else (q_dis, q_ch)
+            ce = np.where(complete, 100.0 * second_q / first_q, np.nan)
+            first_e, second_e = (e_ch, e_dis) if ce_def == "discharge/charge" else (e_dis, e_ch)
+            energy_eff = np.where(complete, 100.0 * second_e / first_e, np.nan)
             mean_v_ch = np.where(q_ch_int > floor, e_ch / q_ch_int, np.nan)
             mean_v_dis = np.where(q_dis_int > floor, e_dis / q_dis_int, np.nan)
-
-        ref_pos = self._reference_position(numbers, complete, warnings)
+        ref_pos = self._reference_position(numbers, structural, warnings)
         ref_cycle = int(numbers[ref_pos])
         with np.errstate(divide="ignore", invalid="ignore"):
-            retention = 100.0 * q_dis / q_dis[ref_pos] if q_dis[ref_pos] > 0 else np.full(m, np.nan)
-            charge_retention = 100.0 * q_ch / q_ch[ref_pos] if q_ch[ref_pos] > 0 else np.full(m, np.nan)
-
+            retention = np.where(q_dis[ref_pos] > 0, 100.0 * q_dis / q_dis[ref_pos], np.nan)
+            charge_retention = np.where(q_ch[ref_pos] > 0, 100.0 * q_ch / q_ch[ref_pos], np.nan)
         nominal_ah, nominal_note = self._nominal_ah(ds, q_dis[ref_pos], ref_cycle)
-        i_ch, i_dis = agg["i_ch"].astype(float), agg["i_dis"].astype(float)
+        i_ch, i_dis = agg["i_ch"], agg["i_dis"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            efc = np.cumsum(q_ch + q_dis) / 2.0 / nominal_ah if nominal_ah else np.full(m, np.nan)
-        r_ch, r_dis = agg["r_ch"], agg["r_dis"]
-        start_time = agg["t_start"]
-
+            efc = np.cumsum(q_ch + q_dis) / 2.0 / nominal_ah
+            c_rate_ch, c_rate_dis = i_ch / nominal_ah, i_dis / nominal_ah
         out = {
             "charge_capacity_ah": (q_ch, "Ah", "Charge capacity", f"charge passed during charge records ({source})"),
             "discharge_capacity_ah": (q_dis, "Ah", "Discharge capacity", f"charge removed during discharge records ({source})"),
             "coulombic_efficiency_percent": (ce, "%", "Coulombic efficiency", f"100 * {ce_def} capacity of the same cycle; NaN for incomplete cycles"),
             "charge_energy_wh": (e_ch, "Wh", "Charge energy", "trapezoid integral of U*I over charge records"),
             "discharge_energy_wh": (e_dis, "Wh", "Discharge energy", "trapezoid integral of -U*I over discharge records"),
-            "energy_efficiency_percent": (self._ratio(e_ch, e_dis, ce_def, complete), "%", "Energy efficiency", f"100 * {ce_def} energy"),
+            "energy_efficiency_percent": (energy_eff, "%", "Energy efficiency", f"100 * {ce_def} energy"),
             "mean_charge_voltage_v": (mean_v_ch, "V", "Mean charge voltage", "charge energy / integrated charge capacity"),
             "mean_discharge_voltage_v": (mean_v_dis, "V", "Mean discharge voltage", "discharge energy / integrated discharge capacity"),
-            "min_voltage_v": (vmin, "V", "Minimum voltage", "over all records of the cycle, rests included"),
-            "max_voltage_v": (vmax, "V", "Maximum voltage", "over all records of the cycle, rests included"),
-            "end_charge_voltage_v": (agg["u_end_ch"].astype(float), "V", "Voltage at the end of charge", "last charge record"),
-            "end_discharge_voltage_v": (agg["u_end_dis"].astype(float), "V", "Voltage at the end of discharge", "last discharge record"),
+            "min_voltage_v": (agg["vmin"], "V", "Minimum voltage", "over all records of the cycle, rests included"),
+            "max_voltage_v": (agg["vmax"], "V", "Maximum voltage", "over all records of the cycle, rests included"),
+            "end_charge_voltage_v": (agg["u_end_ch"], "V", "Voltage at the end of charge", "last charge record"),
+            "end_discharge_voltage_v": (agg["u_end_dis"], "V", "Voltage at the end of discharge", "last discharge record"),
             "charge_duration_h": (dur_ch, "h", "Charge duration", "sum of the intervals ending at charge records"),
             "discharge_duration_h": (dur_dis, "h", "Discharge duration", "sum of the intervals ending at discharge records"),
             "duration_h": (duration, "h", "Cycle duration", "from the last record before the cycle to its last record"),
-            "start_time_s": (start_time, "s", "Cycle start (test time)", "time of the record before the cycle's first"),
+            "start_time_s": (agg["t_start"], "s", "Cycle start (test time)", "time of the record before the cycle's first"),
             "charge_current_a": (i_ch, "A", "Charge current (constant-current part)", "mean |I| over records with |I| >= 0.9 max |I|"),
             "discharge_current_a": (i_dis, "A", "Discharge current magnitude (constant-current part)", "mean |I| over records with |I| >= 0.9 max |I|"),
-            "charge_c_rate": (i_ch / nominal_ah if nominal_ah else np.full(m, np.nan), "1/h", "Charge C-rate", f"charge current / {nominal_note}"),
-            "discharge_c_rate": (i_dis / nominal_ah if nominal_ah else np.full(m, np.nan), "1/h", "Discharge C-rate", f"discharge current / {nominal_note}"),
-            "charge_dc_resistance_ohm": (r_ch, "ohm", "DC resistance at the start of charge", "ΔU/ΔI across the current step opening the charge"),
-            "discharge_dc_resistance_ohm": (r_dis, "ohm", "DC resistance at the start of discharge", "ΔU/ΔI across the current step opening the discharge"),
+            "charge_c_rate": (c_rate_ch, "1/h", "Charge C-rate", f"charge current / {nominal_note}"),
+            "discharge_c_rate": (c_rate_dis, "1/h", "Discharge C-rate", f"discharge current / {nominal_note}"),
+            "charge_dc_resistance_ohm": (agg["r_ch"], "ohm", "DC resistance at the start of charge", "ΔU/ΔI across the current step opening the charge"),
+            "discharge_dc_resistance_ohm": (agg["r_dis"], "ohm", "DC resistance at the start of discharge", "ΔU/ΔI across the current step opening the discharge"),
             "retention_percent": (retention, "%", "Discharge capacity retention", f"discharge capacity / that of cycle {ref_cycle}"),
             "charge_retention_percent": (charge_retention, "%", "Charge capacity retention", f"charge capacity / that of cycle {ref_cycle}"),
             "equivalent_full_cycles": (efc, "1", "Equivalent full cycles", f"cumulative (Q_charge + Q_discharge) / 2 / {nominal_note}"),
-            "complete": (complete, "1", "Cycle has both a charge and a discharge", f"both capacities above {floor:.3g} Ah"),
+            "complete": (complete, "1", "Cycle has both a charge and a discharge", "both capacities above 0.1 % of the largest capacity"),
             "record_count": (lengths, "1", "Records in the cycle", ""),
         }
         if temp_name is not None:
-            out["mean_temperature_celsius"] = (agg["temp_mean"].astype(float), "degC", "Mean temperature", f"mean of {temp_name} over the cycle's records")
-            out["end_temperature_celsius"] = (agg["temp_end"].astype(float), "degC", "Temperature at the end of the cycle", f"{temp_name} at the cycle's last record")
-            out["max_temperature_celsius"] = (agg["temp_max"].astype(float), "degC", "Maximum temperature", f"max of {temp_name} over the cycle")
+            out["mean_temperature_celsius"] = (agg["temp_mean"], "degC", "Mean temperature", f"mean of {temp_name} over the cycle's records")
+            out["end_temperature_celsius"] = (agg["temp_end"], "degC", "Temperature at the end of the cycle", f"{temp_name} at the cycle's last record")
+            out["max_temperature_celsius"] = (agg["temp_max"], "degC", "Maximum temperature", f"max of {temp_name} over the cycle")
         if self.test_plan:
             from ..testplan import nominal_rates, parse_test_plan
 
@@ -236,43 +298,43 @@ class CycleSummary(Analysis):
             c_nom, d_nom, how = nominal_rates(
                 plan, numbers,
                 np.asarray(ds["step_index"].values) if has_lines else None,
-                st if has_lines else None,
+                np.asarray(ds["step_type_resolved"].values) if has_lines else None,
                 starts if has_lines else None,
             )
             out["charge_c_rate_nominal"] = (c_nom, "1/h", "Nominal charge C-rate", how)
             out["discharge_c_rate_nominal"] = (d_nom, "1/h", "Nominal discharge C-rate", how)
         if "cycle_count" in ds:
-            out["cycler_cycle_count"] = (np.asarray(ds["cycle_count"].values)[starts], "1", "Cycler's cycle counter", "cycle_count at the cycle's first record")
-
+            out["cycler_cycle_count"] = (ds["cycle_count"].data[starts], "1", "Cycler's cycle counter", "cycle_count at the cycle's first record")
         mass_mg = self.active_mass_mg if self.active_mass_mg is not None else _float_attr(ds, "active_mass_mg")
         if mass_mg:
             g = mass_mg / 1000.0
             out["specific_charge_capacity_mah_g"] = (q_ch * 1000 / g, "mAh/g", "Specific charge capacity", f"charge capacity / {mass_mg:g} mg active mass")
             out["specific_discharge_capacity_mah_g"] = (q_dis * 1000 / g, "mAh/g", "Specific discharge capacity", f"discharge capacity / {mass_mg:g} mg active mass")
-            lo, hi = self.plausible_specific_capacity_mah_g
-            spec = q_dis * 1000 / g
-            bad = numbers[complete & ((spec < lo) | (spec > hi))]
-            if bad.size:
-                warnings.append(
-                    f"specific discharge capacity outside {lo:g}–{hi:g} mAh/g in {bad.size} cycle(s) "
-                    f"(first: {', '.join(map(str, bad[:5]))}); check the active mass ({mass_mg:g} mg)"
-                )
+            if not lazy:
+                lo, hi = self.plausible_specific_capacity_mah_g
+                spec = q_dis * 1000 / g
+                bad = numbers[complete & ((spec < lo) | (spec > hi))]
+                if bad.size:
+                    warnings.append(
+                        f"specific discharge capacity outside {lo:g}–{hi:g} mAh/g in {bad.size} cycle(s) "
+                        f"(first: {', '.join(map(str, bad[:5]))}); check the active mass ({mass_mg:g} mg)"
+                    )
         area = self.electrode_area_cm2 if self.electrode_area_cm2 is not None else _float_attr(ds, "electrode_area_cm2")
         if area:
             out["areal_charge_capacity_mah_cm2"] = (q_ch * 1000 / area, "mAh/cm2", "Areal charge capacity", f"charge capacity / {area:g} cm²")
             out["areal_discharge_capacity_mah_cm2"] = (q_dis * 1000 / area, "mAh/cm2", "Areal discharge capacity", f"discharge capacity / {area:g} cm²")
-
-        incomplete = numbers[~complete]
+        incomplete = numbers[~(np.asarray(complete) if not lazy else structural)]
         if incomplete.size:
             warnings.append(
                 f"{incomplete.size} incomplete cycle(s) without a charge or a discharge: "
                 f"{', '.join(map(str, incomplete[:10]))}{' ...' if incomplete.size > 10 else ''}"
             )
-        result = xr.Dataset(
-            {name: xr.Variable((CYCLE_DIM,), np.asarray(values), {"units": units, "long_name": long, "definition": definition})
-             for name, (values, units, long, definition) in out.items()},
-            coords={CYCLE_DIM: (CYCLE_DIM, numbers, {"long_name": "Cycle"})},
-        )
+        variables = {name: xr.Variable((CYCLE_DIM,), values, {"units": units, "long_name": long, "definition": definition})
+                     for name, (values, units, long, definition) in out.items()}
+        variables["capacity_from_counters"] = xr.Variable((), from_counters, {
+            "units": "1", "long_name": "Capacities come from the cycler's counters",
+            "definition": f"counters agree with the integral within {self.counter_tolerance:g} (relative) on every cycle"})
+        result = xr.Dataset(variables, coords={CYCLE_DIM: (CYCLE_DIM, numbers, {"long_name": "Cycle"})})
         record_warnings = [w for w in ds.attrs.get("quality_warnings", "").split("\n") if w]
         result.attrs.update(self.provenance())
         result.attrs.update({
@@ -286,6 +348,8 @@ class CycleSummary(Analysis):
             "reference_cycle": ref_cycle,
             "nominal_capacity": nominal_note,
         })
+        if lazy:
+            result.attrs["lazy"] = "computed from Dask arrays; value-based warnings are only made in memory"
         for key in ("test_name", "cell_name", "start_time", "channel"):
             if key in ds.attrs:
                 result.attrs[key] = ds.attrs[key]
@@ -298,31 +362,41 @@ class CycleSummary(Analysis):
     def _resolved_mode(self, ds):
         return ds["cycle_index"].attrs.get("mode") if self.cycle_mode == "auto" else self.cycle_mode
 
-    def _capacities(self, ds, counter_pairs, agg, q_ch_int, q_dis_int, warnings):
+    def _capacities(self, ds, counter_pairs, agg, q_ch_int, q_dis_int, warnings, lazy):
+        """(charge, discharge, description, from_counters): the counters of the first pair that
+        agree with the integral within ``counter_tolerance`` on every cycle, else the integral."""
         integ = "integral of current_ampere over test_time_second (trapezoid)"
-        if self.capacity_source == "integration":
-            return q_ch_int, q_dis_int, integ
         if not counter_pairs:
-            if self.capacity_source == "counters":
-                raise ValueError("capacity_source='counters' but the file declares no charge/discharge capacity counters")
-            return q_ch_int, q_dis_int, integ
-        for k, (name_ch, name_dis) in enumerate(counter_pairs):
-            q_ch, q_dis = agg[f"sum_c{k}_ch"], agg[f"sum_c{k}_dis"]
-            label = f"cycler counters {name_ch}, {name_dis} ({ds[name_ch].attrs.get('source_column', name_ch)}, {ds[name_dis].attrs.get('source_column', name_dis)})"
-            if self.capacity_source == "counters":
-                return q_ch, q_dis, label
-            scale = max(q_ch_int.max(), q_dis_int.max(), 1e-12)
-            floor = 0.01 * scale
-            dev = np.r_[np.abs(q_ch - q_ch_int) / np.maximum(q_ch_int, floor),
-                        np.abs(q_dis - q_dis_int) / np.maximum(q_dis_int, floor)]
-            worst = float(dev.max()) if dev.size else 0.0
-            if worst <= self.counter_tolerance:
-                return q_ch, q_dis, label
-            warnings.append(
-                f"the cycler's capacity counters ({name_ch}, {name_dis}) disagree with the integral of the "
-                f"current by up to {100 * worst:.2g} %; capacities are integrated instead"
-            )
-        return q_ch_int, q_dis_int, integ
+            return q_ch_int, q_dis_int, integ, np.bool_(False)
+        labels = [f"cycler counters {c}, {d} ({ds[c].attrs.get('source_column', c)}, {ds[d].attrs.get('source_column', d)})"
+                  for c, d in counter_pairs]
+        if self.capacity_source == "counters":
+            return agg["sum_c0_ch"], agg["sum_c0_dis"], labels[0], np.bool_(True)
+        scale = np.fmax(np.fmax(np.nanmax(q_ch_int), np.nanmax(q_dis_int)), 1e-12)
+        floor = 0.01 * scale
+        q_ch, q_dis, chosen = q_ch_int, q_dis_int, np.bool_(False)
+        # the last pair is tried first so the first (preferred) pair wins where both agree
+        for k in reversed(range(len(counter_pairs))):
+            c_ch, c_dis = agg[f"sum_c{k}_ch"], agg[f"sum_c{k}_dis"]
+            worst = np.fmax(np.nanmax(np.abs(c_ch - q_ch_int) / np.fmax(q_ch_int, floor)),
+                            np.nanmax(np.abs(c_dis - q_dis_int) / np.fmax(q_dis_int, floor)))
+            ok = worst <= self.counter_tolerance
+            q_ch, q_dis = np.where(ok, c_ch, q_ch), np.where(ok, c_dis, q_dis)
+            chosen = ok | chosen
+            if not lazy and not bool(ok):
+                warnings.append(
+                    f"the cycler's capacity counters ({counter_pairs[k][0]}, {counter_pairs[k][1]}) disagree with the "
+                    f"integral of the current by up to {100 * float(worst):.2g} %; capacities are integrated instead"
+                )
+        if lazy:
+            return q_ch, q_dis, (f"{labels[0]} where they agree with the integral within {self.counter_tolerance:g} on every "
+                                 f"cycle, else the {integ} (decided when computed: see capacity_from_counters)"), chosen
+        for k in range(len(counter_pairs)):
+            c_ch = agg[f"sum_c{k}_ch"]
+            if bool(chosen) and np.array_equal(q_ch, c_ch, equal_nan=True):
+                warnings[:] = [w for w in warnings if counter_pairs[k][0] not in w]
+                return q_ch, q_dis, labels[k], np.bool_(True)
+        return q_ch, q_dis, integ, np.bool_(False)
 
     def _ce_definition(self, first_dir, complete) -> str:
         if self.ce_convention != "auto":
@@ -346,16 +420,10 @@ class CycleSummary(Analysis):
         meta = _float_attr(ds, "nominal_capacity_ah")
         if meta:
             return meta, f"nominal capacity {meta * 1000:g} mAh (file metadata)"
-        if ref_discharge_ah > 0:
-            return float(ref_discharge_ah), f"discharge capacity of cycle {ref_cycle} ({ref_discharge_ah * 1000:.4g} mAh; no nominal capacity given)"
-        return None, "no capacity available"
-
-    @staticmethod
-    def _ratio(e_ch, e_dis, ce_def, complete):
         with np.errstate(divide="ignore", invalid="ignore"):
-            if ce_def == "discharge/charge":
-                return np.where(complete, 100.0 * e_dis / e_ch, np.nan)
-            return np.where(complete, 100.0 * e_ch / e_dis, np.nan)
+            ref = np.where(ref_discharge_ah > 0, ref_discharge_ah, np.nan)
+        return ref, f"discharge capacity of cycle {ref_cycle} (no nominal capacity given)"
+
 
 
 def _float_attr(ds: xr.Dataset, key: str):
