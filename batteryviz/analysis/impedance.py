@@ -132,7 +132,7 @@ class Impedance(Analysis):
         n_max = max(s.size for s in spectra)
         freq = np.full((len(spectra), n_max), np.nan)
         zr, zi = np.full_like(freq, np.nan), np.full_like(freq, np.nan)
-        names, values, errors, rows = None, [], [], []
+        names, values, errors = None, [], []
         kk_m, kk_mu, kk_res, linked = [], [], [], []
         for k, idx in enumerate(spectra):
             fk, zk = f[idx], z[idx]

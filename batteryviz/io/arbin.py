@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import schema
-from .base import Column, apply_column_map, require
-from .finish import finish
-from .tabular import TableReader, read_xlsx_sheets, xlsx_sheet_names
+from .base import regex_column
+from .tabular import TableReader, xlsx_sheet_names
 from .text import Head, read_head
 
 
-def _c(pattern: str, target: str, **kw) -> Column:
-    return Column(pattern, target, regex=True, **kw)
+_c = regex_column
 
 
 SP = r"[ _]?"  # "Test Time (s)" and "Test_Time(s)"
@@ -70,14 +67,8 @@ class ArbinReader(TableReader):
             ds = super().read(path, **options)
         else:
             channel = [s for s in sheets if s.lower().startswith("channel") and "chart" not in s.lower()]
-            df = read_xlsx_sheets(path, channel)
-            data = apply_column_map(df, self.columns, path=path, vendor=self.vendor)
-            data.pop("arbin_date_time", None)
-            require(data, schema.REQUIRED, path=path, available=df.columns)
-            meta = {"cycler": "Arbin", "sheets": ", ".join(channel)}
-            if "Global_Info" in sheets:
-                meta.update(_global_info(path))
-            ds = finish(data, meta, path=path, notes=[], reader=self.name)
+            meta = {"sheets": ", ".join(channel), **(_global_info(path) if "Global_Info" in sheets else {})}
+            ds = self.read_workbook(path, channel, meta)
         return ds
 
     def postprocess(self, data, df, meta, path):

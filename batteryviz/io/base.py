@@ -62,6 +62,25 @@ class Column:
         return name.strip().lower() == self.source.lower()
 
 
+def unique_names(names: list[str]) -> list[str]:
+    """Column names made unique by suffixing repeats ``.1``, ``.2``… (files do repeat names)."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}.{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+def regex_column(pattern: str, target: str, **kw) -> "Column":
+    """A :class:`Column` matched by a regular expression (most vendor maps use these)."""
+    return Column(pattern, target, regex=True, **kw)
+
+
 def slug(name: str) -> str:
     """A clean variable name for a vendor column without a BDF equivalent."""
     s = name.strip().replace("°", "deg").replace("%", "percent").replace("/", "_per_")

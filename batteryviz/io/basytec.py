@@ -28,7 +28,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import MissingColumnError
-from .base import Column, Reader, convert_column, plan_columns, require
+from .base import Column, Reader, convert_column, plan_columns, require, unique_names
 from .lazy import DeferredColumns, deferred
 from .delimited import read_block
 from .finish import finish
@@ -152,6 +152,24 @@ def _parse_date(value: str | None) -> datetime | None:
     return None
 
 
+def layout(head: Head, path) -> tuple[int, list[str], dict, str, list[str]]:
+    """Header lines, column names (``DateTime`` split when a space separates it), metadata,
+    separator and the first data lines of a BaSyTec export."""
+    require_text(head, "BaSyTec")
+    try:
+        n_header, names, meta = parse_header(head.lines)
+    except MissingColumnError as exc:
+        raise MissingColumnError(exc.reason, path=path, line=exc.line) from None
+    data_lines = [ln for ln in head.lines[n_header : n_header + 50] if ln.strip()]
+    separator = "\t" if "\t" in (data_lines[0] if data_lines else "\t") else " "
+    if data_lines:
+        n_fields = len(data_lines[0].split(separator)) if separator == "\t" else len(data_lines[0].split())
+        if n_fields == len(names) + 1 and "DateTime" in names:
+            i = names.index("DateTime")
+            names = names[:i] + ["DateTime", "DateTime_time"] + names[i + 1 :]
+    return n_header, unique_names(names), meta, separator, data_lines
+
+
 class BasytecReader(Reader):
     """Reader of BaSyTec "Resultfile" text exports (``.txt``)."""
 
@@ -188,19 +206,7 @@ class BasytecReader(Reader):
             Refuse files whose parsed size would exceed this (default: the memory available).
         """
         head = read_head(path)
-        require_text(head, "BaSyTec")
-        try:
-            n_header, names, meta = parse_header(head.lines)
-        except MissingColumnError as exc:
-            raise MissingColumnError(exc.reason, path=path, line=exc.line) from None
-        data_lines = [ln for ln in head.lines[n_header : n_header + 50] if ln.strip()]
-        separator = "\t" if "\t" in (data_lines[0] if data_lines else "\t") else " "
-        if data_lines:
-            n_fields = len(data_lines[0].split(separator)) if separator == "\t" else len(data_lines[0].split())
-            if n_fields == len(names) + 1 and "DateTime" in names:
-                i = names.index("DateTime")
-                names = names[:i] + ["DateTime", "DateTime_time"] + names[i + 1 :]
-        names = _unique(names)
+        n_header, names, meta, separator, data_lines = layout(head, path)
         time_name = next((n for n in names if re.fullmatch(r"Time\[[hs]\]", n)), None)
         if time_name is None:
             raise MissingColumnError(
@@ -306,19 +312,6 @@ def _meta_key(key: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_")
 
 
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        if n in seen:
-            seen[n] += 1
-            out.append(f"{n}.{seen[n]}")
-        else:
-            seen[n] = 0
-            out.append(n)
-    return out
-
-
 def stream_to_parquet(path: str | Path, out: str | Path) -> Path:
     """Convert a BaSyTec export to ``.bdf.parquet`` in one streaming pass.
 
@@ -333,16 +326,7 @@ def stream_to_parquet(path: str | Path, out: str | Path) -> Path:
 
     path, out = Path(path), Path(out)
     head = read_head(path)
-    require_text(head, "BaSyTec")
-    n_header, names, meta = parse_header(head.lines)
-    data_lines = [ln for ln in head.lines[n_header : n_header + 50] if ln.strip()]
-    separator = "\t" if "\t" in (data_lines[0] if data_lines else "\t") else " "
-    if data_lines:
-        n_fields = len(data_lines[0].split(separator)) if separator == "\t" else len(data_lines[0].split())
-        if n_fields == len(names) + 1 and "DateTime" in names:
-            i = names.index("DateTime")
-            names = names[:i] + ["DateTime", "DateTime_time"] + names[i + 1 :]
-    names = _unique(names)
+    n_header, names, meta, separator, data_lines = layout(head, path)
     time_name = next(n for n in names if re.fullmatch(r"Time\[[hs]\]", n))
     text_cols = {"Command", "DateTime", "DateTime_time"}
     plan = plan_columns(names, _time_columns(time_name[-2]) + COLUMNS, "basytec")

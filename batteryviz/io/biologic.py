@@ -18,13 +18,12 @@ import re
 import numpy as np
 import polars as pl
 
-from .base import Column
+from .base import regex_column
 from .tabular import TableReader
 from .text import Head
 
 
-def _c(pattern, target, **kw):
-    return Column(pattern, target, regex=True, **kw)
+_c = regex_column
 
 
 COLUMNS = [

@@ -12,14 +12,13 @@ from pathlib import Path
 
 from .. import schema
 from ..errors import MissingColumnError
-from .base import Column, apply_column_map
+from .base import Column, apply_column_map, regex_column
 from .finish import finish
 from .tabular import TableReader, find_header, read_xlsx_sheets, xlsx_sheet_names
 from .text import Head, read_head
 
 
-def _c(pattern, target, **kw):
-    return Column(pattern, target, regex=True, **kw)
+_c = regex_column
 
 
 COLUMNS = [

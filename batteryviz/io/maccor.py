@@ -16,13 +16,12 @@ import re
 import numpy as np
 
 from ..schema import STEP_TYPES
-from .base import Column
+from .base import regex_column
 from .tabular import TableReader, directional_counter, hms_to_seconds
 from .text import Head
 
 
-def _c(pattern, target, **kw):
-    return Column(pattern, target, regex=True, **kw)
+_c = regex_column
 
 
 COLUMNS = [

@@ -12,16 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import schema
 from ..schema import STEP_TYPES
-from .base import Column, apply_column_map, require
-from .finish import finish
-from .tabular import TableReader, hms_to_seconds, read_xlsx_sheets, xlsx_sheet_names
+from .base import regex_column
+from .tabular import TableReader, hms_to_seconds, xlsx_sheet_names
 from .text import Head, read_head
 
 
-def _c(pattern, target, **kw):
-    return Column(pattern, target, regex=True, **kw)
+_c = regex_column
 
 
 COLUMNS = [
@@ -85,12 +82,7 @@ class NewareReader(TableReader):
         sheets = xlsx_sheet_names(head)
         if not sheets:
             return super().read(path, **options)
-        df = read_xlsx_sheets(path, [next(s for s in sheets if s.lower() == "record")])
-        data = apply_column_map(df, self.columns, path=path, vendor=self.vendor)
-        meta: dict = {}
-        self.postprocess(data, df, meta, path)
-        require(data, schema.REQUIRED, path=path, available=df.columns)
-        return finish(data, meta, path=path, notes=[], reader=self.name)
+        return self.read_workbook(path, [next(s for s in sheets if s.lower() == "record")])
 
     def postprocess(self, data, df, meta, path):
         for name in ("Cumulative Time", "Total Time"):

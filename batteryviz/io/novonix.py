@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-from .base import Column
+from .base import regex_column
 from .tabular import TableReader
 from .text import Head
 
 
-def _c(pattern, target, **kw):
-    return Column(pattern, target, regex=True, **kw)
+_c = regex_column
 
 
 COLUMNS = [

@@ -18,7 +18,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import EmptyFileError, MissingColumnError
-from .base import Column, Reader, apply_column_map, require
+from .base import Column, Reader, apply_column_map, require, unique_names
 from .finish import check_memory, finish
 from .text import Head, check_complete_last_line, raise_truncated, read_head, require_text, to_float_columns, uses_decimal_comma
 
@@ -95,7 +95,7 @@ class TableReader(Reader):
         names = [n.strip().strip('"').lstrip("\ufeff") for n in header_line.split(sep)]
         while names and names[-1] == "":
             names.pop()
-        names = _unique([n or f"column_{j + 1}" for j, n in enumerate(names)])
+        names = unique_names([n or f"column_{j + 1}" for j, n in enumerate(names)])
         notes: list[str] = []
         last = check_complete_last_line(path, head.size, len(names), sep, head.encoding)
         with open(path, "rb") as fh:
@@ -144,6 +144,15 @@ class TableReader(Reader):
     def postprocess(self, data: dict, df: pl.DataFrame, meta: dict, path: Path) -> None:
         """Vendor quirks: signs, time formats, derived counters. Edits ``data`` in place."""
 
+    def read_workbook(self, path: Path, sheets: list[str], meta: dict | None = None):
+        """Read the given sheets of an Excel export with the same column map and quirks."""
+        df = read_xlsx_sheets(path, sheets)
+        data = apply_column_map(df, self.columns, path=path, vendor=self.vendor)
+        meta = dict(meta or {})
+        self.postprocess(data, df, meta, path)
+        require(data, schema.REQUIRED, path=path, available=df.columns)
+        return finish(data, meta, path=path, notes=[], reader=self.name)
+
     def read(self, path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None, **_):
         path = Path(path)
         head = read_head(path)
@@ -154,19 +163,6 @@ class TableReader(Reader):
         require(data, schema.REQUIRED, path=path, available=df.columns)
         meta.setdefault("cycler", self.description.split(" ")[0])
         return finish(data, meta, path=path, notes=notes, reader=self.name)
-
-
-def _unique(names):
-    seen = {}
-    out = []
-    for n in names:
-        if n in seen:
-            seen[n] += 1
-            out.append(f"{n}.{seen[n]}")
-        else:
-            seen[n] = 0
-            out.append(n)
-    return out
 
 
 def xlsx_sheet_names(head: Head) -> list[str]:
