@@ -16,6 +16,32 @@ hv.extension("bokeh", logo=False) if not hv.Store.renderers else None
 
 CHARGE_COLOR, DISCHARGE_COLOR = "#d62728", "#1f77b4"
 WIDTH, HEIGHT = 650, 330
+#: Above this many points a family of curves is rasterised by datashader (when installed), so
+#: 1,000 cycles on one plot stay interactive; below it every curve is drawn and hoverable.
+DATASHADE_POINTS = 100_000
+
+
+def curve_family(x: np.ndarray, ys: np.ndarray, labels: list[str], kdims: str, vdims: str, cmap: str = "viridis"):
+    """Curves sharing one x grid (one row of ``ys`` each), coloured by row.
+
+    Drawn as separate curves with a legend when there are few points; rasterised with
+    datashader (colour = row index, i.e. cycle order) when there are more than
+    :data:`DATASHADE_POINTS`.
+    """
+    n_points = int(np.isfinite(ys).sum())
+    if n_points > DATASHADE_POINTS:
+        try:
+            from holoviews.operation.datashader import rasterize
+        except ImportError:  # datashader is optional: draw every curve with WebGL instead
+            rasterize = None
+        if rasterize is not None:
+            path = hv.Path([{kdims: x, vdims: ys[k], "cycle": float(k)} for k in range(ys.shape[0])],
+                           kdims=[kdims, vdims], vdims=["cycle"])
+            return rasterize(path, aggregator="max", line_width=1).opts(cmap=cmap, colorbar=True, clabel="cycle (order)",
+                                                                       width=WIDTH, height=HEIGHT, tools=["hover"])
+    palette = hv.plotting.util.process_cmap(cmap, max(len(labels), 2))
+    curves = [hv.Curve((x, ys[k]), kdims, vdims, label=labels[k]).opts(color=palette[k]) for k in range(ys.shape[0])]
+    return hv.Overlay(curves).opts(show_legend=len(labels) <= 12, backend_opts={"plot.output_backend": "webgl"})
 
 
 def _opts(obj, **kw):
@@ -65,21 +91,18 @@ def voltage_window(summary: xr.Dataset) -> hv.Overlay:
 def dqdu_overlay(result: xr.Dataset, direction: str = "charge", peaks: bool = True) -> hv.Overlay:
     """dQ/dU curves of every analysed cycle, coloured by cycle, with peak markers."""
     v = result[f"{direction}_voltage"].values
-    curves = []
     cycles = result["cycle"].values
-    cmap = hv.plotting.util.process_cmap("viridis", max(len(cycles), 2))
-    for k, c in enumerate(cycles):
-        y = result[f"{direction}_dqdu"].values[k]
-        curves.append(hv.Curve((v, y), "Voltage (V)", f"dQ/dU ({result[f'{direction}_dqdu'].attrs.get('units', '')})",
-                               label=f"Cycle {int(c)}").opts(color=cmap[k]))
-    layers = curves
+    ylabel = f"dQ/dU ({result[f'{direction}_dqdu'].attrs.get('units', '')})"
+    plot = curve_family(v, result[f"{direction}_dqdu"].values, [f"Cycle {int(c)}" for c in cycles], "Voltage (V)", ylabel)
     if peaks and f"{direction}_peak_voltage" in result:
         pv = result[f"{direction}_peak_voltage"].values.ravel()
         pi = result[f"{direction}_peak_intensity"].values.ravel()
         ok = np.isfinite(pv)
-        layers.append(hv.Scatter((pv[ok], pi[ok]), "Voltage (V)", "dQ/dU").opts(marker="diamond", size=10, color="white",
-                                                                                 line_color="black", show_legend=False))
-    return _opts(hv.Overlay(layers), title=f"dQ/dU ({direction})", show_legend=len(cycles) <= 12, legend_position="top_left")
+        plot = plot * hv.Scatter((pv[ok], pi[ok]), "Voltage (V)", ylabel).opts(
+            marker="diamond", size=10, color="white", line_color="black", show_legend=False)
+    if isinstance(plot, hv.DynamicMap):  # rasterised: an image, no legend
+        return plot.opts(title=f"dQ/dU ({direction})")
+    return _opts(plot, title=f"dQ/dU ({direction})", legend_position="top_left")
 
 
 def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:

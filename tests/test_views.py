@@ -61,3 +61,19 @@ def test_panel_of_an_analysis_without_data_explains_what_to_do():
     analysis = bv.RateCapability()
     bokeh_models(analysis)
     assert "analysis.view(ds)" in analysis._render().object
+
+
+def test_a_thousand_dqdu_curves_are_rasterised_by_datashader():
+    import xarray as xr
+
+    from batteryviz import plots
+
+    v = np.linspace(3.0, 4.2, 333)
+    curves = np.array([np.exp(-((v - 3.6 - 1e-4 * k) / 0.05) ** 2) for k in range(1000)])
+    result = xr.Dataset({"charge_dqdu": (("cycle", "charge_voltage"), curves, {"units": "mAh/V"})},
+                        coords={"cycle": np.arange(1, 1001), "charge_voltage": v})
+    plot = plots.dqdu_overlay(result, "charge", peaks=False)
+    assert isinstance(plot, hv.DynamicMap)  # rasterised: the browser gets an image, not 333,000 glyphs
+    hv.render(plot, backend="bokeh")
+    few = plots.dqdu_overlay(result.isel(cycle=slice(0, 5)), "charge", peaks=False)
+    assert isinstance(few, hv.Overlay) and len(few) == 5  # five real curves, each with a legend entry
