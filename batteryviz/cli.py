@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True,
                    help=".xlsx (workbook), .mat (MATLAB), .origin.txt (Origin), .nc (netCDF), .report.txt (report)")
 
+    b = sub.add_parser("batch", help="run analyses over many files on a Dask cluster")
+    b.add_argument("files", nargs="+", help="files or glob patterns")
+    b.add_argument("--analysis", default="summary", help="comma-separated analyses (summary,dqdu,rate,cycle_life,...)")
+    b.add_argument("--scheduler", help="address of a running Dask scheduler (default: DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
+    b.add_argument("--workers", type=int, help="workers of the LocalCluster")
+    b.add_argument("-o", "--output", required=True, help="results folder")
+
     c = sub.add_parser("convert", help="convert a cycler file to BDF CSV/Parquet, netCDF or zarr")
     c.add_argument("file", nargs="+")
     c.add_argument("--format", help="reader name, to skip detection")
@@ -217,6 +224,27 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    import glob
+
+    from .batch import run_batch
+    from .cluster import get_client
+
+    files = sorted({f for pattern in args.files for f in (glob.glob(pattern) or [pattern])})
+    client = get_client(args.scheduler, n_workers=args.workers)
+    try:
+        report = run_batch(files, args.output, analyses=args.analysis.split(","), client=client)
+    finally:
+        cluster = client.cluster
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(report)
+    for f, why in report.failed.items():
+        print(f"  failed: {f}: {why}")
+    return 0 if not report.failed else 1
+
+
 def cmd_convert(args) -> int:
     import batteryviz as bv
 
@@ -262,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     try:
-        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu, "export": cmd_export}[args.command](args)
+        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu, "export": cmd_export, "batch": cmd_batch}[args.command](args)
     except (BatteryvizError, FileNotFoundError, IsADirectoryError, ValueError) as exc:
         print(f"batteryviz {args.command}: error: {exc}", file=sys.stderr)
         return 2

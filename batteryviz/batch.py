@@ -1,0 +1,179 @@
+"""Batch jobs: chosen analyses over many cell files on a Dask cluster.
+
+* One task per file (read, analyse, write); tasks are retried when a worker dies.
+* One bad file never stops the batch: its error is reported (``errors.csv``: file and reason).
+* Results are written atomically per cell (``<cell>/<analysis>.nc``) with a ``done.json``
+  written last that records the input file's SHA-256 and the analysis parameters; a re-run
+  skips every cell whose ``done.json`` matches, so no work is repeated.
+* A combined per-cycle summary of all cells goes to ``summary.csv`` (a ``cell`` column first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BATCH_ANALYSES = ("summary", "dqdu", "rate", "cycle_life", "dvdq", "impedance")
+
+
+def file_checksum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cell_name(path: Path) -> str:
+    return path.name.replace(".", "_")
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: cells computed, skipped (already done) and failed (with reasons)."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{len(self.done)} computed, {len(self.skipped)} already done, {len(self.failed)} failed"
+
+
+def _params_key(analyses: list[str], params: dict) -> str:
+    return json.dumps({"analyses": sorted(analyses), "params": params}, sort_keys=True, default=str)
+
+
+def process_file(path: str, out_dir: str, analyses: list[str], params: dict, delay_s: float = 0.0) -> dict:
+    """Read one file, run the analyses and write the results (runs on a worker)."""
+    import time
+
+    import batteryviz as bv
+    from batteryviz.analysis.registry import ANALYSES
+    from batteryviz.export import atomic_path, storable
+
+    if delay_s:
+        time.sleep(delay_s)  # lets tests stop a worker while a task is running
+    src = Path(path)
+    cell_dir = Path(out_dir) / cell_name(src)
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    checksum = file_checksum(src)
+    ds = bv.read(src)
+    written = {}
+    for name in analyses:
+        analysis = ANALYSES[name](**params.get(name, {}))
+        result = analysis.compute(ds)
+        target = cell_dir / f"{name}.nc"
+        with atomic_path(target) as tmp:
+            storable(result).to_netcdf(tmp, engine="h5netcdf")
+        written[name] = str(target)
+    done = {"file": str(src), "sha256": checksum, "key": _params_key(analyses, params), "results": written,
+            "batteryviz_version": bv.__version__}
+    with atomic_path(cell_dir / "done.json") as tmp:
+        Path(tmp).write_text(json.dumps(done, indent=2))
+    return done
+
+
+def is_done(path: Path, out_dir: Path, analyses: list[str], params: dict) -> bool:
+    marker = out_dir / cell_name(path) / "done.json"
+    if not marker.exists():
+        return False
+    try:
+        done = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return done.get("key") == _params_key(analyses, params) and done.get("sha256") == file_checksum(path)
+
+
+def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None, client=None,
+              retries: int = 3, progress: bool = True, delay_s: float = 0.0) -> BatchReport:
+    """Run ``analyses`` over ``files`` on a Dask cluster; see the module docstring.
+
+    Parameters
+    ----------
+    files
+        Paths of cell files.
+    out_dir
+        Results folder (created).
+    analyses
+        Registered analysis names (``batteryviz.analysis.registry.ANALYSES``).
+    params
+        Parameters per analysis: ``{"summary": {"active_mass_mg": 2.1}}``.
+    client
+        A :class:`distributed.Client`; default :func:`batteryviz.cluster.get_client`.
+    retries
+        How often a task is re-run when its worker dies.
+    """
+    from distributed import as_completed
+
+    from .analysis.registry import ANALYSES
+    from .cluster import get_client
+
+    params = params or {}
+    analyses = list(analyses)
+    unknown = [a for a in analyses if a not in ANALYSES]
+    if unknown:
+        raise ValueError(f"unknown analysis {', '.join(unknown)}; registered: {', '.join(ANALYSES)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [Path(f) for f in files]
+    report = BatchReport()
+    todo = []
+    for f in files:
+        (report.skipped if is_done(f, out, analyses, params) else todo).append(f)
+    report.skipped = [str(f) for f in report.skipped]
+    own_client = client is None
+    client = client or get_client()
+    try:
+        # the task key hashes the arguments (file, folder, analyses, parameters): the same
+        # work submitted twice is one task, different work never shares a key
+        futures = {client.submit(process_file, str(f), str(out), analyses, params, delay_s, retries=retries): f for f in todo}
+        bar = None
+        if progress and futures:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(futures), desc="cells", unit="cell")
+        for future in as_completed(futures):
+            f = futures[future]
+            try:
+                future.result()
+                report.done.append(str(f))
+            except Exception as exc:  # one bad file never stops the batch
+                report.failed[str(f)] = f"{type(exc).__name__}: {exc}"
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+    finally:
+        if own_client:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    _write_reports(out, files, report)
+    return report
+
+
+def _write_reports(out: Path, files: list[Path], report: BatchReport) -> None:
+    import pandas as pd
+    import xarray as xr
+
+    from .export import atomic_path
+
+    with atomic_path(out / "errors.csv") as tmp:
+        pd.DataFrame(sorted(report.failed.items()), columns=["file", "reason"]).to_csv(tmp, index=False)
+    tables = []
+    for f in files:
+        nc = out / cell_name(f) / "summary.nc"
+        if nc.exists() and str(f) not in report.failed:
+            with xr.open_dataset(nc, engine="h5netcdf") as s:
+                table = s.drop_vars([v for v in s.data_vars if s[v].dims != ("cycle",)]).to_dataframe().reset_index()
+            table.insert(0, "cell", cell_name(f))
+            tables.append(table)
+    if tables:
+        with atomic_path(out / "summary.csv") as tmp:
+            pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
