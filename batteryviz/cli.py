@@ -58,11 +58,18 @@ def _parser() -> argparse.ArgumentParser:
                    help=".xlsx (workbook), .mat (MATLAB), .origin.txt (Origin), .nc (netCDF), .report.txt (report)")
 
     b = sub.add_parser("batch", help="run analyses over many files on a Dask cluster")
-    b.add_argument("files", nargs="+", help="files or glob patterns")
+    b.add_argument("files", nargs="+", help="files, glob patterns or intake catalogs (.yaml)")
     b.add_argument("--analysis", default="summary", help="comma-separated analyses (summary,dqdu,rate,cycle_life,...)")
     b.add_argument("--scheduler", help="address of a running Dask scheduler (default: DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
     b.add_argument("--workers", type=int, help="workers of the LocalCluster")
     b.add_argument("-o", "--output", required=True, help="results folder")
+
+    cat = sub.add_parser("catalog", help="intake catalogs of cells")
+    cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
+    build = cat_sub.add_parser("build", help="scan a folder and write an intake 2 catalog")
+    build.add_argument("data_dir")
+    build.add_argument("-o", "--output", required=True, help="catalog YAML")
+    build.add_argument("--tag", action="append", default=[], help="tag every entry (repeatable)")
 
     c = sub.add_parser("convert", help="convert a cycler file to BDF CSV/Parquet, netCDF or zarr")
     c.add_argument("file", nargs="+")
@@ -224,13 +231,42 @@ def cmd_export(args) -> int:
     return 0
 
 
-def cmd_batch(args) -> int:
+def cmd_catalog(args) -> int:
+    from .catalog import build_catalog
+
+    cat = build_catalog(args.data_dir, args.output, tags=args.tag)
+    skipped = cat.metadata.get("skipped", {})
+    from .catalog import cell_names
+
+    print(f"wrote {len(cell_names(cat))} cell(s) to {args.output}" + (f"; skipped {len(skipped)} file(s) that are not cell data" if skipped else ""))
+    for f, why in skipped.items():
+        print(f"  skipped {f}: {why}")
+    return 0
+
+
+def _batch_files(patterns: list[str]) -> list[str]:
+    """Files from paths, glob patterns and intake catalogs (``.yaml``)."""
     import glob
 
+    files: list[str] = []
+    for pattern in patterns:
+        if pattern.endswith((".yaml", ".yml")):
+            from .catalog import cell_names, open_catalog
+
+            cat = open_catalog(pattern)
+            for name in cell_names(cat):
+                url = cat[name].kwargs["args"][0].url
+                files.append(url[len("file://"):] if url.startswith("file://") else url)
+        else:
+            files.extend(glob.glob(pattern) or [pattern])
+    return sorted(set(files))
+
+
+def cmd_batch(args) -> int:
     from .batch import run_batch
     from .cluster import get_client
 
-    files = sorted({f for pattern in args.files for f in (glob.glob(pattern) or [pattern])})
+    files = _batch_files(args.files)
     client = get_client(args.scheduler, n_workers=args.workers)
     try:
         report = run_batch(files, args.output, analyses=args.analysis.split(","), client=client)
@@ -290,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     try:
-        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu, "export": cmd_export, "batch": cmd_batch}[args.command](args)
+        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu, "export": cmd_export, "batch": cmd_batch, "catalog": cmd_catalog}[args.command](args)
     except (BatteryvizError, FileNotFoundError, IsADirectoryError, ValueError) as exc:
         print(f"batteryviz {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -63,6 +63,11 @@ def _kernel(arrays: dict, pos: np.ndarray, m: int, resistance_max_interval_s: fl
     return {k: np.asarray(v, dtype=float) for k, v in agg.items()}
 
 
+def _div(a, b):
+    """a / b with NaN where b is 0 or not finite (no warnings, numpy or Dask alike)."""
+    return a / np.where((b != 0) & np.isfinite(b), b, np.nan)
+
+
 def _kernel_keys(inputs: list[str]) -> list[str]:
     keys = ["q_ch_int", "q_dis_int", "e_ch", "e_dis", "dur_ch", "dur_dis", "duration", "vmin", "vmax", "u_end_ch",
             "u_end_dis", "first_dir", "peak_ch", "peak_dis", "n", "pos", "i_ch", "i_dis", "t_first", "t_start", "r_ch", "r_dis"]
@@ -240,23 +245,20 @@ class CycleSummary(Analysis):
         first_dir = ds["cycle_first_direction"].values if "cycle_first_direction" in ds else np.nan_to_num(np.asarray(agg["first_dir"], dtype=float)).astype(int)
         structural = (ds["cycle_has_charge"].values & ds["cycle_has_discharge"].values) if "cycle_has_charge" in ds else np.asarray(complete)
         ce_def = self._ce_definition(first_dir, structural)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            first_q, second_q = (q_ch, q_dis) if ce_def == "discharge/charge" else (q_dis, q_ch)
-            ce = np.where(complete, 100.0 * second_q / first_q, np.nan)
-            first_e, second_e = (e_ch, e_dis) if ce_def == "discharge/charge" else (e_dis, e_ch)
-            energy_eff = np.where(complete, 100.0 * second_e / first_e, np.nan)
-            mean_v_ch = np.where(q_ch_int > floor, e_ch / q_ch_int, np.nan)
-            mean_v_dis = np.where(q_dis_int > floor, e_dis / q_dis_int, np.nan)
+        first_q, second_q = (q_ch, q_dis) if ce_def == "discharge/charge" else (q_dis, q_ch)
+        ce = np.where(complete, 100.0 * _div(second_q, first_q), np.nan)
+        first_e, second_e = (e_ch, e_dis) if ce_def == "discharge/charge" else (e_dis, e_ch)
+        energy_eff = np.where(complete, 100.0 * _div(second_e, first_e), np.nan)
+        mean_v_ch = np.where(q_ch_int > floor, _div(e_ch, q_ch_int), np.nan)
+        mean_v_dis = np.where(q_dis_int > floor, _div(e_dis, q_dis_int), np.nan)
         ref_pos = self._reference_position(numbers, structural, warnings)
         ref_cycle = int(numbers[ref_pos])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            retention = np.where(q_dis[ref_pos] > 0, 100.0 * q_dis / q_dis[ref_pos], np.nan)
-            charge_retention = np.where(q_ch[ref_pos] > 0, 100.0 * q_ch / q_ch[ref_pos], np.nan)
+        retention = 100.0 * _div(q_dis, q_dis[ref_pos])
+        charge_retention = 100.0 * _div(q_ch, q_ch[ref_pos])
         nominal_ah, nominal_note = self._nominal_ah(ds, q_dis[ref_pos], ref_cycle)
         i_ch, i_dis = agg["i_ch"], agg["i_dis"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            efc = np.cumsum(q_ch + q_dis) / 2.0 / nominal_ah
-            c_rate_ch, c_rate_dis = i_ch / nominal_ah, i_dis / nominal_ah
+        efc = _div(np.cumsum(q_ch + q_dis) / 2.0, nominal_ah)
+        c_rate_ch, c_rate_dis = _div(i_ch, nominal_ah), _div(i_dis, nominal_ah)
         out = {
             "charge_capacity_ah": (q_ch, "Ah", "Charge capacity", f"charge passed during charge records ({source})"),
             "discharge_capacity_ah": (q_dis, "Ah", "Discharge capacity", f"charge removed during discharge records ({source})"),
@@ -420,8 +422,7 @@ class CycleSummary(Analysis):
         meta = _float_attr(ds, "nominal_capacity_ah")
         if meta:
             return meta, f"nominal capacity {meta * 1000:g} mAh (file metadata)"
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ref = np.where(ref_discharge_ah > 0, ref_discharge_ah, np.nan)
+        ref = np.where(ref_discharge_ah > 0, ref_discharge_ah, np.nan)
         return ref, f"discharge capacity of cycle {ref_cycle} (no nominal capacity given)"
 
 
