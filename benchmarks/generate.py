@@ -57,3 +57,4 @@ def generate(n_rows: int, path: Path, rows_per_cycle: int = 10_000, seed: int = 
 
 if __name__ == "__main__":
     generate(int(sys.argv[1]), Path(sys.argv[2]))
+
