@@ -64,18 +64,42 @@ def process_file(path: str, out_dir: str, analyses: list[str], params: dict, del
     checksum = file_checksum(src)
     ds = bv.read(src)
     written = {}
+    summary_table = None
     for name in analyses:
         analysis = ANALYSES[name](**params.get(name, {}))
         result = analysis.compute(ds)
+        if name == "summary":
+            summary_table = _cycle_table(result)
         target = cell_dir / f"{name}.nc"
         with atomic_path(target) as tmp:
-            storable(result).to_netcdf(tmp, engine="h5netcdf")
+            _write_netcdf(storable(result), tmp)
         written[name] = str(target)
     done = {"file": str(src), "sha256": checksum, "key": _params_key(analyses, params), "results": written,
             "batteryviz_version": bv.__version__}
     with atomic_path(cell_dir / "done.json") as tmp:
         Path(tmp).write_text(json.dumps(done, indent=2))
+    if summary_table is not None:
+        done["summary_table"] = summary_table  # sent back so the driver need not re-read it
     return done
+
+
+def _cycle_table(summary):
+    """The per-cycle variables of a summary as a small pandas table."""
+    return summary.drop_vars([v for v in summary.data_vars if summary[v].dims != ("cycle",)]).to_dataframe().reset_index()
+
+
+def _write_netcdf(ds, path) -> None:
+    """Per-cell results are small, so they are serialised in memory and written in one go.
+
+    (Writing to a path from inside a Dask worker makes xarray take a *distributed* lock around
+    every file access — hundreds of round trips to the scheduler per file.) netCDF3 (scipy) is
+    written in milliseconds; results netCDF3 cannot hold go to netCDF4.
+    """
+    try:
+        data = ds.to_netcdf(engine="scipy")
+    except (ValueError, TypeError):
+        data = ds.to_netcdf(engine="h5netcdf")
+    Path(path).write_bytes(bytes(data))
 
 
 def is_done(path: Path, out_dir: Path, analyses: list[str], params: dict) -> bool:
@@ -122,6 +146,7 @@ def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None,
     out.mkdir(parents=True, exist_ok=True)
     files = [Path(f) for f in files]
     report = BatchReport()
+    tables: dict = {}
     todo = []
     for f in files:
         (report.skipped if is_done(f, out, analyses, params) else todo).append(f)
@@ -137,11 +162,14 @@ def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None,
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(futures), desc="cells", unit="cell")
+        tables = {}
         for future in as_completed(futures):
             f = futures[future]
             try:
-                future.result()
+                done = future.result()
                 report.done.append(str(f))
+                if "summary_table" in done:
+                    tables[str(f)] = done["summary_table"]
             except Exception as exc:  # one bad file never stops the batch
                 report.failed[str(f)] = f"{type(exc).__name__}: {exc}"
             if bar is not None:
@@ -154,11 +182,11 @@ def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None,
             client.close()
             if cluster is not None:
                 cluster.close()
-    _write_reports(out, files, report)
+    _write_reports(out, files, report, tables)
     return report
 
 
-def _write_reports(out: Path, files: list[Path], report: BatchReport) -> None:
+def _write_reports(out: Path, files: list[Path], report: BatchReport, tables_done: dict | None = None) -> None:
     import pandas as pd
     import xarray as xr
 
@@ -167,13 +195,18 @@ def _write_reports(out: Path, files: list[Path], report: BatchReport) -> None:
     with atomic_path(out / "errors.csv") as tmp:
         pd.DataFrame(sorted(report.failed.items()), columns=["file", "reason"]).to_csv(tmp, index=False)
     tables = []
+    tables_done = tables_done or {}
     for f in files:
         nc = out / cell_name(f) / "summary.nc"
-        if nc.exists() and str(f) not in report.failed:
-            with xr.open_dataset(nc, engine="h5netcdf") as s:
-                table = s.drop_vars([v for v in s.data_vars if s[v].dims != ("cycle",)]).to_dataframe().reset_index()
-            table.insert(0, "cell", cell_name(f))
-            tables.append(table)
+        if str(f) in tables_done:
+            table = tables_done[str(f)].copy()
+        elif nc.exists() and str(f) not in report.failed:
+            with xr.open_dataset(nc) as s:
+                table = _cycle_table(s)
+        else:
+            continue
+        table.insert(0, "cell", cell_name(f))
+        tables.append(table)
     if tables:
         with atomic_path(out / "summary.csv") as tmp:
             pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)

@@ -92,7 +92,7 @@ def test_a_worker_killed_mid_batch_and_the_batch_still_completes(client, files, 
     assert sorted(report.done) == sorted(map(str, good)) and not report.failed
     for f in good:
         done = json.loads((out / f.name.replace(".", "_") / "done.json").read_text())
-        with xr.open_dataset(done["results"]["summary"], engine="h5netcdf") as s:
+        with xr.open_dataset(done["results"]["summary"]) as s:
             assert s.sizes["cycle"] > 0
     client.wait_for_workers(2, timeout=60)
     assert victim not in client.scheduler_info()["workers"]  # it really died (the nanny started a new one)
