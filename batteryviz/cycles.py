@@ -265,6 +265,44 @@ def _cycles_from_counter(c: np.ndarray, st: np.ndarray, first_active: int) -> tu
     return starts, numbers, rule
 
 
+def select_cycles(ds: xr.Dataset, cycles=None, mode: CycleMode = "auto") -> tuple[xr.Dataset, np.ndarray]:
+    """``ds`` with its cycle index, and the wanted cycle numbers that exist (all by default).
+
+    Raises :class:`ValueError` when none of ``cycles`` is in the data.
+    """
+    if "cycle_index" not in ds:
+        ds = assign_cycles(ds, mode)
+    numbers = ds[CYCLE_DIM].values
+    if cycles is None:
+        return ds, numbers
+    present = set(numbers.tolist())
+    wanted = np.array([c for c in cycles if c in present], dtype=numbers.dtype)
+    if wanted.size == 0:
+        span = f" (cycles {numbers.min()}–{numbers.max()})" if numbers.size else ""
+        raise ValueError(f"none of the cycles {list(cycles)} is in the data{span}")
+    return ds, wanted
+
+
+def half_cycle_records(ds: xr.Dataset, cycles, direction: int, min_records: int = 3) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``{cycle: (time, voltage, current)}`` of the records of one direction in each cycle."""
+    t = np.asarray(ds["test_time_second"].values, dtype=float)
+    u = np.asarray(ds["voltage_volt"].values, dtype=float)
+    i = np.asarray(ds["current_ampere"].values, dtype=float)
+    st = np.asarray(ds["step_type_resolved"].values)
+    numbers = ds[CYCLE_DIM].values
+    pos = {int(c): k for k, c in enumerate(numbers)}
+    starts = ds["cycle_start"].values
+    ends = starts + ds["cycle_length"].values
+    out = {}
+    for c in cycles:
+        k = pos[int(c)]
+        sl = slice(int(starts[k]), int(ends[k]))
+        mask = st[sl] == direction
+        if mask.sum() >= min_records:
+            out[int(c)] = (t[sl][mask], u[sl][mask], i[sl][mask])
+    return out
+
+
 def ragged_slices(ds: xr.Dataset) -> list[slice]:
     """Record slices of each cycle, from ``cycle_start``/``cycle_length``."""
     return [slice(int(s), int(s + n)) for s, n in zip(ds["cycle_start"].values, ds["cycle_length"].values)]

@@ -117,23 +117,15 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
 def vq_curves(ds: xr.Dataset, cycles=None, direction: str = "discharge") -> hv.Overlay:
     """Voltage against capacity of the chosen half cycles, coloured by cycle."""
     from .analysis.dvdq import half_cycle_vq
-    from .cycles import CHARGE, DISCHARGE, assign_cycles
+    from .cycles import CHARGE, DISCHARGE, half_cycle_records, select_cycles
 
-    if "cycle_index" not in ds:
-        ds = assign_cycles(ds)
+    ds, wanted = select_cycles(ds, cycles)
     code = CHARGE if direction == "charge" else DISCHARGE
-    numbers = ds["cycle"].values
-    wanted = numbers if cycles is None else [c for c in cycles if c in set(numbers.tolist())]
     cmap = hv.plotting.util.process_cmap("viridis", max(len(wanted), 2))
     layers = []
-    st = ds["step_type_resolved"].values
-    for k, c in enumerate(wanted):
-        j = int(np.flatnonzero(numbers == c)[0])
-        s, n = int(ds["cycle_start"].values[j]), int(ds["cycle_length"].values[j])
-        m = st[s : s + n] == code
-        q, v = half_cycle_vq(ds["test_time_second"].values[s : s + n][m], ds["voltage_volt"].values[s : s + n][m],
-                             ds["current_ampere"].values[s : s + n][m])
-        layers.append(hv.Curve((q, v), "Capacity (Ah)", "Voltage (V)", label=f"Cycle {int(c)}").opts(color=cmap[k]))
+    for k, (c, records) in enumerate(half_cycle_records(ds, wanted, code).items()):
+        q, v = half_cycle_vq(*records)
+        layers.append(hv.Curve((q, v), "Capacity (Ah)", "Voltage (V)", label=f"Cycle {c}").opts(color=cmap[k]))
     return _opts(hv.Overlay(layers), title=f"Voltage vs capacity ({direction})", show_legend=len(wanted) <= 12)
 
 

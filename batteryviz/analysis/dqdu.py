@@ -31,7 +31,7 @@ import param
 import xarray as xr
 from scipy import interpolate, ndimage, signal
 
-from ..cycles import CHARGE, DISCHARGE, assign_cycles
+from ..cycles import CHARGE, DISCHARGE, half_cycle_records, select_cycles
 from ..schema import CYCLE_DIM
 from .base import Analysis
 
@@ -133,19 +133,7 @@ class DifferentialCapacity(Analysis):
         """Curves on ``(direction, cycle, voltage)``, peaks on ``(direction, cycle, peak)``, tracks."""
         self.check_inputs(ds)
         self._p = self.param.values()  # plain values: param lookups in the per-curve loop are slow
-        if "cycle_index" not in ds:
-            ds = assign_cycles(ds, self.cycle_mode)
-        t = np.asarray(ds["test_time_second"].values, dtype=float)
-        u = np.asarray(ds["voltage_volt"].values, dtype=float)
-        i = np.asarray(ds["current_ampere"].values, dtype=float)
-        st = np.asarray(ds["step_type_resolved"].values)
-        numbers = ds[CYCLE_DIM].values
-        starts = ds["cycle_start"].values
-        ends = starts + ds["cycle_length"].values
-        wanted = numbers if self.cycles is None else np.array([c for c in self.cycles if c in set(numbers.tolist())], dtype=numbers.dtype)
-        if wanted.size == 0:
-            raise ValueError(f"none of the cycles {self.cycles} is in the data (cycles {numbers.min()}–{numbers.max()})")
-        pos = {int(c): k for k, c in enumerate(numbers)}
+        ds, wanted = select_cycles(ds, self.cycles, self.cycle_mode)
         directions = ["charge", "discharge"] if self.direction == "both" else [self.direction]
         scale, unit_note = self._scale(ds)
 
@@ -153,15 +141,10 @@ class DifferentialCapacity(Analysis):
         for name in directions:
             code = CHARGE if name == "charge" else DISCHARGE
             raw = {}
-            for c in wanted:
-                k = pos[int(c)]
-                sl = slice(starts[k], ends[k])
-                mask = st[sl] == code
-                if mask.sum() < 3:
-                    continue
-                v, q = half_cycle_curve(t[sl][mask], u[sl][mask], i[sl][mask], code)
+            for c, records in half_cycle_records(ds, wanted, code).items():
+                v, q = half_cycle_curve(*records, code)
                 if v.size >= 3:
-                    raw[int(c)] = (v, q)
+                    raw[c] = (v, q)
             grid = self._grid(raw)
             grids[name] = grid
             values = np.full((wanted.size, grid.size), np.nan)

@@ -14,7 +14,7 @@ import param
 import xarray as xr
 from scipy import ndimage
 
-from ..cycles import CHARGE, DISCHARGE, assign_cycles
+from ..cycles import CHARGE, DISCHARGE, half_cycle_records, select_cycles
 from ..schema import CYCLE_DIM
 from .base import Analysis
 from .dqdu import savgol_interp
@@ -58,29 +58,12 @@ class DifferentialVoltage(Analysis):
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         self.check_inputs(ds)
-        if "cycle_index" not in ds:
-            ds = assign_cycles(ds, self.cycle_mode)
-        t = np.asarray(ds["test_time_second"].values, dtype=float)
-        u = np.asarray(ds["voltage_volt"].values, dtype=float)
-        i = np.asarray(ds["current_ampere"].values, dtype=float)
-        st = np.asarray(ds["step_type_resolved"].values)
-        numbers = ds[CYCLE_DIM].values
-        starts, ends = ds["cycle_start"].values, ds["cycle_start"].values + ds["cycle_length"].values
-        wanted = numbers if self.cycles is None else np.array([c for c in self.cycles if c in set(numbers.tolist())])
-        if wanted.size == 0:
-            raise ValueError(f"none of the cycles {self.cycles} is in the data")
-        pos = {int(c): k for k, c in enumerate(numbers)}
+        ds, wanted = select_cycles(ds, self.cycles, self.cycle_mode)
         out = xr.Dataset(coords={CYCLE_DIM: wanted})
         directions = ["charge", "discharge"] if self.direction == "both" else [self.direction]
         for name in directions:
             code = CHARGE if name == "charge" else DISCHARGE
-            raw = {}
-            for c in wanted:
-                k = pos[int(c)]
-                sl = slice(starts[k], ends[k])
-                m = st[sl] == code
-                if m.sum() >= 5:
-                    raw[int(c)] = half_cycle_vq(t[sl][m], u[sl][m], i[sl][m])
+            raw = {c: half_cycle_vq(*records) for c, records in half_cycle_records(ds, wanted, code, min_records=5).items()}
             qmax = max((q[-1] for q, _ in raw.values()), default=0.0)
             grid = np.linspace(0, 1 if self.x == "soc" else qmax, self.n_points)
             values = np.full((wanted.size, grid.size), np.nan)

@@ -50,14 +50,11 @@ class ArbinReader(TableReader):
     vendor = "arbin"
     text_columns = ("Date Time", "Date_Time")
 
+    def workbook_sheets(self, sheets):
+        return [s for s in sheets if s.lower().startswith("channel") and "chart" not in s.lower()]
+
     def sniff(self, head: Head) -> bool:
-        sheets = xlsx_sheet_names(head)
-        if sheets:
-            return any(s.lower().startswith("channel") for s in sheets)
-        if head.is_binary:
-            return False
-        k = self.header_index(head)
-        return k is not None and k < 5
+        return self.sniff_table(head)
 
     def read(self, path, **options):
         path = Path(path)
@@ -66,7 +63,7 @@ class ArbinReader(TableReader):
         if not sheets:
             ds = super().read(path, **options)
         else:
-            channel = [s for s in sheets if s.lower().startswith("channel") and "chart" not in s.lower()]
+            channel = self.workbook_sheets(sheets)
             meta = {"sheets": ", ".join(channel), **(_global_info(path) if "Global_Info" in sheets else {})}
             ds = self.read_workbook(path, channel, meta)
         return ds

@@ -67,14 +67,11 @@ class NewareReader(TableReader):
     vendor = "neware"
     text_columns = ("Time", "Cumulative Time", "Date", "Realtime", "Total Time", "Step Type", "Status", "Module start-stop switch")
 
+    def workbook_sheets(self, sheets):
+        return [s for s in sheets if s.lower() == "record"]
+
     def sniff(self, head: Head) -> bool:
-        sheets = xlsx_sheet_names(head)
-        if sheets:
-            return "record" in [s.lower() for s in sheets]
-        if head.is_binary:
-            return False
-        k = self.header_index(head)
-        return k is not None and k < 5
+        return self.sniff_table(head)
 
     def read(self, path, **options):
         path = Path(path)
@@ -82,7 +79,7 @@ class NewareReader(TableReader):
         sheets = xlsx_sheet_names(head)
         if not sheets:
             return super().read(path, **options)
-        return self.read_workbook(path, [next(s for s in sheets if s.lower() == "record")])
+        return self.read_workbook(path, self.workbook_sheets(sheets))
 
     def postprocess(self, data, df, meta, path):
         for name in ("Cumulative Time", "Total Time"):

@@ -76,6 +76,20 @@ class TableReader(Reader):
     def header_index(self, head: Head) -> int | None:
         return find_header(head.lines, self.header_pattern)
 
+    def workbook_sheets(self, sheets: list[str]) -> list[str]:
+        """The sheets of an Excel export holding this vendor's records (none: not this vendor)."""
+        return []
+
+    def sniff_table(self, head: Head, max_header_line: int = 5) -> bool:
+        """Excel: a sheet of this vendor; text: the header pattern near the top."""
+        sheets = xlsx_sheet_names(head)
+        if sheets:
+            return bool(self.workbook_sheets(sheets))
+        if head.is_binary:
+            return False
+        k = self.header_index(head)
+        return k is not None and k < max_header_line
+
     def metadata(self, preamble: list[str]) -> dict:
         meta = {}
         for line in preamble:
