@@ -191,7 +191,7 @@ def assign_cycles(
     starts = starts.astype(np.int64)
     cycle = _runs_to_ids(n, starts, numbers)
     lengths = np.diff(np.r_[starts, n])
-    out = ds.copy()
+    out = ds.drop_dims(CYCLE_DIM, errors="ignore").copy()  # a previous cycle structure is replaced
     if "step_type" not in out:
         out["step_type"] = xr.Variable((RECORD_DIM,), st, attrs={**step_type_attrs(), "derived_from": "current sign"})
     out["step_type_resolved"] = xr.Variable(

@@ -111,3 +111,17 @@ def test_info_and_summary_on_binary_files(rel, capsys, tmp_path):
 def test_info_lists_the_channels_of_a_res_file(capsys):
     assert main(["info", str(REAL / "arbin" / "cellpy_20160805_test001_45_cc_01.res")]) == 0
     assert "channels: Test_ID 1: channel 3" in capsys.readouterr().out
+
+
+def test_parquet_keeps_the_cycle_structure_and_another_mode_replaces_it(tmp_path, example_ds):
+    import xarray as xr
+
+    from batteryviz.export import write_dataset
+
+    path = write_dataset(example_ds, tmp_path / "cell.bdf.parquet")
+    reopened = bv.read(path)
+    assert reopened.attrs["cycle_mode"] == "cycler" and reopened.sizes["cycle"] == 34
+    first = bv.CycleSummary().compute(reopened)
+    xr.testing.assert_allclose(first["discharge_capacity_ah"], bv.CycleSummary().compute(example_ds)["discharge_capacity_ah"])
+    paired = bv.CycleSummary(cycle_mode="charge_first").compute(reopened)
+    assert paired.attrs["cycle_mode"] == "charge_first"

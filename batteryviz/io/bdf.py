@@ -69,12 +69,13 @@ class BDFReader(Reader):
         if sidecar.exists():
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
         var_attrs = meta.pop("variables", {})
+        structure = meta.pop("cycle_structure", None)
         deferred_cols: dict[str, np.dtype] = {}
         if head.raw.startswith(b"PAR1"):
             file_schema = pl.read_parquet_schema(path)
             renamed = {c: _name(c) for c in file_schema}
             eager = [c for c in file_schema
-                     if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES
+                     if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES or renamed[c] in RECORD_STRUCTURE
                      or "role" in var_attrs.get(renamed[c], {})
                      or file_schema[c] == pl.String or isinstance(file_schema[c], (pl.Enum, pl.Categorical))]
             df = pl.read_parquet(path, columns=eager)
@@ -120,7 +121,28 @@ class BDFReader(Reader):
                 name = _name(c)
                 data[name] = (deferred(columns, name, n_rows, dtype), {**schema.variable_attrs(name), **var_attrs.get(name, {}), "deferred": 1})
         meta.setdefault("cycler", "unknown (BDF)")
-        return finish(data, meta, path=path, notes=[], reader=self.name)
+        ds = finish(data, meta, path=path, notes=[], reader=self.name)
+        if structure is not None and all(name in ds for name in RECORD_STRUCTURE):
+            ds = _restore_structure(ds, structure)
+        return ds
+
+
+def _restore_structure(ds: xr.Dataset, structure: dict) -> xr.Dataset:
+    """Put back the cycle structure stored by :func:`write_bdf` (same result as the cycle rule)."""
+    from ..schema import CYCLE_DIM, step_type_attrs
+
+    ds = ds.assign_coords({CYCLE_DIM: (CYCLE_DIM, np.asarray(structure["cycle"], dtype=np.int64), {"long_name": "Cycle"})})
+    for name in STRUCTURE[1:]:
+        if name in structure:
+            ds[name] = xr.Variable((CYCLE_DIM,), np.asarray(structure[name]))
+    ds["cycle_length"].attrs["sample_dimension"] = schema.RECORD_DIM
+    ds["cycle_index"] = ds["cycle_index"].astype(np.int32)
+    ds["cycle_index"].attrs.update(rule=structure.get("rule", ""), mode=structure.get("mode", ""))
+    ds["step_type_resolved"] = ds["step_type_resolved"].astype(np.int8)
+    ds["step_type_resolved"].attrs.update(step_type_attrs())
+    ds.attrs["cycle_rule"] = structure.get("rule", "")
+    ds.attrs["cycle_mode"] = structure.get("mode", "")
+    return ds
 
 
 class _ParquetColumns:
@@ -169,6 +191,17 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     Cell metadata goes to ``<name>.metadata.json`` beside it.
     """
     path = Path(path)
+    structure = None
+    if path.name.endswith(".parquet") and all(v in ds for v in ("current_ampere", "test_time_second")):
+        # store the cycle structure with the records: re-opening then skips the cycle rule
+        from ..cycles import assign_cycles
+
+        if "cycle_index" not in ds:
+            ds = assign_cycles(ds)
+        structure = {
+            "rule": ds.attrs.get("cycle_rule", ""), "mode": ds.attrs.get("cycle_mode", ""),
+            **{name: ds[name].values.tolist() for name in STRUCTURE if name in ds},
+        }
     frame = to_frame(ds)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -189,5 +222,14 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         for name, var in ds.data_vars.items()
         if any(k in var.attrs for k in keep)
     }
-    _sidecar(path).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    if structure is not None:
+        meta["cycle_structure"] = structure
+    meta.pop("cycle_rule", None)
+    meta.pop("cycle_mode", None)
+    _sidecar(path).write_text(json.dumps(meta, default=str), encoding="utf-8")
     return path
+
+
+#: Cycle-dimension variables of the cycle structure (see :func:`batteryviz.cycles.assign_cycles`).
+STRUCTURE = ("cycle", "cycle_start", "cycle_length", "cycle_first_direction", "cycle_has_charge", "cycle_has_discharge")
+RECORD_STRUCTURE = ("cycle_index", "half_cycle_index", "step_type_resolved")
