@@ -162,7 +162,6 @@ def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None,
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(futures), desc="cells", unit="cell")
-        tables = {}
         for future in as_completed(futures):
             f = futures[future]
             try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .cycles import assign_cycles
-from .schema import RECORD_DIM
+from .cycles import CYCLE_VARIABLES, RECORD_VARIABLES, assign_cycles
+from .schema import CYCLE_DIM, RECORD_DIM
 
 
 def is_lazy(ds: xr.Dataset) -> bool:
@@ -39,20 +39,12 @@ def chunk_by_cycle(ds: xr.Dataset, records_per_chunk: int = 1_000_000, cycle_mod
     import dask.array as da
 
     if "cycle_start" not in ds or is_lazy(ds):
+        # the cycle rule reads only these variables
         loaded = ds[[v for v in ("test_time_second", "voltage_volt", "current_ampere", "step_type", "step_index", "cycle_count") if v in ds]].load()
         structure = assign_cycles(loaded, cycle_mode)
-        ds = ds.assign({name: structure[name] for name in structure.data_vars if name not in ds or name in (
-            "cycle_index", "half_cycle_index", "step_type_resolved")})
-        ds = ds.assign_coords(cycle=structure["cycle"])
-        for name in ("cycle_start", "cycle_length", "cycle_first_direction", "cycle_has_charge", "cycle_has_discharge"):
-            ds[name] = structure[name]
+        added = [n for n in RECORD_VARIABLES + CYCLE_VARIABLES + ("step_type",) if n in structure and (n != "step_type" or n not in ds)]
+        ds = ds.drop_dims(CYCLE_DIM, errors="ignore").assign({n: structure[n] for n in added})
         ds.attrs.update({k: structure.attrs[k] for k in ("cycle_rule", "cycle_mode")})
-    n = ds.sizes[RECORD_DIM]
-    chunks = cycle_chunks(ds["cycle_start"].values, n, records_per_chunk)
-    out = ds.copy()
-    for name, var in ds.data_vars.items():
-        if var.dims == (RECORD_DIM,):
-            data = var.data if hasattr(var.data, "dask") else np.asarray(var.values)
-            out[name] = xr.Variable(var.dims, da.rechunk(da.asarray(data), chunks=(chunks,)) if hasattr(data, "dask")
-                                    else da.from_array(data, chunks=(chunks,)), var.attrs)
-    return out
+    chunks = cycle_chunks(ds["cycle_start"].values, ds.sizes[RECORD_DIM], records_per_chunk)
+    return ds.map(lambda var: var.copy(data=da.asarray(var.data).rechunk((chunks,))) if var.dims == (RECORD_DIM,) else var,
+                  keep_attrs=True)

@@ -51,6 +51,11 @@ from .schema import CYCLE_DIM, RECORD_DIM, STEP_TYPES, step_type_attrs
 
 CycleMode = Literal["auto", "cycler", "charge_first", "discharge_first"]
 
+#: What :func:`assign_cycles` adds: per-record variables, and the variables of the ``cycle``
+#: dimension (the cycle structure that lazy analyses and converted files carry).
+RECORD_VARIABLES = ("cycle_index", "half_cycle_index", "step_type_resolved")
+CYCLE_VARIABLES = ("cycle_start", "cycle_length", "cycle_first_direction", "cycle_has_charge", "cycle_has_discharge")
+
 #: Below this median voltage a test without a cycle counter is taken for an anode half cell.
 ANODE_HALF_CELL_MAX_V = 2.0
 CYCLE_MODES = ("auto", "cycler", "charge_first", "discharge_first")
@@ -301,8 +306,3 @@ def half_cycle_records(ds: xr.Dataset, cycles, direction: int, min_records: int 
         if mask.sum() >= min_records:
             out[int(c)] = (t[sl][mask], u[sl][mask], i[sl][mask])
     return out
-
-
-def ragged_slices(ds: xr.Dataset) -> list[slice]:
-    """Record slices of each cycle, from ``cycle_start``/``cycle_length``."""
-    return [slice(int(s), int(s + n)) for s, n in zip(ds["cycle_start"].values, ds["cycle_length"].values)]

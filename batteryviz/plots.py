@@ -12,7 +12,8 @@ import xarray as xr
 
 import holoviews as hv
 
-hv.extension("bokeh", logo=False) if not hv.Store.renderers else None
+if not hv.Store.renderers:
+    hv.extension("bokeh", logo=False)
 
 CHARGE_COLOR, DISCHARGE_COLOR = "#d62728", "#1f77b4"
 WIDTH, HEIGHT = 650, 330

@@ -25,6 +25,17 @@ def counter_increments(v: pl.Expr) -> pl.Expr:
     )
 
 
+def output_keys(inputs: list[str]) -> list[str]:
+    """The keys :func:`per_cycle` returns for these inputs (``t, u, i, st``, optional ``temp``
+    and counters ``c*``), known before it runs (lazy callers need them)."""
+    keys = ["pos", "q_ch_int", "q_dis_int", "e_ch", "e_dis", "dur_ch", "dur_dis", "duration", "vmin", "vmax",
+            "u_end_ch", "u_end_dis", "first_dir", "peak_ch", "peak_dis", "n", "i_ch", "i_dis", "t_first", "t_start",
+            "r_ch", "r_dis"]
+    if "temp" in inputs:
+        keys += ["temp_mean", "temp_end", "temp_max"]
+    return keys + [f"sum_{k}" for k in inputs if k.startswith("c")]
+
+
 def per_cycle(
     t: np.ndarray,
     u: np.ndarray,

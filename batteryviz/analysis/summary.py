@@ -42,13 +42,12 @@ import param
 import xarray as xr
 
 from .. import schema
+from ..chunking import is_lazy
 from ..cycles import CYCLE_MODES, DISCHARGE, assign_cycles
 from ..schema import CYCLE_DIM
 from .base import Analysis
+from .kernels import output_keys
 from .kernels import per_cycle as per_cycle_kernel
-
-
-from ..chunking import is_lazy  # noqa: E402
 
 
 def _kernel(arrays: dict, pos: np.ndarray, m: int, resistance_max_interval_s: float) -> dict:
@@ -66,15 +65,6 @@ def _kernel(arrays: dict, pos: np.ndarray, m: int, resistance_max_interval_s: fl
 def _div(a, b):
     """a / b with NaN where b is 0 or not finite (no warnings, numpy or Dask alike)."""
     return a / np.where((b != 0) & np.isfinite(b), b, np.nan)
-
-
-def _kernel_keys(inputs: list[str]) -> list[str]:
-    keys = ["q_ch_int", "q_dis_int", "e_ch", "e_dis", "dur_ch", "dur_dis", "duration", "vmin", "vmax", "u_end_ch",
-            "u_end_dis", "first_dir", "peak_ch", "peak_dis", "n", "pos", "i_ch", "i_dis", "t_first", "t_start", "r_ch", "r_dis"]
-    if "temp" in inputs:
-        keys += ["temp_mean", "temp_end", "temp_max"]
-    keys += [f"sum_{k}" for k in inputs if k.startswith("c")]
-    return keys
 
 
 class CycleSummary(Analysis):
@@ -230,7 +220,7 @@ class CycleSummary(Analysis):
             arrays = {k: ds[v].data[lo:b] for k, v in names.items()}
             task = dask.delayed(_kernel)(arrays, pos, last - first, self.resistance_max_interval_s)
             parts.append((task, last - first))
-        keys = _kernel_keys(list(names))
+        keys = output_keys(list(names))
         return {key: da.concatenate([da.from_delayed(task[key], shape=(size,), dtype=float) for task, size in parts])
                 for key in keys}
 
@@ -374,31 +364,30 @@ class CycleSummary(Analysis):
                   for c, d in counter_pairs]
         if self.capacity_source == "counters":
             return agg["sum_c0_ch"], agg["sum_c0_dis"], labels[0], np.bool_(True)
-        scale = np.fmax(np.fmax(np.nanmax(q_ch_int), np.nanmax(q_dis_int)), 1e-12)
-        floor = 0.01 * scale
-        q_ch, q_dis, chosen = q_ch_int, q_dis_int, np.bool_(False)
-        # the last pair is tried first so the first (preferred) pair wins where both agree
-        for k in reversed(range(len(counter_pairs))):
-            c_ch, c_dis = agg[f"sum_c{k}_ch"], agg[f"sum_c{k}_dis"]
-            worst = np.fmax(np.nanmax(np.abs(c_ch - q_ch_int) / np.fmax(q_ch_int, floor)),
-                            np.nanmax(np.abs(c_dis - q_dis_int) / np.fmax(q_dis_int, floor)))
-            ok = worst <= self.counter_tolerance
-            q_ch, q_dis = np.where(ok, c_ch, q_ch), np.where(ok, c_dis, q_dis)
-            chosen = ok | chosen
-            if not lazy and not bool(ok):
-                warnings.append(
-                    f"the cycler's capacity counters ({counter_pairs[k][0]}, {counter_pairs[k][1]}) disagree with the "
-                    f"integral of the current by up to {100 * float(worst):.2g} %; capacities are integrated instead"
-                )
+        floor = 0.01 * np.fmax(np.fmax(np.nanmax(q_ch_int), np.nanmax(q_dis_int)), 1e-12)
+
+        def worst(k):  # largest relative disagreement of pair k with the integral
+            return np.fmax(np.nanmax(np.abs(agg[f"sum_c{k}_ch"] - q_ch_int) / np.fmax(q_ch_int, floor)),
+                           np.nanmax(np.abs(agg[f"sum_c{k}_dis"] - q_dis_int) / np.fmax(q_dis_int, floor)))
+
         if lazy:
+            # decided at compute time: the last pair is applied first so the preferred one wins
+            q_ch, q_dis, chosen = q_ch_int, q_dis_int, np.bool_(False)
+            for k in reversed(range(len(counter_pairs))):
+                ok = worst(k) <= self.counter_tolerance
+                q_ch, q_dis = np.where(ok, agg[f"sum_c{k}_ch"], q_ch), np.where(ok, agg[f"sum_c{k}_dis"], q_dis)
+                chosen = ok | chosen
             return q_ch, q_dis, (f"{labels[0]} where they agree with the integral within {self.counter_tolerance:g} on every "
                                  f"cycle, else the {integ} (decided when computed: see capacity_from_counters)"), chosen
-        for k in range(len(counter_pairs)):
-            c_ch = agg[f"sum_c{k}_ch"]
-            if bool(chosen) and np.array_equal(q_ch, c_ch, equal_nan=True):
-                warnings[:] = [w for w in warnings if counter_pairs[k][0] not in w]
-                return q_ch, q_dis, labels[k], np.bool_(True)
-        return q_ch, q_dis, integ, np.bool_(False)
+        for k, (name_ch, name_dis) in enumerate(counter_pairs):
+            w = float(worst(k))
+            if w <= self.counter_tolerance:
+                return agg[f"sum_c{k}_ch"], agg[f"sum_c{k}_dis"], labels[k], np.bool_(True)
+            warnings.append(
+                f"the cycler's capacity counters ({name_ch}, {name_dis}) disagree with the integral of the "
+                f"current by up to {100 * w:.2g} %; capacities are integrated instead"
+            )
+        return q_ch_int, q_dis_int, integ, np.bool_(False)
 
     def _ce_definition(self, first_dir, complete) -> str:
         if self.ce_convention != "auto":

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import regex_column
-from .tabular import TableReader, xlsx_sheet_names
-from .text import Head, read_head
+from .tabular import TableReader
 
 
 _c = regex_column
@@ -53,20 +52,8 @@ class ArbinReader(TableReader):
     def workbook_sheets(self, sheets):
         return [s for s in sheets if s.lower().startswith("channel") and "chart" not in s.lower()]
 
-    def sniff(self, head: Head) -> bool:
-        return self.sniff_table(head)
-
-    def read(self, path, **options):
-        path = Path(path)
-        head = read_head(path)
-        sheets = xlsx_sheet_names(head)
-        if not sheets:
-            ds = super().read(path, **options)
-        else:
-            channel = self.workbook_sheets(sheets)
-            meta = {"sheets": ", ".join(channel), **(_global_info(path) if "Global_Info" in sheets else {})}
-            ds = self.read_workbook(path, channel, meta)
-        return ds
+    def workbook_metadata(self, path, sheets):
+        return _global_info(path) if "Global_Info" in sheets else {}
 
     def postprocess(self, data, df, meta, path):
         data.pop("arbin_date_time", None)

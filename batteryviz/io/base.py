@@ -9,7 +9,7 @@ to BDF names, units and signs. Adding a vendor is mostly writing that list.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
@@ -114,11 +114,6 @@ def categorical(values: pl.Series) -> tuple[np.ndarray, dict]:
         "labels": "\t".join(cats),
     }
     return codes, attrs
-
-
-def decode_labels(var: xr.DataArray) -> list[str]:
-    """The original string labels of a categorical variable made by :func:`categorical`."""
-    return var.attrs["labels"].split("\t")
 
 
 def plan_columns(names: Iterable[str], columns: Iterable[Column], vendor: str, keep_unmapped: bool = True) -> list[tuple[str, str, Column | None]]:
@@ -236,12 +231,3 @@ class Reader:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
-
-
-@dataclass
-class ReadResult:
-    """Intermediate product of a text reader before it becomes a dataset."""
-
-    data: dict[str, tuple[np.ndarray, dict]]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)

@@ -21,6 +21,8 @@ import polars as pl
 import xarray as xr
 
 from .. import schema
+from ..cycles import CYCLE_VARIABLES, RECORD_VARIABLES
+from ..schema import CYCLE_DIM
 from ..errors import EmptyFileError, MissingColumnError
 from .base import Reader, categorical
 from .lazy import DeferredColumns, deferred
@@ -75,7 +77,7 @@ class BDFReader(Reader):
             file_schema = pl.read_parquet_schema(path)
             renamed = {c: _name(c) for c in file_schema}
             eager = [c for c in file_schema
-                     if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES or renamed[c] in RECORD_STRUCTURE
+                     if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES or renamed[c] in RECORD_VARIABLES
                      or "role" in var_attrs.get(renamed[c], {})
                      or file_schema[c] == pl.String or isinstance(file_schema[c], (pl.Enum, pl.Categorical))]
             df = pl.read_parquet(path, columns=eager)
@@ -122,17 +124,17 @@ class BDFReader(Reader):
                 data[name] = (deferred(columns, name, n_rows, dtype), {**schema.variable_attrs(name), **var_attrs.get(name, {}), "deferred": 1})
         meta.setdefault("cycler", "unknown (BDF)")
         ds = finish(data, meta, path=path, notes=[], reader=self.name)
-        if structure is not None and all(name in ds for name in RECORD_STRUCTURE):
+        if structure is not None and all(name in ds for name in RECORD_VARIABLES):
             ds = _restore_structure(ds, structure)
         return ds
 
 
 def _restore_structure(ds: xr.Dataset, structure: dict) -> xr.Dataset:
     """Put back the cycle structure stored by :func:`write_bdf` (same result as the cycle rule)."""
-    from ..schema import CYCLE_DIM, step_type_attrs
+    from ..schema import step_type_attrs
 
     ds = ds.assign_coords({CYCLE_DIM: (CYCLE_DIM, np.asarray(structure["cycle"], dtype=np.int64), {"long_name": "Cycle"})})
-    for name in STRUCTURE[1:]:
+    for name in CYCLE_VARIABLES:
         if name in structure:
             ds[name] = xr.Variable((CYCLE_DIM,), np.asarray(structure[name]))
     ds["cycle_length"].attrs["sample_dimension"] = schema.RECORD_DIM
@@ -200,7 +202,7 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
             ds = assign_cycles(ds)
         structure = {
             "rule": ds.attrs.get("cycle_rule", ""), "mode": ds.attrs.get("cycle_mode", ""),
-            **{name: ds[name].values.tolist() for name in STRUCTURE if name in ds},
+            **{name: ds[name].values.tolist() for name in (CYCLE_DIM,) + CYCLE_VARIABLES if name in ds},
         }
     frame = to_frame(ds)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -229,7 +231,3 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     _sidecar(path).write_text(json.dumps(meta, default=str), encoding="utf-8")
     return path
 
-
-#: Cycle-dimension variables of the cycle structure (see :func:`batteryviz.cycles.assign_cycles`).
-STRUCTURE = ("cycle", "cycle_start", "cycle_length", "cycle_first_direction", "cycle_has_charge", "cycle_has_discharge")
-RECORD_STRUCTURE = ("cycle_index", "half_cycle_index", "step_type_resolved")

@@ -8,14 +8,12 @@ without the latter, test time is built from the step times.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from ..schema import STEP_TYPES
 from .base import regex_column
-from .tabular import TableReader, hms_to_seconds, xlsx_sheet_names
-from .text import Head, read_head
+from .tabular import TableReader, hms_to_seconds
 
 
 _c = regex_column
@@ -69,17 +67,6 @@ class NewareReader(TableReader):
 
     def workbook_sheets(self, sheets):
         return [s for s in sheets if s.lower() == "record"]
-
-    def sniff(self, head: Head) -> bool:
-        return self.sniff_table(head)
-
-    def read(self, path, **options):
-        path = Path(path)
-        head = read_head(path)
-        sheets = xlsx_sheet_names(head)
-        if not sheets:
-            return super().read(path, **options)
-        return self.read_workbook(path, self.workbook_sheets(sheets))
 
     def postprocess(self, data, df, meta, path):
         for name in ("Cumulative Time", "Total Time"):

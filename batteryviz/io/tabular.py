@@ -80,6 +80,13 @@ class TableReader(Reader):
         """The sheets of an Excel export holding this vendor's records (none: not this vendor)."""
         return []
 
+    def workbook_metadata(self, path: Path, sheets: list[str]) -> dict:
+        """Metadata an Excel export carries besides its record sheets."""
+        return {}
+
+    def sniff(self, head: Head) -> bool:
+        return self.sniff_table(head)
+
     def sniff_table(self, head: Head, max_header_line: int = 5) -> bool:
         """Excel: a sheet of this vendor; text: the header pattern near the top."""
         sheets = xlsx_sheet_names(head)
@@ -170,6 +177,11 @@ class TableReader(Reader):
     def read(self, path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None, **_):
         path = Path(path)
         head = read_head(path)
+        sheets = xlsx_sheet_names(head)
+        if sheets:
+            records = self.workbook_sheets(sheets)
+            meta = {"sheets": ", ".join(records), **self.workbook_metadata(path, sheets)}
+            return self.read_workbook(path, records, meta)
         check_memory(path, head.size * 3, max_memory_bytes)
         df, notes, meta, k = self.load_frame(path, head, on_bad_lines)
         data = apply_column_map(df, self.columns, path=path, vendor=self.vendor)
@@ -180,15 +192,17 @@ class TableReader(Reader):
 
 
 def xlsx_sheet_names(head: Head) -> list[str]:
-    """Sheet names of an .xlsx workbook (empty list for anything else)."""
-    if not head.raw.startswith(b"PK\x03\x04"):
-        return []
-    try:
-        with zipfile.ZipFile(head.path) as zf:
-            xml = zf.read("xl/workbook.xml").decode("utf-8", errors="replace")
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return []
-    return re.findall(r'<sheet[^>]*name="([^"]+)"', xml)
+    """Sheet names of an .xlsx workbook (empty list for anything else), read once per head."""
+    if head.sheets is None:
+        head.sheets = []
+        if head.raw.startswith(b"PK\x03\x04"):
+            try:
+                with zipfile.ZipFile(head.path) as zf:
+                    xml = zf.read("xl/workbook.xml").decode("utf-8", errors="replace")
+                head.sheets = re.findall(r'<sheet[^>]*name="([^"]+)"', xml)
+            except (zipfile.BadZipFile, KeyError, OSError):
+                pass
+    return head.sheets
 
 
 def read_xlsx_sheets(path: Path, sheets: list[str]) -> pl.DataFrame:

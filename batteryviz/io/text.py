@@ -6,7 +6,6 @@ that names the line and column of the first bad value.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -33,11 +32,7 @@ class Head:
     encoding: str | None = None
     text: str = ""
     lines: list[str] = field(default_factory=list)
-
-    @property
-    def suffix(self) -> str:
-        name = self.path.name.lower()
-        return "".join(self.path.suffixes).lower() if name.endswith((".bdf.csv", ".bdf.parquet")) else self.path.suffix.lower()
+    sheets: list[str] | None = None  #: Excel sheet names, filled on first use
 
     @property
     def is_binary(self) -> bool:
@@ -210,12 +205,3 @@ def raise_truncated(path, line_no: int, last: str, expected: int, separator: str
         path=path,
         line=line_no,
     )
-
-
-def source_bytes(path, encoding: str) -> str | bytes | io.BytesIO:
-    """What to hand polars: the path for UTF-8 files, else the file transcoded to UTF-8."""
-    if encoding in ("utf-8", "ascii"):
-        return str(path)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return io.BytesIO(data.decode(encoding, errors="replace").encode("utf-8"))
