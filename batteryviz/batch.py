@@ -92,14 +92,11 @@ def _write_netcdf(ds, path) -> None:
     """Per-cell results are small, so they are serialised in memory and written in one go.
 
     (Writing to a path from inside a Dask worker makes xarray take a *distributed* lock around
-    every file access — hundreds of round trips to the scheduler per file.) netCDF3 (scipy) is
-    written in milliseconds; results netCDF3 cannot hold go to netCDF4.
+    every file access — hundreds of round trips to the scheduler per file.)
     """
-    try:
-        data = ds.to_netcdf(engine="scipy")
-    except (ValueError, TypeError):
-        data = ds.to_netcdf(engine="h5netcdf")
-    Path(path).write_bytes(bytes(data))
+    from .export import netcdf_bytes
+
+    Path(path).write_bytes(netcdf_bytes(ds))
 
 
 def is_done(path: Path, out_dir: Path, analyses: list[str], params: dict) -> bool:

@@ -54,6 +54,17 @@ def storable(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
+def netcdf_bytes(ds: xr.Dataset) -> bytes:
+    """``ds`` as netCDF bytes: netCDF3 (scipy, milliseconds) when it can hold the result,
+    netCDF4 (h5netcdf) otherwise. Results are small; serialising in memory lets callers write
+    them in one go to any filesystem."""
+    ds = storable(ds)
+    try:
+        return bytes(ds.to_netcdf(engine="scipy"))
+    except (ValueError, TypeError):
+        return bytes(ds.to_netcdf(engine="h5netcdf"))
+
+
 def summary_table(summary: xr.Dataset):
     """The summary as a pandas table with a ``cycle`` column (the CLI's CSV)."""
     df = summary.to_dataframe().reset_index()

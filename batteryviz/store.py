@@ -1,0 +1,352 @@
+"""Workspaces: where the dashboard keeps each user's cells, safely.
+
+A workspace lives under a root URL — a local folder by default, or any fsspec URL such as
+``s3://bucket/batteryviz`` for an S3-compatible store — with one private prefix per user::
+
+    <root>/users/<user key>/
+        workspace.json                      created once; examples are seeded then
+        cells/<cell id>/
+            original/<file name>            the upload, byte for byte
+            data.bdf.parquet                the parsed dataset (BDF, cycle structure kept)
+            data.metadata.json              its attrs and cycle structure
+            results/<analysis>.nc           the last result of each analysis
+            cell.json                       checksum, format, sizes and the user's metadata
+
+Safety rules:
+
+* Every file is written to a temporary name and renamed into place; ``cell.json`` is written
+  last, so a cell without it is an interrupted upload and is never listed (it is cleaned up when
+  the same file is uploaded again). A crash or restart never leaves a half-written cell.
+* The user key is derived from the login name (a slug plus a hash), and cell ids are checked
+  against a strict pattern, so no name or id can reach outside the user's prefix.
+* A :class:`Workspace` only ever sees its own prefix: there is no API that takes another user's
+  name, so isolation does not depend on what the browser sends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BatteryvizError
+
+#: Largest upload the dashboard accepts by default (bytes).
+MAX_UPLOAD_BYTES = 500 * 2**20
+
+#: Metadata a user can set on a cell; names match the analyses' parameters.
+CELL_METADATA = {
+    "active_mass_mg": float,
+    "nominal_capacity_mah": float,
+    "electrode_area_cm2": float,
+    "cycle_mode": str,
+    "reference_cycle": int,
+    "notes": str,
+}
+
+_CELL_ID = re.compile(r"^[0-9a-f]{16}$")
+_RESULT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+class CellNotFoundError(BatteryvizError, KeyError):
+    """The cell id does not name a cell in this workspace."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0] if self.args else ""
+
+
+class UploadTooLargeError(BatteryvizError):
+    """An upload is larger than the workspace accepts."""
+
+
+def user_key(user: str) -> str:
+    """A directory name for ``user``: readable, unique, and unable to escape its parent."""
+    if not user:
+        raise ValueError("a workspace needs a user name")
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", user)[:40].strip("_") or "user"
+    return f"{slug}-{hashlib.sha256(user.encode('utf-8')).hexdigest()[:12]}"
+
+
+def safe_filename(name: str) -> str:
+    """The base name of an uploaded file, without path parts or control characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[\x00-\x1f<>:\"|?*]+", "_", base).strip(" .")
+    return base[:200] or "upload"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class CellRecord:
+    """What the workspace knows about one cell (the content of ``cell.json``)."""
+
+    id: str
+    filename: str
+    sha256: str
+    size_bytes: int
+    uploaded: str
+    format: str = ""
+    cycler: str = ""
+    rows: int = 0
+    cycles: int = 0
+    time_span_h: float = 0.0
+    header: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    example: bool = False
+
+    @property
+    def label(self) -> str:
+        name = self.header.get("battery") or self.header.get("test_name") or self.filename
+        return f"{name} ({self.filename})" if name != self.filename else name
+
+
+class Workspace:
+    """One user's cells under ``root``.
+
+    >>> ws = Workspace("/srv/batteryviz", user="alice")            # doctest: +SKIP
+    >>> cell = ws.add("cell_07.txt", data)                           # doctest: +SKIP
+    >>> ds = ws.open_dataset(cell.id)                                # doctest: +SKIP
+    """
+
+    def __init__(self, root: str, user: str, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+                 seed_examples: bool = True) -> None:
+        import fsspec
+
+        self.root = str(root)
+        self.user = user
+        self.max_upload_bytes = int(max_upload_bytes)
+        self.fs, base = fsspec.core.url_to_fs(self.root)
+        self.prefix = f"{base.rstrip('/')}/users/{user_key(user)}"
+        self._local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self._cache = Path(tempfile.gettempdir()) / "batteryviz-cache" / user_key(user)
+        if not self.fs.exists(f"{self.prefix}/workspace.json"):
+            self._create(seed_examples)
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _cell_dir(self, cell_id: str) -> str:
+        if not isinstance(cell_id, str) or not _CELL_ID.match(cell_id):
+            raise CellNotFoundError(f"no cell {cell_id!r} in this workspace")
+        return f"{self.prefix}/cells/{cell_id}"
+
+    def _create(self, seed_examples: bool) -> None:
+        self.fs.makedirs(f"{self.prefix}/cells", exist_ok=True)
+        if seed_examples:
+            from .examples import example_file
+
+            path = example_file()
+            try:
+                self.add(path.name, path.read_bytes(), metadata={"nominal_capacity_mah": 5000.0}, example=True)
+            except BatteryvizError:  # pragma: no cover - the bundled example is tested to read
+                pass
+        self._put_bytes(f"{self.prefix}/workspace.json",
+                        json.dumps({"user": self.user, "created": _now()}).encode())
+
+    def _put_bytes(self, path: str, data: bytes) -> None:
+        """Write ``data`` to a temporary name beside ``path``, then rename it into place."""
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        with self.fs.open(tmp, "wb") as fh:
+            fh.write(data)
+        self.fs.mv(tmp, path)
+
+    def _put_file(self, local: Path, path: str) -> None:
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        self.fs.put_file(str(local), tmp)
+        self.fs.mv(tmp, path)
+
+    # -- cells ----------------------------------------------------------------------------------
+    def cells(self) -> list[CellRecord]:
+        """Every complete cell, oldest first (interrupted uploads are not listed)."""
+        out = []
+        for entry in self.fs.glob(f"{self.prefix}/cells/*/cell.json"):
+            try:
+                out.append(self._record(json.loads(self.fs.cat_file(entry))))
+            except (ValueError, TypeError):  # a damaged record is skipped, never fatal
+                continue
+        return sorted(out, key=lambda c: (c.uploaded, c.id))
+
+    def get(self, cell_id: str) -> CellRecord:
+        """The record of ``cell_id``; :class:`CellNotFoundError` when it is not in this workspace."""
+        path = f"{self._cell_dir(cell_id)}/cell.json"
+        try:
+            return self._record(json.loads(self.fs.cat_file(path)))
+        except FileNotFoundError:
+            raise CellNotFoundError(f"no cell {cell_id!r} in this workspace") from None
+
+    @staticmethod
+    def _record(data: dict) -> CellRecord:
+        known = set(CellRecord.__dataclass_fields__)
+        return CellRecord(**{k: v for k, v in data.items() if k in known})
+
+    def _write_record(self, record: CellRecord) -> None:
+        self._put_bytes(f"{self._cell_dir(record.id)}/cell.json",
+                        json.dumps(asdict(record), indent=1, default=str).encode())
+
+    def add(self, filename: str, data: bytes, metadata: dict | None = None, example: bool = False,
+            progress=None) -> CellRecord:
+        """Store an upload and its parsed dataset; return the cell's record.
+
+        The same bytes uploaded twice give the same cell (its id is derived from the checksum),
+        and an existing cell is returned unchanged — metadata already set is never overwritten.
+        Raises :class:`UploadTooLargeError` or the reader's error (the upload is then not kept).
+        """
+        size = len(data)
+        if size > self.max_upload_bytes:
+            raise UploadTooLargeError(
+                f"{filename}: {size / 2**20:.1f} MiB is larger than the {self.max_upload_bytes / 2**20:.0f} MiB "
+                "this workspace accepts; convert it with `batteryviz convert` and upload the .bdf.parquet")
+        if size == 0:
+            from .errors import EmptyFileError
+
+            raise EmptyFileError(f"{filename}: the file is empty (0 bytes)")
+        digest = hashlib.sha256(data).hexdigest()
+        cell_id = digest[:16]
+        try:
+            return self.get(cell_id)
+        except CellNotFoundError:
+            pass
+        cell_dir = self._cell_dir(cell_id)
+        if self.fs.exists(cell_dir):  # an interrupted upload of the same bytes
+            self.fs.rm(cell_dir, recursive=True)
+        name = safe_filename(filename)
+        step = progress or (lambda message: None)
+        work = Path(tempfile.mkdtemp(prefix="batteryviz-upload-"))
+        try:
+            local = work / name
+            local.write_bytes(data)
+            step("reading")
+            record, dataset = self._parse(local, cell_id, name, digest, size, example)
+            for key, value in (metadata or {}).items():
+                record.metadata[key] = _metadata_value(key, value)
+            step("storing")
+            self._put_file(local, f"{cell_dir}/original/{name}")
+            from .io.bdf import write_bdf
+
+            write_bdf(dataset, work / "data.bdf.parquet")
+            for produced in sorted(work.glob("data.*")):
+                self._put_file(produced, f"{cell_dir}/{produced.name}")
+            self._write_record(record)  # last: the cell exists from here on
+            return record
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    @staticmethod
+    def _parse(local: Path, cell_id: str, name: str, digest: str, size: int, example: bool):
+        """The record of a new cell and its dataset with the cycle index."""
+        import numpy as np
+
+        from .cycles import assign_cycles
+        from .io.registry import read
+        from .quality import warnings_of
+
+        ds = read(local)
+        cyc = assign_cycles(ds)
+        t = ds["test_time_second"].values
+        span = float(np.nanmax(t) - np.nanmin(t)) / 3600 if t.size else 0.0
+        skip = {"quality_warnings", "conventions", "source_file", "reader", "cycler"}
+        header = {k: str(v) for k, v in ds.attrs.items() if k not in skip and not isinstance(v, (list, dict))}
+        return CellRecord(
+            id=cell_id, filename=name, sha256=digest, size_bytes=size, uploaded=_now(),
+            format=str(ds.attrs.get("reader", "")), cycler=str(ds.attrs.get("cycler", "")),
+            rows=int(ds.sizes.get("record", 0)), cycles=int(cyc.sizes.get("cycle", 0)), time_span_h=span,
+            header=header, warnings=list(warnings_of(ds)), example=example,
+        ), cyc
+
+    def update_metadata(self, cell_id: str, **metadata) -> CellRecord:
+        """Set the user's metadata of a cell (active mass, nominal capacity, …); ``None`` clears."""
+        record = self.get(cell_id)
+        for key, value in metadata.items():
+            if value is None or value == "":
+                record.metadata.pop(key, None)
+            else:
+                record.metadata[key] = _metadata_value(key, value)
+        self._write_record(record)
+        return record
+
+    def delete(self, cell_id: str) -> None:
+        """Remove a cell: its record first (so it disappears at once), then its files."""
+        cell_dir = self._cell_dir(cell_id)
+        self.get(cell_id)
+        self.fs.rm(f"{cell_dir}/cell.json")
+        self.fs.rm(cell_dir, recursive=True)
+
+    # -- content --------------------------------------------------------------------------------
+    def original_bytes(self, cell_id: str) -> bytes:
+        """The upload exactly as received."""
+        record = self.get(cell_id)
+        return self.fs.cat_file(f"{self._cell_dir(cell_id)}/original/{record.filename}")
+
+    def verify(self, cell_id: str) -> bool:
+        """Whether the stored original still has the checksum recorded at upload."""
+        return hashlib.sha256(self.original_bytes(cell_id)).hexdigest() == self.get(cell_id).sha256
+
+    def _local_copy(self, cell_id: str, name: str) -> Path:
+        """A local path of a stored file (the file itself on a local root, else a cached copy)."""
+        remote = f"{self._cell_dir(cell_id)}/{name}"
+        if self._local:
+            return Path(remote)
+        target = self._cache / cell_id / name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.fs.get_file(remote, str(target))
+        return target
+
+    def open_dataset(self, cell_id: str):
+        """The parsed cell dataset (BDF names, cycle structure included)."""
+        from .io.registry import read
+
+        record = self.get(cell_id)
+        sidecar = "data.metadata.json"
+        if self.fs.exists(f"{self._cell_dir(cell_id)}/{sidecar}"):
+            self._local_copy(cell_id, sidecar)
+        ds = read(self._local_copy(cell_id, "data.bdf.parquet"))
+        ds.attrs["source_file"] = record.filename
+        return ds
+
+    def save_result(self, cell_id: str, name: str, result) -> None:
+        """Keep the last result of analysis ``name`` for a cell (netCDF, all attrs)."""
+        from .export import netcdf_bytes
+
+        if not _RESULT_NAME.match(name):
+            raise ValueError(f"result name {name!r}: use lower-case letters, digits and _")
+        self.get(cell_id)
+        self._put_bytes(f"{self._cell_dir(cell_id)}/results/{name}.nc", netcdf_bytes(result))
+
+    def load_result(self, cell_id: str, name: str):
+        """The stored result of analysis ``name``, or ``None``."""
+        import io
+
+        import xarray as xr
+
+        if not _RESULT_NAME.match(name):
+            return None
+        path = f"{self._cell_dir(cell_id)}/results/{name}.nc"
+        if not self.fs.exists(path):
+            return None
+        data = self.fs.cat_file(path)
+        engine = "scipy" if data[:3] == b"CDF" else "h5netcdf"
+        with xr.open_dataset(io.BytesIO(data), engine=engine) as ds:
+            return ds.load()
+
+
+def _metadata_value(key: str, value):
+    kind = CELL_METADATA.get(key)
+    if kind is None:
+        raise ValueError(f"unknown cell metadata {key!r}; known: {', '.join(CELL_METADATA)}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"cell metadata {key}: expected {kind.__name__}, got {value!r}") from None
