@@ -12,6 +12,7 @@ naming the file, line and column, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -76,6 +77,37 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", help="reader name, to skip detection")
     c.add_argument("-o", "--output", required=True)
     c.add_argument("--max-memory-mb", type=float, help="memory budget; larger BaSyTec files are streamed to parquet")
+
+    sv = sub.add_parser("serve", help="the dashboard on a Panel server (http://localhost:5006)")
+    sv.add_argument("--port", type=int, default=5006)
+    sv.add_argument("--address", default="localhost", help="interface to listen on (0.0.0.0: every interface)")
+    sv.add_argument("--workspace", help="workspace root: a folder or any fsspec URL (default: BATTERYVIZ_WORKSPACE, "
+                                        "else ~/.batteryviz/workspace)")
+    sv.add_argument("--auth", choices=["none", "basic", "oauth"], default="none")
+    sv.add_argument("--credentials", help="--auth basic: JSON file of users and hashed passwords (`batteryviz user add`)")
+    sv.add_argument("--cookie-secret", help="required with auth (default: BATTERYVIZ_COOKIE_SECRET)")
+    sv.add_argument("--admin", action="append", default=[], help="user allowed on /admin (repeatable)")
+    sv.add_argument("--oauth-provider", help="Panel OAuth provider: github, gitlab, google, azure, okta, generic, ...")
+    sv.add_argument("--oauth-key")
+    sv.add_argument("--oauth-secret")
+    sv.add_argument("--oauth-redirect-uri")
+    sv.add_argument("--oauth-encryption-key")
+    sv.add_argument("--allow-websocket-origin", action="append", default=[],
+                    help="HOST[:PORT] the browser reaches the server at (repeatable; never '*')")
+    sv.add_argument("--num-procs", type=int, default=1, help="server processes (0: one per core)")
+    sv.add_argument("--max-upload-mb", type=int, default=500)
+    sv.add_argument("--scheduler", help="Dask scheduler address for heavy work (default: the server's thread pool)")
+    sv.add_argument("--use-xheaders", action="store_true", help="behind a reverse proxy: trust X-Forwarded-* headers")
+    sv.add_argument("--prefix", help="URL prefix when the proxy serves the dashboard below a path")
+    sv.add_argument("--show", action="store_true", help="open a browser tab")
+
+    u = sub.add_parser("user", help="manage the users of `serve --auth basic`")
+    u_sub = u.add_subparsers(dest="user_command", required=True)
+    ua = u_sub.add_parser("add", help="add a user (or set a new password) in a credentials file")
+    ua.add_argument("credentials", help="credentials JSON file (created when missing, mode 600)")
+    ua.add_argument("name")
+    ua.add_argument("--admin", action="store_true", help="may open /admin")
+    ua.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     return p
 
 
@@ -157,34 +189,14 @@ def cmd_summary(args) -> int:
     return 0
 
 
-def parse_cycles(text: str | None) -> list[int] | None:
-    """'1,10,100', '1-30' and '1-1000:10' (every 10th) → a sorted list of cycle numbers."""
-    if not text:
-        return None
-    out: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        step = 1
-        if ":" in part:
-            part, step_text = part.split(":", 1)
-            step = int(step_text)
-        if "-" in part[1:]:
-            a, b = part.split("-", 1) if not part.startswith("-") else (part, part)
-            out.update(range(int(a), int(b) + 1, step))
-        else:
-            out.add(int(part))
-    return sorted(out)
-
-
 def cmd_dqdu(args) -> int:
+    from .cycles import parse_cycle_selection
     from .analysis.dqdu import DifferentialCapacity
     from .export import dqdu_long, dqdu_wide, peak_table
 
     ds = _read(args.file, args.format)
     analysis = DifferentialCapacity(
-        cycles=parse_cycles(args.cycles), direction=args.direction,
+        cycles=parse_cycle_selection(args.cycles), direction=args.direction,
         units="mAh/g/V" if args.active_mass_mg else "mAh/V", active_mass_mg=args.active_mass_mg,
         smoothing_width_v=args.smoothing_width_v, voltage_step=args.voltage_step,
     )
@@ -204,13 +216,14 @@ def cmd_dqdu(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from .cycles import parse_cycle_selection
     from .analysis.dqdu import DifferentialCapacity
     from .analysis.summary import CycleSummary
     from . import export as ex
 
     ds = _read(args.file, args.format)
     summary = CycleSummary(active_mass_mg=args.active_mass_mg, nominal_capacity_mah=args.nominal_capacity_mah).compute(ds)
-    cycles = parse_cycles(args.cycles)
+    cycles = parse_cycle_selection(args.cycles)
     dqdu = DifferentialCapacity(cycles=cycles, active_mass_mg=args.active_mass_mg,
                                 units="mAh/g/V" if args.active_mass_mg else "mAh/V").compute(ds) if cycles else None
     out = args.output
@@ -313,6 +326,45 @@ def _print_warnings(text: str) -> None:
             print(f"  - {ln}")
 
 
+def cmd_serve(args) -> int:
+    from .serve import ServeConfig, default_workspace, make_server
+
+    if args.scheduler:
+        os.environ["BATTERYVIZ_SCHEDULER"] = args.scheduler
+    config = ServeConfig(
+        workspace=args.workspace or default_workspace(), auth=args.auth, credentials=args.credentials,
+        cookie_secret=args.cookie_secret, admins=tuple(args.admin), max_upload_mb=args.max_upload_mb,
+        oauth_provider=args.oauth_provider, oauth_key=args.oauth_key, oauth_secret=args.oauth_secret,
+        oauth_redirect_uri=args.oauth_redirect_uri, oauth_encryption_key=args.oauth_encryption_key,
+    )
+    extra = {}
+    if args.use_xheaders:
+        extra["use_xheaders"] = True
+    if args.prefix:
+        extra["prefix"] = args.prefix
+    print(f"batteryviz: workspace {config.workspace}; auth {config.auth}; http://{args.address}:{args.port}/")
+    make_server(config, port=args.port, address=args.address, websocket_origin=args.allow_websocket_origin or None,
+                num_procs=args.num_procs, show=args.show, **extra)
+    return 0
+
+
+def cmd_user(args) -> int:
+    import getpass
+
+    from .serve import add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            print("batteryviz user: the passwords differ", file=sys.stderr)
+            return 2
+    add_user(args.credentials, args.name, password, admin=args.admin)
+    print(f"{args.name} {'(admin) ' if args.admin else ''}saved in {args.credentials}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import BatteryvizError
 
@@ -326,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     try:
-        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu, "export": cmd_export, "batch": cmd_batch, "catalog": cmd_catalog}[args.command](args)
+        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu, "export": cmd_export, "batch": cmd_batch, "catalog": cmd_catalog,
+                "serve": cmd_serve, "user": cmd_user}[args.command](args)
     except (BatteryvizError, FileNotFoundError, IsADirectoryError, ValueError) as exc:
         print(f"batteryviz {args.command}: error: {exc}", file=sys.stderr)
         return 2

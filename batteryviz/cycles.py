@@ -306,3 +306,36 @@ def half_cycle_records(ds: xr.Dataset, cycles, direction: int, min_records: int 
         if mask.sum() >= min_records:
             out[int(c)] = (t[sl][mask], u[sl][mask], i[sl][mask])
     return out
+
+
+def parse_cycle_selection(text: str | None) -> list[int] | None:
+    """Cycle numbers from a short text: ``"1,10,100"``, ranges ``"1-30"``, every Nth
+    ``"1-1000:10"``; ``""`` or ``"all"`` means every cycle (``None``).
+
+    Raises :class:`ValueError` naming the part it cannot read.
+    """
+    if text is None or not text.strip() or text.strip().lower() == "all":
+        return None
+    out: set[int] = set()
+    for raw in text.replace(";", ",").split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        try:
+            step = 1
+            if ":" in part:
+                part, step_text = part.split(":", 1)
+                step = int(step_text)
+                if step < 1:
+                    raise ValueError
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                first, last = int(a), int(b)
+                if last < first:
+                    raise ValueError
+                out.update(range(first, last + 1, step))
+            else:
+                out.add(int(part))
+        except ValueError:
+            raise ValueError(f"cycles: cannot read {raw.strip()!r}; write e.g. 1,10,100 or 1-30 or 1-1000:10") from None
+    return sorted(out)

@@ -316,3 +316,61 @@ def write_report(path: str | os.PathLike, ds: xr.Dataset, summary: xr.Dataset | 
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+# -- any result, for the dashboards' downloads ---------------------------------------------------
+
+def result_table(name: str, result: xr.Dataset):
+    """The main table of any analysis result: the cycle table of a summary, the long dQ/dU
+    curves, otherwise every variable on the result's first dimension."""
+    if name == "summary":
+        return summary_table(result)
+    if name == "dqdu":
+        return dqdu_long(result)
+    dim = next(iter(result.dims), None)
+    if dim is None:
+        import pandas as pd
+
+        return pd.DataFrame([{k: v for k, v in result.attrs.items()}])
+    keep = [v for v in result.data_vars if result[v].dims == (dim,)]
+    return result[keep].to_dataframe().reset_index()
+
+
+#: Download formats of the dashboards: key -> (label, file suffix).
+DOWNLOADS = {
+    "csv": ("CSV", ".csv"),
+    "xlsx": ("Excel", ".xlsx"),
+    "origin": ("Origin text", ".origin.txt"),
+    "mat": ("MATLAB", ".mat"),
+    "nc": ("netCDF", ".nc"),
+    "report": ("Report", ".report.txt"),
+}
+
+
+def export_bytes(kind: str, name: str, results: dict[str, xr.Dataset], ds: xr.Dataset | None = None) -> bytes:
+    """The file a user downloads for result ``name`` (``results`` holds every result of the cell,
+    so workbooks, MATLAB files and reports carry all of them)."""
+    result = results[name]
+    with tempfile.TemporaryDirectory(prefix="batteryviz-export-") as tmp:
+        path = Path(tmp) / f"{name}{DOWNLOADS[kind][1]}"
+        if kind == "csv":
+            result_table(name, result).to_csv(path, index=False)
+        elif kind == "xlsx":
+            extra = {k: v for k, v in results.items() if k not in ("summary", "dqdu")}
+            write_excel(path, results.get("summary"), results.get("dqdu"), extra=extra)
+        elif kind == "origin":
+            if name == "summary":
+                origin_summary(result, path)
+            else:
+                write_origin(result_table(name, result), path)
+        elif kind == "mat":
+            write_matlab(path, **results)
+        elif kind == "nc":
+            path.write_bytes(netcdf_bytes(result))
+        elif kind == "report":
+            if ds is None:
+                raise ValueError("a report needs the cell dataset")
+            write_report(path, ds, results.get("summary"), results.get("dqdu"))
+        else:
+            raise ValueError(f"unknown download {kind!r}; known: {', '.join(DOWNLOADS)}")
+        return path.read_bytes()

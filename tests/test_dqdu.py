@@ -100,9 +100,7 @@ def test_peak_tracks_table_on_the_simulated_cell(example_ds):
 def test_cli_dqdu_writes_long_wide_and_peaks(tmp_path, example_path):
     import pandas as pd
 
-    from batteryviz.cli import main, parse_cycles
-
-    assert parse_cycles("1,5-7,10-30:10") == [1, 5, 6, 7, 10, 20, 30]
+    from batteryviz.cli import main
     long_csv, wide_csv, peaks_csv = tmp_path / "c.csv", tmp_path / "c.wide.csv", tmp_path / "p.csv"
     assert main(["dqdu", str(example_path), "--cycles", "1,10,20", "-o", str(long_csv), "--peaks", str(peaks_csv)]) == 0
     assert main(["dqdu", str(example_path), "--cycles", "1,10", "--direction", "charge", "-o", str(wide_csv)]) == 0
@@ -124,3 +122,19 @@ def test_vectorised_savgol_equals_scipys_interp_mode(window):
 
     y = np.cumsum(np.random.default_rng(window).random(333))
     np.testing.assert_allclose(savgol_interp(y, window, 3), signal.savgol_filter(y, window, 3, mode="interp"), atol=1e-9)
+
+
+@pytest.mark.parametrize("text, expected", [("1,5-7,10-30:10", [1, 5, 6, 7, 10, 20, 30]), ("all", None), ("", None),
+                                            (" 3 ; 1 ", [1, 3])])
+def test_cycle_selection_text(text, expected):
+    from batteryviz.cycles import parse_cycle_selection
+
+    assert parse_cycle_selection(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1-x", "5-2", "1-10:0", "every"])
+def test_cycle_selection_names_what_it_cannot_read(text):
+    from batteryviz.cycles import parse_cycle_selection
+
+    with pytest.raises(ValueError, match="cannot read"):
+        parse_cycle_selection(text)

@@ -60,6 +60,24 @@ class Analysis(param.Parameterized):
         return [n for n, p in self.param.objects("existing").items()
                 if n != "name" and (p.precedence is None or p.precedence >= 0)]
 
+    def widget_types(self, names: list[str]) -> dict:
+        """Widgets for parameters that may be ``None`` ("not set"): sliders cannot show that, so
+        numbers get input boxes and ranges a literal input."""
+        import panel as pn
+
+        out = {}
+        for n in names:
+            p = self.param[n]
+            if not p.allow_None:
+                continue
+            if isinstance(p, param.Range):
+                out[n] = {"type": pn.widgets.LiteralInput, "placeholder": "e.g. (3.0, 4.2); empty = not set"}
+            elif isinstance(p, param.Integer):
+                out[n] = pn.widgets.IntInput
+            elif isinstance(p, param.Number):
+                out[n] = pn.widgets.FloatInput
+        return out
+
     def _render(self, *_):
         import panel as pn
 
@@ -77,7 +95,7 @@ class Analysis(param.Parameterized):
         import panel as pn
 
         names = self._widget_names()
-        widgets = pn.Param(self.param, parameters=names, show_name=False, width=300)
+        widgets = pn.Param(self.param, parameters=names, widgets=self.widget_types(names), show_name=False, width=300)
         plot = pn.bind(self._render, *[self.param[n] for n in names])
         return pn.Row(pn.Column(f"### {type(self).__name__}", widgets), pn.panel(plot, sizing_mode="stretch_width"))
 

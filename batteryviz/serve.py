@@ -1,0 +1,226 @@
+"""``batteryviz serve``: the dashboard on a Panel server, for one person or a whole lab.
+
+* ``--auth none`` (default): one local workspace (user ``local``); the server listens on
+  localhost only unless told otherwise.
+* ``--auth basic``: users and *hashed* passwords in a credentials file (``batteryviz user add``
+  writes it; PBKDF2-SHA256, 600,000 iterations, a random salt per user). Panel's own
+  ``--basic-auth`` compares plain-text passwords, so batteryviz brings its login handler.
+* ``--auth oauth``: any of Panel's OAuth providers (``--oauth-provider github`` …).
+
+With auth on, a cookie secret is required (``--cookie-secret`` or ``BATTERYVIZ_COOKIE_SECRET``),
+Panel's ``/admin`` page is served to admins only, and each user gets a private workspace.
+The websocket origin is never ``*``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PBKDF2_ITERATIONS = 600_000
+AUTH_MODES = ("none", "basic", "oauth")
+
+
+def default_workspace() -> str:
+    """``BATTERYVIZ_WORKSPACE``, else ``~/.batteryviz/workspace``."""
+    return os.environ.get("BATTERYVIZ_WORKSPACE") or str(Path.home() / ".batteryviz" / "workspace")
+
+
+# -- credentials ----------------------------------------------------------------------------------
+def hash_password(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """``pbkdf2_sha256$<iterations>$<salt>$<hash>`` (base64) of ``password``."""
+    if not password:
+        raise ValueError("a password must not be empty")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return "$".join(["pbkdf2_sha256", str(iterations), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()])
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches a hash from :func:`hash_password` (constant-time compare)."""
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+        if scheme != "pbkdf2_sha256":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), base64.b64decode(salt), int(iterations))
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+def load_credentials(path: str | os.PathLike) -> dict:
+    """``{"users": {name: {"password": hash, "admin": bool}}}`` from ``path``, checked."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: credentials file not found; create it with `batteryviz user add {path} NAME`") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    users = data.get("users") if isinstance(data, dict) else None
+    if not isinstance(users, dict):
+        raise ValueError(f'{path}: expected {{"users": {{name: {{"password": hash}}}}}}')
+    for name, entry in users.items():
+        if not isinstance(entry, dict) or not str(entry.get("password", "")).startswith("pbkdf2_sha256$"):
+            raise ValueError(f"{path}: user {name!r} has no hashed password; set one with `batteryviz user add`")
+    return data
+
+
+def add_user(path: str | os.PathLike, name: str, password: str, admin: bool = False) -> None:
+    """Add or update a user in a credentials file (created with mode 600 when missing)."""
+    from .export import atomic_path
+
+    path = Path(path)
+    data = load_credentials(path) if path.exists() else {"users": {}}
+    data["users"][name] = {"password": hash_password(password), "admin": bool(admin)}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.chmod(tmp, 0o600)
+
+
+# -- server ---------------------------------------------------------------------------------------
+@dataclass
+class ServeConfig:
+    """Everything a server process needs to build a session."""
+
+    workspace: str = field(default_factory=default_workspace)
+    auth: str = "none"
+    credentials: str | None = None
+    cookie_secret: str | None = None
+    admins: tuple[str, ...] = ()
+    max_upload_mb: int = 500
+    oauth_provider: str | None = None
+    oauth_key: str | None = None
+    oauth_secret: str | None = None
+    oauth_redirect_uri: str | None = None
+    oauth_encryption_key: str | None = None
+
+    def check(self) -> None:
+        """Refuse configurations that would be unsafe or could not work, saying what to do."""
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"--auth {self.auth!r}: choose one of {', '.join(AUTH_MODES)}")
+        if self.auth != "none":
+            self.cookie_secret = self.cookie_secret or os.environ.get("BATTERYVIZ_COOKIE_SECRET")
+            if not self.cookie_secret or len(self.cookie_secret) < 16:
+                raise ValueError("auth needs a cookie secret of at least 16 characters: --cookie-secret or "
+                                 "BATTERYVIZ_COOKIE_SECRET (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)")
+        if self.auth == "basic":
+            if not self.credentials:
+                raise ValueError("--auth basic needs --credentials FILE (create it with `batteryviz user add FILE NAME`)")
+            load_credentials(self.credentials)
+        if self.auth == "oauth" and not (self.oauth_provider and self.oauth_key and self.oauth_secret):
+            raise ValueError("--auth oauth needs --oauth-provider, --oauth-key and --oauth-secret")
+
+    def is_admin(self, user: str | None) -> bool:
+        if not user or self.auth == "none":
+            return False
+        if user in self.admins:
+            return True
+        if self.auth == "basic":
+            return bool(load_credentials(self.credentials)["users"].get(user, {}).get("admin"))
+        return False
+
+
+def session_user(config: ServeConfig) -> str:
+    """The logged-in user of the current session (``local`` without auth)."""
+    import panel as pn
+
+    if config.auth == "none":
+        return "local"
+    user = pn.state.user
+    if not user or user == "guest":
+        raise PermissionError("not logged in")
+    return user
+
+
+def app_factory(config: ServeConfig):
+    """A function building one session's page: the user's own workspace, nobody else's."""
+
+    def make():
+        from .store import Workspace
+        from .ui.app import create_app
+
+        workspace = Workspace(config.workspace, session_user(config), max_upload_bytes=config.max_upload_mb * 2**20)
+        return create_app(workspace)
+
+    return make
+
+
+def _login_provider(config: ServeConfig):
+    from panel.auth import BasicAuthProvider, BasicLoginHandler
+
+    credentials = config.credentials
+
+    class HashedPasswordLoginHandler(BasicLoginHandler):
+        """Panel's login form, checked against hashed passwords."""
+
+        def _validate(self, username, password):
+            try:
+                users = load_credentials(credentials)["users"]
+            except (OSError, ValueError):
+                return False
+            entry = users.get(username)
+            return bool(entry) and verify_password(password, entry["password"])
+
+    class HashedPasswordAuthProvider(BasicAuthProvider):
+        @property
+        def login_handler(self):
+            HashedPasswordLoginHandler._login_endpoint = self._login_endpoint
+            HashedPasswordLoginHandler._login_template = self._login_template
+            return HashedPasswordLoginHandler
+
+    return HashedPasswordAuthProvider()
+
+
+def websocket_origins(address: str | None, port: int, extra: list[str] | None) -> list[str]:
+    """Allowed websocket origins: the ones given, else the server's own host:port; never ``*``."""
+    origins = list(extra or [])
+    if any(o.strip() == "*" or o.strip().startswith("*:") for o in origins):
+        raise ValueError("--allow-websocket-origin '*' would let any web page drive the server; name the real host")
+    if not origins:
+        host = address if address not in (None, "", "0.0.0.0", "::") else "localhost"
+        origins = [f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
+    return origins
+
+
+def make_server(config: ServeConfig, port: int = 5006, address: str | None = "localhost",
+                websocket_origin: list[str] | None = None, num_procs: int = 1, show: bool = False,
+                threaded: bool = False, **kwargs):
+    """Build (and with ``threaded=True`` start, in a thread) the Panel server of the dashboard.
+
+    Returns the server (a ``StoppableThread`` when threaded). ``port=0`` picks a free port (only
+    with ``websocket_origin`` given or in threaded test servers that read the port back).
+    """
+    import panel as pn
+
+    config.check()
+    opts = dict(kwargs)
+    if config.auth == "basic":
+        opts["auth_provider"] = _login_provider(config)
+    elif config.auth == "oauth":
+        opts.update(oauth_provider=config.oauth_provider, oauth_key=config.oauth_key,
+                    oauth_secret=config.oauth_secret, oauth_redirect_uri=config.oauth_redirect_uri,
+                    oauth_encryption_key=config.oauth_encryption_key)
+    if config.auth != "none":
+        opts["cookie_secret"] = config.cookie_secret
+
+        def authorize(user_info, path):
+            if path.rstrip("/").endswith("/admin"):
+                user = (user_info or {}).get("user") or (user_info or {}).get("login") or (user_info or {}).get("email")
+                return config.is_admin(user)
+            return True
+
+        pn.config.authorize_callback = authorize
+        opts["admin"] = True
+    Path(config.workspace).expanduser().mkdir(parents=True, exist_ok=True) if "://" not in config.workspace else None
+    origins = websocket_origins(address, port, websocket_origin) if port else (websocket_origin or None)
+    return pn.serve({"/": app_factory(config)}, port=port, address=address, websocket_origin=origins,
+                    num_procs=num_procs, show=show, start=True, threaded=threaded, title="batteryviz",
+                    liveness=True, websocket_max_message_size=64 * 2**20, **opts)

@@ -1,0 +1,535 @@
+"""The batteryviz dashboard: one user's workspace of cells, analysed with the registered analyses.
+
+The dashboard adds no science: every number comes from an analysis object (the same ones
+notebooks use), with the cell's metadata and the cycle selection passed as their parameters.
+Heavy work (parsing an upload, computing an analysis) runs off the event loop
+(:mod:`batteryviz.ui.jobs`), so other sessions stay responsive. The view state — cell, tab and
+cycle selection — lives in the URL, so a link reproduces what is on screen.
+
+>>> from batteryviz.store import Workspace                       # doctest: +SKIP
+>>> Dashboard(Workspace("~/batteryviz", user="me"))              # renders inline in JupyterLab
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from functools import partial
+
+import numpy as np
+import panel as pn
+import param
+
+from ..analysis.registry import ANALYSES
+from ..cycles import parse_cycle_selection
+from ..errors import BatteryvizError
+from ..export import DOWNLOADS, export_bytes, result_table, summary_statistics
+from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
+from . import jobs
+
+log = logging.getLogger(__name__)
+
+#: What the upload accepts (detection is by content; these are the usual names).
+ACCEPTED = (".txt", ".csv", ".tsv", ".xlsx", ".xls", ".mpt", ".mpr", ".res", ".nda", ".ndax", ".0NN (Maccor)",
+            ".parquet")
+#: Analysis parameters that come from the cell's metadata form or the cycle selection.
+CELL_PARAMETERS = set(CELL_METADATA) | {"cycles", "name"}
+TAB_TITLES = {"summary": "Cycle summary", "dqdu": "dQ/dU", "dvdq": "dV/dQ", "rate": "Rate capability",
+              "cycle_life": "Cycle ageing", "calendar": "Calendar ageing", "impedance": "EIS"}
+
+
+def error_message(exc: BaseException, what: str) -> str:
+    """A message a user can act on; unexpected errors are logged with their traceback."""
+    if isinstance(exc, (BatteryvizError, ValueError, KeyError)):
+        return f"{what}: {exc}"
+    log.exception("%s failed", what)
+    return f"{what} failed unexpectedly ({type(exc).__name__}: {exc}). The details are in the server log."
+
+
+class AnalysisTab(pn.viewable.Viewer):
+    """Widgets of one registered analysis, a Run button, the plot, the table and the downloads."""
+
+    def __init__(self, dashboard: "Dashboard", name: str, **params):
+        super().__init__(**params)
+        self.dashboard, self.key = dashboard, name
+        self.analysis = ANALYSES[name]()
+        names = [n for n, p in self.analysis.param.objects("existing").items()
+                 if n not in CELL_PARAMETERS and (p.precedence is None or p.precedence >= 0)]
+        self.widgets = pn.Param(self.analysis.param, parameters=names, widgets=self.analysis.widget_types(names),
+                                show_name=False, width=280,
+                                name=f"{name} parameters")
+        self.run_button = pn.widgets.Button(label="Run", color="primary", width=120)
+        self.run_button.on_click(self._on_run)
+        self.output = pn.Column(pn.pane.Markdown("Choose the parameters and press **Run**."), sizing_mode="stretch_width",
+                                scroll=True)
+        self.downloads = pn.Row()
+        doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
+        self.layout = pn.Row(
+            pn.Column(pn.pane.Markdown(f"**{TAB_TITLES.get(name, name)}** — {doc}", width=280), self.widgets,
+                      self.run_button, width=300),
+            pn.Column(self.downloads, self.output, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self):
+        return self.layout
+
+    async def _on_run(self, _event=None):
+        await self.run()
+
+    async def run(self):
+        """Compute the analysis for the current cell (off the event loop) and show it."""
+        dash = self.dashboard
+        record = dash.record
+        if record is None:
+            self.output[:] = [pn.pane.Alert("Select or upload a cell first.", alert_type="warning")]
+            return None
+        try:
+            cycles = parse_cycle_selection(dash.cycles)
+            params = jobs.analysis_parameters(type(self.analysis), record.metadata, cycles,
+                                              self.analysis.param.values())
+        except ValueError as exc:
+            self.output[:] = [pn.pane.Alert(str(exc), alert_type="danger")]
+            return None
+        self.run_button.disabled = True
+        dash.busy(f"{TAB_TITLES.get(self.key, self.key)} of {record.label}…")
+        try:
+            result = await jobs.run(jobs.compute_analysis, dash.workspace.root, dash.workspace.user,
+                                    record.id, self.key, params)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, logged when unexpected
+            self.output[:] = [pn.pane.Alert(error_message(exc, TAB_TITLES.get(self.key, self.key)), alert_type="danger")]
+            return None
+        finally:
+            self.run_button.disabled = False
+            dash.idle()
+        if dash.record is None or dash.record.id != record.id:  # the user moved on meanwhile
+            return result
+        dash.results.setdefault(record.id, {})[self.key] = result
+        self.show(result)
+        return result
+
+    def show(self, result):
+        """Draw a result: plot, key figures, table, downloads."""
+        items = []
+        try:
+            items.append(pn.pane.HoloViews(self.analysis.plot(result), css_classes=[f"bv-plot-{self.key}"]))
+        except Exception as exc:  # noqa: BLE001
+            items.append(pn.pane.Alert(error_message(exc, "Plot"), alert_type="warning"))
+        if self.key == "summary":
+            stats = summary_statistics(result)
+            items.insert(0, pn.Row(*[pn.indicators.Number(label=label, value=_finite(stats.get(key)), format=fmt,
+                                                         font_size="20pt", title_size="10pt")
+                                     for key, label, fmt in _SUMMARY_FIGURES if key in stats]))
+        if self.key == "dqdu":
+            from ..export import peak_table
+
+            from .. import plots
+            from ..analysis.dqdu import peak_tracks
+
+            peaks = peak_table(result)
+            if result.sizes.get("cycle", 0) > 1 and len(peaks):
+                for d in ("charge", "discharge"):
+                    if f"{d}_peak_voltage" in result:
+                        tracks = peak_tracks(result, d)
+                        if tracks.sizes.get("track", 0):
+                            items.append(pn.pane.HoloViews(plots.peak_track_plot(tracks).opts(title=f"Peak voltage by track ({d})")))
+            items.append(pn.pane.Markdown(f"**Peaks found: {len(peaks)}**", css_classes=["bv-peak-count"]))
+            items.append(pn.widgets.Tabulator(peaks, disabled=True, pagination="remote", page_size=10,
+                                              show_index=False, sizing_mode="stretch_width"))
+        table = result_table(self.key, result)
+        items.append(pn.widgets.Tabulator(table.round(6), disabled=True, pagination="remote", page_size=15,
+                                          show_index=False, sizing_mode="stretch_width"))
+        warnings = result.attrs.get("quality_warnings", "")
+        if warnings:
+            items.append(pn.pane.Alert("Warnings:\n\n" + "\n".join(f"- {w}" for w in str(warnings).split("\n") if w),
+                                       alert_type="warning"))
+        items.append(pn.pane.Markdown(_definitions(result), styles={"font-size": "smaller"}))
+        self.output[:] = items
+        label = self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
+        self.downloads[:] = [
+            pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"{label}_{self.key}{suffix}",
+                                    label=f"⬇ {title}", color="light", width=120, css_classes=[f"bv-download-{kind}"])
+            for kind, (title, suffix) in DOWNLOADS.items()
+        ]
+
+    def _download(self, kind: str):
+        dash = self.dashboard
+        results = dash.results.get(dash.record.id, {}) if dash.record else {}
+        try:
+            ds = dash.dataset if kind == "report" else None
+            return io.BytesIO(export_bytes(kind, self.key, results, ds))
+        except Exception as exc:  # noqa: BLE001
+            dash.notify(error_message(exc, f"{DOWNLOADS[kind][0]} export"))
+            return io.BytesIO(error_message(exc, "Export").encode())
+
+
+_SUMMARY_FIGURES = [
+    ("total_cycles", "Cycles", "{value:.0f}"),
+    ("mean_discharge_capacity_ah", "Mean discharge (Ah)", "{value:.4g}"),
+    ("mean_specific_discharge_capacity_mah_g", "Mean discharge (mAh/g)", "{value:.1f}"),
+    ("mean_coulombic_efficiency_percent", "Mean CE (%)", "{value:.2f}"),
+    ("std_coulombic_efficiency_percent", "CE σ (%)", "{value:.3f}"),
+    ("final_retention_percent", "Final retention (%)", "{value:.1f}"),
+    ("fade_percent_per_cycle", "Fade (%/cycle)", "{value:.3f}"),
+    ("total_duration_h", "Duration (h)", "{value:.1f}"),
+]
+
+
+def _finite(value) -> float:
+    return float(value) if value is not None and np.isfinite(value) else 0.0
+
+
+def _definitions(result) -> str:
+    keys = [k for k in ("ce_definition", "capacity_source", "cycle_rule", "method", "definitions") if k in result.attrs]
+    if not keys:
+        return ""
+    return "**Definitions** — " + "; ".join(f"{k.replace('_', ' ')}: {result.attrs[k]}" for k in keys)
+
+
+class Dashboard(pn.viewable.Viewer):
+    """A user's workspace in the browser (or inline in a notebook)."""
+
+    cell = param.String(default="", doc="Id of the cell on screen (kept in the URL).")
+    tab = param.String(default="overview", doc="Name of the tab on screen (kept in the URL).")
+    cycles = param.String(default="", doc="Cycles to analyse: '1,10,100', '1-30', '1-1000:10'; empty = all (kept in the URL).")
+
+    def __init__(self, workspace: Workspace, **params):
+        super().__init__(**params)
+        self.workspace = workspace
+        self.record: CellRecord | None = None
+        self.dataset = None
+        self.results: dict[str, dict] = {}
+        # -- sidebar
+        limit = f"{workspace.max_upload_bytes / 2**20:.0f}MB"
+        self.dropper = pn.widgets.FileDropper(multiple=True, max_file_size=limit, label="Upload cycler files",
+                                              sizing_mode="stretch_width")
+        self.dropper.param.watch(self._on_upload, "value")
+        self.upload_messages = pn.Column(sizing_mode="stretch_width")
+        # created with its options: a Select whose options are set after construction shows blank
+        self.cell_select = pn.widgets.Select(label="Cell", options=self._cell_options(), sizing_mode="stretch_width")
+        self.cell_select.param.watch(lambda e: setattr(self, "cell", e.new or ""), "value")
+        self.meta_widgets = {
+            "active_mass_mg": pn.widgets.FloatInput(label="Active mass (mg)", value=None, start=0, step=0.001, format="0.000"),
+            "nominal_capacity_mah": pn.widgets.FloatInput(label="Theoretical/nominal capacity (mAh)", value=None, start=0),
+            "electrode_area_cm2": pn.widgets.FloatInput(label="Electrode area (cm²)", value=None, start=0),
+            "cycle_mode": pn.widgets.Select(label="Cycle mode", options=["auto", "cycler", "charge_first", "discharge_first"]),
+            "reference_cycle": pn.widgets.IntInput(label="Reference cycle (retention)", value=None, start=1),
+        }
+        self.save_meta = pn.widgets.Button(label="Save metadata", color="primary")
+        self.save_meta.on_click(self._on_save_metadata)
+        self.cycles_input = pn.widgets.TextInput.from_param(self.param.cycles, label="Cycles (e.g. 1-30, 1-1000:10)",
+                                                            placeholder="all cycles")
+        self.spinner = pn.indicators.LoadingSpinner(value=False, size=20, label="")
+        self.status = pn.pane.Markdown("", css_classes=["bv-status"], sizing_mode="stretch_width")
+        self.progress = pn.indicators.Progress(value=0, max=1, visible=False, sizing_mode="stretch_width")
+        self.notice = pn.Column(sizing_mode="stretch_width")
+        # -- main area
+        self.overview = pn.Column(pn.pane.Markdown("Select or upload a cell."), sizing_mode="stretch_width")
+        self.tabs_by_name = {name: AnalysisTab(self, name) for name in ANALYSES}
+        self.vq = _CurvesTab(self)
+        self.compare = _CompareTab(self)
+        pages = [("overview", "Overview", self.overview)]
+        pages += [(n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n == "summary"]
+        pages += [("curves", "V–Q curves", self.vq)]
+        pages += [(n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n != "summary"]
+        pages += [("compare", "Compare cells", self.compare)]
+        self.tab_names = [p[0] for p in pages]
+        self.tabs = pn.Tabs(*[(title, obj) for _, title, obj in pages], dynamic=True, sizing_mode="stretch_width")
+        self.tabs.param.watch(self._on_tab_index, "active")
+        self.refresh_cells()
+
+    # -- layout -----------------------------------------------------------------------------
+    def sidebar(self) -> list:
+        return [
+            pn.pane.Markdown(f"**Workspace of {self.workspace.user}**"),
+            self.dropper,
+            pn.pane.Markdown("Accepted: " + ", ".join(ACCEPTED) + f"; up to {self.workspace.max_upload_bytes / 2**20:.0f} MB "
+                             "each. The format is found from the content.", styles={"font-size": "smaller"}),
+            self.upload_messages, self.cell_select,
+            pn.Card(*self.meta_widgets.values(), self.save_meta, title="Cell metadata", collapsed=False),
+            self.cycles_input,
+            pn.Row(self.spinner, self.status), self.progress, self.notice,
+        ]
+
+    def main(self) -> list:
+        return [self.tabs]
+
+    def __panel__(self):
+        return pn.Row(pn.Column(*self.sidebar(), width=320), pn.Column(*self.main(), sizing_mode="stretch_width"),
+                      sizing_mode="stretch_width")
+
+    # -- status -----------------------------------------------------------------------------
+    def busy(self, message: str) -> None:
+        self.spinner.value = True
+        self.status.object = message
+
+    def idle(self, message: str = "") -> None:
+        self.spinner.value = False
+        self.status.object = message
+
+    def notify(self, message: str, kind: str = "danger") -> None:
+        self.notice[:] = [pn.pane.Alert(message, alert_type=kind)]
+
+    # -- cells ------------------------------------------------------------------------------
+    def _cell_options(self) -> dict[str, str]:
+        return {f"{c.label}{' (example)' if c.example else ''}": c.id for c in self.workspace.cells()}
+
+    def refresh_cells(self) -> None:
+        options = self._cell_options()
+        self.cell_select.options = options
+        self.compare.cells.options = options
+        if self.cell in options.values():
+            self.cell_select.value = self.cell
+
+    async def open_first(self) -> None:
+        """Show the cell named in the URL, else the first one."""
+        if not self.cell and self.cell_select.options:
+            self.cell = next(iter(self.cell_select.options.values()))
+        elif self.cell:
+            await self._load_cell(self.cell)
+
+    @param.depends("cell", watch=True)
+    async def _on_cell(self):
+        if self.cell and self.cell_select.value != self.cell and self.cell in self.cell_select.options.values():
+            self.cell_select.value = self.cell
+        await self._load_cell(self.cell)
+
+    async def _load_cell(self, cell_id: str) -> None:
+        if not cell_id:
+            return
+        try:
+            record = self.workspace.get(cell_id)
+        except CellNotFoundError:
+            self.record, self.dataset = None, None
+            self.overview[:] = [pn.pane.Alert(f"There is no cell {cell_id!r} in your workspace.", alert_type="warning")]
+            return
+        self.busy(f"Opening {record.label}…")
+        try:
+            self.dataset = await jobs.run(jobs.open_cell, self.workspace.root, self.workspace.user, cell_id, heavy=False)
+        except Exception as exc:  # noqa: BLE001
+            self.idle()
+            self.overview[:] = [pn.pane.Alert(error_message(exc, f"Opening {record.filename}"), alert_type="danger")]
+            return
+        self.record = record
+        self.idle()
+        if self.cell_select.value != cell_id:
+            self.cell_select.value = cell_id
+        for key, widget in self.meta_widgets.items():
+            widget.value = record.metadata.get(key, "auto" if key == "cycle_mode" else None)
+        self.overview[:] = _overview(record, self.dataset)
+        for name, tab in self.tabs_by_name.items():
+            stored = self.results.get(cell_id, {}).get(name)
+            if stored is None:
+                stored = self.workspace.load_result(cell_id, name)
+                if stored is not None:
+                    self.results.setdefault(cell_id, {})[name] = stored
+            if stored is not None:
+                tab.show(stored)
+            else:
+                tab.output[:] = [pn.pane.Markdown("Choose the parameters and press **Run**.")]
+                tab.downloads[:] = []
+        if "summary" not in self.results.get(cell_id, {}):
+            await self.tabs_by_name["summary"].run()
+
+    async def _on_save_metadata(self, _event=None):
+        if self.record is None:
+            return
+        values = {k: w.value for k, w in self.meta_widgets.items()}
+        try:
+            self.record = self.workspace.update_metadata(self.record.id, **values)
+        except (ValueError, BatteryvizError) as exc:
+            self.notify(str(exc))
+            return
+        self.results.get(self.record.id, {}).clear()
+        self.notify(f"Metadata of {self.record.label} saved.", kind="success")
+        await self.tabs_by_name["summary"].run()
+
+    async def _on_upload(self, event):
+        files = dict(event.new or {})
+        if not files:
+            return
+        self.progress.visible, self.progress.max, self.progress.value = True, len(files), 0
+        messages, last = [], None
+        for k, (filename, data) in enumerate(files.items()):
+            self.busy(f"Reading {filename} ({k + 1}/{len(files)})…")
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            try:
+                record = await jobs.run(jobs.add_upload, self.workspace.root, self.workspace.user, filename, data,
+                                        self.workspace.max_upload_bytes)
+                messages.append(pn.pane.Alert(f"{filename}: {record.format}, {record.rows:,} rows, {record.cycles} cycles.",
+                                              alert_type="success"))
+                last = record
+            except Exception as exc:  # noqa: BLE001
+                messages.append(pn.pane.Alert(error_message(exc, filename), alert_type="danger"))
+            self.progress.value = k + 1
+        self.idle()
+        self.progress.visible = False
+        self.upload_messages[:] = messages
+        self.refresh_cells()
+        if last is not None:
+            self.cell = last.id
+
+    # -- tabs -------------------------------------------------------------------------------
+    def _on_tab_index(self, event):
+        self.tab = self.tab_names[event.new]
+
+    @param.depends("tab", watch=True)
+    def _on_tab_name(self):
+        if self.tab in self.tab_names and self.tabs.active != self.tab_names.index(self.tab):
+            self.tabs.active = self.tab_names.index(self.tab)
+
+
+def _overview(record: CellRecord, ds) -> list:
+    """Data overview: format, size, rows, cycles, time span, header metadata, preview, warnings."""
+    import pandas as pd
+
+    facts = pd.DataFrame([
+        ("File", record.filename), ("Format", f"{record.format} ({record.cycler})"),
+        ("Size", f"{record.size_bytes / 1024:,.1f} KiB"), ("Rows", f"{record.rows:,}"), ("Cycles", str(record.cycles)),
+        ("Time span", f"{record.time_span_h:.2f} h"), ("SHA-256", record.sha256), ("Uploaded", record.uploaded),
+    ], columns=["", "value"])
+    header = pd.DataFrame(sorted(record.header.items()), columns=["key", "value"])
+    names = [n for n, v in ds.data_vars.items() if v.dims == ("record",)][:12]
+    preview = pd.DataFrame({n: _labelled(ds[n], 10) for n in names})
+    items = [
+        pn.Row(pn.widgets.Tabulator(facts, disabled=True, show_index=False, width=520),
+               pn.widgets.Tabulator(header, disabled=True, show_index=False, width=520)),
+        pn.pane.Markdown("**First rows** (BDF names)"),
+        pn.widgets.Tabulator(preview, disabled=True, show_index=False, sizing_mode="stretch_width"),
+    ]
+    if record.warnings:
+        items.append(pn.pane.Alert("Data-quality warnings:\n\n" + "\n".join(f"- {w}" for w in record.warnings),
+                                   alert_type="warning"))
+    return items
+
+
+def _labelled(var, n: int):
+    """The first ``n`` values of a record variable, categorical codes shown as their labels."""
+    values = var.values[:n]
+    labels = var.attrs.get("labels")
+    if labels:
+        names = np.array(str(labels).split("\t"), dtype=object)
+        return names[values.astype(np.int64)]
+    return values
+
+
+class _CurvesTab(pn.viewable.Viewer):
+    """Voltage against capacity of the selected cycles, coloured by cycle."""
+
+    def __init__(self, dashboard: Dashboard):
+        super().__init__()
+        self.dashboard = dashboard
+        self.direction = pn.widgets.RadioButtonGroup(options=["charge", "discharge"], value="discharge")
+        self.button = pn.widgets.Button(label="Draw", color="primary", width=120)
+        self.button.on_click(self._draw)
+        self.output = pn.Column(sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return pn.Column(pn.Row(self.direction, self.button), self.output, sizing_mode="stretch_width")
+
+    async def _draw(self, _event=None):
+        from .. import plots
+
+        dash = self.dashboard
+        if dash.dataset is None:
+            self.output[:] = [pn.pane.Alert("Select or upload a cell first.", alert_type="warning")]
+            return
+        try:
+            cycles = parse_cycle_selection(dash.cycles)
+            plot = await jobs.run(plots.vq_curves, dash.dataset, cycles, self.direction.value, heavy=False)
+            self.output[:] = [pn.pane.HoloViews(plot)]
+        except Exception as exc:  # noqa: BLE001
+            self.output[:] = [pn.pane.Alert(error_message(exc, "V–Q curves"), alert_type="danger")]
+
+
+COMPARE_QUANTITIES = {
+    "Discharge capacity (Ah)": "discharge_capacity_ah",
+    "Specific discharge capacity (mAh/g)": "specific_discharge_capacity_mah_g",
+    "Retention (%)": "retention_percent",
+    "Coulombic efficiency (%)": "coulombic_efficiency_percent",
+    "Mean discharge voltage (V)": "mean_discharge_voltage_v",
+}
+
+
+class _CompareTab(pn.viewable.Viewer):
+    """Several cells on one plot: a summary quantity against cycle, and dQ/dU of one cycle."""
+
+    def __init__(self, dashboard: Dashboard):
+        super().__init__()
+        self.dashboard = dashboard
+        self.cells = pn.widgets.MultiChoice(label="Cells", options=dashboard._cell_options(), sizing_mode="stretch_width")
+        self.quantity = pn.widgets.Select(label="Quantity", options=COMPARE_QUANTITIES)
+        self.dqdu_cycle = pn.widgets.IntInput(label="dQ/dU of cycle", value=None, start=1)
+        self.button = pn.widgets.Button(label="Compare", color="primary", width=120)
+        self.button.on_click(self._compare)
+        self.output = pn.Column(sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return pn.Column(self.cells, pn.Row(self.quantity, self.dqdu_cycle, self.button), self.output,
+                         sizing_mode="stretch_width")
+
+    async def _compare(self, _event=None):
+        import holoviews as hv
+
+        dash, ws = self.dashboard, self.dashboard.workspace
+        if not self.cells.value:
+            self.output[:] = [pn.pane.Alert("Choose cells to compare.", alert_type="warning")]
+            return
+        key = self.quantity.value
+        label = next(k for k, v in COMPARE_QUANTITIES.items() if v == key)
+        curves, dqdu, problems = [], [], []
+        dash.busy(f"Comparing {len(self.cells.value)} cells…")
+        try:
+            for cell_id in self.cells.value:
+                try:
+                    record = ws.get(cell_id)
+                    summary = dash.results.get(cell_id, {}).get("summary")
+                    if summary is None:
+                        params = jobs.analysis_parameters(ANALYSES["summary"], record.metadata, None, {})
+                        summary = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "summary", params)
+                        dash.results.setdefault(cell_id, {})["summary"] = summary
+                    if key not in summary:
+                        problems.append(f"{record.label}: no {label} (set the active mass for specific capacity)")
+                    else:
+                        curves.append(hv.Curve((summary["cycle"].values, summary[key].values), "Cycle", label,
+                                               label=record.label).opts(tools=["hover"]))
+                    if self.dqdu_cycle.value:
+                        params = jobs.analysis_parameters(ANALYSES["dqdu"], record.metadata, [int(self.dqdu_cycle.value)], {})
+                        result = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "dqdu", params)
+                        for d in ("charge", "discharge"):
+                            if f"{d}_dqdu" in result:
+                                dqdu.append(hv.Curve((result[f"{d}_voltage"].values, result[f"{d}_dqdu"].values[0]),
+                                                     "Voltage (V)", "dQ/dU", label=f"{record.label} {d}"))
+                except Exception as exc:  # noqa: BLE001
+                    problems.append(error_message(exc, cell_id))
+        finally:
+            dash.idle()
+        items = []
+        if curves:
+            items.append(pn.pane.HoloViews(hv.Overlay(curves).opts(width=800, height=380, legend_position="right",
+                                                                   show_grid=True, title=f"{label} by cell"),
+                                           css_classes=["bv-compare-plot"]))
+        if dqdu:
+            items.append(pn.pane.HoloViews(hv.Overlay(dqdu).opts(width=800, height=380, legend_position="right",
+                                                                 show_grid=True, title=f"dQ/dU of cycle {self.dqdu_cycle.value}")))
+        if problems:
+            items.append(pn.pane.Alert("\n".join(f"- {p}" for p in problems), alert_type="warning"))
+        self.output[:] = items
+
+
+def create_app(workspace: Workspace):
+    """The dashboard page of one session: a template with the workspace in the sidebar, the
+    view state kept in the URL, and the last (or linked) cell opened when the page loads."""
+    pn.extension("tabulator", notifications=True)
+    dashboard = Dashboard(workspace)
+    template = pn.template.FastListTemplate(
+        title="batteryviz", sidebar=dashboard.sidebar(), main=dashboard.main(), sidebar_width=340,
+        header=[pn.pane.HTML(f'<span style="color:white">{workspace.user} · <a style="color:white" href="./logout">Log out</a></span>'
+                             if workspace.user != "local" else "")],
+    )
+    if pn.state.location is not None:
+        pn.state.location.sync(dashboard, {"cell": "cell", "tab": "tab", "cycles": "cycles"})
+    pn.state.onload(dashboard.open_first)
+    template.dashboard = dashboard
+    return template

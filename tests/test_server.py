@@ -1,0 +1,129 @@
+"""The dashboard server: pages, login with hashed passwords, admin rights, refused unsafe set-ups.
+
+Real in-process Panel servers (``pn.serve(..., threaded=True)``) and real HTTP requests.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from batteryviz.serve import (ServeConfig, add_user, hash_password, load_credentials, verify_password,
+                              websocket_origins)
+
+from .dashboard_support import running_server
+
+SECRET = "a-cookie-secret-for-tests-0123456789"
+
+
+@pytest.fixture
+def credentials(tmp_path):
+    path = tmp_path / "users.json"
+    add_user(path, "alice", "wonderland", admin=True)
+    add_user(path, "bob", "builder")
+    return path
+
+
+def _opener():
+    jar = http.cookiejar.CookieJar()
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)), jar
+
+
+def _login(opener, url, user, password):
+    data = urllib.parse.urlencode({"username": user, "password": password}).encode()
+    with opener.open(f"{url}/login", data=data, timeout=30) as r:
+        return r.geturl(), r.read().decode()
+
+
+def test_password_hashes_verify_and_never_store_the_password(credentials):
+    stored = load_credentials(credentials)["users"]["alice"]
+    assert "wonderland" not in credentials.read_text()
+    assert stored["password"].startswith("pbkdf2_sha256$600000$")
+    assert verify_password("wonderland", stored["password"])
+    assert not verify_password("Wonderland", stored["password"])
+    assert not verify_password("wonderland", "plain-text")
+    assert hash_password("x") != hash_password("x")  # salted
+    assert oct(credentials.stat().st_mode)[-3:] == "600"
+
+
+def test_without_auth_the_dashboard_page_is_served(tmp_path):
+    with running_server(ServeConfig(workspace=str(tmp_path))) as url:
+        with urllib.request.urlopen(f"{url}/", timeout=60) as r:
+            page = r.read().decode()
+        assert r.status == 200 and "<title>batteryviz</title>" in page
+
+
+def test_basic_auth_asks_for_a_login_and_checks_the_hash(tmp_path, credentials):
+    config = ServeConfig(workspace=str(tmp_path), auth="basic", credentials=str(credentials), cookie_secret=SECRET)
+    with running_server(config) as url:
+        opener, jar = _opener()
+        with opener.open(f"{url}/", timeout=30) as r:  # not logged in: the login form
+            assert "/login" in r.geturl() and 'name="password"' in r.read().decode()
+        landed, _ = _login(opener, url, "alice", "wrong")
+        assert "error=" in landed and not any(c.name == "user" for c in jar)
+        landed, page = _login(opener, url, "alice", "wonderland")
+        assert any(c.name == "user" for c in jar)
+        with opener.open(f"{url}/", timeout=60) as r:
+            assert "<title>batteryviz</title>" in r.read().decode()
+
+
+def test_admin_page_only_for_admins(tmp_path, credentials):
+    config = ServeConfig(workspace=str(tmp_path), auth="basic", credentials=str(credentials), cookie_secret=SECRET)
+    with running_server(config) as url:
+        bob, _ = _opener()
+        _login(bob, url, "bob", "builder")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            bob.open(f"{url}/admin", timeout=60)
+        assert err.value.code == 403
+        with bob.open(f"{url}/", timeout=60) as r:  # bob may use the dashboard itself
+            assert r.status == 200
+        alice, _ = _opener()
+        _login(alice, url, "alice", "wonderland")
+        with alice.open(f"{url}/admin", timeout=60) as r:
+            assert r.status == 200
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"auth": "basic", "credentials": None}, "cookie secret"),
+    ({"auth": "basic", "cookie_secret": "short"}, "at least 16"),
+    ({"auth": "basic", "cookie_secret": SECRET}, "--credentials"),
+    ({"auth": "oauth", "cookie_secret": SECRET}, "--oauth-provider"),
+    ({"auth": "ldap"}, "choose one of"),
+])
+def test_unsafe_or_incomplete_setups_are_refused(tmp_path, monkeypatch, change, message):
+    monkeypatch.delenv("BATTERYVIZ_COOKIE_SECRET", raising=False)
+    config = ServeConfig(workspace=str(tmp_path), **change)
+    with pytest.raises(ValueError, match=message):
+        config.check()
+
+
+def test_plain_text_credentials_are_refused(tmp_path):
+    path = tmp_path / "users.json"
+    path.write_text(json.dumps({"users": {"alice": {"password": "wonderland"}}}))
+    config = ServeConfig(workspace=str(tmp_path), auth="basic", credentials=str(path), cookie_secret=SECRET)
+    with pytest.raises(ValueError, match="no hashed password"):
+        config.check()
+
+
+def test_websocket_origin_is_never_a_wildcard():
+    with pytest.raises(ValueError, match="any web page"):
+        websocket_origins("0.0.0.0", 5006, ["*"])
+    assert websocket_origins("0.0.0.0", 5006, None) == ["localhost:5006", "localhost:5006", "127.0.0.1:5006"]
+    assert websocket_origins(None, 5006, ["lab.example.org"]) == ["lab.example.org"]
+
+
+def test_cli_user_add_reads_the_password_from_stdin(tmp_path, monkeypatch, capsys):
+    import io
+
+    from batteryviz.cli import main
+
+    path = tmp_path / "users.json"
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
+    assert main(["user", "add", str(path), "carol", "--password-stdin", "--admin"]) == 0
+    entry = load_credentials(path)["users"]["carol"]
+    assert entry["admin"] and verify_password("s3cret", entry["password"])
