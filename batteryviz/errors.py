@@ -39,6 +39,15 @@ class BatteryvizError(Exception):
         self.reason = message
         super().__init__(self._format())
 
+    def renamed(self, path: str) -> "BatteryvizError":
+        """The same error naming ``path`` instead (e.g. the upload's name, not a server temp file)."""
+        old = self.path
+        self.path = path
+        if old is not None:
+            self.reason = self.reason.replace(old, path)
+        self.args = (self._format(),)
+        return self
+
     def _format(self) -> str:
         where = []
         if self.path is not None:

@@ -20,6 +20,8 @@ WIDTH, HEIGHT = 650, 330
 #: Above this many points a family of curves is rasterised by datashader (when installed), so
 #: 1,000 cycles on one plot stay interactive; below it every curve is drawn and hoverable.
 DATASHADE_POINTS = 100_000
+#: Above this many points (and up to DATASHADE_POINTS) curves are drawn with WebGL.
+WEBGL_POINTS = 20_000
 
 
 def curve_family(x: np.ndarray, ys: np.ndarray, labels: list[str], kdims: str, vdims: str, cmap: str = "viridis"):
@@ -42,7 +44,10 @@ def curve_family(x: np.ndarray, ys: np.ndarray, labels: list[str], kdims: str, v
                                                                        width=WIDTH, height=HEIGHT, tools=["hover"])
     palette = hv.plotting.util.process_cmap(cmap, max(len(labels), 2))
     curves = [hv.Curve((x, ys[k]), kdims, vdims, label=labels[k]).opts(color=palette[k]) for k in range(ys.shape[0])]
-    return hv.Overlay(curves).opts(show_legend=len(labels) <= 12, backend_opts={"plot.output_backend": "webgl"})
+    overlay = hv.Overlay(curves).opts(show_legend=len(labels) <= 12)
+    if n_points > WEBGL_POINTS:  # WebGL only where canvas would be slow: it needs a GPU-capable browser
+        overlay = overlay.opts(backend_opts={"plot.output_backend": "webgl"})
+    return overlay
 
 
 def _opts(obj, **kw):

@@ -228,7 +228,10 @@ class Workspace:
             local = work / name
             local.write_bytes(data)
             step("reading")
-            record, dataset = self._parse(local, cell_id, name, digest, size, example)
+            try:
+                record, dataset = self._parse(local, cell_id, name, digest, size, example)
+            except BatteryvizError as exc:  # name the upload, not the server's temporary copy
+                raise exc.renamed(name) from None
             for key, value in (metadata or {}).items():
                 record.metadata[key] = _metadata_value(key, value)
             step("storing")
@@ -343,10 +346,17 @@ class Workspace:
 
 
 def _metadata_value(key: str, value):
+    """A metadata value checked and converted (decimal commas accepted, sizes must be positive)."""
     kind = CELL_METADATA.get(key)
     if kind is None:
         raise ValueError(f"unknown cell metadata {key!r}; known: {', '.join(CELL_METADATA)}")
+    text = value.strip().replace(",", ".") if isinstance(value, str) and kind is not str else value
     try:
-        return kind(value)
+        out = kind(float(text)) if kind is int else kind(text)
     except (TypeError, ValueError):
-        raise ValueError(f"cell metadata {key}: expected {kind.__name__}, got {value!r}") from None
+        raise ValueError(f"cell metadata {key}: expected a {'number' if kind is not str else 'text'}, got {value!r}") from None
+    if kind in (int, float) and not (out > 0 and out == out and out != float("inf")):
+        raise ValueError(f"cell metadata {key}: expected a positive number, got {value!r}")
+    if key == "cycle_mode" and out not in ("auto", "cycler", "charge_first", "discharge_first"):
+        raise ValueError(f"cell metadata cycle_mode: expected auto, cycler, charge_first or discharge_first, got {value!r}")
+    return out

@@ -103,8 +103,9 @@ def test_rejected_uploads_are_not_kept(tmp_path, upload):
     ws = Workspace(str(tmp_path), "alice", seed_examples=False)
     with pytest.raises(EmptyFileError):
         ws.add("empty.txt", b"")
-    with pytest.raises(BatteryvizError, match="notes.txt"):
+    with pytest.raises(BatteryvizError, match=r"^notes\.txt: not a format") as err:
         ws.add("notes.txt", b"shopping list\neggs\nmilk\n")
+    assert "batteryviz-upload" not in str(err.value)  # no server paths in messages
     assert ws.cells() == []
     assert not list((tmp_path / "users" / user_key("alice") / "cells").iterdir())
 
@@ -132,9 +133,15 @@ def test_metadata_is_checked(tmp_path, upload):
     cell = ws.add(*upload)
     with pytest.raises(ValueError, match="unknown cell metadata"):
         ws.update_metadata(cell.id, colour="red")
-    with pytest.raises(ValueError, match="expected float"):
+    with pytest.raises(ValueError, match="expected a number"):
         ws.update_metadata(cell.id, active_mass_mg="heavy")
-    assert ws.update_metadata(cell.id, active_mass_mg=None).metadata == {}
+    with pytest.raises(ValueError, match="positive"):
+        ws.update_metadata(cell.id, active_mass_mg="-2")
+    with pytest.raises(ValueError, match="charge_first"):
+        ws.update_metadata(cell.id, cycle_mode="sideways")
+    assert ws.update_metadata(cell.id, active_mass_mg="35,125", reference_cycle="30").metadata == {
+        "active_mass_mg": 35.125, "reference_cycle": 30}
+    assert ws.update_metadata(cell.id, active_mass_mg=None, reference_cycle="").metadata == {}
 
 
 @pytest.mark.parametrize("name, expected", [("../../etc/passwd", "passwd"), ("C:\\data\\cell 1.txt", "cell 1.txt"),

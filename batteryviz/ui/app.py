@@ -41,7 +41,8 @@ TAB_TITLES = {"summary": "Cycle summary", "dqdu": "dQ/dU", "dvdq": "dV/dQ", "rat
 def error_message(exc: BaseException, what: str) -> str:
     """A message a user can act on; unexpected errors are logged with their traceback."""
     if isinstance(exc, (BatteryvizError, ValueError, KeyError)):
-        return f"{what}: {exc}"
+        text = str(exc)
+        return text if text.startswith(what) else f"{what}: {text}"
     log.exception("%s failed", what)
     return f"{what} failed unexpectedly ({type(exc).__name__}: {exc}). The details are in the server log."
 
@@ -112,7 +113,7 @@ class AnalysisTab(pn.viewable.Viewer):
         """Draw a result: plot, key figures, table, downloads."""
         items = []
         try:
-            items.append(pn.pane.HoloViews(self.analysis.plot(result), css_classes=[f"bv-plot-{self.key}"]))
+            items.append(plot_pane(self.analysis.plot(result), css_classes=[f"bv-plot-{self.key}"]))
         except Exception as exc:  # noqa: BLE001
             items.append(pn.pane.Alert(error_message(exc, "Plot"), alert_type="warning"))
         if self.key == "summary":
@@ -175,6 +176,18 @@ _SUMMARY_FIGURES = [
 ]
 
 
+def plot_pane(obj, css_classes: list[str] | None = None):
+    """A HoloViews object as Panel: a Layout becomes a grid of separate plots (a Bokeh GridPlot
+    inside the dashboard's tabs was drawn shifted out of its box in Chromium)."""
+    import holoviews as hv
+
+    if isinstance(obj, hv.Layout):
+        ncols = obj._max_cols or 1
+        panes = [pn.pane.HoloViews(item, linked_axes=False) for item in obj]
+        return pn.GridBox(*panes, ncols=min(ncols, len(panes)), css_classes=css_classes or [])
+    return pn.pane.HoloViews(obj, css_classes=css_classes or [])
+
+
 def _finite(value) -> float:
     return float(value) if value is not None and np.isfinite(value) else 0.0
 
@@ -209,11 +222,12 @@ class Dashboard(pn.viewable.Viewer):
         self.cell_select = pn.widgets.Select(label="Cell", options=self._cell_options(), sizing_mode="stretch_width")
         self.cell_select.param.watch(lambda e: setattr(self, "cell", e.new or ""), "value")
         self.meta_widgets = {
-            "active_mass_mg": pn.widgets.FloatInput(label="Active mass (mg)", value=None, start=0, step=0.001, format="0.000"),
-            "nominal_capacity_mah": pn.widgets.FloatInput(label="Theoretical/nominal capacity (mAh)", value=None, start=0),
-            "electrode_area_cm2": pn.widgets.FloatInput(label="Electrode area (cm²)", value=None, start=0),
+            # text boxes: a number box cannot show "not set" once it held a number (it shows NaN)
+            "active_mass_mg": pn.widgets.TextInput(label="Active mass (mg)", placeholder="not set, e.g. 35.000"),
+            "nominal_capacity_mah": pn.widgets.TextInput(label="Theoretical/nominal capacity (mAh)", placeholder="not set, e.g. 50"),
+            "electrode_area_cm2": pn.widgets.TextInput(label="Electrode area (cm²)", placeholder="not set"),
             "cycle_mode": pn.widgets.Select(label="Cycle mode", options=["auto", "cycler", "charge_first", "discharge_first"]),
-            "reference_cycle": pn.widgets.IntInput(label="Reference cycle (retention)", value=None, start=1),
+            "reference_cycle": pn.widgets.TextInput(label="Reference cycle (retention)", placeholder="first complete cycle"),
         }
         self.save_meta = pn.widgets.Button(label="Save metadata", color="primary")
         self.save_meta.on_click(self._on_save_metadata)
@@ -315,7 +329,8 @@ class Dashboard(pn.viewable.Viewer):
         if self.cell_select.value != cell_id:
             self.cell_select.value = cell_id
         for key, widget in self.meta_widgets.items():
-            widget.value = record.metadata.get(key, "auto" if key == "cycle_mode" else None)
+            value = record.metadata.get(key)
+            widget.value = (value or "auto") if key == "cycle_mode" else ("" if value is None else f"{value:g}")
         self.overview[:] = _overview(record, self.dataset)
         for name, tab in self.tabs_by_name.items():
             stored = self.results.get(cell_id, {}).get(name)
@@ -334,7 +349,7 @@ class Dashboard(pn.viewable.Viewer):
     async def _on_save_metadata(self, _event=None):
         if self.record is None:
             return
-        values = {k: w.value for k, w in self.meta_widgets.items()}
+        values = {k: (w.value.strip() if isinstance(w.value, str) else w.value) for k, w in self.meta_widgets.items()}
         try:
             self.record = self.workspace.update_metadata(self.record.id, **values)
         except (ValueError, BatteryvizError) as exc:
@@ -521,7 +536,7 @@ class _CompareTab(pn.viewable.Viewer):
 def create_app(workspace: Workspace):
     """The dashboard page of one session: a template with the workspace in the sidebar, the
     view state kept in the URL, and the last (or linked) cell opened when the page loads."""
-    pn.extension("tabulator", notifications=True)
+    pn.extension("tabulator", "filedropper", notifications=True)
     dashboard = Dashboard(workspace)
     template = pn.template.FastListTemplate(
         title="batteryviz", sidebar=dashboard.sidebar(), main=dashboard.main(), sidebar_width=340,

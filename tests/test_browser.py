@@ -1,0 +1,134 @@
+"""The dashboard in a real browser: Playwright driving Debian's headless Chromium.
+
+One lab server with two users. Alice logs in, uploads a real BaSyTec export, sees the summary
+plot and table, runs dQ/dU and sees peaks, downloads the Excel workbook and opens it. Bob logs
+in and sees none of Alice's cells, not even by putting her cell id in the URL. Screenshots go to
+``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from batteryviz.serve import ServeConfig, add_user
+from batteryviz.store import Workspace
+
+from .dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, running_server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not chromium_available(), reason=f"no Chromium at {CHROMIUM} (`apt-get install chromium`)"),
+]
+
+SECRET = "browser-test-cookie-secret-0123456789"
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    credentials = root / "users.json"
+    add_user(credentials, "alice", "wonderland")
+    add_user(credentials, "bob", "builder")
+    config = ServeConfig(workspace=str(root / "workspace"), auth="basic", credentials=str(credentials),
+                         cookie_secret=SECRET)
+    with running_server(config) as url:
+        yield url, config
+
+
+def _login(browser, url, user, password):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{url}/")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.get_by_text(f"Workspace of {user}").wait_for()
+    return context, page
+
+
+def _shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
+    from openpyxl import load_workbook
+
+    url, config = lab
+    fixture = real / "biologic" / "navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
+    context, page = _login(browser, url, "alice", "wonderland")
+    # upload a real export through the drop zone's file input
+    page.locator("input[type=file]").set_input_files(str(fixture))
+    page.get_by_text(re.compile(r"navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09\.mpr: biologic_mpr, [\d,]+ rows")).wait_for()
+    [cell] = [c for c in Workspace(config.workspace, "alice").cells() if not c.example]
+    page.wait_for_url(re.compile(f"cell={cell.id}"))
+    _shot(page, "01-overview-after-upload")
+
+    # summary: the key figures, the plot and the cycle table
+    page.get_by_text("Cycle summary", exact=True).click()
+    page.locator(".bv-plot-summary").first.wait_for()
+    page.get_by_text("Mean CE (%)").wait_for()
+    page.locator(".tabulator").filter(has_text="discharge_capacity_ah").first.wait_for()
+    _shot(page, "02-summary")
+
+    # Excel of what is on screen
+    with page.expect_download() as info:
+        page.locator(".bv-download-xlsx button").first.click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    book = load_workbook(target, read_only=True)
+    assert {"Summary", "Cycle Data", "Parameters"} <= set(book.sheetnames)
+    rows = list(book["Cycle Data"].iter_rows(values_only=True))
+    assert rows[0][0] == "cycle" and len(rows) - 1 == cell.cycles
+
+    # dQ/dU with peaks
+    page.get_by_text("dQ/dU", exact=True).click()
+    page.get_by_role("button", name="Run").first.click()
+    peaks = page.get_by_text(re.compile(r"Peaks found: \d+"))
+    peaks.wait_for()
+    found = int(re.search(r"Peaks found: (\d+)", peaks.text_content()).group(1))
+    assert found > 0
+    page.locator(".bv-plot-dqdu").first.wait_for()
+    _shot(page, "03-dqdu")
+    context.close()
+
+    # Bob: his own workspace only
+    context, page = _login(browser, url, "bob", "builder")
+    body = page.locator("body")
+    page.wait_for_timeout(1000)
+    assert "navani_jdb11" not in body.inner_text()
+    page.goto(f"{url}/?cell={cell.id}&tab=overview")
+    page.get_by_text(f"There is no cell '{cell.id}' in your workspace").wait_for()
+    assert "navani_jdb11" not in body.inner_text()
+    _shot(page, "04-bob-cannot-open-alices-cell")
+    assert all(c.id != cell.id for c in Workspace(config.workspace, "bob").cells())
+    context.close()
+
+
+def test_bad_upload_shows_a_message_not_a_traceback(browser, lab, tmp_path):
+    url, _ = lab
+    bad = tmp_path / "shopping.txt"
+    bad.write_text("eggs\nmilk\nbread\n")
+    context, page = _login(browser, url, "bob", "builder")
+    page.locator("input[type=file]").set_input_files(str(bad))
+    alert = page.get_by_text(re.compile(r"^shopping\.txt: "))
+    alert.wait_for()
+    text = alert.text_content()
+    assert "Traceback" not in text and "not a format batteryviz recognises" in text, text
+    assert not text.startswith("shopping.txt: shopping.txt")
+    _shot(page, "05-bad-upload")
+    context.close()
