@@ -33,3 +33,9 @@ def example_ds(example_path):
     import batteryviz as bv
 
     return bv.read(example_path)
+
+
+@pytest.fixture(scope="session")
+def simulated_de_path():
+    """The simulated 34-cycle BaSyTec export, space-separated with decimal commas."""
+    return Path(__file__).parent / "data" / "simulated" / "basytec_rate_fade_de.txt"

@@ -59,3 +59,22 @@ def running_server(config):
 
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists()
+
+
+_ALL_TEXT = """() => {
+  const parts = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) walk(el.shadowRoot);
+      for (const node of el.childNodes) if (node.nodeType === Node.TEXT_NODE) parts.push(node.textContent);
+      if (el.tagName === 'OPTION' || el.tagName === 'INPUT') parts.push(el.value || '');
+    }
+  };
+  walk(document);
+  return parts.join(' ');
+}"""
+
+
+def page_text(page) -> str:
+    """Every text on the page, inside Bokeh's shadow roots too (``inner_text`` stops at them)."""
+    return page.evaluate(_ALL_TEXT)

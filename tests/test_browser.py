@@ -15,7 +15,7 @@ import pytest
 from batteryviz.serve import ServeConfig, add_user
 from batteryviz.store import Workspace
 
-from .dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, running_server
+from .dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, page_text, running_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -76,6 +76,7 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
     page.get_by_text(re.compile(r"navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09\.mpr: biologic_mpr, [\d,]+ rows")).wait_for()
     [cell] = [c for c in Workspace(config.workspace, "alice").cells() if not c.example]
     page.wait_for_url(re.compile(f"cell={cell.id}"))
+    assert "navani_jdb11" in page_text(page)  # what Bob must not see
     _shot(page, "01-overview-after-upload")
 
     # summary: the key figures, the plot and the cycle table
@@ -108,12 +109,11 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
 
     # Bob: his own workspace only
     context, page = _login(browser, url, "bob", "builder")
-    body = page.locator("body")
-    page.wait_for_timeout(1000)
-    assert "navani_jdb11" not in body.inner_text()
+    page.get_by_text("basytec_rate_fade.txt", exact=True).first.wait_for()  # his example cell is open
+    assert "navani_jdb11" not in page_text(page)
     page.goto(f"{url}/?cell={cell.id}&tab=overview")
     page.get_by_text(f"There is no cell '{cell.id}' in your workspace").wait_for()
-    assert "navani_jdb11" not in body.inner_text()
+    assert "navani_jdb11" not in page_text(page)
     _shot(page, "04-bob-cannot-open-alices-cell")
     assert all(c.id != cell.id for c in Workspace(config.workspace, "bob").cells())
     context.close()
