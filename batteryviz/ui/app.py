@@ -12,6 +12,7 @@ cycle selection — lives in the URL, so a link reproduces what is on screen.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from functools import partial
@@ -212,6 +213,7 @@ class Dashboard(pn.viewable.Viewer):
         self.record: CellRecord | None = None
         self.dataset = None
         self.results: dict[str, dict] = {}
+        self._loading = None
         # -- sidebar
         limit = f"{workspace.max_upload_bytes / 2**20:.0f}MB"
         self.dropper = pn.widgets.FileDropper(multiple=True, max_file_size=limit, label="Upload cycler files",
@@ -296,17 +298,28 @@ class Dashboard(pn.viewable.Viewer):
             self.cell_select.value = self.cell
 
     async def open_first(self) -> None:
-        """Show the cell named in the URL, else the first one."""
+        """Show the cell named in the URL, else the first one (awaitable: returns once loaded)."""
         if not self.cell and self.cell_select.options:
             self.cell = next(iter(self.cell_select.options.values()))
-        elif self.cell:
-            await self._load_cell(self.cell)
+        elif self.cell and (self.record is None or self.record.id != self.cell):
+            self._start_loading()
+        if self._loading is not None:
+            await self._loading
 
     @param.depends("cell", watch=True)
-    async def _on_cell(self):
+    def _on_cell(self):
         if self.cell and self.cell_select.value != self.cell and self.cell in self.cell_select.options.values():
             self.cell_select.value = self.cell
-        await self._load_cell(self.cell)
+        self._start_loading()
+
+    def _start_loading(self) -> None:
+        """Load the current cell off the event loop; ``self._loading`` can be awaited."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # plain Python without an event loop: load now
+            asyncio.run(self._load_cell(self.cell))
+            return
+        self._loading = loop.create_task(self._load_cell(self.cell))
 
     async def _load_cell(self, cell_id: str) -> None:
         if not cell_id:
@@ -384,6 +397,8 @@ class Dashboard(pn.viewable.Viewer):
         self.refresh_cells()
         if last is not None:
             self.cell = last.id
+            if self._loading is not None:
+                await self._loading
 
     # -- tabs -------------------------------------------------------------------------------
     def _on_tab_index(self, event):

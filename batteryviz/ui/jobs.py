@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_clients: dict = {}  # scheduler address -> distributed.Client, one per server process
 
 
 def scheduler_address() -> str | None:
@@ -34,11 +35,26 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _on_cluster(fn, *args, **kwargs):
+def _client(address: str):
     from ..cluster import get_client
 
-    client = get_client(scheduler_address())
-    return client.submit(fn, *args, pure=False, **kwargs).result()
+    with _lock:
+        client = _clients.get(address)
+        if client is None or client.status in ("closed", "closing"):
+            client = _clients[address] = get_client(address)
+        return client
+
+
+def close_clients() -> None:
+    """Close the connections to schedulers (at server shutdown, or in tests)."""
+    with _lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def _on_cluster(fn, *args, **kwargs):
+    return _client(scheduler_address()).submit(fn, *args, pure=False, **kwargs).result()
 
 
 async def run(fn, *args, heavy: bool = True, **kwargs):

@@ -1,0 +1,172 @@
+"""The dashboard's behaviour, driven from Python (the browser tests cover the same paths in Chromium).
+
+Real workspaces on disk, the real analyses; every download opened with the library a user would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import pytest
+import xarray as xr
+
+from batteryviz.store import Workspace
+from batteryviz.ui import Dashboard
+from batteryviz.ui import jobs
+
+
+def _alerts(obj, kind=None) -> list[str]:
+    return [a.object for a in obj.select(pn.pane.Alert) if kind is None or a.alert_type == kind]
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    board = Dashboard(Workspace(str(tmp_path), "alice"))
+    asyncio.run(board.open_first())
+    return board
+
+
+def test_opens_the_example_and_summarises_it(dashboard):
+    assert dashboard.record.example and dashboard.cell == dashboard.record.id
+    summary = dashboard.results[dashboard.cell]["summary"]
+    assert summary.sizes["cycle"] == 34
+    # the cell's nominal capacity reached the analysis
+    assert '"nominal_capacity_mah": 5000.0' in summary.attrs["parameters"]
+    tab = dashboard.tabs_by_name["summary"]
+    assert [d.filename.rsplit("_summary", 1)[1] for d in tab.downloads] == [
+        ".csv", ".xlsx", ".origin.txt", ".mat", ".nc", ".report.txt"]
+
+
+def test_upload_good_and_bad_files(dashboard, real):
+    good = real / "arbin" / "pyprobe_sample_data_arbin.csv"
+    event = SimpleNamespace(new={good.name: good.read_bytes(), "notes.txt": b"eggs\nmilk\n", "empty.csv": b""})
+    asyncio.run(dashboard._on_upload(event))
+    messages = dashboard.upload_messages
+    assert any(good.name in m and "arbin" in m for m in _alerts(messages, "success"))
+    failures = _alerts(messages, "danger")
+    assert any(m.startswith("notes.txt: not a format") for m in failures)
+    assert any(m.startswith("empty.csv") and "empty" in m for m in failures)
+    assert not any("Traceback" in m for m in failures)
+    assert len(dashboard.workspace.cells()) == 2  # the example and the good upload only
+    assert dashboard.record.filename == good.name  # the new cell is on screen
+
+
+def test_another_users_cell_cannot_be_opened(tmp_path, real):
+    upload = real / "arbin" / "pyprobe_sample_data_arbin.csv"
+    alice = Workspace(str(tmp_path), "alice")
+    secret = alice.add(upload.name, upload.read_bytes())
+    bob = Dashboard(Workspace(str(tmp_path), "bob"))
+
+    async def open_alices():
+        bob.cell = secret.id
+        await bob._loading
+
+    asyncio.run(open_alices())
+    assert bob.record is None and bob.dataset is None
+    assert any("no cell" in m for m in _alerts(bob.overview, "warning"))
+    assert secret.id in [c.id for c in Workspace(str(tmp_path), "alice").cells()]  # alice still has it
+    assert upload.name not in str(bob.cell_select.options)
+
+
+def test_metadata_form_feeds_the_analyses(dashboard):
+    dashboard.meta_widgets["active_mass_mg"].value = "25000,5"
+    asyncio.run(dashboard._on_save_metadata())
+    assert dashboard.workspace.get(dashboard.cell).metadata["active_mass_mg"] == 25000.5
+    summary = dashboard.results[dashboard.cell]["summary"]
+    q = summary["discharge_capacity_ah"].values
+    np.testing.assert_allclose(summary["specific_discharge_capacity_mah_g"].values, q * 1000 / 25.0005)
+    dashboard.meta_widgets["active_mass_mg"].value = "-1"
+    asyncio.run(dashboard._on_save_metadata())
+    assert any("positive" in m for m in _alerts(dashboard.notice, "danger"))
+
+
+def test_cycle_selection_and_errors_are_messages(dashboard):
+    tab = dashboard.tabs_by_name["dqdu"]
+    dashboard.cycles = "1-30:10"
+    result = asyncio.run(tab.run())
+    assert list(result["cycle"].values) == [1, 11, 21]
+    assert any("Peaks found" in m.object for m in tab.output.select(pn.pane.Markdown))
+    dashboard.cycles = "1-x"
+    assert asyncio.run(tab.run()) is None
+    assert any("cannot read '1-x'" in m for m in _alerts(tab.output, "danger"))
+    # an analysis that does not apply to this cell says why
+    dashboard.cycles = ""
+    eis = dashboard.tabs_by_name["impedance"]
+    assert asyncio.run(eis.run()) is None
+    [message] = _alerts(eis.output, "danger")
+    assert message.startswith("EIS:") and "Traceback" not in message
+
+
+def test_every_download_opens(dashboard, tmp_path):
+    from openpyxl import load_workbook
+    from scipy.io import loadmat
+
+    dashboard.cycles = "1,20"
+    asyncio.run(dashboard.tabs_by_name["dqdu"].run())
+    for key in ("summary", "dqdu"):
+        tab = dashboard.tabs_by_name[key]
+        files = {d.filename.rsplit(f"_{key}", 1)[1]: d for d in tab.downloads}
+        data = {suffix: d.callback().getvalue() for suffix, d in files.items()}
+        table = pd.read_csv(io.BytesIO(data[".csv"]))
+        result = dashboard.results[dashboard.cell][key]
+        expected = 34 if key == "summary" else sum(int(np.isfinite(result[f"{d}_dqdu"].values).sum())
+                                                   for d in ("charge", "discharge"))
+        assert len(table) == expected
+        (tmp_path / "book.xlsx").write_bytes(data[".xlsx"])
+        sheets = load_workbook(tmp_path / "book.xlsx", read_only=True).sheetnames
+        assert {"Summary", "Cycle Data", "dQdU Data", "Peak Data", "Parameters"} <= set(sheets)
+        origin = data[".origin.txt"].decode().splitlines()
+        assert origin[0].split("\t") == list(table.columns) and len(origin) == len(table) + 3
+        (tmp_path / "r.mat").write_bytes(data[".mat"])
+        assert {"summary", "dqdu"} <= set(loadmat(tmp_path / "r.mat"))
+        with xr.open_dataset(io.BytesIO(data[".nc"])) as nc:
+            assert nc.attrs["analysis"] == ("CycleSummary" if key == "summary" else "DifferentialCapacity")
+        report = data[".report.txt"].decode()
+        assert "basytec_rate_fade.txt" in report
+
+
+def test_compare_two_cells(dashboard, simulated_de_path):
+    asyncio.run(dashboard._on_upload(SimpleNamespace(new={simulated_de_path.name: simulated_de_path.read_bytes()})))
+    compare = dashboard.compare
+    compare.cells.value = [c.id for c in dashboard.workspace.cells()]
+    compare.dqdu_cycle.value = 10
+    asyncio.run(compare._compare())
+    import holoviews as hv
+
+    [by_cycle, dqdu] = [p.object for p in compare.output.select(pn.pane.HoloViews)]
+    assert len(by_cycle) == 2 and isinstance(by_cycle, hv.Overlay)
+    # the two exports of the same simulated cell agree cycle by cycle
+    a, b = (c.data.iloc[:, 1].to_numpy() for c in by_cycle)
+    np.testing.assert_allclose(a, b, rtol=1e-4)
+    assert len(dqdu) == 4  # charge and discharge of both cells
+
+
+def test_url_state_round_trip(dashboard):
+    dashboard.tab = "dqdu"
+    assert dashboard.tabs.active == dashboard.tab_names.index("dqdu")
+    dashboard.tabs.active = dashboard.tab_names.index("compare")
+    assert dashboard.tab == "compare"
+
+
+def test_heavy_work_goes_to_the_configured_cluster(tmp_path, monkeypatch):
+    from distributed import LocalCluster
+
+    ws = Workspace(str(tmp_path), "alice")
+    cell = ws.cells()[0]
+    params = jobs.analysis_parameters(__import__("batteryviz").CycleSummary, cell.metadata, None, {})
+    local = asyncio.run(jobs.run(jobs.compute_analysis, ws.root, ws.user, cell.id, "summary", params))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        monkeypatch.setenv("BATTERYVIZ_SCHEDULER", cluster.scheduler_address)
+        try:
+            remote = asyncio.run(jobs.run(jobs.compute_analysis, ws.root, ws.user, cell.id, "summary", params))
+            client = jobs._client(cluster.scheduler_address)
+            prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+        finally:
+            jobs.close_clients()
+    assert "compute_analysis" in prefixes  # the scheduler ran the job
+    xr.testing.assert_allclose(local[["discharge_capacity_ah"]], remote[["discharge_capacity_ah"]])
