@@ -13,6 +13,6 @@ import panel as pn
 from batteryviz.serve import ServeConfig, app_factory
 
 if pn.state.served:
-    auth = "oauth" if pn.config.oauth_provider else ("basic" if pn.state.user not in (None, "", "guest") else "none")
-    config = ServeConfig(auth="none" if auth == "none" else "oauth")  # user from pn.state.user when logged in
-    app_factory(config)().servable()
+    logged_in = pn.state.user not in (None, "", "guest")
+    # behind Panel's own auth the workspace is the logged-in user's; without auth, "local"
+    app_factory(ServeConfig(auth="basic" if logged_in else "none"))().servable()

@@ -127,3 +127,25 @@ def test_cli_user_add_reads_the_password_from_stdin(tmp_path, monkeypatch, capsy
     assert main(["user", "add", str(path), "carol", "--password-stdin", "--admin"]) == 0
     entry = load_credentials(path)["users"]["carol"]
     assert entry["admin"] and verify_password("s3cret", entry["password"])
+
+
+def test_panel_serve_of_the_app_script(tmp_path, monkeypatch):
+    """`panel serve dashboards/app.py` serves the same dashboard (workspace from the environment)."""
+    from pathlib import Path
+
+    import panel as pn
+
+    from .dashboard_support import free_port, wait_until_live
+
+    monkeypatch.setenv("BATTERYVIZ_WORKSPACE", str(tmp_path))
+    script = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+    port = free_port()
+    thread = pn.serve({"/": str(script)}, port=port, address="127.0.0.1", threaded=True, show=False, verbose=False,
+                      liveness=True, websocket_origin=[f"127.0.0.1:{port}"])
+    try:
+        wait_until_live(f"http://127.0.0.1:{port}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
+            assert "batteryviz" in r.read().decode()
+        assert (tmp_path / "users").is_dir()  # the session opened its workspace there
+    finally:
+        thread.stop()
