@@ -24,9 +24,9 @@ import param
 from ..analysis.registry import ANALYSES
 from ..cycles import parse_cycle_selection
 from ..errors import BatteryvizError
-from ..export import DOWNLOADS, export_bytes, result_table, summary_statistics
+from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
-from . import jobs
+from . import jobs, views
 
 log = logging.getLogger(__name__)
 
@@ -49,32 +49,46 @@ def error_message(exc: BaseException, what: str) -> str:
 
 
 class AnalysisTab(pn.viewable.Viewer):
-    """Widgets of one registered analysis, a Run button, the plot, the table and the downloads."""
+    """Widgets of one registered analysis, a Run button, the plot, the table and the downloads.
+
+    A result is drawn only when its tab is on screen, and the expensive part of drawing (HoloViews
+    to Bokeh, tables) is prepared off the event loop (:func:`batteryviz.ui.views.prepare`).
+    """
 
     def __init__(self, dashboard: "Dashboard", name: str, **params):
         super().__init__(**params)
         self.dashboard, self.key = dashboard, name
         self.analysis = ANALYSES[name]()
-        names = [n for n, p in self.analysis.param.objects("existing").items()
-                 if n not in CELL_PARAMETERS and (p.precedence is None or p.precedence >= 0)]
-        self.widgets = pn.Param(self.analysis.param, parameters=names, widgets=self.analysis.widget_types(names),
-                                show_name=False, width=280,
-                                name=f"{name} parameters")
+        self.result = None
+        self._shown = None
         self.run_button = pn.widgets.Button(label="Run", color="primary", width=120)
         self.run_button.on_click(self._on_run)
-        self.output = pn.Column(pn.pane.Markdown("Choose the parameters and press **Run**."), sizing_mode="stretch_width",
-                                scroll=True)
+        self.output = pn.Column(pn.pane.Markdown(HINT), sizing_mode="stretch_width", scroll=True)
         self.downloads = pn.Row()
-        doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
-        self.layout = pn.Row(
-            pn.Column(pn.pane.Markdown(f"**{TAB_TITLES.get(name, name)}** — {doc}", width=280), self.widgets,
-                      self.run_button, width=300),
-            pn.Column(self.downloads, self.output, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-        )
+        self._layout = None
+
+    def _build(self):
+        """The tab's layout, built when it is first shown (parameter widgets are costly)."""
+        if self._layout is None:
+            names = [n for n, p in self.analysis.param.objects("existing").items()
+                     if n not in CELL_PARAMETERS and (p.precedence is None or p.precedence >= 0)]
+            widgets = pn.Param(self.analysis.param, parameters=names, widgets=self.analysis.widget_types(names),
+                               show_name=False, width=280)
+            doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
+            self._layout = pn.Row(
+                pn.Column(pn.pane.Markdown(f"**{TAB_TITLES.get(self.key, self.key)}** — {doc}", width=280), widgets,
+                          self.run_button, width=300),
+                pn.Column(self.downloads, self.output, sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            )
+        return self._layout
 
     def __panel__(self):
-        return self.layout
+        return pn.panel(self._build, lazy=True, sizing_mode="stretch_width")
+
+    @property
+    def on_screen(self) -> bool:
+        return self.dashboard.tab == self.key
 
     async def _on_run(self, _event=None):
         await self.run()
@@ -107,46 +121,32 @@ class AnalysisTab(pn.viewable.Viewer):
         if dash.record is None or dash.record.id != record.id:  # the user moved on meanwhile
             return result
         dash.results.setdefault(record.id, {})[self.key] = result
-        self.show(result)
+        self.result = result
+        await self.display(force=True)
         return result
 
-    def show(self, result):
-        """Draw a result: plot, key figures, table, downloads."""
-        items = []
+    def set_result(self, result) -> None:
+        """The result to show for the current cell (``None``: nothing computed yet)."""
+        self.result = result
+        self._shown = None
+        if result is None:
+            self.output[:] = [pn.pane.Markdown(HINT)]
+            self.downloads[:] = []
+
+    async def display(self, force: bool = False) -> None:
+        """Draw the result if it is not on screen yet (``force``: even when the tab is hidden)."""
+        result = self.result
+        if result is None or self._shown is result or not (force or self.on_screen):
+            return
+        self._shown = result
         try:
-            items.append(plot_pane(self.analysis.plot(result), css_classes=[f"bv-plot-{self.key}"]))
+            view = await jobs.run(views.prepare, self.analysis, self.key, result, heavy=False)
         except Exception as exc:  # noqa: BLE001
-            items.append(pn.pane.Alert(error_message(exc, "Plot"), alert_type="warning"))
-        if self.key == "summary":
-            stats = summary_statistics(result)
-            items.insert(0, pn.Row(*[pn.indicators.Number(label=label, value=_finite(stats.get(key)), format=fmt,
-                                                         font_size="20pt", title_size="10pt")
-                                     for key, label, fmt in _SUMMARY_FIGURES if key in stats]))
-        if self.key == "dqdu":
-            from ..export import peak_table
-
-            from .. import plots
-            from ..analysis.dqdu import peak_tracks
-
-            peaks = peak_table(result)
-            if result.sizes.get("cycle", 0) > 1 and len(peaks):
-                for d in ("charge", "discharge"):
-                    if f"{d}_peak_voltage" in result:
-                        tracks = peak_tracks(result, d)
-                        if tracks.sizes.get("track", 0):
-                            items.append(pn.pane.HoloViews(plots.peak_track_plot(tracks).opts(title=f"Peak voltage by track ({d})")))
-            items.append(pn.pane.Markdown(f"**Peaks found: {len(peaks)}**", css_classes=["bv-peak-count"]))
-            items.append(pn.widgets.Tabulator(peaks, disabled=True, pagination="remote", page_size=10,
-                                              show_index=False, sizing_mode="stretch_width"))
-        table = result_table(self.key, result)
-        items.append(pn.widgets.Tabulator(table.round(6), disabled=True, pagination="remote", page_size=15,
-                                          show_index=False, sizing_mode="stretch_width"))
-        warnings = result.attrs.get("quality_warnings", "")
-        if warnings:
-            items.append(pn.pane.Alert("Warnings:\n\n" + "\n".join(f"- {w}" for w in str(warnings).split("\n") if w),
-                                       alert_type="warning"))
-        items.append(pn.pane.Markdown(_definitions(result), styles={"font-size": "smaller"}))
-        self.output[:] = items
+            self.output[:] = [pn.pane.Alert(error_message(exc, "Plot"), alert_type="warning")]
+            return
+        if self.result is not result:  # a newer result arrived meanwhile
+            return
+        self.output[:] = views.panes(view, self.key)
         label = self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
         self.downloads[:] = [
             pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"{label}_{self.key}{suffix}",
@@ -165,39 +165,7 @@ class AnalysisTab(pn.viewable.Viewer):
             return io.BytesIO(error_message(exc, "Export").encode())
 
 
-_SUMMARY_FIGURES = [
-    ("total_cycles", "Cycles", "{value:.0f}"),
-    ("mean_discharge_capacity_ah", "Mean discharge (Ah)", "{value:.4g}"),
-    ("mean_specific_discharge_capacity_mah_g", "Mean discharge (mAh/g)", "{value:.1f}"),
-    ("mean_coulombic_efficiency_percent", "Mean CE (%)", "{value:.2f}"),
-    ("std_coulombic_efficiency_percent", "CE σ (%)", "{value:.3f}"),
-    ("final_retention_percent", "Final retention (%)", "{value:.1f}"),
-    ("fade_percent_per_cycle", "Fade (%/cycle)", "{value:.3f}"),
-    ("total_duration_h", "Duration (h)", "{value:.1f}"),
-]
-
-
-def plot_pane(obj, css_classes: list[str] | None = None):
-    """A HoloViews object as Panel: a Layout becomes a grid of separate plots (a Bokeh GridPlot
-    inside the dashboard's tabs was drawn shifted out of its box in Chromium)."""
-    import holoviews as hv
-
-    if isinstance(obj, hv.Layout):
-        ncols = obj._max_cols or 1
-        panes = [pn.pane.HoloViews(item, linked_axes=False) for item in obj]
-        return pn.GridBox(*panes, ncols=min(ncols, len(panes)), css_classes=css_classes or [])
-    return pn.pane.HoloViews(obj, css_classes=css_classes or [])
-
-
-def _finite(value) -> float:
-    return float(value) if value is not None and np.isfinite(value) else 0.0
-
-
-def _definitions(result) -> str:
-    keys = [k for k in ("ce_definition", "capacity_source", "cycle_rule", "method", "definitions") if k in result.attrs]
-    if not keys:
-        return ""
-    return "**Definitions** — " + "; ".join(f"{k.replace('_', ' ')}: {result.attrs[k]}" for k in keys)
+HINT = "Choose the parameters and press **Run**."
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -332,7 +300,8 @@ class Dashboard(pn.viewable.Viewer):
             return
         self.busy(f"Opening {record.label}…")
         try:
-            self.dataset = await jobs.run(jobs.open_cell, self.workspace.root, self.workspace.user, cell_id, heavy=False)
+            self.dataset, stored = await jobs.run(jobs.open_cell, self.workspace.root, self.workspace.user, cell_id,
+                                                  list(self.tabs_by_name), heavy=False)
         except Exception as exc:  # noqa: BLE001
             self.idle()
             self.overview[:] = [pn.pane.Alert(error_message(exc, f"Opening {record.filename}"), alert_type="danger")]
@@ -345,19 +314,16 @@ class Dashboard(pn.viewable.Viewer):
             value = record.metadata.get(key)
             widget.value = (value or "auto") if key == "cycle_mode" else ("" if value is None else f"{value:g}")
         self.overview[:] = _overview(record, self.dataset)
+        known = self.results.setdefault(cell_id, {})
+        for name, result in stored.items():
+            known.setdefault(name, result)
         for name, tab in self.tabs_by_name.items():
-            stored = self.results.get(cell_id, {}).get(name)
-            if stored is None:
-                stored = self.workspace.load_result(cell_id, name)
-                if stored is not None:
-                    self.results.setdefault(cell_id, {})[name] = stored
-            if stored is not None:
-                tab.show(stored)
-            else:
-                tab.output[:] = [pn.pane.Markdown("Choose the parameters and press **Run**.")]
-                tab.downloads[:] = []
-        if "summary" not in self.results.get(cell_id, {}):
+            tab.set_result(known.get(name))
+        if "summary" not in known:
             await self.tabs_by_name["summary"].run()
+        current = self.tabs_by_name.get(self.tab)
+        if current is not None:
+            await current.display()
 
     async def _on_save_metadata(self, _event=None):
         if self.record is None:
@@ -408,6 +374,13 @@ class Dashboard(pn.viewable.Viewer):
     def _on_tab_name(self):
         if self.tab in self.tab_names and self.tabs.active != self.tab_names.index(self.tab):
             self.tabs.active = self.tab_names.index(self.tab)
+        tab = self.tabs_by_name.get(self.tab)
+        if tab is not None and tab.result is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (plain Python): drawn by the next display() call
+                return
+            loop.create_task(tab.display())
 
 
 def _overview(record: CellRecord, ds) -> list:

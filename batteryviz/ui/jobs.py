@@ -101,8 +101,10 @@ def add_upload(root: str, user: str, filename: str, data: bytes, max_upload_byte
     return Workspace(root, user, max_upload_bytes=max_upload_bytes, seed_examples=False).add(filename, data)
 
 
-def open_cell(root: str, user: str, cell_id: str):
-    """The parsed dataset of a cell."""
+def open_cell(root: str, user: str, cell_id: str, results: list[str] = ()):
+    """The parsed dataset of a cell and its stored results (``{name: result}``, those present)."""
     from ..store import Workspace
 
-    return Workspace(root, user, seed_examples=False).open_dataset(cell_id)
+    ws = Workspace(root, user, seed_examples=False)
+    stored = {name: ws.load_result(cell_id, name) for name in results}
+    return ws.open_dataset(cell_id), {k: v for k, v in stored.items() if v is not None}

@@ -1,0 +1,133 @@
+"""Drawing a result in the dashboard, in two steps.
+
+:func:`prepare` does the expensive part — HoloViews to Bokeh figures, tables, key figures — and
+is a plain function, so the dashboard runs it off the server's event loop. :func:`panes` wraps
+the prepared pieces into Panel objects, which is cheap and happens on the loop. Figures are
+rendered one per plot (a HoloViews Layout becomes a grid of separate figures): a Bokeh GridPlot
+inside the dashboard's tabs was drawn shifted out of its box in Chromium.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..export import peak_table, result_table, summary_statistics
+
+SUMMARY_FIGURES = [
+    ("total_cycles", "Cycles", "{value:.0f}"),
+    ("mean_discharge_capacity_ah", "Mean discharge (Ah)", "{value:.4g}"),
+    ("mean_specific_discharge_capacity_mah_g", "Mean discharge (mAh/g)", "{value:.1f}"),
+    ("mean_coulombic_efficiency_percent", "Mean CE (%)", "{value:.2f}"),
+    ("std_coulombic_efficiency_percent", "CE σ (%)", "{value:.3f}"),
+    ("final_retention_percent", "Final retention (%)", "{value:.1f}"),
+    ("fade_percent_per_cycle", "Fade (%/cycle)", "{value:.3f}"),
+    ("total_duration_h", "Duration (h)", "{value:.1f}"),
+]
+
+
+@dataclass
+class PreparedView:
+    """Everything a result tab shows, ready to wrap."""
+
+    figures: list = field(default_factory=list)       # Bokeh models, or HoloViews objects that must stay live
+    columns: int = 1
+    figures_below: list = field(default_factory=list)  # e.g. peak tracks
+    numbers: list = field(default_factory=list)        # (label, value, format)
+    peaks: object = None                               # DataFrame of dQ/dU peaks
+    table: object = None                               # the result's main table
+    warnings: list = field(default_factory=list)
+    definitions: str = ""
+    plot_error: str = ""
+
+
+def render(obj) -> list:
+    """Bokeh figures of a HoloViews object, one per plot of a Layout. Objects that stay live on
+    the server (rasterised DynamicMaps re-render on zoom) are returned as they are."""
+    import holoviews as hv
+
+    items = list(obj) if isinstance(obj, hv.Layout) else [obj]
+    out = []
+    for item in items:
+        if isinstance(item, hv.DynamicMap):
+            out.append(item)
+        else:
+            out.append(hv.render(item, backend="bokeh"))
+    return out
+
+
+def prepare(analysis, key: str, result) -> PreparedView:
+    """The pieces of a result tab (runs in a worker thread)."""
+    import holoviews as hv
+
+    view = PreparedView()
+    try:
+        plot = analysis.plot(result)
+        view.figures = render(plot)
+        view.columns = min((plot._max_cols or 1) if isinstance(plot, hv.Layout) else 1, len(view.figures))
+    except Exception as exc:  # noqa: BLE001 - a plot problem must not hide the numbers
+        view.plot_error = f"Plot: {exc}"
+    if key == "summary":
+        stats = summary_statistics(result)
+        view.numbers = [(label, _finite(stats.get(k)), fmt) for k, label, fmt in SUMMARY_FIGURES if k in stats]
+    if key == "dqdu":
+        from .. import plots
+        from ..analysis.dqdu import peak_tracks
+
+        view.peaks = peak_table(result)
+        if result.sizes.get("cycle", 0) > 1 and len(view.peaks):
+            for d in ("charge", "discharge"):
+                if f"{d}_peak_voltage" in result:
+                    tracks = peak_tracks(result, d)
+                    if tracks.sizes.get("track", 0):
+                        view.figures_below += render(plots.peak_track_plot(tracks).opts(title=f"Peak voltage by track ({d})"))
+    view.table = result_table(key, result).round(6)
+    warnings = result.attrs.get("quality_warnings", "")
+    view.warnings = [w for w in str(warnings).split("\n") if w] if warnings else []
+    view.definitions = definitions(result)
+    return view
+
+
+def panes(view: PreparedView, key: str) -> list:
+    """Panel objects of a prepared view (on the event loop: cheap)."""
+    import panel as pn
+
+    def figure_pane(fig):
+        if hasattr(fig, "opts"):  # a live HoloViews object
+            return pn.pane.HoloViews(fig, linked_axes=False)
+        return pn.pane.Bokeh(fig)
+
+    items = []
+    if view.numbers:
+        items.append(pn.Row(*[pn.indicators.Number(label=label, value=value, format=fmt, font_size="20pt",
+                                                   title_size="10pt") for label, value, fmt in view.numbers]))
+    if view.figures:
+        items.append(pn.GridBox(*[figure_pane(f) for f in view.figures], ncols=max(view.columns, 1),
+                                css_classes=[f"bv-plot-{key}"]))
+    if view.plot_error:
+        items.append(pn.pane.Alert(view.plot_error, alert_type="warning"))
+    items += [figure_pane(f) for f in view.figures_below]
+    if view.peaks is not None:
+        items.append(pn.pane.Markdown(f"**Peaks found: {len(view.peaks)}**", css_classes=["bv-peak-count"]))
+        items.append(pn.widgets.Tabulator(view.peaks, disabled=True, pagination="remote", page_size=10,
+                                          show_index=False, sizing_mode="stretch_width"))
+    if view.table is not None:
+        items.append(pn.widgets.Tabulator(view.table, disabled=True, pagination="remote", page_size=15,
+                                          show_index=False, sizing_mode="stretch_width"))
+    if view.warnings:
+        items.append(pn.pane.Alert("Warnings:\n\n" + "\n".join(f"- {w}" for w in view.warnings), alert_type="warning"))
+    if view.definitions:
+        items.append(pn.pane.Markdown(view.definitions, styles={"font-size": "smaller"}))
+    return items
+
+
+def definitions(result) -> str:
+    keys = [k for k in ("ce_definition", "capacity_source", "cycle_rule", "method", "definitions") if k in result.attrs]
+    if not keys:
+        return ""
+    return "**Definitions** — " + "; ".join(f"{k.replace('_', ' ')}: {result.attrs[k]}" for k in keys)
+
+
+def _finite(value) -> float:
+    return float(value) if value is not None and np.isfinite(value) else 0.0

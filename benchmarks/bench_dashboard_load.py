@@ -1,0 +1,135 @@
+"""Load test of the dashboard server: N concurrent sessions upload and analyse, one more clicks.
+
+    python benchmarks/bench_dashboard_load.py [SESSIONS=20] [ROWS=30000]
+
+A real ``batteryviz serve`` process (no auth, a fresh workspace) and real browsers (Playwright
+driving Debian's Chromium, one context per session). Each loaded session uploads its own
+BaSyTec file (``generate.py``, different seeds so no upload is a duplicate), waits for the
+summary, then runs dQ/dU on every cycle and waits for the peaks. Meanwhile a probe session
+switches tabs every 0.25 s; a tab switch goes to the server and comes back as a URL change
+(``?tab=...``, written by the server's location sync), so its latency is a full round trip
+through the server's event loop. Reported: completion of all sessions, their wall times, and
+the probe's median/p95/max latency (target p95 < 1 s). The browsers run on the same 2 cores as
+the server here, so the figures are pessimistic for a lab whose users sit at their own machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from generate import generate  # noqa: E402
+
+from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until_live  # noqa: E402
+
+
+async def loaded_session(browser, url, path: Path, results: list, errors: list):
+    start = time.perf_counter()
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(600_000)
+    try:
+        await page.goto(f"{url}/")
+        await page.get_by_text("Workspace of local").wait_for()
+        await page.locator("input[type=file]").set_input_files(str(path))
+        await page.get_by_text(f"{path.name}: basytec").wait_for()
+        uploaded = time.perf_counter()
+        await page.get_by_text("dQ/dU", exact=True).click()
+        await page.get_by_role("button", name="Run").first.click()
+        await page.get_by_text("Peaks found").wait_for()
+        results.append({"file": path.name, "upload_and_summary_s": uploaded - start, "total_s": time.perf_counter() - start})
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports failures instead of stopping
+        errors.append(f"{path.name}: {type(exc).__name__}: {exc}")
+    finally:
+        await context.close()
+
+
+async def probe_session(browser, url, stop: asyncio.Event, latencies: list):
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(120_000)
+    await page.goto(f"{url}/")
+    await page.get_by_text("Workspace of local").wait_for()
+    await page.get_by_text("Mean CE (%)", exact=False).count()
+    tabs = [("V–Q curves", "curves"), ("Overview", "overview")]
+    k = 0
+    while not stop.is_set():
+        title, key = tabs[k % 2]
+        t0 = time.perf_counter()
+        await page.get_by_text(title, exact=True).click()
+        await page.wait_for_url(f"**tab={key}**")
+        latencies.append(time.perf_counter() - t0)
+        k += 1
+        await asyncio.sleep(0.25)
+    await context.close()
+
+
+async def main(n_sessions: int, rows: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    data = Path(tempfile.mkdtemp(prefix="bv-load-data-"))
+    files = [generate(rows, data / f"load_{k:02d}.txt", rows_per_cycle=5000, seed=k + 1) for k in range(n_sessions)]
+    workspace = Path(tempfile.mkdtemp(prefix="bv-load-ws-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address",
+                               "127.0.0.1", "--workspace", str(workspace)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until_live(url)
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            stop, latencies, idle_latencies, results, errors = asyncio.Event(), [], [], [], []
+            # the probe alone first: the latency of an idle server
+            probe = asyncio.create_task(probe_session(browser, url, stop, idle_latencies))
+            await asyncio.sleep(6)
+            stop.set()
+            await probe
+            stop = asyncio.Event()
+            probe = asyncio.create_task(probe_session(browser, url, stop, latencies))
+            await asyncio.sleep(3)
+            t0 = time.perf_counter()
+            await asyncio.gather(*[loaded_session(browser, url, f, results, errors) for f in files])
+            wall = time.perf_counter() - t0
+            stop.set()
+            await probe
+            await browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    def pct(values, q):
+        values = sorted(values)
+        return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+
+    totals = [r["total_s"] for r in results]
+    return {
+        "sessions": n_sessions, "rows_per_file": rows, "file_mib": round(files[0].stat().st_size / 2**20, 2),
+        "completed": len(results), "errors": errors, "wall_s": round(wall, 1),
+        "session_total_s": {"median": round(statistics.median(totals), 1) if totals else None, "max": round(max(totals), 1) if totals else None},
+        "probe_idle_s": {"n": len(idle_latencies), "median": round(pct(idle_latencies, 0.5), 3), "p95": round(pct(idle_latencies, 0.95), 3)},
+        "probe_under_load_s": {"n": len(latencies), "median": round(pct(latencies, 0.5), 3), "p95": round(pct(latencies, 0.95), 3),
+                               "max": round(max(latencies), 3) if latencies else None},
+    }
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    rows = int(sys.argv[2]) if len(sys.argv) > 2 else 30_000
+    out = asyncio.run(main(n, rows))
+    print(json.dumps(out, indent=1))
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    (results / "dashboard_load.json").write_text(json.dumps(out, indent=1))
