@@ -94,7 +94,7 @@ async def main(n_sessions: int, rows: int) -> dict:
             stop, latencies, idle_latencies, results, errors = asyncio.Event(), [], [], [], []
             # the probe alone first: the latency of an idle server
             probe = asyncio.create_task(probe_session(browser, url, stop, idle_latencies))
-            await asyncio.sleep(6)
+            await asyncio.sleep(20)
             stop.set()
             await probe
             stop = asyncio.Event()

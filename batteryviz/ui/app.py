@@ -96,6 +96,8 @@ class AnalysisTab(pn.viewable.Viewer):
     async def run(self):
         """Compute the analysis for the current cell (off the event loop) and show it."""
         dash = self.dashboard
+        if dash._loading is not None and not dash._loading.done() and asyncio.current_task() is not dash._loading:
+            await dash._loading  # a cell being opened: analyse that one, not the previous
         record = dash.record
         if record is None:
             self.output[:] = [pn.pane.Alert("Select or upload a cell first.", alert_type="warning")]
