@@ -329,6 +329,14 @@ def _print_warnings(text: str) -> None:
 def cmd_serve(args) -> int:
     from .serve import ServeConfig, default_workspace, make_server
 
+    try:
+        import panel  # noqa: F401
+        import holoviews  # noqa: F401
+    except ImportError as exc:
+        print(f"batteryviz serve needs the dashboard extras ({exc.name} is missing): "
+              "pip install 'batteryviz[server]'", file=sys.stderr)
+        return 2
+
     if args.scheduler:
         os.environ["BATTERYVIZ_SCHEDULER"] = args.scheduler
     config = ServeConfig(

@@ -9,8 +9,12 @@ summary, then runs dQ/dU on every cycle and waits for the peaks. Meanwhile a pro
 switches tabs every 0.25 s; a tab switch goes to the server and comes back as a URL change
 (``?tab=...``, written by the server's location sync), so its latency is a full round trip
 through the server's event loop. Reported: completion of all sessions, their wall times, and
-the probe's median/p95/max latency (target p95 < 1 s). The browsers run on the same 2 cores as
-the server here, so the figures are pessimistic for a lab whose users sit at their own machines.
+the probe's median/p95/max latency (target p95 < 1 s).
+
+The browsers run on the same 2 cores as the server here; they are started with ``nice -n 15`` so
+the server gets the CPU first, as it would when its users sit at their own machines. Sessions
+arrive 0.5 s apart (all 20 overlap: each takes far longer than the 10 s of arrivals).
+An interaction that gets no answer within 30 s counts as 30 s.
 """
 
 from __future__ import annotations
@@ -35,11 +39,25 @@ from generate import generate  # noqa: E402
 from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until_live  # noqa: E402
 
 
-async def loaded_session(browser, url, path: Path, results: list, errors: list):
+ARRIVAL_S = 0.5
+SESSION_TIMEOUT_S = 240.0
+PROBE_TIMEOUT_S = 30.0
+
+
+def niced_chromium() -> str:
+    """A wrapper that starts Chromium with a lower CPU priority than the server."""
+    wrapper = Path(tempfile.mkdtemp(prefix="bv-chromium-")) / "chromium"
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n 15 {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+async def loaded_session(browser, url, path: Path, results: list, errors: list, delay: float = 0.0):
+    await asyncio.sleep(delay)
     start = time.perf_counter()
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
-    page.set_default_timeout(600_000)
+    page.set_default_timeout(SESSION_TIMEOUT_S * 1000)
     try:
         await page.goto(f"{url}/")
         await page.get_by_text("Workspace of local").wait_for()
@@ -51,7 +69,8 @@ async def loaded_session(browser, url, path: Path, results: list, errors: list):
         await page.get_by_text("Peaks found").wait_for()
         results.append({"file": path.name, "upload_and_summary_s": uploaded - start, "total_s": time.perf_counter() - start})
     except Exception as exc:  # noqa: BLE001 - a benchmark reports failures instead of stopping
-        errors.append(f"{path.name}: {type(exc).__name__}: {exc}")
+        errors.append(f"{path.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        await page.screenshot(path=str(HERE / "results" / f"dashboard_load_failed_{path.stem}.png"))
     finally:
         await context.close()
 
@@ -68,9 +87,12 @@ async def probe_session(browser, url, stop: asyncio.Event, latencies: list):
     while not stop.is_set():
         title, key = tabs[k % 2]
         t0 = time.perf_counter()
-        await page.get_by_text(title, exact=True).click()
-        await page.wait_for_url(f"**tab={key}**")
-        latencies.append(time.perf_counter() - t0)
+        try:
+            await page.get_by_text(title, exact=True).click(timeout=PROBE_TIMEOUT_S * 1000)
+            await page.wait_for_url(f"**tab={key}**", timeout=PROBE_TIMEOUT_S * 1000)
+            latencies.append(time.perf_counter() - t0)
+        except Exception:  # noqa: BLE001 - no answer: counted as the timeout
+            latencies.append(PROBE_TIMEOUT_S)
         k += 1
         await asyncio.sleep(0.25)
     await context.close()
@@ -84,13 +106,14 @@ async def main(n_sessions: int, rows: int) -> dict:
     workspace = Path(tempfile.mkdtemp(prefix="bv-load-ws-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    log = open(HERE / "results" / "dashboard_load_server.log", "w")  # noqa: SIM115 - closed with the server
     server = subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address",
-                               "127.0.0.1", "--workspace", str(workspace)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+                               "127.0.0.1", "--workspace", str(workspace), "--num-procs", str(NUM_PROCS)], stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     try:
         wait_until_live(url)
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = await p.chromium.launch(executable_path=niced_chromium(), args=CHROMIUM_ARGS)
             stop, latencies, idle_latencies, results, errors = asyncio.Event(), [], [], [], []
             # the probe alone first: the latency of an idle server
             probe = asyncio.create_task(probe_session(browser, url, stop, idle_latencies))
@@ -101,7 +124,7 @@ async def main(n_sessions: int, rows: int) -> dict:
             probe = asyncio.create_task(probe_session(browser, url, stop, latencies))
             await asyncio.sleep(3)
             t0 = time.perf_counter()
-            await asyncio.gather(*[loaded_session(browser, url, f, results, errors) for f in files])
+            await asyncio.gather(*[loaded_session(browser, url, f, results, errors, k * ARRIVAL_S) for k, f in enumerate(files)])
             wall = time.perf_counter() - t0
             stop.set()
             await probe
@@ -116,7 +139,7 @@ async def main(n_sessions: int, rows: int) -> dict:
 
     totals = [r["total_s"] for r in results]
     return {
-        "sessions": n_sessions, "rows_per_file": rows, "file_mib": round(files[0].stat().st_size / 2**20, 2),
+        "sessions": n_sessions, "server_processes": NUM_PROCS, "rows_per_file": rows, "file_mib": round(files[0].stat().st_size / 2**20, 2),
         "completed": len(results), "errors": errors, "wall_s": round(wall, 1),
         "session_total_s": {"median": round(statistics.median(totals), 1) if totals else None, "max": round(max(totals), 1) if totals else None},
         "probe_idle_s": {"n": len(idle_latencies), "median": round(pct(idle_latencies, 0.5), 3), "p95": round(pct(idle_latencies, 0.95), 3)},
@@ -125,9 +148,12 @@ async def main(n_sessions: int, rows: int) -> dict:
     }
 
 
+NUM_PROCS = 1
+
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     rows = int(sys.argv[2]) if len(sys.argv) > 2 else 30_000
+    NUM_PROCS = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     out = asyncio.run(main(n, rows))
     print(json.dumps(out, indent=1))
     results = HERE / "results"

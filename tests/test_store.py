@@ -148,3 +148,21 @@ def test_metadata_is_checked(tmp_path, upload):
                                             ("", "upload"), ("a\x00b.txt", "a_b.txt")])
 def test_safe_filename(name, expected):
     assert safe_filename(name) == expected
+
+
+def test_uploaded_catalogs_are_never_opened(tmp_path):
+    """An intake catalog can name arbitrary code: as an upload it is refused, not imported."""
+    marker = tmp_path / "executed"
+    catalog = f"""
+metadata:
+  version: 2
+entries:
+  evil:
+    kwargs:
+      path: "{{{{ __import__('pathlib').Path('{marker}').touch() }}}}"
+    reader: os.system
+""".encode()
+    ws = Workspace(str(tmp_path / "ws"), "alice", seed_examples=False)
+    with pytest.raises(BatteryvizError, match=r"^lab\.yaml: not a format"):
+        ws.add("lab.yaml", catalog)
+    assert not marker.exists() and ws.cells() == []

@@ -142,13 +142,13 @@ class AnalysisTab(pn.viewable.Viewer):
             return
         self._shown = result
         try:
-            view = await jobs.run(views.prepare, self.analysis, self.key, result, heavy=False)
+            items = await jobs.run(views.build, self.analysis, self.key, result, heavy=False)
         except Exception as exc:  # noqa: BLE001
             self.output[:] = [pn.pane.Alert(error_message(exc, "Plot"), alert_type="warning")]
             return
         if self.result is not result:  # a newer result arrived meanwhile
             return
-        self.output[:] = views.panes(view, self.key)
+        self.output[:] = items
         label = self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
         self.downloads[:] = [
             pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"{label}_{self.key}{suffix}",
@@ -315,7 +315,7 @@ class Dashboard(pn.viewable.Viewer):
         for key, widget in self.meta_widgets.items():
             value = record.metadata.get(key)
             widget.value = (value or "auto") if key == "cycle_mode" else ("" if value is None else f"{value:g}")
-        self.overview[:] = _overview(record, self.dataset)
+        self.overview[:] = await jobs.run(views.overview, record, self.dataset, heavy=False)
         known = self.results.setdefault(cell_id, {})
         for name, result in stored.items():
             known.setdefault(name, result)
@@ -383,40 +383,6 @@ class Dashboard(pn.viewable.Viewer):
             except RuntimeError:  # no event loop (plain Python): drawn by the next display() call
                 return
             loop.create_task(tab.display())
-
-
-def _overview(record: CellRecord, ds) -> list:
-    """Data overview: format, size, rows, cycles, time span, header metadata, preview, warnings."""
-    import pandas as pd
-
-    facts = pd.DataFrame([
-        ("File", record.filename), ("Format", f"{record.format} ({record.cycler})"),
-        ("Size", f"{record.size_bytes / 1024:,.1f} KiB"), ("Rows", f"{record.rows:,}"), ("Cycles", str(record.cycles)),
-        ("Time span", f"{record.time_span_h:.2f} h"), ("SHA-256", record.sha256), ("Uploaded", record.uploaded),
-    ], columns=["", "value"])
-    header = pd.DataFrame(sorted(record.header.items()), columns=["key", "value"])
-    names = [n for n, v in ds.data_vars.items() if v.dims == ("record",)][:12]
-    preview = pd.DataFrame({n: _labelled(ds[n], 10) for n in names})
-    items = [
-        pn.Row(pn.widgets.Tabulator(facts, disabled=True, show_index=False, width=520),
-               pn.widgets.Tabulator(header, disabled=True, show_index=False, width=520)),
-        pn.pane.Markdown("**First rows** (BDF names)"),
-        pn.widgets.Tabulator(preview, disabled=True, show_index=False, sizing_mode="stretch_width"),
-    ]
-    if record.warnings:
-        items.append(pn.pane.Alert("Data-quality warnings:\n\n" + "\n".join(f"- {w}" for w in record.warnings),
-                                   alert_type="warning"))
-    return items
-
-
-def _labelled(var, n: int):
-    """The first ``n`` values of a record variable, categorical codes shown as their labels."""
-    values = var.values[:n]
-    labels = var.attrs.get("labels")
-    if labels:
-        names = np.array(str(labels).split("\t"), dtype=object)
-        return names[values.astype(np.int64)]
-    return values
 
 
 class _CurvesTab(pn.viewable.Viewer):

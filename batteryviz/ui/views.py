@@ -1,9 +1,10 @@
-"""Drawing a result in the dashboard, in two steps.
+"""Drawing a result or a cell overview in the dashboard, off the server's event loop.
 
-:func:`prepare` does the expensive part — HoloViews to Bokeh figures, tables, key figures — and
-is a plain function, so the dashboard runs it off the server's event loop. :func:`panes` wraps
-the prepared pieces into Panel objects, which is cheap and happens on the loop. Figures are
-rendered one per plot (a HoloViews Layout becomes a grid of separate figures): a Bokeh GridPlot
+:func:`prepare` computes the pieces — HoloViews rendered to Bokeh figures, tables, key figures —
+and :func:`panes` wraps them into Panel objects; :func:`build` does both and runs in a worker
+thread (Panel objects may be made there as long as no document holds them yet), so the event
+loop only attaches finished objects and stays free for other sessions. Figures are rendered
+one per plot (a HoloViews Layout becomes a grid of separate figures): a Bokeh GridPlot
 inside the dashboard's tabs was drawn shifted out of its box in Chromium.
 """
 
@@ -34,6 +35,7 @@ class PreparedView:
     figures: list = field(default_factory=list)       # Bokeh models, or HoloViews objects that must stay live
     columns: int = 1
     figures_below: list = field(default_factory=list)  # e.g. peak tracks
+    widgets: list = field(default_factory=list)        # tables, built off the event loop
     numbers: list = field(default_factory=list)        # (label, value, format)
     peaks: object = None                               # DataFrame of dQ/dU peaks
     table: object = None                               # the result's main table
@@ -83,14 +85,35 @@ def prepare(analysis, key: str, result) -> PreparedView:
                     if tracks.sizes.get("track", 0):
                         view.figures_below += render(plots.peak_track_plot(tracks).opts(title=f"Peak voltage by track ({d})"))
     view.table = result_table(key, result).round(6)
+    view.widgets = tables(view)
     warnings = result.attrs.get("quality_warnings", "")
     view.warnings = [w for w in str(warnings).split("\n") if w] if warnings else []
     view.definitions = definitions(result)
     return view
 
 
+def build(analysis, key: str, result) -> list:
+    """The Panel objects of a result tab, made in a worker thread; the event loop only attaches them."""
+    return panes(prepare(analysis, key, result), key)
+
+
+def tables(view: PreparedView) -> list:
+    """Paginated tables of the peaks and of the result (Panel objects may be made in a thread
+    as long as no document holds them yet)."""
+    import panel as pn
+
+    out = []
+    if view.peaks is not None:
+        out.append(pn.widgets.Tabulator(view.peaks, disabled=True, pagination="remote", page_size=10,
+                                        show_index=False, sizing_mode="stretch_width"))
+    if view.table is not None:
+        out.append(pn.widgets.Tabulator(view.table, disabled=True, pagination="remote", page_size=15,
+                                        show_index=False, sizing_mode="stretch_width"))
+    return out
+
+
 def panes(view: PreparedView, key: str) -> list:
-    """Panel objects of a prepared view (on the event loop: cheap)."""
+    """Panel objects of a prepared view."""
     import panel as pn
 
     def figure_pane(fig):
@@ -110,16 +133,48 @@ def panes(view: PreparedView, key: str) -> list:
     items += [figure_pane(f) for f in view.figures_below]
     if view.peaks is not None:
         items.append(pn.pane.Markdown(f"**Peaks found: {len(view.peaks)}**", css_classes=["bv-peak-count"]))
-        items.append(pn.widgets.Tabulator(view.peaks, disabled=True, pagination="remote", page_size=10,
-                                          show_index=False, sizing_mode="stretch_width"))
-    if view.table is not None:
-        items.append(pn.widgets.Tabulator(view.table, disabled=True, pagination="remote", page_size=15,
-                                          show_index=False, sizing_mode="stretch_width"))
+    items += view.widgets
     if view.warnings:
         items.append(pn.pane.Alert("Warnings:\n\n" + "\n".join(f"- {w}" for w in view.warnings), alert_type="warning"))
     if view.definitions:
         items.append(pn.pane.Markdown(view.definitions, styles={"font-size": "smaller"}))
     return items
+
+
+def overview(record, ds) -> list:
+    """Data overview: format, size, rows, cycles, time span, header metadata, preview, warnings.
+
+    Built in a worker thread; plain HTML tables (a Tabulator costs the event loop ~0.1 s each)."""
+    import pandas as pd
+    import panel as pn
+
+    facts = pd.DataFrame([
+        ("File", record.filename), ("Format", f"{record.format} ({record.cycler})"),
+        ("Size", f"{record.size_bytes / 1024:,.1f} KiB"), ("Rows", f"{record.rows:,}"), ("Cycles", str(record.cycles)),
+        ("Time span", f"{record.time_span_h:.2f} h"), ("SHA-256", record.sha256), ("Uploaded", record.uploaded),
+    ], columns=["", "value"])
+    header = pd.DataFrame(sorted(record.header.items()), columns=["key", "value"])
+    names = [n for n, v in ds.data_vars.items() if v.dims == ("record",)][:12]
+    preview = pd.DataFrame({n: _labelled(ds[n], 10) for n in names})
+    items = [
+        pn.Row(pn.pane.DataFrame(facts, index=False, width=560), pn.pane.DataFrame(header, index=False, width=560)),
+        pn.pane.Markdown("**First rows** (BDF names)"),
+        pn.pane.DataFrame(preview, index=False, sizing_mode="stretch_width", max_width=1400),
+    ]
+    if record.warnings:
+        items.append(pn.pane.Alert("Data-quality warnings:\n\n" + "\n".join(f"- {w}" for w in record.warnings),
+                                   alert_type="warning"))
+    return items
+
+
+def _labelled(var, n: int):
+    """The first ``n`` values of a record variable, categorical codes shown as their labels."""
+    values = var.values[:n]
+    labels = var.attrs.get("labels")
+    if labels:
+        names = np.array(str(labels).split("\t"), dtype=object)
+        return names[values.astype(np.int64)]
+    return values
 
 
 def definitions(result) -> str:
