@@ -57,6 +57,8 @@ assert "summary" in dashboard.results[record.id]  # the summary ran when the cel
 
 # %%
 dashboard.cycles = "1-34:10"
-result = await dashboard.tabs_by_name["dqdu"].run()  # noqa: F704
+dqdu_tab = dashboard.tabs_by_name["dqdu"]
+await dashboard.show_tab(dqdu_tab)  # noqa: F704 - builds the tab's widgets, as opening the tab does
+result = await dqdu_tab.run()  # noqa: F704
 assert list(result["cycle"].values) == [1, 11, 21, 31]
-dashboard.tabs_by_name["dqdu"]
+dqdu_tab

@@ -66,25 +66,31 @@ class AnalysisTab(pn.viewable.Viewer):
         self.output = pn.Column(pn.pane.Markdown(HINT), sizing_mode="stretch_width", scroll=True)
         self.downloads = pn.Row()
         self._layout = None
+        self.container = pn.Column(pn.pane.Markdown("Loading…"), sizing_mode="stretch_width")
 
-    def _build(self):
-        """The tab's layout, built when it is first shown (parameter widgets are costly)."""
+    def _layout_now(self):
+        """The tab's layout (parameter widgets are costly: made in a worker thread, once)."""
+        names = [n for n, p in self.analysis.param.objects("existing").items()
+                 if n not in CELL_PARAMETERS and (p.precedence is None or p.precedence >= 0)]
+        widgets = pn.Param(self.analysis.param, parameters=names, widgets=self.analysis.widget_types(names),
+                           show_name=False, width=280)
+        doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
+        return pn.Row(
+            pn.Column(pn.pane.Markdown(f"**{TAB_TITLES.get(self.key, self.key)}** — {doc}", width=280), widgets,
+                      self.run_button, width=300),
+            pn.Column(self.downloads, self.output, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+
+    async def ensure_built(self) -> None:
+        """Fill the tab (once): its content replaces the placeholder in one step, so nothing a
+        user can click is ever swapped out under the pointer."""
         if self._layout is None:
-            names = [n for n, p in self.analysis.param.objects("existing").items()
-                     if n not in CELL_PARAMETERS and (p.precedence is None or p.precedence >= 0)]
-            widgets = pn.Param(self.analysis.param, parameters=names, widgets=self.analysis.widget_types(names),
-                               show_name=False, width=280)
-            doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
-            self._layout = pn.Row(
-                pn.Column(pn.pane.Markdown(f"**{TAB_TITLES.get(self.key, self.key)}** — {doc}", width=280), widgets,
-                          self.run_button, width=300),
-                pn.Column(self.downloads, self.output, sizing_mode="stretch_width"),
-                sizing_mode="stretch_width",
-            )
-        return self._layout
+            self._layout = await jobs.run(self._layout_now, heavy=False)
+            self.container[:] = [self._layout]
 
     def __panel__(self):
-        return pn.panel(self._build, lazy=True, sizing_mode="stretch_width")
+        return self.container
 
     @property
     def on_screen(self) -> bool:
@@ -220,7 +226,9 @@ class Dashboard(pn.viewable.Viewer):
         pages += [(n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n != "summary"]
         pages += [("compare", "Compare cells", self.compare)]
         self.tab_names = [p[0] for p in pages]
-        self.tabs = pn.Tabs(*[(title, obj) for _, title, obj in pages], dynamic=True, sizing_mode="stretch_width")
+        # not dynamic: a tab switch is then only a class change in the browser (cheap for the server),
+        # and pre-rendered Bokeh figures are attached once; tabs fill themselves on first view
+        self.tabs = pn.Tabs(*[(title, obj) for _, title, obj in pages], dynamic=False, sizing_mode="stretch_width")
         self.tabs.param.watch(self._on_tab_index, "active")
         self.refresh_cells()
 
@@ -325,7 +333,7 @@ class Dashboard(pn.viewable.Viewer):
             await self.tabs_by_name["summary"].run()
         current = self.tabs_by_name.get(self.tab)
         if current is not None:
-            await current.display()
+            await self.show_tab(current)
 
     async def _on_save_metadata(self, _event=None):
         if self.record is None:
@@ -377,12 +385,17 @@ class Dashboard(pn.viewable.Viewer):
         if self.tab in self.tab_names and self.tabs.active != self.tab_names.index(self.tab):
             self.tabs.active = self.tab_names.index(self.tab)
         tab = self.tabs_by_name.get(self.tab)
-        if tab is not None and tab.result is not None:
+        if tab is not None:
             try:
                 loop = asyncio.get_running_loop()
-            except RuntimeError:  # no event loop (plain Python): drawn by the next display() call
+            except RuntimeError:  # no event loop (plain Python): built by the next show_tab() call
                 return
-            loop.create_task(tab.display())
+            loop.create_task(self.show_tab(tab))
+
+    async def show_tab(self, tab: AnalysisTab) -> None:
+        """Build a tab's widgets on first view and draw its result if not drawn yet."""
+        await tab.ensure_built()
+        await tab.display()
 
 
 class _CurvesTab(pn.viewable.Viewer):
@@ -496,6 +509,7 @@ def create_app(workspace: Workspace):
     dashboard = Dashboard(workspace)
     template = pn.template.FastListTemplate(
         title="batteryviz", sidebar=dashboard.sidebar(), main=dashboard.main(), sidebar_width=340,
+        busy_indicator=None,  # updating it re-resolves the design per event (a third of the loop under load)
         header=[pn.pane.HTML(f'<span style="color:white">{workspace.user} · <a style="color:white" href="./logout">Log out</a></span>'
                              if workspace.user != "local" else "")],
     )
