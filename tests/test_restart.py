@@ -15,7 +15,7 @@ import pytest
 
 from batteryviz.store import Workspace
 
-from .dashboard_support import CHROMIUM, CHROMIUM_ARGS, chromium_available, free_port, page_text, wait_until_live
+from .dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, free_port, page_text, wait_until_live
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,6 +36,14 @@ def _kill(proc):
     proc.wait(timeout=30)
 
 
+def _open(p, address):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(90_000)
+    page.goto(address)
+    return browser, page
+
+
 def test_cell_survives_a_killed_server(tmp_path, simulated_de_path):
     from playwright.sync_api import sync_playwright
 
@@ -44,10 +52,7 @@ def test_cell_survives_a_killed_server(tmp_path, simulated_de_path):
     proc = _start(workspace, port)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(90_000)
-            page.goto(f"{url}/")
+            browser, page = _open(p, f"{url}/")
             page.get_by_text("Workspace of local").wait_for()
             page.locator("input[type=file]").set_input_files(str(simulated_de_path))
             page.get_by_text(re.compile(rf"{re.escape(simulated_de_path.name)}: basytec")).wait_for()
@@ -65,11 +70,14 @@ def test_cell_survives_a_killed_server(tmp_path, simulated_de_path):
 
         proc = _start(workspace, port)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(90_000)
-            page.goto(f"{url}/?cell={cell.id}&tab=summary")
-            page.get_by_text("Mean CE (%)").wait_for()
+            browser, page = _open(p, f"{url}/?cell={cell.id}")
+            try:
+                page.get_by_text(cell.sha256).wait_for()  # the overview of the stored cell
+                page.get_by_text("Cycle summary", exact=True).click()
+                page.get_by_text("Mean CE (%)").wait_for()
+            finally:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "06-after-restart.png"), full_page=True)
             assert cell.filename in page_text(page)
             browser.close()
     finally:

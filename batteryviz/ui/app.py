@@ -66,6 +66,7 @@ class AnalysisTab(pn.viewable.Viewer):
         self.output = pn.Column(pn.pane.Markdown(HINT), sizing_mode="stretch_width", scroll=True)
         self.downloads = pn.Row()
         self._layout = None
+        self._building = None
         self.container = pn.Column(pn.pane.Markdown("Loading…"), sizing_mode="stretch_width")
 
     def _layout_now(self):
@@ -84,10 +85,16 @@ class AnalysisTab(pn.viewable.Viewer):
 
     async def ensure_built(self) -> None:
         """Fill the tab (once): its content replaces the placeholder in one step, so nothing a
-        user can click is ever swapped out under the pointer."""
-        if self._layout is None:
-            self._layout = await jobs.run(self._layout_now, heavy=False)
-            self.container[:] = [self._layout]
+        user can click is ever swapped out under the pointer. Concurrent callers (opening the tab
+        while its cell loads) share one build: two layouts holding the same Run button and output
+        would, once one is discarded, leave those widgets without a model in the page."""
+        if self._building is None:
+            self._building = asyncio.ensure_future(self._build_once())
+        await asyncio.shield(self._building)
+
+    async def _build_once(self) -> None:
+        self._layout = await jobs.run(self._layout_now, heavy=False)
+        self.container[:] = [self._layout]
 
     def __panel__(self):
         return self.container
