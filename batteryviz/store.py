@@ -151,21 +151,19 @@ class Workspace:
         self._put_bytes(f"{self.prefix}/workspace.json",
                         json.dumps({"user": self.user, "created": _now()}).encode())
 
-    def _put_bytes(self, path: str, data: bytes) -> None:
-        """Write ``data`` to a temporary name beside ``path``, then rename it into place."""
+    def _atomic_write(self, path: str, write) -> None:
+        """``write(tmp)`` to a temporary name beside ``path``, then rename it into place."""
         parent = path.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        with self.fs.open(tmp, "wb") as fh:
-            fh.write(data)
+        write(tmp)
         self.fs.mv(tmp, path)
 
+    def _put_bytes(self, path: str, data: bytes) -> None:
+        self._atomic_write(path, lambda tmp: self.fs.pipe_file(tmp, data))
+
     def _put_file(self, local: Path, path: str) -> None:
-        parent = path.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        self.fs.put_file(str(local), tmp)
-        self.fs.mv(tmp, path)
+        self._atomic_write(path, lambda tmp: self.fs.put_file(str(local), tmp))
 
     # -- cells ----------------------------------------------------------------------------------
     def cells(self) -> list[CellRecord]:
@@ -195,8 +193,7 @@ class Workspace:
         self._put_bytes(f"{self._cell_dir(record.id)}/cell.json",
                         json.dumps(asdict(record), indent=1, default=str).encode())
 
-    def add(self, filename: str, data: bytes, metadata: dict | None = None, example: bool = False,
-            progress=None) -> CellRecord:
+    def add(self, filename: str, data: bytes, metadata: dict | None = None, example: bool = False) -> CellRecord:
         """Store an upload and its parsed dataset; return the cell's record.
 
         The same bytes uploaded twice give the same cell (its id is derived from the checksum),
@@ -222,19 +219,16 @@ class Workspace:
         if self.fs.exists(cell_dir):  # an interrupted upload of the same bytes
             self.fs.rm(cell_dir, recursive=True)
         name = safe_filename(filename)
-        step = progress or (lambda message: None)
         work = Path(tempfile.mkdtemp(prefix="batteryviz-upload-"))
         try:
             local = work / name
             local.write_bytes(data)
-            step("reading")
             try:
                 record, dataset = self._parse(local, cell_id, name, digest, size, example)
             except BatteryvizError as exc:  # name the upload, not the server's temporary copy
                 raise exc.renamed(name) from None
             for key, value in (metadata or {}).items():
                 record.metadata[key] = _metadata_value(key, value)
-            step("storing")
             self._put_file(local, f"{cell_dir}/original/{name}")
             from .io.bdf import write_bdf
 

@@ -88,8 +88,7 @@ def compute_analysis(root: str, user: str, cell_id: str, name: str, params: dict
     ws = Workspace(root, user, seed_examples=False)
     ds = ws.open_dataset(cell_id)
     result = ANALYSES[name](**params).compute(ds)
-    if hasattr(result.data_vars, "items") and any(getattr(v, "chunks", None) for v in result.data_vars.values()):
-        result = result.compute()
+    result = result.compute()  # a no-op in memory; evaluates a lazy (Dask) result here, on the worker
     ws.save_result(cell_id, name, result)
     return result
 
