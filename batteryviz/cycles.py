@@ -55,6 +55,10 @@ CycleMode = Literal["auto", "cycler", "charge_first", "discharge_first"]
 #: dimension (the cycle structure that lazy analyses and converted files carry).
 RECORD_VARIABLES = ("cycle_index", "half_cycle_index", "step_type_resolved")
 CYCLE_VARIABLES = ("cycle_start", "cycle_length", "cycle_first_direction", "cycle_has_charge", "cycle_has_discharge")
+#: What :func:`half_cycle_extents` adds on the ``cycle`` dimension: how far each half cycle
+#: reaches, which lays out the grids of dQ/dU and dV/dQ before any curve is computed.
+EXTENT_FIELDS = ("voltage_low", "voltage_high", "capacity_ah", "records")
+EXTENT_VARIABLES = tuple(f"cycle_{d}_{f}" for d in ("charge", "discharge") for f in EXTENT_FIELDS) + ("cycle_rest_before_s",)
 
 #: Below this median voltage a test without a cycle counter is taken for an anode half cell.
 ANODE_HALF_CELL_MAX_V = 2.0
@@ -339,3 +343,71 @@ def parse_cycle_selection(text: str | None) -> list[int] | None:
         except ValueError:
             raise ValueError(f"cycles: cannot read {raw.strip()!r}; write e.g. 1,10,100 or 1-30 or 1-1000:10") from None
     return sorted(out)
+
+
+def half_cycle_extents(ds: xr.Dataset) -> xr.Dataset:
+    """How far the charge and discharge records of each cycle reach, on the ``cycle`` dimension.
+
+    Per cycle and direction (variables named ``cycle_{charge|discharge}_{field}``):
+
+    ``voltage_low`` / ``voltage_high``
+        The voltage range of the monotonic part of the half cycle (see
+        :mod:`batteryviz.analysis.dqdu`): from the first finite voltage up to the largest on
+        charge, from the smallest up to the first on discharge.
+    ``capacity_ah``
+        The integral of ``|I|`` over the records of that direction (trapezoids between
+        consecutive ones, as the curves of dQ/dU and dV/dQ integrate it).
+    ``records``
+        How many records of that direction the cycle holds.
+
+    and ``cycle_rest_before_s``: the time from the last charge or discharge record before the
+    cycle's first one (the test's first record for the first cycle) to that first one — the
+    rest, or storage, that precedes the cycle.
+
+    ``ds`` needs its cycle structure (:func:`assign_cycles`) and its records in memory.
+    """
+    t = np.asarray(ds["test_time_second"].values, dtype=float)
+    u = np.asarray(ds["voltage_volt"].values, dtype=float)
+    i = np.asarray(ds["current_ampere"].values, dtype=float)
+    st = np.asarray(ds["step_type_resolved"].values)
+    starts = np.asarray(ds["cycle_start"].values, dtype=np.int64)
+    m = starts.size
+    out = xr.Dataset(coords={CYCLE_DIM: ds[CYCLE_DIM]})
+    for code, name in ((CHARGE, "charge"), (DISCHARGE, "discharge")):
+        idx = np.flatnonzero(st == code)
+        pos = np.searchsorted(starts, idx, side="right") - 1
+        idx, pos = idx[pos >= 0], pos[pos >= 0]
+        records = np.bincount(pos, minlength=m)
+        a = np.abs(np.nan_to_num(i[idx]))
+        tt = t[idx]
+        with np.errstate(invalid="ignore"):
+            dt = np.diff(tt)
+            ok = (pos[1:] == pos[:-1]) & np.isfinite(dt) & (dt > 0)
+        area = np.where(ok, 0.5 * (a[1:] + a[:-1]) * np.where(ok, dt, 0.0), 0.0)
+        capacity = np.bincount(pos[1:], weights=area, minlength=m)[:m] / 3600.0
+        finite = np.isfinite(u[idx])
+        uf, pf = u[idx][finite], pos[finite]
+        low, high = np.full(m, np.nan), np.full(m, np.nan)
+        if uf.size:
+            seg = np.flatnonzero(np.r_[True, pf[1:] != pf[:-1]])
+            cyc = pf[seg]
+            first = uf[seg]
+            if code == CHARGE:
+                low[cyc], high[cyc] = first, np.maximum.reduceat(uf, seg)
+            else:
+                low[cyc], high[cyc] = np.minimum.reduceat(uf, seg), first
+        for field, values, unit in (("voltage_low", low, "V"), ("voltage_high", high, "V"),
+                                    ("capacity_ah", capacity, "Ah"), ("records", records.astype(np.int64), "1")):
+            out[f"cycle_{name}_{field}"] = xr.Variable((CYCLE_DIM,), values, attrs={
+                "units": unit, "long_name": f"{field.replace('_', ' ').replace(' ah', '')} of the cycle's {name} records"})
+    active = np.flatnonzero((st == CHARGE) | (st == DISCHARGE))
+    rest = np.zeros(m)
+    if active.size and m:
+        j = np.searchsorted(active, starts)
+        has = j < active.size
+        first = active[np.minimum(j, active.size - 1)]
+        before = np.where(j > 0, active[np.maximum(j - 1, 0)], 0)
+        rest = np.where(has, t[first] - t[before], 0.0)
+    out["cycle_rest_before_s"] = xr.Variable((CYCLE_DIM,), rest, attrs={
+        "units": "s", "long_name": "Time since the previous charge or discharge record (rest or storage before the cycle)"})
+    return out

@@ -186,14 +186,18 @@ def rate_capability(result: xr.Dataset) -> hv.Overlay:
 
 def cycle_life(result: xr.Dataset) -> hv.Overlay:
     """Retention against the ageing axis with the fitted models."""
-    from .analysis.ageing import MODELS
+    from .analysis.ageing import MODELS, flag_name
 
-    x = result["x"].values
-    q0 = result["discharge_capacity_ah"].values[0]
-    layers = [hv.Scatter((x, result["retention_percent"].values), "x", "Retention (%)", label="data").opts(size=5, color="black")]
-    grid = np.linspace(x.min(), x.max(), 200)
+    used = result["used_in_fit"].values if "used_in_fit" in result else np.ones(result.sizes["cycle"], dtype=bool)
+    x, retention = result["x"].values, result["retention_percent"].values
+    q0 = result["discharge_capacity_ah"].values[used][0] if used.any() else np.nan
+    layers = [hv.Scatter((x[used], retention[used]), "x", "Retention (%)", label="fitted").opts(size=5, color="black")]
+    if (~used).any():
+        layers.append(hv.Scatter((x[~used], retention[~used]), "x", "Retention (%)", label="not fitted").opts(size=4, color="lightgray"))
+    grid = np.linspace(np.nanmin(x[used]), np.nanmax(x[used]), 200) if used.any() else np.zeros(0)
     for name, (f, names) in MODELS.items():
-        if all(f"{name}_{p}" in result for p in names):
+        if all(f"{name}_{p}" in result for p in names) and np.isfinite([float(result[f"{name}_{p}"]) for p in names]).all():
             y = f(grid, *[float(result[f"{name}_{p}"]) for p in names])
             layers.append(hv.Curve((grid, 100 * y / q0), "x", "Retention (%)", label=name))
-    return _opts(hv.Overlay(layers), title=f"Cycle life (best: {result.attrs.get('best_model', '')})")
+    best = flag_name(result["best_model"]) if "best_model" in result else "none"
+    return _opts(hv.Overlay(layers), title=f"Cycle life (best: {best})")

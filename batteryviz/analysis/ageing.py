@@ -32,6 +32,7 @@ import param
 import xarray as xr
 from scipy import optimize
 
+from ..chunking import lazy_call, with_cycle_structure
 from .base import Analysis
 from .summary import CycleSummary
 
@@ -100,19 +101,105 @@ def knee(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(x[k]), float(above[k])
 
 
-def _fits_dataset(x, y, models, reference, threshold, x_max, rng):
+#: Per model in a fit vector: up to 3 parameters, their standard errors, R², AIC.
+FIT_WIDTH = 8
+
+
+def fit_vector(x: np.ndarray, y: np.ndarray, models: list[str]) -> tuple[np.ndarray, dict]:
+    """Fits of ``models`` as one flat vector (:data:`FIT_WIDTH` per model, NaN where a fit
+    failed, then the position of the best model by AIC, -1 for none) and the fits themselves."""
     fits = {m: fit_model(m, x, y) for m in models}
-    good = {m: f for m, f in fits.items() if f["ok"]}
-    best = min(good, key=lambda m: good[m]["aic"]) if good else None
+    vec = np.full(FIT_WIDTH * len(models) + 1, np.nan)
+    for k, m in enumerate(models):
+        f = fits[m]
+        if f["ok"]:
+            n = len(f["params"])
+            vec[FIT_WIDTH * k : FIT_WIDTH * k + n] = f["params"]
+            vec[FIT_WIDTH * k + 3 : FIT_WIDTH * k + 3 + n] = f["stderr"]
+            vec[FIT_WIDTH * k + 6 : FIT_WIDTH * k + 8] = f["r2"], f["aic"]
+    good = [m for m in models if fits[m]["ok"]]
+    vec[-1] = models.index(min(good, key=lambda m: fits[m]["aic"])) if good else -1
+    return vec, fits
+
+
+def fit_variables(vec, models: list[str], dims=()) -> dict[str, xr.Variable]:
+    """Variables of a fit vector (numpy or Dask): ``{model}_{param}`` with ``_stderr``,
+    ``{model}_r2``, ``{model}_aic`` for every model, and ``best_model`` (CF flag values)."""
     out = {}
-    for m, f in fits.items():
-        if not f["ok"]:
-            continue
-        for name, value, err in zip(f["names"], f["params"], f["stderr"]):
-            out[f"{m}_{name}"] = ((), value, {"stderr": float(err)})
-        out[f"{m}_r2"] = ((), f["r2"])
-        out[f"{m}_aic"] = ((), f["aic"])
-    return fits, best, out
+    for k, m in enumerate(models):
+        for j, name in enumerate(MODELS[m][1]):
+            out[f"{m}_{name}"] = xr.Variable(dims, vec[FIT_WIDTH * k + j], {"long_name": f"{m} model parameter {name}"})
+            out[f"{m}_{name}_stderr"] = xr.Variable(dims, vec[FIT_WIDTH * k + 3 + j], {"long_name": f"standard error of {m}_{name}"})
+        out[f"{m}_r2"] = xr.Variable(dims, vec[FIT_WIDTH * k + 6], {"long_name": f"R² of the {m} fit"})
+        out[f"{m}_aic"] = xr.Variable(dims, vec[FIT_WIDTH * k + 7], {"long_name": f"Akaike information criterion of the {m} fit"})
+    out["best_model"] = flag_variable(vec[FIT_WIDTH * len(models)], models, "model with the lowest AIC", dims)
+    return out
+
+
+def fit_only(x, y, models: list[str]) -> np.ndarray:
+    """The vector of :func:`fit_vector` alone (a task's result)."""
+    return fit_vector(np.asarray(x, dtype=float), np.asarray(y, dtype=float), models)[0]
+
+
+def flag_variable(code, meanings: list[str], long_name: str, dims=()) -> xr.Variable:
+    """An integer variable whose values name one of ``meanings`` (CF ``flag_values`` /
+    ``flag_meanings``; -1: none). Read it with :func:`flag_name`."""
+    return xr.Variable(dims, code.astype(np.int8) if hasattr(code, "astype") else np.int8(code), {
+        "long_name": long_name, "flag_values": np.arange(-1, len(meanings), dtype=np.int8),
+        "flag_meanings": " ".join(["none", *meanings])})
+
+
+def flag_name(var: xr.DataArray) -> str:
+    """The meaning of a 0-d flag variable made by :func:`flag_variable` (e.g. ``"sqrt"``)."""
+    meanings = var.attrs["flag_meanings"].split()
+    return meanings[int(var.values) + 1]
+
+
+END_OF_LIFE_METHODS = ["observed", "projected"]
+
+
+def cycle_life_vector(x, q, complete, c_rate, d_rate, selection: str, models: list[str], threshold: float,
+                      seed: int) -> np.ndarray:
+    """The numbers of :class:`CycleLife` for one cell, as one vector (layout in ``CycleLife.compute``)."""
+    from .rate import blocks, snap_rates
+
+    x, q = np.asarray(x, dtype=float), np.asarray(q, dtype=float)
+    n = x.size
+    used = np.asarray(complete, dtype=bool) & np.isfinite(q) & np.isfinite(x)
+    if selection == "longest_block" and n:
+        c, d = snap_rates(np.asarray(c_rate, dtype=float), 0.1), snap_rates(np.asarray(d_rate, dtype=float), 0.1)
+        a, b = max(blocks(c, d), key=lambda ab: ab[1] - ab[0])
+        block = np.zeros(n, dtype=bool)
+        block[a : b + 1] = True
+        used &= block
+    head = np.full(FIT_WIDTH * len(models) + 1 + 9, np.nan)
+    retention = np.full(n, np.nan)
+    if used.sum() >= 3:
+        xv, qv = x[used], q[used]
+        retention = 100 * q / qv[0]
+        rv = retention[used]
+        rng = np.random.default_rng(seed)
+        fits_vec, fits = fit_vector(xv, qv, models)
+        head[: fits_vec.size] = fits_vec
+        best = models[int(fits_vec[-1])] if fits_vec[-1] >= 0 else None
+        below = np.flatnonzero(rv < threshold)
+        if below.size:
+            eol, lo, hi, how = float(xv[below[0]]), np.nan, np.nan, 0
+        elif best is not None:
+            span = xv[-1] - xv[0]
+            eol, lo, hi = crossing(fits[best], qv[0] * threshold / 100, xv[-1] + 50 * max(span, 1.0), rng)
+            how = 1
+        else:
+            eol, lo, hi, how = np.nan, np.nan, np.nan, -1
+        kx, kdrop = knee(xv, rv)
+        lin = fits.get("linear")
+        fade = -lin["params"][1] / qv[0] * 100 if lin and lin["ok"] else np.nan
+        fade_err = lin["stderr"][1] / qv[0] * 100 if lin and lin["ok"] else np.nan
+        head[fits_vec.size :] = (fade, fade_err, eol, lo, hi, how, kx, kdrop, xv[0])
+    else:
+        head[FIT_WIDTH * len(models)] = -1
+        head[FIT_WIDTH * len(models) + 6] = -1
+    return np.r_[head, retention, used.astype(float)]
 
 
 class CycleLife(Analysis):
@@ -140,67 +227,76 @@ class CycleLife(Analysis):
         return plots.cycle_life(result)
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
+        """Retention, fits, end of life and knee on the ``cycle`` dimension.
+
+        Rows are every cycle that holds a charge and a discharge (of ``cycles`` when given);
+        ``used_in_fit`` marks those the fits use (complete by value, and in the ageing block
+        with ``selection="longest_block"``). Lazy on a Dask-backed dataset: the summary is, and
+        the fits are one more task.
+        """
+        if "record" in ds.dims:
+            ds = with_cycle_structure(ds, self.cycle_mode)
         summary = ds if "discharge_capacity_ah" in ds and "record" not in ds.dims else CycleSummary(
             cycle_mode=self.cycle_mode, nominal_capacity_mah=self.nominal_capacity_mah).compute(ds)
         cycles = summary["cycle"].values
-        complete = summary["complete"].values.astype(bool)
+        structural = self._structurally_complete(ds, summary)
         if self.cycles is not None:
-            sel = np.isin(cycles, self.cycles) & complete
-        elif self.selection == "longest_block":
-            from .rate import blocks, snap_rates
-
-            c = snap_rates(summary["charge_c_rate"].values, 0.1)
-            d = snap_rates(summary["discharge_c_rate"].values, 0.1)
-            a, b = max(blocks(c, d), key=lambda ab: ab[1] - ab[0])
-            sel = np.zeros(cycles.size, dtype=bool)
-            sel[a : b + 1] = True
-            sel &= complete
-        else:
-            sel = complete
-        if sel.sum() < 3:
-            raise ValueError(f"{int(sel.sum())} complete cycle(s) selected; cycle-life fits need at least 3")
-        xc = cycles[sel].astype(float)
-        xv = xc if self.x == "cycle" else summary["equivalent_full_cycles"].values[sel]
-        q = summary["discharge_capacity_ah"].values[sel]
-        retention = 100 * q / q[0]
-        rng = np.random.default_rng(self.seed)
-        fits, best, fit_vars = _fits_dataset(xv, q, self.models, q[0], None, None, rng)
-        level = q[0] * self.threshold_percent / 100
-        below = np.flatnonzero(retention < self.threshold_percent)
-        if below.size:
-            eol, lo, hi, how = float(xv[below[0]]), np.nan, np.nan, "observed"
-        elif best is not None:
-            span = xv[-1] - xv[0]
-            eol, lo, hi = crossing(fits[best], level, xv[-1] + 50 * max(span, 1.0), rng)
-            how = f"projected with the {best} model"
-        else:
-            eol, lo, hi, how = np.nan, np.nan, np.nan, "no fit"
-        kx, kdrop = knee(xv, retention)
-        lin = fits.get("linear")
-        fade = -lin["params"][1] / q[0] * 100 if lin and lin["ok"] else np.nan
-        fade_err = lin["stderr"][1] / q[0] * 100 if lin and lin["ok"] else np.nan
+            structural &= np.isin(cycles, self.cycles)
+        if structural.sum() < 3:
+            raise ValueError(f"{int(structural.sum())} complete cycle(s) selected; cycle-life fits need at least 3")
+        rows = summary.isel(cycle=np.flatnonzero(structural))
+        x_name = "cycle" if self.x == "cycle" else "equivalent_full_cycles"
+        xv = rows["cycle"].values.astype(float) if self.x == "cycle" else rows[x_name].data
+        q = rows["discharge_capacity_ah"].data
+        models = list(self.models)
+        n, nf = rows.sizes["cycle"], FIT_WIDTH * len(models) + 1
+        vec = lazy_call(cycle_life_vector, (nf + 9 + 2 * n,), xv, q, rows["complete"].data, rows["charge_c_rate"].data,
+                        rows["discharge_c_rate"].data, self.selection, models, self.threshold_percent, self.seed)
+        fade, fade_err, eol, lo, hi, how, kx, kdrop, x0 = (vec[nf + k] for k in range(9))
+        knee_x = _where(kdrop >= self.knee_min_drop_percent, kx, np.nan)
         out = xr.Dataset(
             {
                 "discharge_capacity_ah": ("cycle", q, {"units": "Ah"}),
-                "retention_percent": ("cycle", retention, {"units": "%", "definition": f"relative to cycle {int(xc[0])}"}),
+                "retention_percent": ("cycle", vec[nf + 9 : nf + 9 + n], {
+                    "units": "%", "definition": "discharge capacity relative to the first cycle used in the fits"}),
+                "used_in_fit": ("cycle", vec[nf + 9 + n :] > 0.5, {"long_name": "Cycle used in the fits"}),
                 "x": ("cycle", xv, {"long_name": self.x}),
-                "fade_percent_per_x": ((), fade, {"units": "%", "stderr": float(fade_err),
-                                                  "definition": f"-(linear slope) / capacity of cycle {int(xc[0])} x 100, per {self.x}"}),
-                "end_of_life": ((), eol, {"definition": f"{self.x} where retention falls below {self.threshold_percent:g} % ({how})",
-                                          "interval_low": lo, "interval_high": hi}),
-                "knee": ((), kx if kdrop >= self.knee_min_drop_percent else np.nan,
-                         {"definition": "farthest point of the retention curve above the chord joining its ends",
-                          "distance_percent": kdrop}),
+                "fade_percent_per_x": ((), fade, {"units": "%", "definition": f"-(linear slope) / capacity of the first fitted cycle x 100, per {self.x}"}),
+                "fade_percent_per_x_stderr": ((), fade_err, {"units": "%"}),
+                "end_of_life": ((), eol, {"definition": f"{self.x} where retention falls below {self.threshold_percent:g} %: "
+                                                        "observed, or projected with the best model (end_of_life_method)"}),
+                "end_of_life_low": ((), lo, {"definition": "2.5 % percentile of the projection over 1,000 parameter draws"}),
+                "end_of_life_high": ((), hi, {"definition": "97.5 % percentile of the projection over 1,000 parameter draws"}),
+                "knee": ((), knee_x, {"definition": "farthest point of the retention curve above the chord joining its ends, "
+                                                    f"if at least {self.knee_min_drop_percent:g} percentage points above"}),
+                "knee_distance_percent": ((), kdrop, {"units": "%"}),
             },
-            coords={"cycle": ("cycle", cycles[sel])},
+            coords={"cycle": ("cycle", rows["cycle"].values)},
         )
-        for name, spec in fit_vars.items():
-            dims, value, *attrs = spec
-            out[name] = xr.Variable(dims, value, attrs[0] if attrs else {})
+        out["end_of_life_method"] = flag_variable(how, END_OF_LIFE_METHODS, "how the end of life was found")
+        out = out.assign(fit_variables(vec[:nf], models))
         out.attrs.update(self.provenance())
-        out.attrs["best_model"] = best or ""
         out.attrs["models"] = "linear: a + b x; sqrt: a + b sqrt(x); power: a + b x^c (least squares, stderr from covariance)"
         return out
+
+    @staticmethod
+    def _structurally_complete(ds: xr.Dataset, summary: xr.Dataset) -> np.ndarray:
+        """Cycles holding a charge and a discharge, known without the values when possible."""
+        for source in (summary, ds):
+            if "cycle_has_charge" in source and "cycle_has_discharge" in source and "record" not in source["cycle_has_charge"].dims:
+                has = np.asarray(source["cycle_has_charge"].values & source["cycle_has_discharge"].values, dtype=bool)
+                if has.size == summary.sizes["cycle"]:
+                    return has
+        return np.asarray(summary["complete"].values, dtype=bool)
+
+
+def _where(condition, a, b):
+    """``np.where`` that stays lazy on Dask arrays."""
+    if hasattr(condition, "dask"):
+        import dask.array as da
+
+        return da.where(condition, a, b)
+    return np.where(condition, a, b)
 
 
 class CalendarAging(Analysis):
@@ -221,48 +317,33 @@ class CalendarAging(Analysis):
             size=8, width=650, height=330, title=f"Calendar ageing (best: {result.attrs.get('best_model', '')})")
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
-        from ..cycles import assign_cycles
-
-        cyc = assign_cycles(ds, self.cycle_mode)
-        summary = CycleSummary(cycle_mode=self.cycle_mode).compute(cyc)
-        t = np.asarray(cyc["test_time_second"].values, dtype=float)
-        st = np.asarray(cyc["step_type_resolved"].values)
-        starts = cyc["cycle_start"].values
-        # longest rest before each cycle's first active record
-        active = np.flatnonzero((st == 1) | (st == 2))
-        rest_before = np.zeros(starts.size)
-        first_active = np.searchsorted(active, starts)
-        for k, s in enumerate(starts):
-            j = first_active[k]
-            if j >= active.size:
-                continue
-            a = active[j]
-            prev = active[j - 1] if j > 0 else 0
-            rest_before[k] = t[a] - t[prev]
+        """Check-ups on the ``checkup`` dimension; lazy on a Dask-backed dataset (the check-ups
+        are found from the rests the cycle structure records, the capacities and fits are lazy)."""
+        ds = with_cycle_structure(ds, self.cycle_mode, extents=True)
+        summary = CycleSummary(cycle_mode=self.cycle_mode).compute(ds)
+        rest_before = np.asarray(ds["cycle_rest_before_s"].values, dtype=float)
         storage = rest_before >= self.min_storage_h * 3600
         checkups = np.flatnonzero(storage)
         if checkups.size == 0:
             raise ValueError(f"no storage period of {self.min_storage_h:g} h or more found; set min_storage_h")
-        # include the initial check-up (the first complete cycle before any storage)
+        # include the initial check-up (the first cycle, before any storage)
         idx = np.r_[0, checkups] if checkups[0] != 0 else checkups
         scale = {"hour": 3600.0, "day": 86400.0, "week": 604800.0}[self.time_unit]
         stored = np.cumsum(np.where(storage, rest_before, 0.0))[idx] / scale
-        q = summary["discharge_capacity_ah"].values[idx]
+        q = summary["discharge_capacity_ah"].data[idx]
         out = xr.Dataset(
             {
                 "storage_time": ("checkup", stored, {"units": self.time_unit, "definition": f"sum of rests >= {self.min_storage_h:g} h before the check-up"}),
                 "discharge_capacity_ah": ("checkup", q, {"units": "Ah"}),
-                "retention_percent": ("checkup", 100 * q / q[0], {"units": "%"}),
+                "retention_percent": ("checkup", 100 * q / q[0], {"units": "%", "definition": "relative to the first check-up"}),
                 "cycle": ("checkup", summary["cycle"].values[idx]),
             }
         )
-        if "discharge_dc_resistance_ohm" in summary and np.isfinite(summary["discharge_dc_resistance_ohm"].values[idx]).any():
-            out["dc_resistance_ohm"] = ("checkup", summary["discharge_dc_resistance_ohm"].values[idx], {"units": "ohm"})
-        rng = np.random.default_rng(0)
-        fits, best, fit_vars = _fits_dataset(stored, q, self.models, q[0], None, None, rng)
-        for name, spec in fit_vars.items():
-            dims, value, *attrs = spec
-            out[name] = xr.Variable(dims, value, attrs[0] if attrs else {})
+        if "discharge_dc_resistance_ohm" in summary:
+            out["dc_resistance_ohm"] = ("checkup", summary["discharge_dc_resistance_ohm"].data[idx],
+                                        {"units": "ohm", "definition": "DC resistance at the opening of the check-up's discharge (NaN: none)"})
+        models = list(self.models)
+        vec = lazy_call(fit_only, (FIT_WIDTH * len(models) + 1,), stored, q, models)
+        out = out.assign(fit_variables(vec, models))
         out.attrs.update(self.provenance())
-        out.attrs["best_model"] = best or ""
         return out

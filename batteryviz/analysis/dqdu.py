@@ -18,8 +18,15 @@ Method (every step is a parameter, and all of them go to the result's attrs)
 7. Peaks: :func:`scipy.signal.find_peaks` on ``|dQ/dU|`` (so discharge peaks are found too)
    with a prominence relative to the curve's maximum and a minimum width in volts. Width is the
    full width at half prominence; area is the integral of ``|dQ/dU|`` over that width.
+   At most ``max_peaks`` per curve are kept (the most prominent), ordered by voltage; the peak
+   tables have that many columns, NaN where a curve has fewer peaks.
 8. Tracks: peaks of consecutive analysed cycles are linked when their voltages differ by less
    than ``track_tolerance_v`` (closest pairs first); a peak without a partner starts a track.
+
+On a Dask-backed dataset chunked on whole cycles (:func:`batteryviz.chunking.chunk_by_cycle`)
+the result is lazy: the grid is laid out from the half cycles' extents that the cycle structure
+carries (:func:`batteryviz.cycles.half_cycle_extents`), the curves and peaks of each chunk are one
+task, the tracks one more; nothing is computed until ``.compute()``.
 """
 
 from __future__ import annotations
@@ -31,11 +38,13 @@ import param
 import xarray as xr
 from scipy import interpolate, ndimage, signal
 
-from ..cycles import CHARGE, DISCHARGE, half_cycle_records, select_cycles
+from ..chunking import apply_per_cycle, with_cycle_structure
+from ..cycles import CHARGE, DISCHARGE, select_cycles
 from ..schema import CYCLE_DIM
 from .base import Analysis
 
 UNITS = {"Ah/V": 1.0, "mAh/V": 1000.0, "mAh/g/V": None}
+PEAK_FIELDS = ("voltage", "intensity", "prominence", "width", "area")
 
 
 @lru_cache(maxsize=64)
@@ -81,6 +90,126 @@ def half_cycle_curve(t: np.ndarray, u: np.ndarray, i: np.ndarray, direction: int
     return u[keep], q[keep]
 
 
+def differentiate(v: np.ndarray, q: np.ndarray, grid: np.ndarray, code: int, s: dict) -> np.ndarray:
+    """dQ/dU of one monotonic half cycle ``(v, q)`` on ``grid`` (NaN outside its range);
+    ``s`` holds the interpolation and smoothing settings (:meth:`DifferentialCapacity.settings`)."""
+    order = np.argsort(v)
+    v, q = v[order], q[order]
+    inside = (grid >= v[0]) & (grid <= v[-1])
+    out = np.full(grid.size, np.nan)
+    if inside.sum() < 5:
+        return out
+    g = grid[inside]
+    if s["method"] == "linear":
+        qg = np.interp(g, v, q)
+    elif s["method"] == "cubic":
+        qg = interpolate.PchipInterpolator(v, q)(g)
+    else:
+        qg = interpolate.make_smoothing_spline(v, q)(g)
+    step = grid[1] - grid[0] if grid.size > 1 else 0.0
+    if s["smoothing_points"] is not None:
+        w = int(s["smoothing_points"])
+    else:
+        w = max(int(round(s["smoothing_width_v"] / step)), 1) if step > 0 else 1
+    if s["smoothing"] == "savgol" and w >= 3:
+        window = w if w % 2 else w + 1
+        if window < qg.size:
+            qg = savgol_interp(qg, window, min(s["savgol_order"], window - 1))
+    elif s["smoothing"] == "moving_average" and w >= 2:
+        qg = ndimage.uniform_filter1d(qg, w, mode="nearest")
+    elif s["smoothing"] == "gaussian" and w >= 1:
+        qg = ndimage.gaussian_filter1d(qg, w / 2.0, mode="nearest")
+    d = np.gradient(qg, g)
+    # Q grows while U falls on discharge: dQ/dU of the discharged capacity is positive here; the
+    # sign convention is applied by the caller
+    out[inside] = np.abs(d) if code == DISCHARGE else d
+    return out
+
+
+def find_curve_peaks(grid: np.ndarray, curve: np.ndarray, s: dict) -> np.ndarray:
+    """Peaks of ``|curve|`` as rows of :data:`PEAK_FIELDS` (at most ``s["max_peaks"]``, the most
+    prominent, ordered by voltage)."""
+    y = np.abs(curve)
+    ok = np.isfinite(y)
+    if ok.sum() < 5:
+        return np.zeros((0, len(PEAK_FIELDS)))
+    idx = np.flatnonzero(ok)
+    yy, gg = y[idx], grid[idx]
+    step = grid[1] - grid[0]
+    found, props = signal.find_peaks(yy, prominence=s["peak_prominence"] * yy.max(), width=max(s["peak_min_width_v"] / step, 1))
+    if not found.size:
+        return np.zeros((0, len(PEAK_FIELDS)))
+    keep = np.sort(np.argsort(-props["prominences"], kind="stable")[: s["max_peaks"]])
+    found = found[keep]
+    prominence = (props["prominences"][keep], props["left_bases"][keep], props["right_bases"][keep])
+    widths = signal.peak_widths(yy, found, rel_height=0.5, prominence_data=prominence)
+    rows = []
+    for j, p in enumerate(found):
+        lo, hi = int(np.floor(widths[2][j])), int(np.ceil(widths[3][j])) + 1
+        area = float(np.trapezoid(yy[lo:hi], gg[lo:hi])) if hi - lo > 1 else 0.0
+        rows.append((gg[p], curve[idx][p], prominence[0][j], widths[0][j] * step, area))
+    return np.array(rows, dtype=float)
+
+
+def dqdu_rows(t, u, i, st, spans, code: int, grid: np.ndarray, s: dict) -> np.ndarray:
+    """For each record range in ``spans`` (one cycle each): the dQ/dU row on ``grid`` followed by
+    ``max_peaks`` rows of :data:`PEAK_FIELDS`, flattened (NaN where there is nothing)."""
+    t, u, i, st = (np.asarray(a, dtype=float) for a in (t, u, i, st))
+    n_peak = s["max_peaks"]
+    out = np.full((len(spans), grid.size + n_peak * len(PEAK_FIELDS)), np.nan)
+    for row, (a, b) in enumerate(spans):
+        mask = st[a:b] == code
+        if mask.sum() < 3 or not grid.size:
+            continue
+        v, q = half_cycle_curve(t[a:b][mask], u[a:b][mask], i[a:b][mask], code)
+        if v.size < 3:
+            continue
+        curve = differentiate(v, q, grid, code, s) * s["scale"]
+        if code == DISCHARGE and s["discharge_negative"]:
+            curve = -curve
+        out[row, : grid.size] = curve
+        peaks = find_curve_peaks(grid, curve, s)
+        peak_block = np.full((n_peak, len(PEAK_FIELDS)), np.nan)
+        peak_block[: len(peaks)] = peaks
+        out[row, grid.size :] = peak_block.ravel()
+    return out
+
+
+def link_peaks(voltages: np.ndarray, tolerance_v: float) -> np.ndarray:
+    """Track ids linking the peaks (rows: analysed cycles, NaN: no peak) of consecutive cycles:
+    closest pairs within ``tolerance_v`` first; a peak without a partner starts a track (-1: no peak)."""
+    n_cycles, n_peak = voltages.shape
+    ids = np.full((n_cycles, n_peak), -1, dtype=np.int64)
+    next_id = 0
+    prev_row = None
+    for row in range(n_cycles):
+        cur = np.flatnonzero(np.isfinite(voltages[row]))
+        if prev_row is not None:
+            prev = np.flatnonzero(ids[prev_row] >= 0)
+            pairs = sorted(((abs(voltages[row, a] - voltages[prev_row, b]), a, b) for a in cur for b in prev),
+                           key=lambda x: x[0])
+            used_a, used_b = set(), set()
+            for dist, a, b in pairs:
+                if dist > tolerance_v or a in used_a or b in used_b:
+                    continue
+                ids[row, a] = ids[prev_row, b]
+                used_a.add(a)
+                used_b.add(b)
+        for a in cur:
+            if ids[row, a] < 0:
+                ids[row, a] = next_id
+                next_id += 1
+        if cur.size:
+            prev_row = row
+    return ids
+
+
+def cycle_positions(ds: xr.Dataset, cycles) -> np.ndarray:
+    """Positions of cycle numbers on the ``cycle`` dimension of ``ds``."""
+    index = {int(c): k for k, c in enumerate(ds[CYCLE_DIM].values)}
+    return np.array([index[int(c)] for c in cycles], dtype=np.int64)
+
+
 class DifferentialCapacity(Analysis):
     """dQ/dU curves on a shared voltage grid, with peaks and peak tracks (module docstring)."""
 
@@ -113,6 +242,8 @@ class DifferentialCapacity(Analysis):
     peak_prominence = param.Number(default=0.1, bounds=(0, 1),
                                    doc="Peak prominence relative to the curve's largest |dQ/dU|.")
     peak_min_width_v = param.Number(default=0.005, bounds=(0, 1), doc="Minimum peak width in V (at half prominence).")
+    max_peaks = param.Integer(default=10, bounds=(1, 50),
+                              doc="Most peaks kept per curve (the most prominent); the width of the peak tables.")
     track_tolerance_v = param.Number(default=0.05, bounds=(0, 1),
                                      doc="Largest voltage shift between cycles for two peaks to belong to one track (V).")
     cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
@@ -129,34 +260,42 @@ class DifferentialCapacity(Analysis):
         panels = [plots.dqdu_overlay(result, d) for d in ("charge", "discharge") if f"{d}_dqdu" in result]
         return hv.Layout(panels).cols(1) if len(panels) > 1 else panels[0]
 
+    def settings(self, scale: float) -> dict:
+        """The per-curve settings as plain values (sent to workers with each task)."""
+        keys = ("method", "smoothing", "smoothing_width_v", "smoothing_points", "savgol_order",
+                "peak_prominence", "peak_min_width_v", "max_peaks")
+        values = self.param.values()
+        return {**{k: values[k] for k in keys}, "scale": scale, "discharge_negative": self.discharge_sign == "negative"}
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
-        """Curves on ``(direction, cycle, voltage)``, peaks on ``(direction, cycle, peak)``, tracks."""
+        """Curves on ``(cycle, {direction}_voltage)``, peaks on ``(cycle, {direction}_peak)``, tracks.
+
+        Lazy on a Dask-backed dataset (module docstring)."""
         self.check_inputs(ds)
-        self._p = self.param.values()  # plain values: param lookups in the per-curve loop are slow
+        ds = with_cycle_structure(ds, self.cycle_mode, extents=True)
         ds, wanted = select_cycles(ds, self.cycles, self.cycle_mode)
+        positions = cycle_positions(ds, wanted)
         directions = ["charge", "discharge"] if self.direction == "both" else [self.direction]
         scale, unit_note = self._scale(ds)
+        s = self.settings(scale)
 
-        curves, grids, peaks_all = {}, {}, {}
+        out = xr.Dataset(coords={CYCLE_DIM: (CYCLE_DIM, np.asarray(wanted))})
         for name in directions:
             code = CHARGE if name == "charge" else DISCHARGE
-            raw = {}
-            for c, records in half_cycle_records(ds, wanted, code).items():
-                v, q = half_cycle_curve(*records, code)
-                if v.size >= 3:
-                    raw[c] = (v, q)
-            grid = self._grid(raw)
-            grids[name] = grid
-            values = np.full((wanted.size, grid.size), np.nan)
-            for row, c in enumerate(wanted):
-                if int(c) in raw and grid.size:
-                    values[row] = self._differentiate(*raw[int(c)], grid, code) * scale
-            if name == "discharge" and self.discharge_sign == "negative":
-                values = -values
-            curves[name] = values
-            peaks_all[name] = [self._peaks(grid, values[row]) for row in range(wanted.size)]
-
-        return self._assemble(wanted, directions, grids, curves, peaks_all, unit_note)
+            grid = self._grid(ds, name, positions)
+            rows = apply_per_cycle(ds, ["test_time_second", "voltage_volt", "current_ampere", "step_type_resolved"],
+                                   positions, dqdu_rows, grid.size + self.max_peaks * len(PEAK_FIELDS), code, grid, s)
+            self._assemble(out, name, grid, rows, unit_note)
+        out.attrs.update(self.provenance())
+        out.attrs["method"] = (
+            f"monotonic part of each half cycle; Q = integral of |I| dt; {self.method} interpolation onto a "
+            f"uniform voltage grid; {self.smoothing} smoothing of Q "
+            f"({self.smoothing_points if self.smoothing_points is not None else self.smoothing_width_v} "
+            f"{'points' if self.smoothing_points is not None else 'V'}); gradient; peaks by prominence "
+            f"{self.peak_prominence:g} x max |dQ/dU|, width >= {self.peak_min_width_v:g} V, at most {self.max_peaks} per curve"
+        )
+        out.attrs["sign_convention"] = ("discharge dQ/dU negative" if self.discharge_sign == "negative" else "discharge dQ/dU as magnitude")
+        return out
 
     # -- steps ------------------------------------------------------------------------------
     def _scale(self, ds):
@@ -167,12 +306,15 @@ class DifferentialCapacity(Analysis):
             raise ValueError("units 'mAh/g/V' need an active mass: set active_mass_mg")
         return 1000.0 / (float(mass) / 1000.0), f"mAh/g/V (active mass {float(mass):g} mg)"
 
-    def _grid(self, raw: dict) -> np.ndarray:
-        if not raw:
+    def _grid(self, ds: xr.Dataset, name: str, positions: np.ndarray) -> np.ndarray:
+        """The uniform voltage grid of one direction, from the extents of its half cycles."""
+        lows = np.asarray(ds[f"cycle_{name}_voltage_low"].values, dtype=float)[positions]
+        highs = np.asarray(ds[f"cycle_{name}_voltage_high"].values, dtype=float)[positions]
+        ok = (np.asarray(ds[f"cycle_{name}_records"].values)[positions] >= 3) & np.isfinite(lows) & np.isfinite(highs)
+        if not ok.any():
             return np.zeros(0)
-        lows = [v.min() for v, _ in raw.values()]
-        highs = [v.max() for v, _ in raw.values()]
-        lo, hi = (max(lows), min(highs)) if self.common_window else (min(lows), max(highs))
+        lows, highs = lows[ok], highs[ok]
+        lo, hi = (lows.max(), highs.min()) if self.common_window else (lows.min(), highs.max())
         if self.voltage_window is not None:
             lo, hi = max(lo, self.voltage_window[0]), min(hi, self.voltage_window[1])
         if hi <= lo:
@@ -181,136 +323,26 @@ class DifferentialCapacity(Analysis):
             return np.arange(lo, hi + 0.5 * self.voltage_step, self.voltage_step)
         return np.linspace(lo, hi, self.n_points)
 
-    def _width_points(self, step: float) -> int:
-        if self._p["smoothing_points"] is not None:
-            return int(self._p["smoothing_points"])
-        return max(int(round(self._p["smoothing_width_v"] / step)), 1) if step > 0 else 1
-
-    def _differentiate(self, v: np.ndarray, q: np.ndarray, grid: np.ndarray, code: int) -> np.ndarray:
-        order = np.argsort(v)
-        v, q = v[order], q[order]
-        inside = (grid >= v[0]) & (grid <= v[-1])
-        out = np.full(grid.size, np.nan)
-        if inside.sum() < 5:
-            return out
-        g = grid[inside]
-        if self._p["method"] == "linear":
-            qg = np.interp(g, v, q)
-        elif self._p["method"] == "cubic":
-            qg = interpolate.PchipInterpolator(v, q)(g)
+    def _assemble(self, out: xr.Dataset, name: str, grid: np.ndarray, rows, unit_note: str) -> None:
+        unit = unit_note.split(" (")[0]
+        vdim, pdim = f"{name}_voltage", f"{name}_peak"
+        out.coords[vdim] = (vdim, grid, {"units": "V", "long_name": f"Voltage ({name})"})
+        out[f"{name}_dqdu"] = xr.DataArray(rows[:, : grid.size], dims=(CYCLE_DIM, vdim), attrs={
+            "units": unit, "long_name": f"dQ/dU ({name})",
+            "definition": f"gradient of the {name} capacity on a uniform voltage grid ({unit_note})"})
+        peaks = rows[:, grid.size :].reshape(rows.shape[0], self.max_peaks, len(PEAK_FIELDS))
+        units = {"voltage": "V", "intensity": unit, "prominence": unit, "width": "V",
+                 "area": "Ah" if unit_note.startswith("Ah") else ("mAh/g" if "g" in unit_note else "mAh")}
+        for k, f in enumerate(PEAK_FIELDS):
+            out[f"{name}_peak_{f}"] = xr.DataArray(peaks[:, :, k], dims=(CYCLE_DIM, pdim), attrs={"units": units[f]})
+        voltage = out[f"{name}_peak_voltage"].data
+        if hasattr(voltage, "dask"):
+            tracks = voltage.rechunk(-1).map_blocks(link_peaks, self.track_tolerance_v, dtype=np.int64)
         else:
-            spline = interpolate.make_smoothing_spline(v, q)
-            qg = spline(g)
-        step = grid[1] - grid[0] if grid.size > 1 else 0.0
-        w = self._width_points(step)
-        if self._p["smoothing"] == "savgol" and w >= 3:
-            window = w if w % 2 else w + 1
-            if window < qg.size:
-                qg = savgol_interp(qg, window, min(self._p["savgol_order"], window - 1))
-        elif self._p["smoothing"] == "moving_average" and w >= 2:
-            qg = ndimage.uniform_filter1d(qg, w, mode="nearest")
-        elif self._p["smoothing"] == "gaussian" and w >= 1:
-            qg = ndimage.gaussian_filter1d(qg, w / 2.0, mode="nearest")
-        d = np.gradient(qg, g)
-        # Q grows while U falls on discharge: report dQ/dU of the discharged capacity as positive
-        # here; the sign convention is applied by the caller
-        out[inside] = np.abs(d) if code == DISCHARGE else d
-        return out
-
-    def _peaks(self, grid: np.ndarray, curve: np.ndarray) -> list[dict]:
-        y = np.abs(curve)
-        ok = np.isfinite(y)
-        if ok.sum() < 5:
-            return []
-        idx = np.flatnonzero(ok)
-        yy = y[idx]
-        step = grid[1] - grid[0]
-        found, props = signal.find_peaks(
-            yy, prominence=self._p["peak_prominence"] * yy.max(), width=max(self._p["peak_min_width_v"] / step, 1)
-        )
-        if not found.size:
-            return []
-        widths = signal.peak_widths(yy, found, rel_height=0.5, prominence_data=(props["prominences"], props["left_bases"], props["right_bases"]))
-        out = []
-        for j, p in enumerate(found):
-            left, right = widths[2][j], widths[3][j]
-            lo, hi = int(np.floor(left)), int(np.ceil(right)) + 1
-            area = float(np.trapezoid(yy[lo:hi], grid[idx][lo:hi])) if hi - lo > 1 else 0.0
-            out.append({
-                "voltage": float(grid[idx][p]),
-                "intensity": float(curve[idx][p]),
-                "prominence": float(props["prominences"][j]),
-                "width": float(widths[0][j] * step),
-                "area": area,
-            })
-        return out
-
-    def _assemble(self, cycles, directions, grids, curves, peaks_all, unit_note) -> xr.Dataset:
-        out = xr.Dataset()
-        for name in directions:
-            grid = grids[name]
-            vdim = f"{name}_voltage"
-            out[f"{name}_dqdu"] = xr.DataArray(
-                curves[name], dims=(CYCLE_DIM, vdim),
-                attrs={"units": unit_note.split(" (")[0], "long_name": f"dQ/dU ({name})",
-                       "definition": f"gradient of the {name} capacity on a uniform voltage grid ({unit_note})"},
-            )
-            out = out.assign_coords({vdim: (vdim, grid, {"units": "V", "long_name": f"Voltage ({name})"})})
-            n_peak = max((len(p) for p in peaks_all[name]), default=0)
-            fields = ("voltage", "intensity", "prominence", "width", "area")
-            table = {f: np.full((len(cycles), n_peak), np.nan) for f in fields}
-            for row, plist in enumerate(peaks_all[name]):
-                for j, pk in enumerate(sorted(plist, key=lambda d: d["voltage"])):
-                    for f in fields:
-                        table[f][row, j] = pk[f]
-            units = {"voltage": "V", "intensity": unit_note.split(" (")[0], "prominence": unit_note.split(" (")[0],
-                     "width": "V", "area": "Ah" if unit_note.startswith("Ah") else ("mAh/g" if "g" in unit_note else "mAh")}
-            pdim = f"{name}_peak"
-            for f in fields:
-                out[f"{name}_peak_{f}"] = xr.DataArray(table[f], dims=(CYCLE_DIM, pdim), attrs={"units": units[f]})
-            out[f"{name}_peak_track"] = xr.DataArray(self._track(table["voltage"]), dims=(CYCLE_DIM, pdim),
-                                                     attrs={"long_name": "Peak track id (-1: no peak)",
-                                                            "definition": f"nearest peak of the previous analysed cycle within {self.track_tolerance_v:g} V"})
-        out = out.assign_coords({CYCLE_DIM: (CYCLE_DIM, np.asarray(cycles))})
-        out.attrs.update(self.provenance())
-        out.attrs["method"] = (
-            f"monotonic part of each half cycle; Q = integral of |I| dt; {self.method} interpolation onto a "
-            f"uniform voltage grid; {self.smoothing} smoothing of Q "
-            f"({self.smoothing_points if self.smoothing_points is not None else self.smoothing_width_v} "
-            f"{'points' if self.smoothing_points is not None else 'V'}); gradient; peaks by prominence "
-            f"{self.peak_prominence:g} x max |dQ/dU|, width >= {self.peak_min_width_v:g} V"
-        )
-        out.attrs["sign_convention"] = ("discharge dQ/dU negative" if self.discharge_sign == "negative" else "discharge dQ/dU as magnitude")
-        return out
-
-    def _track(self, voltages: np.ndarray) -> np.ndarray:
-        """Track ids linking peaks of consecutive cycles (closest pairs within the tolerance first)."""
-        n_cycles, n_peak = voltages.shape
-        ids = np.full((n_cycles, n_peak), -1, dtype=np.int64)
-        next_id = 0
-        prev_row = None
-        for row in range(n_cycles):
-            cur = np.flatnonzero(np.isfinite(voltages[row]))
-            if prev_row is not None:
-                prev = np.flatnonzero(ids[prev_row] >= 0)
-                pairs = sorted(
-                    ((abs(voltages[row, a] - voltages[prev_row, b]), a, b) for a in cur for b in prev),
-                    key=lambda x: x[0],
-                )
-                used_a, used_b = set(), set()
-                for dist, a, b in pairs:
-                    if dist > self.track_tolerance_v or a in used_a or b in used_b:
-                        continue
-                    ids[row, a] = ids[prev_row, b]
-                    used_a.add(a)
-                    used_b.add(b)
-            for a in cur:
-                if ids[row, a] < 0:
-                    ids[row, a] = next_id
-                    next_id += 1
-            if cur.size:
-                prev_row = row
-        return ids
+            tracks = link_peaks(voltage, self.track_tolerance_v)
+        out[f"{name}_peak_track"] = xr.DataArray(tracks, dims=(CYCLE_DIM, pdim), attrs={
+            "long_name": "Peak track id (-1: no peak)",
+            "definition": f"nearest peak of the previous analysed cycle within {self.track_tolerance_v:g} V"})
 
 
 def peak_tracks(result: xr.Dataset, direction: str = "charge") -> xr.Dataset:

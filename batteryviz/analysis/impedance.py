@@ -31,6 +31,7 @@ import numpy as np
 import param
 import xarray as xr
 
+from ..chunking import lazy_call
 from ..errors import MissingColumnError
 from .base import Analysis
 
@@ -97,13 +98,9 @@ class Impedance(Analysis):
     requires = ("frequency_hertz", "real_impedance_ohm", "imaginary_impedance_ohm")
 
     def _model(self):
-        from impedance.models.circuits import CustomCircuit, Randles
-
-        if self.circuit.lower() == "randles":
-            return Randles(initial_guess=self.initial_guess or [0.01, 0.005, 0.01, 200, 0.1])
-        if not self.initial_guess:
+        if self.circuit.lower() != "randles" and not self.initial_guess:
             raise ValueError(f"circuit {self.circuit!r} needs an initial_guess (one value per parameter)")
-        return CustomCircuit(self.circuit, initial_guess=list(self.initial_guess))
+        return _circuit({"circuit": self.circuit, "initial_guess": self.initial_guess})
 
     def plot(self, result: xr.Dataset):
         """Nyquist and Bode plots of every spectrum."""
@@ -112,69 +109,106 @@ class Impedance(Analysis):
         return (plots.nyquist(result) + plots.bode(result)).cols(1)
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
+        """Spectra on ``(spectrum, point)`` with their fits and KK check on ``spectrum``.
+
+        On a Dask-backed dataset the frequency column is read once to find the spectra (their
+        number and length shape the result); the data, fits and KK checks stay lazy, one task per
+        spectrum.
+        """
         missing = [v for v in self.requires if v not in ds]
         if missing:
             raise MissingColumnError(f"no impedance data: {', '.join(missing)} missing", path=ds.attrs.get("source_file"), column=missing[0])
         f = np.asarray(ds["frequency_hertz"].values, dtype=float)
-        z = np.asarray(ds["real_impedance_ohm"].values, dtype=float) + 1j * np.asarray(ds["imaginary_impedance_ohm"].values, dtype=float)
         spectra = split_spectra(f)
         if not spectra:
             raise ValueError("no impedance spectrum: no records with a frequency above 0")
-        cycle = np.asarray(ds["cycle_index"].values) if "cycle_index" in ds else None
+        cycle = ds["cycle_index"].data if "cycle_index" in ds else None
         cycling = "current_ampere" in ds and "test_time_second" in ds and bool((~(f > 0)).sum() > 10)
         if cycle is None and cycling:
-            from ..cycles import assign_cycles
+            from ..chunking import with_cycle_structure
 
             try:
-                cycle = np.asarray(assign_cycles(ds)["cycle_index"].values)
+                cycle = with_cycle_structure(ds)["cycle_index"].data
             except Exception:
                 cycle = None
         n_max = max(s.size for s in spectra)
-        freq = np.full((len(spectra), n_max), np.nan)
-        zr, zi = np.full_like(freq, np.nan), np.full_like(freq, np.nan)
-        names, values, errors = None, [], []
-        kk_m, kk_mu, kk_res, linked = [], [], [], []
-        for k, idx in enumerate(spectra):
-            fk, zk = f[idx], z[idx]
-            freq[k, : idx.size], zr[k, : idx.size], zi[k, : idx.size] = fk, zk.real, zk.imag
-            kk = lin_kk(fk, zk, self.kk_per_decade)
-            kk_m.append(kk["M"])
-            kk_mu.append(kk["mu"])
-            kk_res.append((kk["rms_residual"], kk["max_residual"]))
-            linked.append(int(np.bincount(np.clip(cycle[idx], 0, None)).argmax()) if cycle is not None and (cycle[idx] >= 0).any() else -1)
-            model = self._model()
-            sel = zk.imag < 0 if self.capacitive_only else np.ones(idx.size, dtype=bool)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    model.fit(fk[sel], zk[sel], global_opt=self.global_opt)
-                    params, conf = np.asarray(model.parameters_), np.asarray(model.conf_) if model.conf_ is not None else None
-                except Exception:
-                    params, conf = np.full(len(model.initial_guess), np.nan), None
-            names = names or model.get_param_names()[0]
-            values.append(params)
-            errors.append(conf if conf is not None else np.full(params.size, np.nan))
-        values, errors = np.vstack(values), np.vstack(errors)
+        model = self._model()
+        names, units = model.get_param_names()
+        settings = {"circuit": self.circuit, "initial_guess": self.initial_guess, "capacitive_only": self.capacitive_only,
+                    "global_opt": self.global_opt, "kk_per_decade": self.kk_per_decade, "n_max": n_max, "n_params": len(names)}
+        width = 3 * n_max + 5 + 2 * len(names)
+        rows = []
+        for idx in spectra:
+            sl = slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] + 1 == idx.size else idx
+            args = [ds["frequency_hertz"].data[sl], ds["real_impedance_ohm"].data[sl], ds["imaginary_impedance_ohm"].data[sl],
+                    cycle[sl] if cycle is not None else None, settings]
+            rows.append(lazy_call(spectrum_vector, (width,), *args))
+        table = _stack(rows)
+        p = len(names)
+        point = ("spectrum", "point")
+        kk = table[:, 3 * n_max : 3 * n_max + 4]
         out = xr.Dataset(
             {
-                "frequency_hertz": (("spectrum", "point"), freq, {"units": "Hz"}),
-                "real_impedance_ohm": (("spectrum", "point"), zr, {"units": "ohm"}),
-                "imaginary_impedance_ohm": (("spectrum", "point"), zi, {"units": "ohm", "definition": "Im(Z), negative = capacitive"}),
-                "cycle": ("spectrum", np.array(linked), {"long_name": "Analysis cycle of the spectrum (-1: none)"}),
-                "kk_elements": ("spectrum", np.array(kk_m)),
-                "kk_mu": ("spectrum", np.array(kk_mu)),
-                "kk_rms_residual": ("spectrum", np.array([r[0] for r in kk_res]), {"definition": "RMS of (Z - Z_KK) / |Z|"}),
-                "kk_max_residual": ("spectrum", np.array([r[1] for r in kk_res]), {"definition": "largest |Z - Z_KK| component / |Z|"}),
-                "kk_valid": ("spectrum", np.array([r[0] for r in kk_res]) <= self.kk_max_residual),
+                "frequency_hertz": (point, table[:, :n_max], {"units": "Hz"}),
+                "real_impedance_ohm": (point, table[:, n_max : 2 * n_max], {"units": "ohm"}),
+                "imaginary_impedance_ohm": (point, table[:, 2 * n_max : 3 * n_max], {"units": "ohm", "definition": "Im(Z), negative = capacitive"}),
+                "cycle": ("spectrum", table[:, 3 * n_max + 4].astype(np.int64), {"long_name": "Analysis cycle of the spectrum (-1: none)"}),
+                "kk_elements": ("spectrum", kk[:, 0].astype(np.int64)),
+                "kk_mu": ("spectrum", kk[:, 1]),
+                "kk_rms_residual": ("spectrum", kk[:, 2], {"definition": "RMS of (Z - Z_KK) / |Z|"}),
+                "kk_max_residual": ("spectrum", kk[:, 3], {"definition": "largest |Z - Z_KK| component / |Z|"}),
+                "kk_valid": ("spectrum", kk[:, 2] <= self.kk_max_residual),
             },
             coords={"spectrum": np.arange(len(spectra))},
         )
-        units = dict(zip(*self._model().get_param_names()))
+        params = table[:, 3 * n_max + 5 :]
+        unit_of = dict(zip(names, units))
         for j, name in enumerate(names):
-            out[name] = xr.Variable(("spectrum",), values[:, j], {"units": units.get(name, ""), "long_name": f"fitted {name}"})
-            out[f"{name}_stderr"] = xr.Variable(("spectrum",), errors[:, j], {"units": units.get(name, "")})
+            out[name] = xr.Variable(("spectrum",), params[:, j], {"units": unit_of.get(name, ""), "long_name": f"fitted {name}"})
+            out[f"{name}_stderr"] = xr.Variable(("spectrum",), params[:, p + j], {"units": unit_of.get(name, "")})
         out.attrs.update(self.provenance())
-        out.attrs["circuit"] = self._model().circuit
+        out.attrs["circuit"] = model.circuit
         out.attrs["fit"] = "complex non-linear least squares (impedance.py); standard errors from the covariance"
         out.attrs["kramers_kronig"] = "linear Lin-KK (Schoenleber 2014), batteryviz implementation"
         return out
+
+
+def _circuit(settings: dict):
+    from impedance.models.circuits import CustomCircuit, Randles
+
+    if settings["circuit"].lower() == "randles":
+        return Randles(initial_guess=settings["initial_guess"] or [0.01, 0.005, 0.01, 200, 0.1])
+    return CustomCircuit(settings["circuit"], initial_guess=list(settings["initial_guess"]))
+
+
+def spectrum_vector(f, z_real, z_imag, cycle, settings: dict) -> np.ndarray:
+    """One spectrum as a row: frequency, Re Z, Im Z (padded to ``n_max``), KK elements, mu, RMS
+    and largest residual, the linked cycle, fitted parameters and their standard errors."""
+    f, z = np.asarray(f, dtype=float), np.asarray(z_real, dtype=float) + 1j * np.asarray(z_imag, dtype=float)
+    n_max, n_params = settings["n_max"], settings["n_params"]
+    row = np.full(3 * n_max + 5 + 2 * n_params, np.nan)
+    row[: f.size], row[n_max : n_max + f.size], row[2 * n_max : 2 * n_max + f.size] = f, z.real, z.imag
+    kk = lin_kk(f, z, settings["kk_per_decade"])
+    row[3 * n_max : 3 * n_max + 4] = kk["M"], kk["mu"], kk["rms_residual"], kk["max_residual"]
+    c = None if cycle is None else np.asarray(cycle)
+    row[3 * n_max + 4] = int(np.bincount(np.clip(c, 0, None)).argmax()) if c is not None and (c >= 0).any() else -1
+    model = _circuit(settings)
+    sel = z.imag < 0 if settings["capacitive_only"] else np.ones(f.size, dtype=bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.fit(f[sel], z[sel], global_opt=settings["global_opt"])
+            row[3 * n_max + 5 : 3 * n_max + 5 + n_params] = model.parameters_
+            if model.conf_ is not None:
+                row[3 * n_max + 5 + n_params :] = model.conf_
+        except Exception:
+            pass  # a failed fit leaves NaN parameters; the spectrum and its KK check remain
+    return row
+
+
+def _stack(rows):
+    if any(hasattr(r, "dask") for r in rows):
+        import dask.array as da
+
+        return da.stack(rows)
+    return np.vstack(rows)

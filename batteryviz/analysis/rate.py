@@ -86,10 +86,17 @@ class RateCapability(Analysis):
         return plots.rate_capability(result)
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
-        """Per-rate table on the ``rate`` dimension, per-block table on ``block``."""
+        """Per-rate table on the ``rate`` dimension, per-block table on ``block``.
+
+        Which rates there are, and which cycles form the rate test, is found in the values: on a
+        Dask-backed dataset the cycle summary is therefore computed once (on the cluster when a
+        Dask client is active) and the result, a few numbers per rate, is in memory.
+        """
         summary = ds if "discharge_capacity_ah" in ds and "cycle" in ds.dims and "record" not in ds.dims else CycleSummary(
             cycle_mode=self.cycle_mode, nominal_capacity_mah=self.nominal_capacity_mah,
             active_mass_mg=self.active_mass_mg).compute(ds)
+        if any(hasattr(v.data, "dask") for v in summary.data_vars.values()):
+            summary = summary.compute()  # one pass over the records for every variable
         cycles = summary["cycle"].values
         complete = summary["complete"].values.astype(bool)
         c_rate = snap_rates(summary["charge_c_rate"].values, self.rate_tolerance)
