@@ -110,9 +110,11 @@ def _by_step_runs(step: np.ndarray, current: np.ndarray, by_current: np.ndarray,
     return np.where(mixed_records, by_current, out).astype(np.int8)
 
 
-def half_cycle_starts(step_type: np.ndarray) -> np.ndarray:
-    """Record indices where a half cycle starts (first record of a new direction)."""
-    active = np.flatnonzero((step_type == CHARGE) | (step_type == DISCHARGE))
+def half_cycle_starts(step_type: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+    """Record indices where a half cycle starts (first record of a new direction); ``active``:
+    the indices of the charge and discharge records, when known."""
+    if active is None:
+        active = np.flatnonzero((step_type == CHARGE) | (step_type == DISCHARGE))
     if active.size == 0:
         return active
     d = step_type[active]
@@ -148,17 +150,19 @@ def assign_cycles(
         raise ValueError(f"cycle mode {mode!r} is not one of {', '.join(CYCLE_MODES)}")
     n = ds.sizes[RECORD_DIM]
     st = classify_steps(ds, rest_current_fraction)
-    hc_starts = half_cycle_starts(st)
+    active = np.flatnonzero((st == CHARGE) | (st == DISCHARGE))  # computed once, used throughout
+    hc_starts = half_cycle_starts(st, active)
     half = _runs_to_ids(n, hc_starts, np.arange(hc_starts.size))
     first_active = int(hc_starts[0]) if hc_starts.size else n
 
     counter = None
     if "cycle_count" in ds:
         c = np.asarray(ds["cycle_count"].values)
-        if np.issubdtype(c.dtype, np.number) and np.isfinite(c.astype(float)).all():
-            active_vals = c[(st == CHARGE) | (st == DISCHARGE)]
+        finite = np.issubdtype(c.dtype, np.integer) or (np.issubdtype(c.dtype, np.number) and np.isfinite(c).all())
+        if finite:
+            active_vals = c[active]
             varies = active_vals.size > 0 and active_vals.min() != active_vals.max()
-            counter = c.astype(np.int64) if varies else None
+            counter = np.asarray(c, dtype=np.int64) if varies else None
     chosen = mode
     if mode == "auto":
         if counter is not None:
@@ -177,8 +181,8 @@ def assign_cycles(
         raise ValueError("cycle mode 'cycler' needs a cycle_count variable; this file has none")
 
     if chosen == "cycler":
-        c = np.asarray(ds["cycle_count"].values).astype(np.int64)
-        starts, numbers, rule = _cycles_from_counter(c, st, first_active)
+        c = counter if counter is not None else np.asarray(ds["cycle_count"].values, dtype=np.int64)
+        starts, numbers, rule = _cycles_from_counter(c, active, first_active)
     else:
         direction = CHARGE if chosen == "charge_first" else DISCHARGE
         starts = hc_starts[st[hc_starts] == direction]
@@ -219,14 +223,12 @@ def assign_cycles(
     )
     # what each cycle holds, known from the step types alone (lets lazy analyses decide the CE
     # direction and the reference cycle without touching the data)
-    active = np.flatnonzero((st == CHARGE) | (st == DISCHARGE))
     first = np.searchsorted(active, starts)
     first_dir = np.where(first < active.size, st[active[np.clip(first, 0, max(active.size - 1, 0))]] if active.size else 0, 0)
-    ends = starts + lengths
     has = {}
     for code, name in ((CHARGE, "charge"), (DISCHARGE, "discharge")):
-        idx = np.flatnonzero(st == code)
-        has[name] = np.searchsorted(idx, ends) > np.searchsorted(idx, starts)
+        # records of this direction per cycle (cycles are the runs from one start to the next)
+        has[name] = (np.add.reduceat(st == code, starts, dtype=np.int64) > 0) if starts.size else np.zeros(0, dtype=bool)
     out["cycle_first_direction"] = xr.Variable((CYCLE_DIM,), first_dir.astype(np.int8), attrs={"long_name": "Step type of the cycle's first charge or discharge record"})
     out["cycle_has_charge"] = xr.Variable((CYCLE_DIM,), has["charge"], attrs={"long_name": "The cycle holds charge records"})
     out["cycle_has_discharge"] = xr.Variable((CYCLE_DIM,), has["discharge"], attrs={"long_name": "The cycle holds discharge records"})
@@ -244,13 +246,14 @@ def _runs_to_ids(n: int, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cycles_from_counter(c: np.ndarray, st: np.ndarray, first_active: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Cycle starts and numbers from the cycler's counter (see the module docstring)."""
+def _cycles_from_counter(c: np.ndarray, active_idx: np.ndarray, first_active: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Cycle starts and numbers from the cycler's counter (see the module docstring);
+    ``active_idx``: indices of the charge and discharge records."""
     n = c.size
     if first_active >= n:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), "the cycler's cycle counter (no charge or discharge records)"
-    change = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-    active_idx = np.flatnonzero((st == CHARGE) | (st == DISCHARGE))
+    change = np.flatnonzero(c[1:] != c[:-1]) + 1
+    change = np.r_[0, change]
     # a counter group holds an active record when one lies between its start and the next
     bounds = np.searchsorted(active_idx, np.r_[change, n])
     has_active = bounds[1:] > bounds[:-1]

@@ -32,9 +32,13 @@ df = (pl.scan_csv(sys.argv[1], separator="\t", skip_rows=4, has_header=True, enc
 assert df.height > 0
 print("WORK_S", time.perf_counter() - t0)
 """
+# imports happen before the clock starts, as for the floor (polars): the readers and the
+# libraries they use are imported on first use, not by `import batteryviz`
+IMPORTS = "import xarray, polars, numpy, batteryviz.io.registry, batteryviz.io.basytec, batteryviz.io.bdf, batteryviz.analysis.summary"
 READ = r"""
 import sys, time, batteryviz as bv
 bv.read, bv.CycleSummary  # imports
+""" + IMPORTS + r"""
 t0 = time.perf_counter()
 ds = bv.read(sys.argv[1]); s = bv.CycleSummary().compute(ds); assert s.sizes["cycle"] > 0
 print("WORK_S", time.perf_counter() - t0)
@@ -49,6 +53,7 @@ write_dataset(bv.read(sys.argv[1]), sys.argv[2])
 REOPEN = r"""
 import sys, time, batteryviz as bv
 bv.read, bv.CycleSummary  # imports
+""" + IMPORTS + r"""
 t0 = time.perf_counter()
 ds = bv.read(sys.argv[1]); s = bv.CycleSummary().compute(ds); assert s.sizes["cycle"] > 0
 print("WORK_S", time.perf_counter() - t0)

@@ -125,3 +125,26 @@ def test_parquet_keeps_the_cycle_structure_and_another_mode_replaces_it(tmp_path
     xr.testing.assert_allclose(first["discharge_capacity_ah"], bv.CycleSummary().compute(example_ds)["discharge_capacity_ah"])
     paired = bv.CycleSummary(cycle_mode="charge_first").compute(reopened)
     assert paired.attrs["cycle_mode"] == "charge_first"
+
+
+def test_parquet_carries_the_summary_aggregates_and_uses_them_only_when_they_match(tmp_path, example_ds):
+    import xarray as xr
+
+    from batteryviz.analysis.summary import cached_aggregates
+    from batteryviz.export import write_dataset
+
+    reopened = bv.read(write_dataset(example_ds, tmp_path / "cell.bdf.parquet"))
+    assert reopened["cycle_aggregates"].sizes == {"cycle": 34, "aggregate": reopened.sizes["aggregate"]}
+    for params in ({}, {"capacity_source": "integration", "active_mass_mg": 2.0}, {"resistance_max_interval_s": 5.0}):
+        cached = bv.CycleSummary(**params).compute(reopened)
+        fresh = bv.CycleSummary(**params).compute(reopened.drop_vars("cycle_aggregates"))
+        xr.testing.assert_identical(cached, fresh)
+    names = {"t": "test_time_second", "u": "voltage_volt", "i": "current_ampere", "st": "step_type_resolved"}
+    assert cached_aggregates(reopened, names, 1.0) is not None
+    assert cached_aggregates(reopened, names, 5.0) is None  # another resistance interval: recomputed
+    assert cached_aggregates(reopened.isel(record=slice(0, 1000)), names, 1.0) is None  # other records
+    assert cached_aggregates(reopened, {**names, "u": "current_ampere"}, 1.0) is None  # other inputs
+    # a new cycle rule drops the structure and the aggregates with it
+    from batteryviz.cycles import assign_cycles
+
+    assert "cycle_aggregates" not in assign_cycles(reopened, "charge_first")

@@ -49,7 +49,7 @@ def per_cycle(
     resistance_max_interval_s: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Aggregate records into ``m`` cycles (``pos`` = 0-based cycle position, -1 = none)."""
-    cols = {"t": t, "u": u, "i": i, "st": st.astype(np.int8), "pos": pos}
+    cols = {"t": t, "u": u, "i": i, "st": np.asarray(st, dtype=np.int8), "pos": pos}
     if temperature is not None:
         cols["temp"] = temperature
     for name, values in (counters or {}).items():

@@ -52,14 +52,87 @@ from .kernels import per_cycle as per_cycle_kernel
 
 def _kernel(arrays: dict, pos: np.ndarray, m: int, resistance_max_interval_s: float) -> dict:
     """The per-cycle aggregation of one block of records (numpy in, numpy out)."""
-    arrays = {k: np.asarray(v) for k, v in arrays.items()}
-    counters = {k: arrays[k].astype(float) for k in arrays if k.startswith("c")}
+    # float views, not copies, of what already is float64
+    arrays = {k: (np.asarray(v) if k == "st" else np.asarray(v, dtype=float)) for k, v in arrays.items()}
+    counters = {k: arrays[k] for k in arrays if k.startswith("c")}
     agg = per_cycle_kernel(
-        arrays["t"].astype(float), arrays["u"].astype(float), arrays["i"].astype(float), arrays["st"], pos, m,
-        temperature=arrays["temp"].astype(float) if "temp" in arrays else None,
+        arrays["t"], arrays["u"], arrays["i"], arrays["st"], pos, m,
+        temperature=arrays.get("temp"),
         counters=counters, resistance_max_interval_s=resistance_max_interval_s,
     )
     return {k: np.asarray(v, dtype=float) for k, v in agg.items()}
+
+
+def input_names(temp_name: str | None, counter_pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The kernel's inputs: its short keys and the dataset variables they come from."""
+    names = {"t": "test_time_second", "u": "voltage_volt", "i": "current_ampere", "st": "step_type_resolved"}
+    if temp_name:
+        names["temp"] = temp_name
+    for k, (name_ch, name_dis) in enumerate(counter_pairs):
+        names[f"c{k}_ch"], names[f"c{k}_dis"] = name_ch, name_dis
+    return names
+
+
+def aggregate(ds: xr.Dataset, names: dict[str, str], starts: np.ndarray, resistance_max_interval_s: float) -> dict:
+    """The per-cycle aggregation of a dataset in memory (cycles start at ``starts``)."""
+    arrays = {k: np.asarray(ds[v].values) for k, v in names.items()}
+    # cycles are contiguous runs starting at `starts`: a record's cycle position is the
+    # number of starts at or before it, minus one
+    marks = np.zeros(arrays["t"].size, dtype=np.int32)
+    marks[starts] = 1
+    pos = np.cumsum(marks, dtype=np.int32) - 1
+    return _kernel(arrays, pos, len(starts), resistance_max_interval_s)
+
+
+#: The cached per-cycle aggregates a converted file carries (:func:`cycle_aggregates`).
+AGGREGATES = "cycle_aggregates"
+
+
+def cycle_aggregates(ds: xr.Dataset, resistance_max_interval_s: float = 1.0) -> xr.DataArray:
+    """The per-cycle sums and extremes :class:`CycleSummary` is computed from, for every counter
+    pair and the temperature, on ``(cycle, aggregate)``.
+
+    Written with a converted file (``.bdf.parquet``) so re-opening it and summarising skips the
+    pass over the records. The attrs record what they were computed from (variable names, the
+    resistance interval, the number of records); :func:`cached_aggregates` uses them only when
+    all of that matches. Anything that changes the cycle structure drops them with the ``cycle``
+    dimension; ``ds.drop_vars("cycle_aggregates")`` forces a recomputation.
+    """
+    import json
+
+    temp_name = next((v for v in ("ambient_temperature_celsius", "surface_temperature_celsius") if v in ds), None)
+    pairs = list(zip(schema.counters(ds, "charge_capacity"), schema.counters(ds, "discharge_capacity")))
+    names = input_names(temp_name, pairs)
+    agg = aggregate(ds, names, np.asarray(ds["cycle_start"].values, dtype=np.int64), resistance_max_interval_s)
+    keys = output_keys(list(names))
+    return xr.DataArray(np.column_stack([np.asarray(agg[k], dtype=float) for k in keys]) if keys else None,
+                        dims=(CYCLE_DIM, "aggregate"), coords={"aggregate": keys},
+                        attrs={"inputs": json.dumps(names, sort_keys=True), "resistance_max_interval_s": resistance_max_interval_s,
+                               "records": int(ds.sizes["record"]),
+                               "long_name": "Per-cycle aggregates of the cycle summary (cached with a converted file)"})
+
+
+def cached_aggregates(ds: xr.Dataset, names: dict[str, str], resistance_max_interval_s: float) -> dict | None:
+    """The aggregates for ``names`` from ``ds["cycle_aggregates"]`` when they were computed from
+    the same variables, resistance interval and number of records; else ``None``."""
+    import json
+
+    cache = ds.get(AGGREGATES)
+    if cache is None or hasattr(cache.data, "dask"):
+        return None
+    try:
+        inputs = json.loads(cache.attrs.get("inputs", "{}"))
+    except ValueError:
+        return None
+    if (any(inputs.get(k) != v for k, v in names.items()) or cache.attrs.get("records") != ds.sizes.get("record")
+            or float(cache.attrs.get("resistance_max_interval_s", np.nan)) != float(resistance_max_interval_s)):
+        return None
+    keys = list(cache["aggregate"].values)
+    wanted = output_keys(list(names))
+    if any(k not in keys for k in wanted):
+        return None
+    values = cache.values
+    return {k: values[:, keys.index(k)] for k in wanted}
 
 
 def _div(a, b):
@@ -178,23 +251,14 @@ class CycleSummary(Analysis):
             counter_pairs = []
         elif self.capacity_source == "counters" and not counter_pairs:
             raise ValueError("capacity_source='counters' but the file declares no charge/discharge capacity counters")
-        names = {"t": "test_time_second", "u": "voltage_volt", "i": "current_ampere", "st": "step_type_resolved"}
-        if temp_name:
-            names["temp"] = temp_name
-        for k, (name_ch, name_dis) in enumerate(counter_pairs):
-            names[f"c{k}_ch"], names[f"c{k}_dis"] = name_ch, name_dis
-        agg = (self._aggregate_lazy if lazy else self._aggregate)(ds, names, starts, lengths, numbers.size)
+        names = input_names(temp_name, counter_pairs)
+        agg = cached_aggregates(ds, names, self.resistance_max_interval_s)
+        if agg is None:
+            agg = (self._aggregate_lazy if lazy else self._aggregate)(ds, names, starts, lengths, numbers.size)
         return self._finish(ds, agg, numbers, starts, lengths, counter_pairs, temp_name, lazy)
 
     def _aggregate(self, ds, names, starts, lengths, m) -> dict:
-        arrays = {k: np.asarray(ds[v].values) for k, v in names.items()}
-        n = arrays["t"].size
-        # cycles are contiguous runs starting at `starts`: a record's cycle position is the
-        # number of starts at or before it, minus one
-        marks = np.zeros(n, dtype=np.int32)
-        marks[starts] = 1
-        pos = np.cumsum(marks, dtype=np.int32) - 1
-        return _kernel(arrays, pos, m, self.resistance_max_interval_s)
+        return aggregate(ds, names, starts, self.resistance_max_interval_s)
 
     def _aggregate_lazy(self, ds, names, starts, lengths, m) -> dict:
         """The same aggregation, one delayed task per chunk of whole cycles."""

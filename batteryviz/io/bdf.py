@@ -142,6 +142,11 @@ def _restore_structure(ds: xr.Dataset, structure: dict) -> xr.Dataset:
     ds["cycle_index"].attrs.update(rule=structure.get("rule", ""), mode=structure.get("mode", ""))
     ds["step_type_resolved"] = ds["step_type_resolved"].astype(np.int8)
     ds["step_type_resolved"].attrs.update(step_type_attrs())
+    cache = structure.get("cycle_aggregates")
+    if cache and len(cache.get("values", [])) == ds.sizes[CYCLE_DIM]:
+        values = np.asarray(cache["values"], dtype=float).reshape(ds.sizes[CYCLE_DIM], len(cache["keys"]))
+        ds["cycle_aggregates"] = xr.DataArray(values, dims=(CYCLE_DIM, "aggregate"), coords={"aggregate": cache["keys"]},
+                                              attrs=cache["attrs"])
     ds.attrs["cycle_rule"] = structure.get("rule", "")
     ds.attrs["cycle_mode"] = structure.get("mode", "")
     return ds
@@ -204,6 +209,12 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
             "rule": ds.attrs.get("cycle_rule", ""), "mode": ds.attrs.get("cycle_mode", ""),
             **{name: ds[name].values.tolist() for name in (CYCLE_DIM,) + CYCLE_VARIABLES if name in ds},
         }
+        # and the summary's per-cycle aggregates: re-opening then skips the pass over the records
+        from ..analysis.summary import AGGREGATES, cycle_aggregates
+
+        cache = ds[AGGREGATES] if AGGREGATES in ds else cycle_aggregates(ds)
+        structure[AGGREGATES] = {"attrs": dict(cache.attrs), "keys": [str(k) for k in cache["aggregate"].values],
+                                 "values": cache.values.tolist()}
     frame = to_frame(ds)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
