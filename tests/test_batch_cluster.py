@@ -24,9 +24,11 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def client():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+    from batteryviz.cluster import local_cluster
+
+    with local_cluster(2) as cluster:  # the workers `batteryviz batch` starts
         with Client(cluster) as c:
             yield c
 
@@ -107,6 +109,13 @@ def test_get_client_prefers_an_explicit_address_then_the_environment(client, mon
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
     with get_client() as c:
         assert c.scheduler.address == address
+
+
+def test_local_workers_keep_malloc_defaults_and_share_the_cores_among_polars(client):
+    # Dask's MALLOC_TRIM_THRESHOLD_ made reads ~30 % slower in workers (benchmarks/bench_batch.py)
+    env = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), __import__("polars").thread_pool_size()))
+    cores = os.cpu_count() or 1
+    assert all(trim is None and threads == max(1, cores // 2) for trim, threads in env.values()), env
 
 
 def test_xarray_backend_entry_point(example_path):
