@@ -31,6 +31,11 @@ _LAZY = {
     "BatteryvizError": ("batteryviz.errors", "BatteryvizError"),
     "write_bdf": ("batteryviz.io.bdf", "write_bdf"),
     "example_file": ("batteryviz.examples", "example_file"),
+    "open_catalog": ("batteryviz.catalog", "open_catalog"),
+    "open_cells": ("batteryviz.catalog", "open_cells"),
+    "combine": ("batteryviz.catalog", "combine"),
+    "chunk_by_cycle": ("batteryviz.chunking", "chunk_by_cycle"),
+    "get_client": ("batteryviz.cluster", "get_client"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

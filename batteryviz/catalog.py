@@ -88,14 +88,24 @@ def cell_names(cat) -> list[str]:
     return list(cat.entries)
 
 
-def open_cells(cat, names: list[str] | None = None, chunks: int | None = None) -> dict:
+#: Records per chunk with ``chunks="auto"``: about 100 MB of float64 over a dozen variables.
+AUTO_CHUNK_RECORDS = 1_000_000
+
+
+def open_cells(cat, names: list[str] | None = None, chunks: int | str | None = None) -> dict:
     """Read the catalog's cells: ``{name: dataset}``.
 
-    With ``chunks`` (records per chunk) every dataset is Dask-backed and chunked on whole cycles,
-    so the analyses stay lazy (:func:`batteryviz.chunking.chunk_by_cycle`).
+    With ``chunks`` (records per chunk, or ``"auto"``: :data:`AUTO_CHUNK_RECORDS`) every dataset
+    is Dask-backed and chunked on whole cycles, so the analyses stay lazy
+    (:func:`batteryviz.chunking.chunk_by_cycle`). Pass the mapping to an analysis's ``compute``
+    to get all cells on a ``cell`` dimension.
     """
     from .chunking import chunk_by_cycle
 
+    if chunks == "auto":
+        chunks = AUTO_CHUNK_RECORDS
+    elif chunks is not None and (not isinstance(chunks, int) or chunks < 1):
+        raise ValueError(f"chunks must be a positive number of records or 'auto', not {chunks!r}")
     out = {}
     for name in names or cell_names(cat):
         ds = cat[name].read()

@@ -42,7 +42,15 @@ def get_client(address: str | None = None, n_workers: int | None = None, threads
     address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None)
     if address:
         return Client(address)
-    return Client(local_cluster(n_workers, threads_per_worker))
+    # the client starts the cluster itself, so closing the client (or leaving its `with`) closes it
+    n_workers = n_workers or os.cpu_count() or 1
+    with dask.config.set(_environ_config(n_workers, threads_per_worker)):
+        return Client(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                      host="127.0.0.1", dashboard_address=None)
+
+
+def _environ_config(n_workers: int, threads_per_worker: int) -> dict:
+    return {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment(n_workers, threads_per_worker).items()}
 
 
 def worker_environment(n_workers: int, threads_per_worker: int = 1) -> dict[str, str | None]:
@@ -60,7 +68,6 @@ def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1, **k
     from distributed import LocalCluster
 
     n_workers = n_workers or os.cpu_count() or 1
-    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment(n_workers, threads_per_worker).items()}
-    with dask.config.set(environ):
+    with dask.config.set(_environ_config(n_workers, threads_per_worker)):
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
                             host="127.0.0.1", dashboard_address=None, **kwargs)

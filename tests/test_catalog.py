@@ -68,3 +68,29 @@ def test_batch_over_a_catalog(lab, tmp_path):
     bvc.build_catalog(lab, out)
     files = _batch_files([str(out)])
     assert sorted(Path(f).name for f in files) == ["bdf_PEIS-0.mpr", "cellpy_maccor_001.txt", "cellpy_neware_uio.csv"]
+
+
+def test_an_analysis_over_all_cells_of_a_catalog_is_lazy_and_on_a_cell_dimension(lab, tmp_path):
+    import dask
+
+    from .test_lazy import CountingScheduler
+
+    out = tmp_path / "lab.yaml"
+    bvc.build_catalog(lab, out)
+    cat = bvc.open_catalog(out)
+    names = ["cellpy_neware_uio_csv", "cellpy_maccor_001_txt"]
+    cells = bvc.open_cells(cat, names=names, chunks="auto")
+    scheduler = CountingScheduler()
+    with dask.config.set(scheduler=scheduler):
+        lazy = bv.CycleSummary().compute(cells)
+        assert scheduler.calls == 0 and hasattr(lazy["discharge_capacity_ah"].data, "dask")
+        result = lazy.compute()
+    assert list(result["cell"].values) == names and result.attrs["analysis"] == "CycleSummary"
+    for name in names:
+        alone = bv.CycleSummary().compute(cat[name].read())
+        got = result["discharge_capacity_ah"].sel(cell=name).sel(cycle=alone["cycle"].values)
+        np.testing.assert_allclose(got, alone["discharge_capacity_ah"], rtol=1e-12)
+    dqdu = bv.DifferentialCapacity(cycles=[1, 2]).compute(cells)
+    assert dqdu.sizes["cell"] == 2 and "charge_peak_voltage" in dqdu
+    with pytest.raises(ValueError, match="chunks must be"):
+        bvc.open_cells(cat, chunks=0)

@@ -4,6 +4,11 @@ An analysis is a :class:`param.Parameterized` whose parameters (each with ``doc=
 fully describe what it computes. ``compute(ds)`` takes a cell dataset and returns a new
 :class:`xarray.Dataset`; the parameters, the package version and the definitions used are
 written into the result's attrs, so a result file explains itself.
+
+Several cells at once: ``compute(cells)`` with a mapping ``{name: dataset}`` (what
+:func:`batteryviz.catalog.open_cells` returns) computes each cell and returns the results on a
+``cell`` dimension (:func:`batteryviz.catalog.combine`: outer join on the other coordinates,
+NaN where a cell has no value). Lazy cells give a lazy combined result.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ class Analysis(param.Parameterized):
     requires: ClassVar[tuple[str, ...]] = ("test_time_second", "voltage_volt", "current_ampere")
 
     __abstract = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "compute" in cls.__dict__:
+            cls.compute = _over_cells(cls.__dict__["compute"])
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:  # pragma: no cover - abstract
         """Compute the analysis on a cell dataset."""
@@ -111,6 +121,31 @@ class Analysis(param.Parameterized):
             "batteryviz_version": __version__,
             "parameters": json.dumps(values, default=_jsonable, sort_keys=True),
         }
+
+
+def _over_cells(compute):
+    """Let ``compute`` take a mapping of cells too (module docstring)."""
+    import functools
+    from collections.abc import Mapping
+
+    @functools.wraps(compute)
+    def wrapper(self, ds, *args, **kwargs):
+        if not isinstance(ds, Mapping) or isinstance(ds, xr.Dataset):  # a Dataset is a Mapping too
+            return compute(self, ds, *args, **kwargs)
+        from ..catalog import combine
+        from ..errors import BatteryvizError
+
+        results = {}
+        for name, cell in ds.items():
+            try:
+                results[name] = compute(self, cell, *args, **kwargs)
+            except (BatteryvizError, ValueError) as exc:
+                raise type(exc)(f"cell {name!r}: {exc}") from exc
+        combined = combine(results)
+        combined.attrs.update(self.provenance())
+        return combined
+
+    return wrapper
 
 
 def _jsonable(value):
