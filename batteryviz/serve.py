@@ -190,6 +190,24 @@ def websocket_origins(address: str | None, port: int, extra: list[str] | None) -
     return origins
 
 
+def warm_up() -> None:
+    """Import what a session uses before the first user arrives (the first page would otherwise
+    take seconds), then move every object alive now into the garbage collector's permanent
+    generation: Panel runs a full ``gc.collect()`` on the event loop after sessions close, and
+    it then walks only what sessions created, not the whole of numpy, xarray, HoloViews and Bokeh."""
+    import gc
+    from importlib import import_module
+
+    for module in ("batteryviz.ui.app", "batteryviz.ui.views", "batteryviz.plots", "batteryviz.export",
+                   "batteryviz.analysis.registry", "holoviews", "holoviews.plotting.bokeh"):
+        import_module(module)
+    from .analysis.registry import ANALYSES
+
+    list(ANALYSES.values())  # imports every registered analysis
+    gc.collect()
+    gc.freeze()
+
+
 def make_server(config: ServeConfig, port: int = 5006, address: str | None = "localhost",
                 websocket_origin: list[str] | None = None, num_procs: int = 1, show: bool = False,
                 threaded: bool = False, **kwargs):
@@ -221,6 +239,7 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
         opts["admin"] = True
     Path(config.workspace).expanduser().mkdir(parents=True, exist_ok=True) if "://" not in config.workspace else None
     origins = websocket_origins(address, port, websocket_origin) if port else (websocket_origin or None)
+    warm_up()
     return pn.serve({"/": app_factory(config)}, port=port, address=address, websocket_origin=origins,
                     num_procs=num_procs, show=show, start=True, threaded=threaded, title="batteryviz",
                     liveness=True, websocket_max_message_size=64 * 2**20, **opts)

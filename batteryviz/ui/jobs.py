@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[bool, ThreadPoolExecutor] = {}  # heavy or not -> pool, one each per server process
 _clients: dict = {}  # scheduler address -> distributed.Client, one per server process
 
 
@@ -26,13 +26,16 @@ def scheduler_address() -> str | None:
     return os.environ.get("BATTERYVIZ_SCHEDULER") or None
 
 
-def _executor() -> ThreadPoolExecutor:
-    """One pool per server process (not per session), sized to the machine."""
-    global _pool
+def _executor(heavy: bool = True) -> ThreadPoolExecutor:
+    """Two pools per server process (not per session), sized to the machine: one for heavy jobs
+    (uploads, analyses) and one for building what a page shows (layouts, plots, tables), so a
+    user opening a tab never waits behind other users' analyses."""
     with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="batteryviz-job")
-        return _pool
+        pool = _pools.get(heavy)
+        if pool is None:
+            pool = _pools[heavy] = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                                                      thread_name_prefix="batteryviz-job" if heavy else "batteryviz-view")
+        return pool
 
 
 def _client(address: str):
@@ -65,7 +68,7 @@ async def run(fn, *args, heavy: bool = True, **kwargs):
         call = functools.partial(_on_cluster, fn, *args, **kwargs)
     else:
         call = functools.partial(fn, *args, **kwargs)
-    return await loop.run_in_executor(_executor(), call)
+    return await loop.run_in_executor(_executor(heavy), call)
 
 
 # -- the jobs ---------------------------------------------------------------------------------
