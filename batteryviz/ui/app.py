@@ -67,8 +67,7 @@ class AnalysisTab(pn.viewable.Viewer):
         self.downloads = pn.Row()
         self._layout = None
         self._building = None
-        # empty until first viewed (no pane: every model costs each new session server time)
-        self.container = pn.Column(sizing_mode="stretch_width", min_height=200)
+        self.container = pn.Column(pn.pane.Markdown("Loading…"), sizing_mode="stretch_width")
 
     def _layout_now(self):
         """The tab's layout (parameter widgets are costly: made in a worker thread, once)."""
