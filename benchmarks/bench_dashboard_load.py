@@ -8,7 +8,8 @@ BaSyTec file (``generate.py``, different seeds so no upload is a duplicate), wai
 summary, then runs dQ/dU on every cycle and waits for the peaks. Meanwhile a probe session
 switches tabs every 0.25 s; a tab switch goes to the server and comes back as a URL change
 (``?tab=...``, written by the server's location sync), so its latency is a full round trip
-through the server's event loop. Reported: completion of all sessions, their wall times, and
+through the server's event loop; clicks count as under load until the last completed session
+ends. Reported: completion of all sessions, their wall times, and
 the probe's median/p95/max latency (target p95 < 1 s).
 
 The browsers run on the same 2 cores as the server here; the 20 loaded sessions share one
@@ -42,7 +43,7 @@ from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_unt
 
 
 ARRIVAL_S = 0.5
-SESSION_TIMEOUT_S = 240.0
+SESSION_TIMEOUT_S = 600.0  # a step this late is lost, not slow: 20 Chromium pages share 2 cores with the server
 PROBE_TIMEOUT_S = 30.0
 
 
@@ -69,7 +70,8 @@ async def loaded_session(browser, url, path: Path, results: list, errors: list, 
         await page.get_by_text("dQ/dU", exact=True).click()
         await page.get_by_role("button", name="Run").first.click()
         await page.get_by_text("Peaks found").wait_for()
-        results.append({"file": path.name, "upload_and_summary_s": uploaded - start, "total_s": time.perf_counter() - start})
+        end = time.perf_counter()
+        results.append({"file": path.name, "upload_and_summary_s": uploaded - start, "total_s": end - start, "end": end})
     except Exception as exc:  # noqa: BLE001 - a benchmark reports failures instead of stopping
         errors.append(f"{path.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         await page.screenshot(path=str(HERE / "results" / f"dashboard_load_failed_{path.stem}.png"))
@@ -92,9 +94,9 @@ async def probe_session(browser, url, stop: asyncio.Event, latencies: list):
         try:
             await page.get_by_text(title, exact=True).click(timeout=PROBE_TIMEOUT_S * 1000)
             await page.wait_for_url(f"**tab={key}**", timeout=PROBE_TIMEOUT_S * 1000)
-            latencies.append(time.perf_counter() - t0)
+            latencies.append((t0, time.perf_counter() - t0))
         except Exception:  # noqa: BLE001 - no answer: counted as the timeout
-            latencies.append(PROBE_TIMEOUT_S)
+            latencies.append((t0, PROBE_TIMEOUT_S))
         k += 1
         await asyncio.sleep(0.25)
     await context.close()
@@ -142,6 +144,11 @@ async def main(n_sessions: int, rows: int) -> dict:
         return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
 
     totals = [r["total_s"] for r in results]
+    # "under load": clicks made while sessions were still working (until the last one that
+    # completed); a lost session's wait for its timeout is not load
+    load_end = max((r["end"] for r in results), default=float("inf"))
+    idle_latencies = [lat for _, lat in idle_latencies]
+    latencies = [lat for t, lat in latencies if t <= load_end]
     return {
         "sessions": n_sessions, "server_processes": NUM_PROCS, "rows_per_file": rows, "file_mib": round(files[0].stat().st_size / 2**20, 2),
         "completed": len(results), "errors": errors, "wall_s": round(wall, 1),

@@ -197,8 +197,9 @@ def cycle_life_vector(x, q, complete, c_rate, d_rate, selection: str, models: li
         fade_err = lin["stderr"][1] / qv[0] * 100 if lin and lin["ok"] else np.nan
         head[fits_vec.size :] = (fade, fade_err, eol, lo, hi, how, kx, kdrop, xv[0])
     else:
-        head[FIT_WIDTH * len(models)] = -1
-        head[FIT_WIDTH * len(models) + 6] = -1
+        nf = FIT_WIDTH * len(models) + 1
+        head[nf - 1] = -1  # best model: none
+        head[nf + 5] = -1  # end-of-life method: none
     return np.r_[head, retention, used.astype(float)]
 
 
