@@ -246,8 +246,7 @@ class CycleLife(Analysis):
         if structural.sum() < 3:
             raise ValueError(f"{int(structural.sum())} complete cycle(s) selected; cycle-life fits need at least 3")
         rows = summary.isel(cycle=np.flatnonzero(structural))
-        x_name = "cycle" if self.x == "cycle" else "equivalent_full_cycles"
-        xv = rows["cycle"].values.astype(float) if self.x == "cycle" else rows[x_name].data
+        xv = rows["cycle"].values.astype(float) if self.x == "cycle" else rows["equivalent_full_cycles"].data
         q = rows["discharge_capacity_ah"].data
         models = list(self.models)
         n, nf = rows.sizes["cycle"], FIT_WIDTH * len(models) + 1
@@ -282,12 +281,10 @@ class CycleLife(Analysis):
 
     @staticmethod
     def _structurally_complete(ds: xr.Dataset, summary: xr.Dataset) -> np.ndarray:
-        """Cycles holding a charge and a discharge, known without the values when possible."""
-        for source in (summary, ds):
-            if "cycle_has_charge" in source and "cycle_has_discharge" in source and "record" not in source["cycle_has_charge"].dims:
-                has = np.asarray(source["cycle_has_charge"].values & source["cycle_has_discharge"].values, dtype=bool)
-                if has.size == summary.sizes["cycle"]:
-                    return has
+        """Cycles holding a charge and a discharge: from the cycle structure of ``ds`` (known
+        without the values) when it is the summary's, else from the summary's values."""
+        if "cycle_has_charge" in ds and np.array_equal(ds["cycle"].values, summary["cycle"].values):
+            return np.asarray(ds["cycle_has_charge"].values & ds["cycle_has_discharge"].values, dtype=bool)
         return np.asarray(summary["complete"].values, dtype=bool)
 
 

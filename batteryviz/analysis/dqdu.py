@@ -154,7 +154,8 @@ def find_curve_peaks(grid: np.ndarray, curve: np.ndarray, s: dict) -> np.ndarray
 def dqdu_rows(t, u, i, st, spans, code: int, grid: np.ndarray, s: dict) -> np.ndarray:
     """For each record range in ``spans`` (one cycle each): the dQ/dU row on ``grid`` followed by
     ``max_peaks`` rows of :data:`PEAK_FIELDS`, flattened (NaN where there is nothing)."""
-    t, u, i, st = (np.asarray(a, dtype=float) for a in (t, u, i, st))
+    t, u, i = (np.asarray(a, dtype=float) for a in (t, u, i))
+    st = np.asarray(st)  # step codes are compared, not converted (a float copy per call)
     n_peak = s["max_peaks"]
     out = np.full((len(spans), grid.size + n_peak * len(PEAK_FIELDS)), np.nan)
     for row, (a, b) in enumerate(spans):

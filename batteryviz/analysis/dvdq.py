@@ -88,7 +88,8 @@ class DifferentialVoltage(Analysis):
 
 def dvdq_rows(t, u, i, st, spans, code: int, grid: np.ndarray, s: dict) -> np.ndarray:
     """dU/dQ on ``grid`` for each record range in ``spans`` (one cycle each; NaN where empty)."""
-    t, u, i, st = (np.asarray(a, dtype=float) for a in (t, u, i, st))
+    t, u, i = (np.asarray(a, dtype=float) for a in (t, u, i))
+    st = np.asarray(st)  # step codes are compared, not converted (a float copy per call)
     values = np.full((len(spans), grid.size), np.nan)
     for row, (a, b) in enumerate(spans):
         mask = st[a:b] == code

@@ -254,11 +254,9 @@ class CycleSummary(Analysis):
         names = input_names(temp_name, counter_pairs)
         agg = cached_aggregates(ds, names, self.resistance_max_interval_s)
         if agg is None:
-            agg = (self._aggregate_lazy if lazy else self._aggregate)(ds, names, starts, lengths, numbers.size)
+            agg = (self._aggregate_lazy(ds, names, starts, lengths, numbers.size) if lazy
+                   else aggregate(ds, names, starts, self.resistance_max_interval_s))
         return self._finish(ds, agg, numbers, starts, lengths, counter_pairs, temp_name, lazy)
-
-    def _aggregate(self, ds, names, starts, lengths, m) -> dict:
-        return aggregate(ds, names, starts, self.resistance_max_interval_s)
 
     def _aggregate_lazy(self, ds, names, starts, lengths, m) -> dict:
         """The same aggregation, one delayed task per chunk of whole cycles."""
