@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--use-xheaders", action="store_true", help="behind a reverse proxy: trust X-Forwarded-* headers")
     sv.add_argument("--prefix", help="URL prefix when the proxy serves the dashboard below a path")
     sv.add_argument("--show", action="store_true", help="open a browser tab")
+    sv.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                    help="of batteryviz's messages on stderr (info: what each session does)")
 
     u = sub.add_parser("user", help="manage the users of `serve --auth basic`")
     u_sub = u.add_subparsers(dest="user_command", required=True)
@@ -326,6 +328,17 @@ def _print_warnings(text: str) -> None:
             print(f"  - {ln}")
 
 
+def _log_to_stderr(level: str) -> None:
+    """batteryviz's own log messages, with time and level, on stderr."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("batteryviz")
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
 def cmd_serve(args) -> int:
     from .serve import ServeConfig, default_workspace, make_server
 
@@ -339,6 +352,7 @@ def cmd_serve(args) -> int:
 
     if args.scheduler:
         os.environ["BATTERYVIZ_SCHEDULER"] = args.scheduler
+    _log_to_stderr(args.log_level)
     config = ServeConfig(
         workspace=args.workspace or default_workspace(), auth=args.auth, credentials=args.credentials,
         cookie_secret=args.cookie_secret, admins=tuple(args.admin), max_upload_mb=args.max_upload_mb,

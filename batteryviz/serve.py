@@ -208,6 +208,14 @@ def warm_up() -> None:
     gc.freeze()
 
 
+#: How long a page's session waits for its browser to connect (Bokeh's default is 15 s). A browser
+#: that is busy (many tabs, a slow machine, a large page) can take longer to load the scripts and
+#: open the websocket; Bokeh then discards the session and builds the page a second time when the
+#: websocket arrives — measured under load: every page built twice, and one in twenty left with a
+#: Run button whose clicks never reached the server.
+UNUSED_SESSION_LIFETIME_MS = 120_000
+
+
 def make_server(config: ServeConfig, port: int = 5006, address: str | None = "localhost",
                 websocket_origin: list[str] | None = None, num_procs: int = 1, show: bool = False,
                 threaded: bool = False, **kwargs):
@@ -219,7 +227,7 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
     import panel as pn
 
     config.check()
-    opts = dict(kwargs)
+    opts = {"unused_session_lifetime_milliseconds": UNUSED_SESSION_LIFETIME_MS, **kwargs}
     if config.auth == "basic":
         opts["auth_provider"] = _login_provider(config)
     elif config.auth == "oauth":

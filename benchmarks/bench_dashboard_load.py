@@ -61,19 +61,28 @@ async def loaded_session(browser, url, path: Path, results: list, errors: list, 
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.set_default_timeout(SESSION_TIMEOUT_S * 1000)
+    console = []
+    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text[:300]}") if msg.type in ("error", "warning") else None)
+    page.on("pageerror", lambda exc: console.append(f"pageerror: {str(exc)[:300]}"))
+    step = "open"
     try:
         await page.goto(f"{url}/")
         await page.get_by_text("Workspace of local").wait_for()
         await page.locator("input[type=file]").set_input_files(str(path))
+        step = "upload"
         await page.get_by_text(f"{path.name}: basytec").wait_for()
         uploaded = time.perf_counter()
+        step = "dQ/dU tab"
         await page.get_by_text("dQ/dU", exact=True).click()
+        step = "Run"
         await page.get_by_role("button", name="Run").first.click()
+        step = "dQ/dU result"
         await page.get_by_text("Peaks found").wait_for()
         end = time.perf_counter()
         results.append({"file": path.name, "upload_and_summary_s": uploaded - start, "total_s": end - start, "end": end})
     except Exception as exc:  # noqa: BLE001 - a benchmark reports failures instead of stopping
-        errors.append(f"{path.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        errors.append(f"{path.name} at {step}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                      + (f"; browser console: {' | '.join(console[-5:])}" if console else ""))
         await page.screenshot(path=str(HERE / "results" / f"dashboard_load_failed_{path.stem}.png"))
     finally:
         await context.close()
@@ -112,7 +121,7 @@ async def main(n_sessions: int, rows: int) -> dict:
     url = f"http://127.0.0.1:{port}"
     log = open(HERE / "results" / "dashboard_load_server.log", "w")  # noqa: SIM115 - closed with the server
     server = subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address",
-                               "127.0.0.1", "--workspace", str(workspace), "--num-procs", str(NUM_PROCS)], stdout=log, stderr=subprocess.STDOUT,
+                               "127.0.0.1", "--workspace", str(workspace), "--num-procs", str(NUM_PROCS), "--log-level", "info"], stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     try:
         wait_until_live(url)

@@ -40,14 +40,14 @@ def wait_until_live(url: str, timeout: float = 60.0) -> None:
 
 
 @contextlib.contextmanager
-def running_server(config):
+def running_server(config, **server_options):
     """An in-process dashboard server in a thread (``pn.serve(..., threaded=True)``)."""
     import panel as pn
 
     from batteryviz.serve import make_server
 
     port = free_port()
-    thread = make_server(config, port=port, address="127.0.0.1", threaded=True, verbose=False)
+    thread = make_server(config, port=port, address="127.0.0.1", threaded=True, verbose=False, **server_options)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_live(url)

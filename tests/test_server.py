@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import logging
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -149,3 +151,50 @@ def test_panel_serve_of_the_app_script(tmp_path, monkeypatch):
         assert (tmp_path / "users").is_dir()  # the session opened its workspace there
     finally:
         thread.stop()
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def page_log():
+    """What the dashboard logs about its pages (created, closed, …)."""
+    logger, handler = logging.getLogger("batteryviz.ui.app"), _Records()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def _closed(messages):
+    return [m for m in messages if m.endswith("page closed")]
+
+
+def test_a_page_waits_for_a_slow_browser_longer_than_bokehs_15_s(tmp_path, page_log):
+    # a page requested but not yet connected (a browser still loading its scripts): Bokeh
+    # discards such sessions after 15 s by default and builds the page again when the websocket
+    # arrives; the server checks every 0.3 s here
+    with running_server(ServeConfig(workspace=str(tmp_path)), check_unused_sessions_milliseconds=300) as url:
+        urllib.request.urlopen(f"{url}/", timeout=60).read()
+        time.sleep(16)
+        assert len([m for m in page_log if "page created" in m]) == 1
+        assert not _closed(page_log)
+
+
+def test_an_unconnected_page_is_discarded_after_its_lifetime(tmp_path, page_log):
+    # the same check with a short lifetime shows the discarding the test above relies on
+    with running_server(ServeConfig(workspace=str(tmp_path)), check_unused_sessions_milliseconds=300,
+                        unused_session_lifetime_milliseconds=1000) as url:
+        urllib.request.urlopen(f"{url}/", timeout=60).read()
+        deadline = time.monotonic() + 15
+        while not _closed(page_log) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_closed(page_log)) == 1

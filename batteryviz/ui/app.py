@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import logging
 from functools import partial
 
@@ -29,6 +30,7 @@ from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
 from . import jobs, views
 
 log = logging.getLogger(__name__)
+_SESSIONS = itertools.count(1)
 
 #: What the upload accepts (detection is by content; these are the usual names).
 ACCEPTED = (".txt", ".csv", ".tsv", ".xlsx", ".xls", ".mpt", ".mpr", ".res", ".nda", ".ndax", ".0NN (Maccor)",
@@ -104,6 +106,7 @@ class AnalysisTab(pn.viewable.Viewer):
         return self.dashboard.tab == self.key
 
     async def _on_run(self, _event=None):
+        log.info("%s: Run of %s clicked", self.dashboard.session, self.key)
         await self.run()
 
     async def run(self):
@@ -124,6 +127,7 @@ class AnalysisTab(pn.viewable.Viewer):
             return None
         self.run_button.disabled = True
         dash.busy(f"{TAB_TITLES.get(self.key, self.key)} of {record.label}…")
+        log.info("%s: %s of %s started", dash.session, self.key, record.filename)
         try:
             result = await jobs.run(jobs.compute_analysis, dash.workspace.root, dash.workspace.user,
                                     record.id, self.key, params)
@@ -134,7 +138,9 @@ class AnalysisTab(pn.viewable.Viewer):
             self.run_button.disabled = False
             dash.idle()
         if dash.record is None or dash.record.id != record.id:  # the user moved on meanwhile
+            log.info("%s: %s of %s computed, not shown (the cell changed)", dash.session, self.key, record.filename)
             return result
+        log.info("%s: %s of %s computed", dash.session, self.key, record.filename)
         dash.results.setdefault(record.id, {})[self.key] = result
         self.result = result
         await self.display(force=True)
@@ -162,6 +168,7 @@ class AnalysisTab(pn.viewable.Viewer):
         if self.result is not result:  # a newer result arrived meanwhile
             return
         self.output[:] = items
+        log.info("%s: %s shown", self.dashboard.session, self.key)
         label = self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
         self.downloads[:] = [
             pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"{label}_{self.key}{suffix}",
@@ -197,6 +204,7 @@ class Dashboard(pn.viewable.Viewer):
         self.dataset = None
         self.results: dict[str, dict] = {}
         self._loading = None
+        self.session = f"{workspace.user}#{next(_SESSIONS)}"  # names this page in the server log
         # -- sidebar
         limit = f"{workspace.max_upload_bytes / 2**20:.0f}MB"
         self.dropper = pn.widgets.FileDropper(multiple=True, max_file_size=limit, label="Upload cycler files",
@@ -325,6 +333,7 @@ class Dashboard(pn.viewable.Viewer):
             return
         self.record = record
         self.idle()
+        log.info("%s: cell %s opened", self.session, record.filename)
         if self.cell_select.value != cell_id:
             self.cell_select.value = cell_id
         for key, widget in self.meta_widgets.items():
@@ -371,6 +380,7 @@ class Dashboard(pn.viewable.Viewer):
                 messages.append(pn.pane.Alert(f"{filename}: {record.format}, {record.rows:,} rows, {record.cycles} cycles.",
                                               alert_type="success"))
                 last = record
+                log.info("%s: upload %s stored", self.session, filename)
             except Exception as exc:  # noqa: BLE001
                 messages.append(pn.pane.Alert(error_message(exc, filename), alert_type="danger"))
             self.progress.value = k + 1
@@ -401,6 +411,7 @@ class Dashboard(pn.viewable.Viewer):
 
     async def show_tab(self, tab: AnalysisTab) -> None:
         """Build a tab's widgets on first view and draw its result if not drawn yet."""
+        log.debug("%s: tab %s shown", self.session, tab.key)
         await tab.ensure_built()
         await tab.display()
 
@@ -428,8 +439,8 @@ class _CurvesTab(pn.viewable.Viewer):
             return
         try:
             cycles = parse_cycle_selection(dash.cycles)
-            plot = await jobs.run(plots.vq_curves, dash.dataset, cycles, self.direction.value, heavy=False)
-            self.output[:] = [pn.pane.HoloViews(plot)]
+            self.output[:] = await jobs.run(views.figure_panes, plots.vq_curves, dash.dataset, cycles,
+                                            self.direction.value, heavy=False)
         except Exception as exc:  # noqa: BLE001
             self.output[:] = [pn.pane.Alert(error_message(exc, "V–Q curves"), alert_type="danger")]
 
@@ -483,30 +494,46 @@ class _CompareTab(pn.viewable.Viewer):
                     if key not in summary:
                         problems.append(f"{record.label}: no {label} (set the active mass for specific capacity)")
                     else:
-                        curves.append(hv.Curve((summary["cycle"].values, summary[key].values), "Cycle", label,
-                                               label=record.label).opts(tools=["hover"]))
+                        curves.append(((summary["cycle"].values, summary[key].values), "Cycle", label, record.label))
                     if self.dqdu_cycle.value:
                         params = jobs.analysis_parameters(ANALYSES["dqdu"], record.metadata, [int(self.dqdu_cycle.value)], {})
                         result = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "dqdu", params)
                         for d in ("charge", "discharge"):
                             if f"{d}_dqdu" in result:
-                                dqdu.append(hv.Curve((result[f"{d}_voltage"].values, result[f"{d}_dqdu"].values[0]),
-                                                     "Voltage (V)", "dQ/dU", label=f"{record.label} {d}"))
+                                dqdu.append(((result[f"{d}_voltage"].values, result[f"{d}_dqdu"].values[0]),
+                                             "Voltage (V)", "dQ/dU", f"{record.label} {d}"))
                 except Exception as exc:  # noqa: BLE001
                     problems.append(error_message(exc, cell_id))
         finally:
             dash.idle()
         items = []
+
+        def overlay(curves, title):  # HoloViews objects are made in the view pool, under its lock
+            return hv.Overlay([hv.Curve(data, x, y, label=name).opts(tools=["hover"]) for data, x, y, name in curves]).opts(
+                width=800, height=380, legend_position="right", show_grid=True, title=title)
+
         if curves:
-            items.append(pn.pane.HoloViews(hv.Overlay(curves).opts(width=800, height=380, legend_position="right",
-                                                                   show_grid=True, title=f"{label} by cell"),
-                                           css_classes=["bv-compare-plot"]))
+            items += await jobs.run(views.figure_panes, overlay, curves, f"{label} by cell",
+                                    css_classes=["bv-compare-plot"], heavy=False)
         if dqdu:
-            items.append(pn.pane.HoloViews(hv.Overlay(dqdu).opts(width=800, height=380, legend_position="right",
-                                                                 show_grid=True, title=f"dQ/dU of cycle {self.dqdu_cycle.value}")))
+            items += await jobs.run(views.figure_panes, overlay, dqdu, f"dQ/dU of cycle {self.dqdu_cycle.value}",
+                                    heavy=False)
         if problems:
             items.append(pn.pane.Alert("\n".join(f"- {p}" for p in problems), alert_type="warning"))
         self.output[:] = items
+
+
+class Fast(pn.theme.Fast):
+    """Panel's Fast design without its web font, so the page asks no third party for anything: a
+    lab's server may have no route to the internet (the browser then waits on the font), and a
+    font CDN learns who uses the lab's tools. The class keeps the name ``Fast``: Panel finds a
+    design's own files (``fast/js/…``) under the lower-cased class name."""
+
+    _resources = {**pn.theme.Fast._resources, "font": {}}
+
+
+#: The font stack of the pages (system fonts, nothing downloaded).
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 
 
 class _Page(pn.template.FastListTemplate):
@@ -529,6 +556,7 @@ def create_app(workspace: Workspace):
     dashboard = Dashboard(workspace)
     template = _Page(
         title="batteryviz", sidebar=dashboard.sidebar(), main=dashboard.main(), sidebar_width=340,
+        design=Fast, font=FONT,
         busy_indicator=None,  # updating it re-resolves the design per event (a third of the loop under load)
         header=[pn.pane.HTML(f'<span style="color:white">{workspace.user} · <a style="color:white" href="./logout">Log out</a></span>'
                              if workspace.user != "local" else "")],
@@ -536,5 +564,9 @@ def create_app(workspace: Workspace):
     if pn.state.location is not None:
         pn.state.location.sync(dashboard, {"cell": "cell", "tab": "tab", "cycles": "cycles"})
     pn.state.onload(dashboard.open_first)
+    context = getattr(pn.state.curdoc, "session_context", None)
+    log.info("%s: page created (Bokeh session %s)", dashboard.session, getattr(context, "id", None))
+    if context is not None:
+        pn.state.on_session_destroyed(lambda _ctx, name=dashboard.session: log.info("%s: page closed", name))
     template.dashboard = dashboard
     return template

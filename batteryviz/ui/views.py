@@ -10,6 +10,7 @@ inside the dashboard's tabs was drawn shifted out of its box in Chromium.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,13 @@ class PreparedView:
     plot_error: str = ""
 
 
+#: HoloViews' plotting machinery keeps process-wide state (option trees, renderer and plot class
+#: attributes, colour cycles) and is not thread-safe: under load, two figures rendered at once in
+#: the view pool came out with each other's glyph data ("invalid color array" in the browser and
+#: a dQ/dU result that never appeared). One figure is built at a time; the GIL allowed no more.
+HOLOVIEWS_LOCK = threading.RLock()
+
+
 def render(obj) -> list:
     """Bokeh figures of a HoloViews object, one per plot of a Layout. Objects that stay live on
     the server (rasterised DynamicMaps re-render on zoom) are returned as they are."""
@@ -51,12 +59,24 @@ def render(obj) -> list:
 
     items = list(obj) if isinstance(obj, hv.Layout) else [obj]
     out = []
-    for item in items:
-        if isinstance(item, hv.DynamicMap):
-            out.append(item)
-        else:
-            out.append(hv.render(item, backend="bokeh"))
+    with HOLOVIEWS_LOCK:
+        for item in items:
+            if isinstance(item, hv.DynamicMap):
+                out.append(item)
+            else:
+                out.append(hv.render(item, backend="bokeh"))
     return out
+
+
+def figure_panes(make_plot, *args, css_classes: list[str] | None = None) -> list:
+    """Panes of the figures of ``make_plot(*args)`` (a HoloViews object), made and rendered under
+    :data:`HOLOVIEWS_LOCK` (runs in a worker thread)."""
+    import panel as pn
+
+    with HOLOVIEWS_LOCK:
+        figures = render(make_plot(*args))
+    return [pn.pane.HoloViews(f, linked_axes=False, css_classes=css_classes or []) if hasattr(f, "opts")
+            else pn.pane.Bokeh(f, css_classes=css_classes or []) for f in figures]
 
 
 def prepare(analysis, key: str, result) -> PreparedView:
@@ -65,8 +85,9 @@ def prepare(analysis, key: str, result) -> PreparedView:
 
     view = PreparedView()
     try:
-        plot = analysis.plot(result)
-        view.figures = render(plot)
+        with HOLOVIEWS_LOCK:
+            plot = analysis.plot(result)
+            view.figures = render(plot)
         view.columns = min((plot._max_cols or 1) if isinstance(plot, hv.Layout) else 1, len(view.figures))
     except Exception as exc:  # noqa: BLE001 - a plot problem must not hide the numbers
         view.plot_error = f"Plot: {exc}"
@@ -83,7 +104,9 @@ def prepare(analysis, key: str, result) -> PreparedView:
                 if f"{d}_peak_voltage" in result:
                     tracks = peak_tracks(result, d)
                     if tracks.sizes.get("track", 0):
-                        view.figures_below += render(plots.peak_track_plot(tracks).opts(title=f"Peak voltage by track ({d})"))
+                        with HOLOVIEWS_LOCK:
+                            track_plot = plots.peak_track_plot(tracks).opts(title=f"Peak voltage by track ({d})")
+                            view.figures_below += render(track_plot)
     view.table = result_table(key, result).round(6)
     view.widgets = tables(view)
     warnings = result.attrs.get("quality_warnings", "")
