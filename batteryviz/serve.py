@@ -153,8 +153,23 @@ def app_factory(config: ServeConfig):
     return make
 
 
+#: Where this server serves Panel's own files (images of the login page), relative to the page.
+LOCAL_PANEL_ASSETS = "static/extensions/panel/"
+
+
+class _LocalAssets:
+    """A login or logout page template whose Panel images come from this server instead of
+    Panel's CDN (a lab's server may have no route to the internet)."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def render(self, **values):
+        return self.template.render(**{**values, "PANEL_CDN": LOCAL_PANEL_ASSETS})
+
+
 def _login_provider(config: ServeConfig):
-    from panel.auth import BasicAuthProvider, BasicLoginHandler
+    from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler
 
     credentials = config.credentials
 
@@ -173,8 +188,16 @@ def _login_provider(config: ServeConfig):
         @property
         def login_handler(self):
             HashedPasswordLoginHandler._login_endpoint = self._login_endpoint
-            HashedPasswordLoginHandler._login_template = self._login_template
+            HashedPasswordLoginHandler._login_template = _LocalAssets(self._login_template)
             return HashedPasswordLoginHandler
+
+        @property
+        def logout_handler(self):
+            class LocalLogoutHandler(LogoutHandler):
+                _logout_template = _LocalAssets(self._logout_template or LogoutHandler._logout_template)
+                _login_endpoint = self._login_endpoint
+
+            return LocalLogoutHandler
 
     return HashedPasswordAuthProvider()
 

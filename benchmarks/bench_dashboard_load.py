@@ -63,7 +63,7 @@ async def loaded_session(browser, url, path: Path, results: list, errors: list, 
     page.set_default_timeout(SESSION_TIMEOUT_S * 1000)
     console = []
     page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text[:300]}") if msg.type in ("error", "warning") else None)
-    page.on("pageerror", lambda exc: console.append(f"pageerror: {str(exc)[:300]}"))
+    page.on("pageerror", lambda exc: console.append(f"pageerror: {(getattr(exc, 'stack', None) or str(exc))[:1500]}"))
     step = "open"
     try:
         await page.goto(f"{url}/")

@@ -34,7 +34,7 @@ print("WORK_S", time.perf_counter() - t0)
 """
 # imports happen before the clock starts, as for the floor (polars): the readers and the
 # libraries they use are imported on first use, not by `import batteryviz`
-IMPORTS = "import xarray, polars, numpy, batteryviz.io.registry, batteryviz.io.basytec, batteryviz.io.bdf, batteryviz.analysis.summary"
+IMPORTS = "import xarray, dask.array, polars, numpy, batteryviz.io.registry, batteryviz.io.basytec, batteryviz.io.bdf, batteryviz.analysis.summary"
 READ = r"""
 import sys, time, batteryviz as bv
 bv.read, bv.CycleSummary  # imports

@@ -9,6 +9,7 @@ in and sees none of Alice's cells, not even by putting her cell id in the URL. S
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 import pytest
 
@@ -52,7 +53,14 @@ def _login(browser, url, user, password):
     context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    # everything the page asks for, and every script error it raises
+    page.requests, page.errors = set(), []
+    page.on("request", lambda request: page.requests.add(request.url))
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.goto(f"{url}/")
+    page.wait_for_load_state("load")
+    # the login page's logo comes from this server (not Panel's CDN) and is there
+    assert page.eval_on_selector("#logo", "img => img.complete && img.naturalWidth") > 0
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
@@ -105,6 +113,10 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
     assert found > 0
     page.locator(".bv-plot-dqdu").first.wait_for()
     _shot(page, "03-dqdu")
+    # the page asked the lab's server only (no font or script from a CDN) and raised no script error
+    elsewhere = {u for u in page.requests if not u.startswith((f"{url}/", "data:", "blob:"))}
+    assert not elsewhere
+    assert not page.errors
     context.close()
 
     # Bob: his own workspace only
