@@ -13,6 +13,7 @@ cycle selection — lives in the URL, so a link reproduces what is on screen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import logging
@@ -150,9 +151,14 @@ class AnalysisTab(pn.viewable.Viewer):
         """The result to show for the current cell (``None``: nothing computed yet)."""
         self.result = result
         self._shown = None
-        if result is None:
-            self.output[:] = [pn.pane.Markdown(HINT)]
-            self.downloads[:] = []
+        if result is None and not self._showing_hint():
+            with self.dashboard.batch():
+                self.output[:] = [pn.pane.Markdown(HINT)]
+                self.downloads[:] = []
+
+    def _showing_hint(self) -> bool:
+        return (len(self.output) == 1 and isinstance(self.output[0], pn.pane.Markdown)
+                and self.output[0].object == HINT and not len(self.downloads))
 
     async def display(self, force: bool = False) -> None:
         """Draw the result if it is not on screen yet (``force``: even when the tab is hidden)."""
@@ -160,21 +166,27 @@ class AnalysisTab(pn.viewable.Viewer):
         if result is None or self._shown is result or not (force or self.on_screen):
             return
         self._shown = result
+        label = self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
         try:
-            items = await jobs.run(views.build, self.analysis, self.key, result, heavy=False)
+            items, downloads = await jobs.run(self._panes, result, label, heavy=False)
         except Exception as exc:  # noqa: BLE001
             self.output[:] = [pn.pane.Alert(error_message(exc, "Plot"), alert_type="warning")]
             return
         if self.result is not result:  # a newer result arrived meanwhile
             return
-        self.output[:] = items
+        with self.dashboard.batch():
+            self.output[:] = items
+            self.downloads[:] = downloads
         log.info("%s: %s shown", self.dashboard.session, self.key)
-        label = self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
-        self.downloads[:] = [
+
+    def _panes(self, result, label: str) -> tuple[list, list]:
+        """The result's panes and its download buttons (made in a worker thread)."""
+        downloads = [
             pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"{label}_{self.key}{suffix}",
                                     label=f"⬇ {title}", color="light", width=120, css_classes=[f"bv-download-{kind}"])
             for kind, (title, suffix) in DOWNLOADS.items()
         ]
+        return views.build(self.analysis, self.key, result), downloads
 
     def _download(self, kind: str):
         dash = self.dashboard
@@ -205,6 +217,7 @@ class Dashboard(pn.viewable.Viewer):
         self.results: dict[str, dict] = {}
         self._loading = None
         self.session = f"{workspace.user}#{next(_SESSIONS)}"  # names this page in the server log
+        self.document = None  # the page's Bokeh document, when served
         # -- sidebar
         limit = f"{workspace.max_upload_bytes / 2**20:.0f}MB"
         self.dropper = pn.widgets.FileDropper(multiple=True, max_file_size=limit, label="Upload cycler files",
@@ -266,6 +279,13 @@ class Dashboard(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Row(pn.Column(*self.sidebar(), width=320), pn.Column(*self.main(), sizing_mode="stretch_width"),
                       sizing_mode="stretch_width")
+
+    def batch(self):
+        """Several changes to the page sent as one message, with Bokeh's model index rebuilt once
+        (each change of a layout's children otherwise walks every model of the page)."""
+        if self.document is None:
+            return contextlib.nullcontext()
+        return pn.io.hold(self.document, freeze=True)
 
     # -- status -----------------------------------------------------------------------------
     def busy(self, message: str) -> None:
@@ -332,19 +352,21 @@ class Dashboard(pn.viewable.Viewer):
             self.overview[:] = [pn.pane.Alert(error_message(exc, f"Opening {record.filename}"), alert_type="danger")]
             return
         self.record = record
-        self.idle()
-        log.info("%s: cell %s opened", self.session, record.filename)
-        if self.cell_select.value != cell_id:
-            self.cell_select.value = cell_id
-        for key, widget in self.meta_widgets.items():
-            value = record.metadata.get(key)
-            widget.value = (value or "auto") if key == "cycle_mode" else ("" if value is None else f"{value:g}")
-        self.overview[:] = await jobs.run(views.overview, record, self.dataset, heavy=False)
+        overview = await jobs.run(views.overview, record, self.dataset, heavy=False)
         known = self.results.setdefault(cell_id, {})
         for name, result in stored.items():
             known.setdefault(name, result)
-        for name, tab in self.tabs_by_name.items():
-            tab.set_result(known.get(name))
+        with self.batch():  # the opened cell appears in one step
+            self.idle()
+            if self.cell_select.value != cell_id:
+                self.cell_select.value = cell_id
+            for key, widget in self.meta_widgets.items():
+                value = record.metadata.get(key)
+                widget.value = (value or "auto") if key == "cycle_mode" else ("" if value is None else f"{value:g}")
+            self.overview[:] = overview
+            for name, tab in self.tabs_by_name.items():
+                tab.set_result(known.get(name))
+        log.info("%s: cell %s opened", self.session, record.filename)
         if "summary" not in known:
             await self.tabs_by_name["summary"].run()
         current = self.tabs_by_name.get(self.tab)
@@ -384,10 +406,11 @@ class Dashboard(pn.viewable.Viewer):
             except Exception as exc:  # noqa: BLE001
                 messages.append(pn.pane.Alert(error_message(exc, filename), alert_type="danger"))
             self.progress.value = k + 1
-        self.idle()
-        self.progress.visible = False
-        self.upload_messages[:] = messages
-        self.refresh_cells()
+        with self.batch():
+            self.idle()
+            self.progress.visible = False
+            self.upload_messages[:] = messages
+            self.refresh_cells()
         if last is not None:
             self.cell = last.id
             if self._loading is not None:
@@ -569,4 +592,5 @@ def create_app(workspace: Workspace):
     if context is not None:
         pn.state.on_session_destroyed(lambda _ctx, name=dashboard.session: log.info("%s: page closed", name))
     template.dashboard = dashboard
+    dashboard.document = pn.state.curdoc
     return template
