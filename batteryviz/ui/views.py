@@ -180,14 +180,23 @@ def overview(record, ds) -> list:
     names = [n for n, v in ds.data_vars.items() if v.dims == ("record",)][:12]
     preview = pd.DataFrame({n: _labelled(ds[n], 10) for n in names})
     items = [
-        pn.Row(pn.pane.DataFrame(facts, index=False, width=560), pn.pane.DataFrame(header, index=False, width=560)),
+        pn.Row(html_table(facts, width=560), html_table(header, width=560)),
         pn.pane.Markdown("**First rows** (BDF names)"),
-        pn.pane.DataFrame(preview, index=False, sizing_mode="stretch_width", max_width=1400),
+        html_table(preview, sizing_mode="stretch_width", max_width=1400),
     ]
     if record.warnings:
         items.append(pn.pane.Alert("Data-quality warnings:\n\n" + "\n".join(f"- {w}" for w in record.warnings),
                                    alert_type="warning"))
     return items
+
+
+def html_table(frame, **layout):
+    """A table as HTML made now (in the worker thread), styled as Panel's DataFrame pane, which
+    would instead render the HTML on the event loop when the page receives it."""
+    import panel as pn
+
+    html = frame.to_html(index=False, classes=["panel-df"], border=0, escape=True)
+    return pn.pane.HTML(html, stylesheets=list(pn.pane.DataFrame._stylesheets), **layout)
 
 
 def _labelled(var, n: int):
