@@ -121,7 +121,7 @@ async def main(n_sessions: int, rows: int) -> dict:
     url = f"http://127.0.0.1:{port}"
     log = open(HERE / "results" / "dashboard_load_server.log", "w")  # noqa: SIM115 - closed with the server
     server = subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address",
-                               "127.0.0.1", "--workspace", str(workspace), "--num-procs", str(NUM_PROCS), "--log-level", "info"], stdout=log, stderr=subprocess.STDOUT,
+                               "127.0.0.1", "--workspace", str(workspace), "--num-procs", str(NUM_PROCS), "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     try:
         wait_until_live(url)

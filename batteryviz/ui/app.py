@@ -98,6 +98,7 @@ class AnalysisTab(pn.viewable.Viewer):
     async def _build_once(self) -> None:
         self._layout = await jobs.run(self._layout_now, heavy=False)
         self.container[:] = [self._layout]
+        log.debug("%s: tab %s built", self.dashboard.session, self.key)
 
     def __panel__(self):
         return self.container
@@ -418,6 +419,7 @@ class Dashboard(pn.viewable.Viewer):
 
     # -- tabs -------------------------------------------------------------------------------
     def _on_tab_index(self, event):
+        log.debug("%s: tab %s chosen", self.session, self.tab_names[event.new])
         self.tab = self.tab_names[event.new]
 
     @param.depends("tab", watch=True)
