@@ -132,8 +132,11 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
     lines = hv.Curve((xs, ys), "Cycle", label).opts(color="lightgrey", line_width=1.5)
     track_id = np.broadcast_to(np.arange(n)[:, None], values.shape)
     ok = np.isfinite(values)
-    points = hv.Scatter((np.broadcast_to(cyc, values.shape)[ok], values[ok], track_id[ok]), "Cycle", [label, "track"]).opts(
-        color="track", cmap="Category20", size=6, tools=["hover"])
+    # colours as strings in the data: the browser draws them as they are (a colour mapper
+    # transform failed intermittently in Bokeh's browser code on a busy page: "n is not iterable")
+    palette = np.array(hv.plotting.util.process_cmap("Category20", 20))
+    points = hv.Scatter((np.broadcast_to(cyc, values.shape)[ok], values[ok], track_id[ok], palette[track_id[ok] % 20]),
+                        "Cycle", [label, "track", "colour"]).opts(color="colour", size=6, tools=["hover"])
     return _opts(lines * points, title=f"Peak {field} by track ({n} tracks)", show_legend=False)
 
 

@@ -77,3 +77,37 @@ def test_a_thousand_dqdu_curves_are_rasterised_by_datashader():
     hv.render(plot, backend="bokeh")
     few = plots.dqdu_overlay(result.isel(cycle=slice(0, 5)), "charge", peaks=False)
     assert isinstance(few, hv.Overlay) and len(few) == 5  # five real curves, each with a legend entry
+
+
+@pytest.mark.parametrize("n_tracks", [5, 40])
+def test_peak_tracks_render_with_plain_colours_one_per_track(n_tracks):
+    # many tracks: one grey line and points coloured by track, the colours written as strings
+    # in the data (no colour-mapper transform for the browser to apply)
+    import xarray as xr
+    from bokeh.models import GlyphRenderer
+
+    from batteryviz.plots import peak_track_plot
+    from batteryviz.ui.views import render
+
+    cycles = np.arange(1, 9)
+    voltage = 3.0 + 0.01 * np.arange(n_tracks)[:, None] + 0.001 * cycles[None, :]
+    tracks = xr.Dataset({"voltage": (("track", "cycle"), voltage)}, coords={"cycle": cycles, "track": np.arange(n_tracks)})
+    [figure] = render(peak_track_plot(tracks))
+    glyphs = [r for r in figure.renderers if isinstance(r, GlyphRenderer)]
+    if n_tracks <= 12:
+        assert len(glyphs) == 2 * n_tracks  # a line and points per track, with a legend entry
+        return
+    assert len(glyphs) == 2
+    points = next(r for r in glyphs if type(r.glyph).__name__ == "Scatter")
+    colour = points.glyph.fill_color
+    from bokeh.models import Transform
+
+    assert not isinstance(colour.transform, Transform)
+    data = points.data_source.data
+    colours = np.asarray(data[colour.field])
+    assert all(isinstance(c, str) and c.startswith("#") for c in colours)
+    # the same track always has the same colour, neighbouring tracks different ones
+    track = np.asarray(data["track"])
+    for t in np.unique(track):
+        assert len(set(colours[track == t])) == 1
+    assert colours[track == 0][0] != colours[track == 1][0]
