@@ -234,8 +234,7 @@ def warm_up() -> None:
 #: How long a page's session waits for its browser to connect (Bokeh's default is 15 s). A browser
 #: that is busy (many tabs, a slow machine, a large page) can take longer to load the scripts and
 #: open the websocket; Bokeh then discards the session and builds the page a second time when the
-#: websocket arrives — measured under load: every page built twice, and one in twenty left with a
-#: Run button whose clicks never reached the server.
+#: websocket arrives (measured with 20 browsers loading at once: every page built twice).
 UNUSED_SESSION_LIFETIME_MS = 120_000
 
 

@@ -10,7 +10,7 @@ For each size it reports wall time and peak RSS of
   reopen   bv.read(parquet) + CycleSummary
 and the in-memory size of the numeric columns, for the memory target (peak < 3x that): both the
 whole process's peak and the peak above the process after imports (``work_peak_vs_numeric``; at
-1M rows the interpreter and its libraries, ~300 MiB, are more than the data).
+1M rows the interpreter and its libraries, ~170 MiB, are as large as the data).
 ``wall_s`` is the whole process (interpreter start and imports included); ``work_s`` the
 measured operation alone, after imports.
 """
@@ -35,7 +35,8 @@ assert df.height > 0
 print("WORK_S", time.perf_counter() - t0)
 """
 # imports happen before the clock starts, as for the floor (polars): the readers and the
-# libraries they use are imported on first use, not by `import batteryviz`
+# libraries they use are imported on first use, not by `import batteryviz`; xarray imports
+# dask.array (when installed) on the first Variable it builds
 IMPORTS = "import xarray, dask.array, polars, numpy, batteryviz.io.registry, batteryviz.io.basytec, batteryviz.io.bdf, batteryviz.analysis.summary"
 READ = r"""
 import sys, time, batteryviz as bv

@@ -46,9 +46,8 @@ class PreparedView:
 
 
 #: HoloViews' plotting machinery keeps process-wide state (option trees, renderer and plot class
-#: attributes, colour cycles) and is not thread-safe: under load, two figures rendered at once in
-#: the view pool came out with each other's glyph data ("invalid color array" in the browser and
-#: a dQ/dU result that never appeared). One figure is built at a time; the GIL allowed no more.
+#: attributes, colour cycles) and is not thread-safe, and the view pool has several threads: one
+#: HoloViews object is made and rendered at a time (the GIL allowed no more parallelism anyway).
 HOLOVIEWS_LOCK = threading.RLock()
 
 
@@ -68,13 +67,20 @@ def render(obj) -> list:
     return out
 
 
+def plot_and_figures(make_plot, *args):
+    """``make_plot(*args)`` (a HoloViews object) and its :func:`render`-ed figures, both made
+    under :data:`HOLOVIEWS_LOCK`."""
+    with HOLOVIEWS_LOCK:
+        plot = make_plot(*args)
+        return plot, render(plot)
+
+
 def figure_panes(make_plot, *args, css_classes: list[str] | None = None) -> list:
     """Panes of the figures of ``make_plot(*args)`` (a HoloViews object), made and rendered under
     :data:`HOLOVIEWS_LOCK` (runs in a worker thread)."""
     import panel as pn
 
-    with HOLOVIEWS_LOCK:
-        figures = render(make_plot(*args))
+    _, figures = plot_and_figures(make_plot, *args)
     return [pn.pane.HoloViews(f, linked_axes=False, css_classes=css_classes or []) if hasattr(f, "opts")
             else pn.pane.Bokeh(f, css_classes=css_classes or []) for f in figures]
 
@@ -85,9 +91,7 @@ def prepare(analysis, key: str, result) -> PreparedView:
 
     view = PreparedView()
     try:
-        with HOLOVIEWS_LOCK:
-            plot = analysis.plot(result)
-            view.figures = render(plot)
+        plot, view.figures = plot_and_figures(analysis.plot, result)
         view.columns = min((plot._max_cols or 1) if isinstance(plot, hv.Layout) else 1, len(view.figures))
     except Exception as exc:  # noqa: BLE001 - a plot problem must not hide the numbers
         view.plot_error = f"Plot: {exc}"
@@ -104,9 +108,8 @@ def prepare(analysis, key: str, result) -> PreparedView:
                 if f"{d}_peak_voltage" in result:
                     tracks = peak_tracks(result, d)
                     if tracks.sizes.get("track", 0):
-                        with HOLOVIEWS_LOCK:
-                            track_plot = plots.peak_track_plot(tracks).opts(title=f"Peak voltage by track ({d})")
-                            view.figures_below += render(track_plot)
+                        title = f"Peak voltage by track ({d})"
+                        view.figures_below += plot_and_figures(lambda t: plots.peak_track_plot(t).opts(title=title), tracks)[1]
     view.table = result_table(key, result).round(6)
     view.widgets = tables(view)
     warnings = result.attrs.get("quality_warnings", "")
