@@ -204,21 +204,21 @@ def assign_cycles(
     starts = starts.astype(np.int64)
     cycle = _runs_to_ids(n, starts, numbers)
     lengths = np.diff(np.r_[starts, n])
-    out = ds.drop_dims(CYCLE_DIM, errors="ignore").copy()  # a previous cycle structure is replaced
+    out = ds.drop_dims(CYCLE_DIM, errors="ignore")  # a previous cycle structure is replaced
+    new: dict[str, xr.Variable] = {}
     if "step_type" not in out:
-        out["step_type"] = xr.Variable((RECORD_DIM,), st, attrs={**step_type_attrs(), "derived_from": "current sign"})
-    out["step_type_resolved"] = xr.Variable(
+        new["step_type"] = xr.Variable((RECORD_DIM,), st, attrs={**step_type_attrs(), "derived_from": "current sign"})
+    new["step_type_resolved"] = xr.Variable(
         (RECORD_DIM,), st, attrs={**step_type_attrs(), "long_name": "Step type used for cycles (cycler's, 'other' resolved by current)"}
     )
-    out["half_cycle_index"] = xr.Variable(
+    new["half_cycle_index"] = xr.Variable(
         (RECORD_DIM,), half, attrs={"long_name": "Half cycle (0-based; rests belong to the preceding one; -1 before the first)"}
     )
-    out["cycle_index"] = xr.Variable(
+    new["cycle_index"] = xr.Variable(
         (RECORD_DIM,), cycle, attrs={"long_name": "Analysis cycle index (-1: before the first cycle)", "rule": rule, "mode": chosen}
     )
-    out = out.assign_coords({CYCLE_DIM: (CYCLE_DIM, numbers, {"long_name": "Cycle"})})
-    out["cycle_start"] = xr.Variable((CYCLE_DIM,), starts, attrs={"long_name": "First record of the cycle"})
-    out["cycle_length"] = xr.Variable(
+    new["cycle_start"] = xr.Variable((CYCLE_DIM,), starts, attrs={"long_name": "First record of the cycle"})
+    new["cycle_length"] = xr.Variable(
         (CYCLE_DIM,), lengths, attrs={"long_name": "Records in the cycle", "sample_dimension": RECORD_DIM}
     )
     # what each cycle holds, known from the step types alone (lets lazy analyses decide the CE
@@ -229,9 +229,11 @@ def assign_cycles(
     for code, name in ((CHARGE, "charge"), (DISCHARGE, "discharge")):
         # records of this direction per cycle (cycles are the runs from one start to the next)
         has[name] = (np.add.reduceat(st == code, starts, dtype=np.int64) > 0) if starts.size else np.zeros(0, dtype=bool)
-    out["cycle_first_direction"] = xr.Variable((CYCLE_DIM,), first_dir.astype(np.int8), attrs={"long_name": "Step type of the cycle's first charge or discharge record"})
-    out["cycle_has_charge"] = xr.Variable((CYCLE_DIM,), has["charge"], attrs={"long_name": "The cycle holds charge records"})
-    out["cycle_has_discharge"] = xr.Variable((CYCLE_DIM,), has["discharge"], attrs={"long_name": "The cycle holds discharge records"})
+    new["cycle_first_direction"] = xr.Variable((CYCLE_DIM,), first_dir.astype(np.int8), attrs={"long_name": "Step type of the cycle's first charge or discharge record"})
+    new["cycle_has_charge"] = xr.Variable((CYCLE_DIM,), has["charge"], attrs={"long_name": "The cycle holds charge records"})
+    new["cycle_has_discharge"] = xr.Variable((CYCLE_DIM,), has["discharge"], attrs={"long_name": "The cycle holds discharge records"})
+    # one update (each item assignment would re-merge the whole dataset)
+    out = out.assign_coords({CYCLE_DIM: (CYCLE_DIM, numbers, {"long_name": "Cycle"})}).assign(new)
     out.attrs["cycle_rule"] = rule
     out.attrs["cycle_mode"] = chosen
     return out

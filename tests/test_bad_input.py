@@ -133,3 +133,27 @@ def test_wrong_encoding_degree_sign_is_repaired(tmp_path, example_lines):
     header = example_lines[12].replace("°".encode("cp1252"), "\ufffd".encode("utf-8"))
     ds = bv.read(write(tmp_path, example_lines[:12] + [header] + example_lines[13:60]))
     assert ds["ambient_temperature_celsius"].attrs["source_column"] == "T1[°C]"
+
+
+def test_cp1252_header_with_ascii_rows_reads_as_its_utf8_twin(tmp_path, example_lines):
+    # the bundled export is cp1252 (°C in the header); its rows are ASCII and go to the parser
+    # untranscoded, which must give exactly what the same export saved as UTF-8 gives
+    lines = example_lines[:300]
+    assert any(b"\xb0" in ln for ln in lines[:20]) and all(ln.isascii() for ln in lines[20:])
+    cp = bv.read(write(tmp_path, lines, "cp1252.txt"))
+    utf8 = bv.read(write(tmp_path, [ln.decode("cp1252").encode("utf-8") for ln in lines], "utf8.txt"))
+    assert cp["ambient_temperature_celsius"].attrs["source_column"] == "T1[°C]"
+    for name in ("test_time_second", "voltage_volt", "current_ampere", "command"):
+        np.testing.assert_array_equal(cp[name].values, utf8[name].values)
+
+
+def test_cp1252_text_in_data_rows_is_decoded(tmp_path, example_lines):
+    # a data row holding a non-ASCII cp1252 character: the file is transcoded, not read lossily
+    lines = list(example_lines[:300])
+    k = next(i for i, ln in enumerate(lines) if ln and not ln.startswith(b"~"))
+    fields = lines[k + 5].split(b"\t")
+    command_pos = lines[k - 1].split(b"\t").index(b"Command")
+    fields[command_pos] = "Ladung-Ä".encode("cp1252")
+    lines[k + 5] = b"\t".join(fields)
+    ds = bv.read(write(tmp_path, lines))
+    assert "Ladung-Ä" in ds["command"].attrs["labels"].split("\t")

@@ -53,9 +53,7 @@ def read_block(
         source: str | bytes = str(path)
         pl_encoding = "utf8" if encoding in ("utf-8", "ascii", "utf-8-sig") else "utf8-lossy"
     else:
-        with open(path, "rb") as fh:
-            source = fh.read().decode(encoding, errors="replace").encode("utf-8")
-        pl_encoding = "utf8"
+        source, pl_encoding = _utf8_source(path, encoding, skip_lines)
     numeric = [n for n in names if n not in text_columns]
 
     def scan(dtypes):
@@ -108,3 +106,24 @@ def read_block(
         df = df.head(df.height - 1)
         notes.append(f"line {line_no}: truncated last line dropped ({last[:60]!r})")
     return df, notes
+
+
+def _utf8_source(path: Path, encoding: str, skip_lines: int) -> tuple[bytes, str]:
+    """The bytes of a (small) non-UTF-8 file as polars can parse them, with its encoding name.
+
+    Cycler software writes ``°`` or ``µ`` in the header and ASCII in the data rows: when the
+    rows after the ``skip_lines`` header lines are ASCII they are already valid UTF-8 and are
+    handed over as they are (the skipped header may hold anything); only otherwise is the whole
+    file transcoded, which costs more than parsing it.
+    """
+    raw = Path(path).read_bytes()
+    start = 0
+    for _ in range(skip_lines):
+        end = raw.find(b"\n", start)
+        if end < 0:
+            start = len(raw)
+            break
+        start = end + 1
+    if raw[start:].isascii():
+        return raw, "utf8-lossy"
+    return raw.decode(encoding, errors="replace").encode("utf-8"), "utf8"
