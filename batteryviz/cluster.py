@@ -49,25 +49,30 @@ def get_client(address: str | None = None, n_workers: int | None = None, threads
                       host="127.0.0.1", dashboard_address=None)
 
 
-def _environ_config(n_workers: int, threads_per_worker: int) -> dict:
-    return {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment(n_workers, threads_per_worker).items()}
+def _environ_config(n_workers: int, threads_per_worker: int, polars_threads: int | None = None) -> dict:
+    env = worker_environment(n_workers, threads_per_worker, polars_threads)
+    return {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
 
 
-def worker_environment(n_workers: int, threads_per_worker: int = 1) -> dict[str, str | None]:
+def worker_environment(n_workers: int, threads_per_worker: int = 1, polars_threads: int | None = None) -> dict[str, str | None]:
     """The ``distributed.nanny.pre-spawn-environ`` entries batteryviz sets for local workers
-    (``None`` removes one of Dask's defaults); see the module docstring."""
+    (``None`` removes one of Dask's defaults); see the module docstring.
+
+    ``polars_threads`` overrides the polars thread count (default: the cores shared out
+    among the workers, at least ``threads_per_worker``)."""
     cores = os.cpu_count() or 1
-    return {"MALLOC_TRIM_THRESHOLD_": None,
-            "POLARS_MAX_THREADS": str(max(1, cores // max(1, n_workers)) if threads_per_worker == 1 else threads_per_worker)}
+    if polars_threads is None:
+        polars_threads = max(1, cores // max(1, n_workers)) if threads_per_worker == 1 else threads_per_worker
+    return {"MALLOC_TRIM_THRESHOLD_": None, "POLARS_MAX_THREADS": str(int(polars_threads))}
 
 
-def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1, **kwargs):
+def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1, polars_threads: int | None = None, **kwargs):
     """A :class:`distributed.LocalCluster` of worker processes on 127.0.0.1, without a dashboard,
-    with :func:`worker_environment`."""
+    with :func:`worker_environment` (``polars_threads`` as there)."""
     import dask
     from distributed import LocalCluster
 
     n_workers = n_workers or os.cpu_count() or 1
-    with dask.config.set(_environ_config(n_workers, threads_per_worker)):
+    with dask.config.set(_environ_config(n_workers, threads_per_worker, polars_threads)):
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
                             host="127.0.0.1", dashboard_address=None, **kwargs)

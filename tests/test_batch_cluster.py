@@ -118,6 +118,16 @@ def test_local_workers_keep_malloc_defaults_and_share_the_cores_among_polars(cli
     assert all(trim is None and threads == max(1, cores // 2) for trim, threads in env.values()), env
 
 
+def test_worker_environment_shares_cores_unless_polars_threads_are_given():
+    from batteryviz.cluster import worker_environment
+
+    cores = os.cpu_count() or 1
+    assert worker_environment(1)["POLARS_MAX_THREADS"] == str(cores)
+    assert worker_environment(1, polars_threads=1)["POLARS_MAX_THREADS"] == "1"  # one core per worker
+    assert worker_environment(cores * 2)["POLARS_MAX_THREADS"] == "1"
+    assert worker_environment(1, threads_per_worker=3)["POLARS_MAX_THREADS"] == "3"
+
+
 def test_xarray_backend_entry_point(example_path):
     ds = xr.open_dataset(example_path, engine="batteryviz")
     assert ds.attrs["reader"] == "basytec" and ds.sizes["record"] == 16325

@@ -49,11 +49,12 @@ def read_block(
     if on_bad_lines not in ("error", "skip"):
         raise ValueError("on_bad_lines must be 'error' or 'skip'")
     last = check_complete_last_line(path, size, len(all_names), separator, encoding)
+    parser_skip = skip_lines  # header lines the parser skips (0 when they were cut off here)
     if encoding in ("utf-8", "ascii", "utf-8-sig") or size > TRANSCODE_LIMIT:
         source: str | bytes = str(path)
         pl_encoding = "utf8" if encoding in ("utf-8", "ascii", "utf-8-sig") else "utf8-lossy"
     else:
-        source, pl_encoding = _utf8_source(path, encoding, skip_lines)
+        source, pl_encoding, parser_skip = _utf8_source(path, encoding, skip_lines)
     numeric = [n for n in names if n not in text_columns]
 
     def scan(dtypes):
@@ -62,7 +63,7 @@ def read_block(
             source,
             separator=separator,
             has_header=False,
-            skip_lines=skip_lines,
+            skip_lines=parser_skip,
             schema={n: dtypes.get(n, pl.String) for n in all_names},
             encoding=pl_encoding,
             quote_char=quote_char,
@@ -108,22 +109,19 @@ def read_block(
     return df, notes
 
 
-def _utf8_source(path: Path, encoding: str, skip_lines: int) -> tuple[bytes, str]:
-    """The bytes of a (small) non-UTF-8 file as polars can parse them, with its encoding name.
+def _utf8_source(path: Path, encoding: str, skip_lines: int) -> tuple[bytes, str, int]:
+    """The bytes of a (small) non-UTF-8 file as polars can parse them: ``(bytes, polars
+    encoding, header lines still to skip)``.
 
     Cycler software writes ``°`` or ``µ`` in the header and ASCII in the data rows: when the
     rows after the ``skip_lines`` header lines are ASCII they are already valid UTF-8 and are
-    handed over as they are (the skipped header may hold anything); only otherwise is the whole
-    file transcoded, which costs more than parsing it.
+    handed over as they are, without the header; only otherwise is the whole file transcoded,
+    which costs more than parsing it.
     """
-    raw = Path(path).read_bytes()
-    start = 0
-    for _ in range(skip_lines):
-        end = raw.find(b"\n", start)
-        if end < 0:
-            start = len(raw)
-            break
-        start = end + 1
-    if raw[start:].isascii():
-        return raw, "utf8-lossy"
-    return raw.decode(encoding, errors="replace").encode("utf-8"), "utf8"
+    with open(path, "rb") as fh:
+        header = [fh.readline() for _ in range(skip_lines)]
+        rows = fh.read()
+    if rows.isascii():
+        return rows, "utf8", 0
+    text = (b"".join(header) + rows).decode(encoding, errors="replace")
+    return text.encode("utf-8"), "utf8", skip_lines
