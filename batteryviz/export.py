@@ -333,7 +333,27 @@ def result_table(name: str, result: xr.Dataset):
 
         return pd.DataFrame([{k: v for k, v in result.attrs.items()}])
     keep = [v for v in result.data_vars if result[v].dims == (dim,)]
-    return result[keep].to_dataframe().reset_index()
+    if keep:
+        return result[keep].to_dataframe().reset_index()
+    return _long_table(result, dim)
+
+
+def _long_table(result: xr.Dataset, dim: str):
+    """Two-dimensional variables (``dim`` × a grid, e.g. dV/dQ curves) as one long table:
+    ``dim``, ``variable``, ``x`` (the grid coordinate, named in ``x_name``), ``value``; NaN
+    (outside a curve's range) left out."""
+    import pandas as pd
+
+    frames = []
+    for name, var in result.data_vars.items():
+        if len(var.dims) != 2 or var.dims[0] != dim:
+            continue
+        other = var.dims[1]
+        df = var.to_dataframe(name=name).reset_index()[[dim, other, name]].dropna(subset=[name])
+        frames.append(df.rename(columns={other: "x", name: "value"}).assign(variable=name, x_name=other))
+    if not frames:
+        return pd.DataFrame({dim: result[dim].values}) if dim in result.coords else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)[[dim, "variable", "x_name", "x", "value"]]
 
 
 #: Download formats of the dashboards: key -> (label, file suffix).

@@ -102,6 +102,19 @@ def test_cycle_selection_and_errors_are_messages(dashboard):
     assert message.startswith("EIS:") and "Traceback" not in message
 
 
+@pytest.mark.parametrize("key", ["dqdu", "dvdq", "rate", "cycle_life"])
+def test_every_cycling_tab_shows_its_plot_and_table_without_an_error(dashboard, key):
+    tab = dashboard.tabs_by_name[key]
+    dashboard.cycles = "1-34:3" if key in ("dqdu", "dvdq") else ""
+    result = asyncio.run(tab.run())
+    assert result is not None
+    asyncio.run(tab.display(force=True))
+    assert not _alerts(tab.output, "danger") and not _alerts(tab.output, "warning")
+    assert tab.output.select(pn.pane.Bokeh) or tab.output.select(pn.pane.HoloViews)
+    table = tab.output.select(pn.widgets.Tabulator)[-1]  # the result's own table comes last
+    assert len(table.value) > 0
+
+
 def test_every_download_opens(dashboard, tmp_path):
     from openpyxl import load_workbook
     from scipy.io import loadmat

@@ -72,3 +72,18 @@ def test_cli_export(suffix, tmp_path, example_path):
     out = tmp_path / f"r{suffix}"
     assert main(["export", str(example_path), "--cycles", "1-34:11", "-o", str(out)]) == 0
     assert out.exists() and out.stat().st_size > 0
+
+
+def test_result_table_of_curves_on_a_grid_is_long_and_complete(example_ds):
+    # dV/dQ has no per-cycle variable, only curves (cycle x capacity grid): the table the
+    # dashboard shows and downloads holds every finite point, one row each
+    result = bv.DifferentialVoltage().compute(example_ds)
+    table = ex.result_table("dvdq", result)
+    assert list(table.columns) == ["cycle", "variable", "x_name", "x", "value"]
+    for name in ("charge_dvdq", "discharge_dvdq"):
+        var = result[name]
+        rows = table[table["variable"] == name]
+        assert len(rows) == int(np.isfinite(var.values).sum()) > 0
+        assert set(rows["x_name"]) == {var.dims[1]}
+        c, x = int(rows["cycle"].iloc[5]), float(rows["x"].iloc[5])
+        assert rows["value"].iloc[5] == pytest.approx(float(var.sel(cycle=c, **{var.dims[1]: x})))
