@@ -1,6 +1,6 @@
 """Load test of the dashboard server: N concurrent sessions upload and analyse, one more clicks.
 
-    python benchmarks/bench_dashboard_load.py [SESSIONS=20] [ROWS=30000]
+    python benchmarks/bench_dashboard_load.py [SESSIONS=20] [ROWS=30000] [SERVERS=1]
 
 A real ``batteryviz serve`` process (no auth, a fresh workspace) and real browsers (Playwright
 driving Debian's Chromium, one context per session). Each loaded session uploads its own
@@ -18,6 +18,12 @@ sit at their own machines. The probe has a Chromium of its own at normal priorit
 browser is not one of the 20 (sharing their browser process put its clicks behind theirs). Sessions
 arrive 0.5 s apart (all 20 overlap: each takes far longer than the 10 s of arrivals).
 An interaction that gets no answer within 30 s counts as 30 s.
+
+``SERVERS`` > 1 measures the deployment the README recommends for a lab: that many
+``batteryviz serve`` processes on one workspace behind nginx (``apt-get install nginx``) run
+with the project's own ``dashboards/nginx.conf``, which keeps each browser on one process by a
+random route cookie (so sessions are spread by chance, not evenly: the pages each process built
+are counted in ``pages_per_server``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,29 @@ from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_unt
 ARRIVAL_S = 0.5
 SESSION_TIMEOUT_S = 600.0  # a step this late is lost, not slow: 20 Chromium pages share 2 cores with the server
 PROBE_TIMEOUT_S = 30.0
+
+
+def start_sticky_proxy(port: int, backends: list[int]) -> subprocess.Popen:
+    """nginx on ``port`` with the configuration the project ships (``dashboards/nginx.conf``),
+    its upstream servers and listen address replaced by this run's, its files in a scratch
+    folder."""
+    import re
+    import shutil
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        raise SystemExit("SERVERS > 1 needs nginx as the sticky proxy: apt-get install nginx")
+    tmp = Path(tempfile.mkdtemp(prefix="bv-nginx-"))
+    conf = (HERE.parent / "dashboards" / "nginx.conf").read_text()
+    servers = "".join(f"        server 127.0.0.1:{b};\n" for b in backends)
+    conf, n_up = re.subn(r"(upstream batteryviz \{\n\s*hash [^\n]*\n)(?:\s*server [^\n]*\n)+", lambda m: m.group(1) + servers, conf)
+    conf, n_listen = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", conf)
+    assert n_up == 1 and n_listen == 1, "dashboards/nginx.conf changed: update the benchmark's substitutions"
+    scratch = (f"user root;\npid {tmp}/nginx.pid;\nerror_log {tmp}/error.log warn;\n")
+    temp_paths = "".join(f"    {k}_temp_path {tmp}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = scratch + conf.replace("http {\n", "http {\n" + temp_paths, 1)
+    (tmp / "nginx.conf").write_text(conf)
+    return subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"])
 
 
 def niced_chromium() -> str:
@@ -111,20 +140,36 @@ async def probe_session(browser, url, stop: asyncio.Event, latencies: list):
     await context.close()
 
 
-async def main(n_sessions: int, rows: int) -> dict:
+async def main(n_sessions: int, rows: int, n_servers: int = 1) -> dict:
     from playwright.async_api import async_playwright
 
     data = Path(tempfile.mkdtemp(prefix="bv-load-data-"))
     files = [generate(rows, data / f"load_{k:02d}.txt", rows_per_cycle=5000, seed=k + 1) for k in range(n_sessions)]
     workspace = Path(tempfile.mkdtemp(prefix="bv-load-ws-"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(HERE / "results" / "dashboard_load_server.log", "w")  # noqa: SIM115 - closed with the server
-    server = subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address",
-                               "127.0.0.1", "--workspace", str(workspace), "--num-procs", str(NUM_PROCS), "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    ports = [free_port() for _ in range(n_servers)]
+    servers, logs = [], []
+    for k, port in enumerate(ports):
+        name = "dashboard_load_server.log" if n_servers == 1 else f"dashboard_load_server_{k}.log"
+        logs.append(open(HERE / "results" / name, "w"))  # noqa: SIM115 - closed with the server
+    proxy = None
+    if n_servers > 1:
+        proxy_port = free_port()
+        url = f"http://127.0.0.1:{proxy_port}"
+        origin = ["--allow-websocket-origin", f"127.0.0.1:{proxy_port}"]
+    else:
+        url = f"http://127.0.0.1:{ports[0]}"
+        origin = []
+    for port, log in zip(ports, logs):
+        servers.append(subprocess.Popen(
+            [sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
+             "--workspace", str(workspace), "--log-level", "debug", *origin],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
-        wait_until_live(url)
+        for port in ports:
+            wait_until_live(f"http://127.0.0.1:{port}")
+        if n_servers > 1:
+            proxy = start_sticky_proxy(proxy_port, ports)
+            wait_until_live(url)
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=niced_chromium(), args=CHROMIUM_ARGS)
             probe_browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -145,8 +190,15 @@ async def main(n_sessions: int, rows: int) -> dict:
             await browser.close()
             await probe_browser.close()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(timeout=30)
+        for server, log in zip(servers, logs):
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+            log.close()
+    # pages each process built (the probe's two pages included): how the proxy spread the browsers
+    pages = [Path(log.name).read_text().count("page created") for log in logs]
 
     def pct(values, q):
         values = sorted(values)
@@ -160,8 +212,8 @@ async def main(n_sessions: int, rows: int) -> dict:
     slow = [(round(t - t0, 1), round(lat, 2)) for t, lat in latencies if t <= load_end and lat > 1.0]
     latencies = [lat for t, lat in latencies if t <= load_end]
     return {
-        "sessions": n_sessions, "server_processes": NUM_PROCS, "rows_per_file": rows, "file_mib": round(files[0].stat().st_size / 2**20, 2),
-        "completed": len(results), "errors": errors, "wall_s": round(wall, 1),
+        "sessions": n_sessions, "server_processes": n_servers, "sticky_proxy": n_servers > 1, "rows_per_file": rows, "file_mib": round(files[0].stat().st_size / 2**20, 2),
+        "pages_per_server": pages, "completed": len(results), "errors": errors, "wall_s": round(wall, 1),
         "session_total_s": {"median": round(statistics.median(totals), 1) if totals else None, "max": round(max(totals), 1) if totals else None},
         "probe_idle_s": {"n": len(idle_latencies), "median": round(pct(idle_latencies, 0.5), 3), "p95": round(pct(idle_latencies, 0.95), 3)},
         "probe_under_load_s": {"n": len(latencies), "median": round(pct(latencies, 0.5), 3), "p95": round(pct(latencies, 0.95), 3),
@@ -170,13 +222,11 @@ async def main(n_sessions: int, rows: int) -> dict:
     }
 
 
-NUM_PROCS = 1
-
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     rows = int(sys.argv[2]) if len(sys.argv) > 2 else 30_000
-    NUM_PROCS = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    out = asyncio.run(main(n, rows))
+    n_servers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    out = asyncio.run(main(n, rows, n_servers))
     print(json.dumps(out, indent=1))
     results = HERE / "results"
     results.mkdir(exist_ok=True)
