@@ -115,8 +115,8 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
     """A peak property (voltage, intensity, area) against cycle, one line per track.
 
     Up to 12 tracks get a legend entry each; more are drawn as one grey line (tracks separated by
-    gaps) under points coloured by track id (hover shows it), one glyph per colour of a
-    20-colour palette: at most 21 glyphs, fast with hundreds of tracks."""
+    gaps) under points coloured by track id (hover shows it): two glyphs, fast with hundreds of
+    tracks."""
     cyc = tracks["cycle"].values.astype(float)
     values = tracks[field].values
     label = field.capitalize()
@@ -129,20 +129,16 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
     gap = np.full((n, 1), np.nan)
     xs = np.hstack([np.broadcast_to(cyc, values.shape), gap]).ravel()
     ys = np.hstack([values, gap]).ravel()
-    layers = [hv.Curve((xs, ys), "Cycle", label).opts(color="lightgrey", line_width=1.5)]
+    lines = hv.Curve((xs, ys), "Cycle", label).opts(color="lightgrey", line_width=1.5)
     track_id = np.broadcast_to(np.arange(n)[:, None], values.shape)
-    x_all = np.broadcast_to(cyc, values.shape)
     ok = np.isfinite(values)
-    # every glyph has one plain colour: colours taken from the data (a colour-mapper transform,
-    # or a column of colour strings) failed intermittently in Bokeh's browser code on a busy
-    # page ("n is not iterable" while materialising the glyph's visuals)
-    palette = hv.plotting.util.process_cmap("Category20", 20)
-    for k, colour in enumerate(palette):
-        mine = ok & (track_id % len(palette) == k)
-        if mine.any():
-            layers.append(hv.Scatter((x_all[mine], values[mine], track_id[mine]), "Cycle", [label, "track"])
-                          .opts(color=colour, size=6, tools=["hover"]))
-    return _opts(hv.Overlay(layers), title=f"Peak {field} by track ({n} tracks)", show_legend=False)
+    # colours as strings in the data: the browser draws them as they are, no colour mapper.
+    # (The intermittent browser error under load, "n is not iterable" in a glyph's colour, is
+    # not this glyph's: it stayed with these colours and with plain per-glyph colours.)
+    palette = np.array(hv.plotting.util.process_cmap("Category20", 20))
+    points = hv.Scatter((np.broadcast_to(cyc, values.shape)[ok], values[ok], track_id[ok], palette[track_id[ok] % 20]),
+                        "Cycle", [label, "track", "colour"]).opts(color="colour", size=6, tools=["hover"])
+    return _opts(lines * points, title=f"Peak {field} by track ({n} tracks)", show_legend=False)
 
 
 def vq_curves(ds: xr.Dataset, cycles=None, direction: str = "discharge") -> hv.Overlay:
