@@ -21,8 +21,8 @@ An interaction that gets no answer within 30 s counts as 30 s.
 
 ``SERVERS`` > 1 measures the deployment the README recommends for a lab: that many
 ``batteryviz serve`` processes on one workspace behind nginx (``apt-get install nginx``) run
-with the project's own ``dashboards/nginx.conf``, which keeps each browser on one process by a
-random route cookie (so sessions are spread by chance, not evenly: the pages each process built
+with the project's own ``dashboards/nginx.conf``: a browser's first request goes to the
+processes in turn, a cookie keeps it on that process afterwards (the pages each process built
 are counted in ``pages_per_server``).
 """
 
@@ -66,9 +66,11 @@ def start_sticky_proxy(port: int, backends: list[int]) -> subprocess.Popen:
     tmp = Path(tempfile.mkdtemp(prefix="bv-nginx-"))
     conf = (HERE.parent / "dashboards" / "nginx.conf").read_text()
     servers = "".join(f"        server 127.0.0.1:{b};\n" for b in backends)
-    conf, n_up = re.subn(r"(upstream batteryviz \{\n\s*hash [^\n]*\n)(?:\s*server [^\n]*\n)+", lambda m: m.group(1) + servers, conf)
+    accepted = "".join(f'        "127.0.0.1:{b}" 127.0.0.1:{b};\n' for b in backends)
+    conf, n_up = re.subn(r"(?:[ ]*server 127\.0\.0\.1:\d+;\n)+", lambda m: servers, conf)
+    conf, n_map = re.subn(r'(?:[ ]*"127\.0\.0\.1:\d+" 127\.0\.0\.1:\d+;\n)+', lambda m: accepted, conf)
     conf, n_listen = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", conf)
-    assert n_up == 1 and n_listen == 1, "dashboards/nginx.conf changed: update the benchmark's substitutions"
+    assert n_up == n_map == n_listen == 1, "dashboards/nginx.conf changed: update the benchmark's substitutions"
     scratch = (f"user root;\npid {tmp}/nginx.pid;\nerror_log {tmp}/error.log warn;\n")
     temp_paths = "".join(f"    {k}_temp_path {tmp}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     conf = scratch + conf.replace("http {\n", "http {\n" + temp_paths, 1)
