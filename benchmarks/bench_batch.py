@@ -12,6 +12,8 @@ parallel and the second worker can add only what the single-threaded part leaves
 ``scaling_per_core_1_to_2`` holds each worker to one core in both runs (the "1c" run: one
 worker, one polars thread; each of the two workers has one anyway): how the Dask path scales
 with workers when a worker is one core, as on a cluster node shared among workers.
+``machine_scaling_1_to_2`` is the reference: what a second process adds on this machine to
+fixed pure-Python arithmetic and to filling fresh memory.
 
 All clusters are started first; then each round runs the loop and every cluster in turn, so a
 slow spell of the (shared) machine hits all of them; the medians over the rounds are reported,
@@ -54,6 +56,7 @@ def main(n_files: int = 200, rows: int = 100_000, rounds: int = 3) -> dict:
 
     process_file(str(files[0]), str(out_root / "warm"), ["summary"], {})  # imports, as the workers get
     result: dict = {"files": n_files, "rows_per_file": rows, "rounds": rounds}
+    result["machine_scaling_1_to_2"] = machine_scaling()
     # "1c": one worker held to one core (one polars thread), as each of the two workers is
     configs = (("1", 1, None), ("1c", 1, 1), ("2", 2, None))
     times: dict[str, list[float]] = {"loop": []}
@@ -96,6 +99,40 @@ def main(n_files: int = 200, rows: int = 100_000, rounds: int = 3) -> dict:
     print(json.dumps(result, indent=2))
     shutil.rmtree(out_root, ignore_errors=True)
     return result
+
+
+def _arithmetic(_=None) -> float:
+    t0 = time.perf_counter()
+    s = 0
+    for i in range(5_000_000):
+        s += i * i
+    return time.perf_counter() - t0
+
+
+def _memory(_=None) -> float:
+    import numpy as np
+
+    t0 = time.perf_counter()
+    for _ in range(20):
+        a = np.ones(4_000_000)  # fresh pages each time, as a parse's output
+        a *= 1.0001
+    return time.perf_counter() - t0
+
+
+def machine_scaling() -> dict:
+    """What this machine gives a second process: the same fixed work alone and as two processes
+    at once, for pure-Python arithmetic and for filling fresh memory (the reference for the
+    batch scaling: reading a cycler file is mostly the latter)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    out = {}
+    with ProcessPoolExecutor(2) as pool:
+        for name, fn in (("arithmetic", _arithmetic), ("fresh_memory", _memory)):
+            list(pool.map(fn, [0, 1]))  # warm
+            alone = min(pool.submit(fn).result() for _ in range(3))
+            both = min(max(pool.map(fn, [0, 1])) for _ in range(3))
+            out[name] = round(2 * alone / both, 2)
+    return out
 
 
 def warm_worker(path: str, out: str) -> None:
