@@ -133,20 +133,25 @@ def _restore_structure(ds: xr.Dataset, structure: dict) -> xr.Dataset:
     """Put back the cycle structure stored by :func:`write_bdf` (same result as the cycle rule)."""
     from ..schema import step_type_attrs
 
-    ds = ds.assign_coords({CYCLE_DIM: (CYCLE_DIM, np.asarray(structure["cycle"], dtype=np.int64), {"long_name": "Cycle"})})
+    new: dict[str, xr.Variable | xr.DataArray] = {}
     for name in CYCLE_VARIABLES:
         if name in structure:
-            ds[name] = xr.Variable((CYCLE_DIM,), np.asarray(structure[name]))
-    ds["cycle_length"].attrs["sample_dimension"] = schema.RECORD_DIM
-    ds["cycle_index"] = ds["cycle_index"].astype(np.int32)
-    ds["cycle_index"].attrs.update(rule=structure.get("rule", ""), mode=structure.get("mode", ""))
-    ds["step_type_resolved"] = ds["step_type_resolved"].astype(np.int8)
-    ds["step_type_resolved"].attrs.update(step_type_attrs())
+            new[name] = xr.Variable((CYCLE_DIM,), np.asarray(structure[name]))
+    if "cycle_length" in new:
+        new["cycle_length"].attrs["sample_dimension"] = schema.RECORD_DIM
+    cycle_index = ds["cycle_index"].variable.astype(np.int32)
+    cycle_index.attrs.update(rule=structure.get("rule", ""), mode=structure.get("mode", ""))
+    resolved = ds["step_type_resolved"].variable.astype(np.int8)
+    resolved.attrs.update(step_type_attrs())
+    new.update(cycle_index=cycle_index, step_type_resolved=resolved)
+    n_cycles = len(structure["cycle"])
     cache = structure.get("cycle_aggregates")
-    if cache and len(cache.get("values", [])) == ds.sizes[CYCLE_DIM]:
-        values = np.asarray(cache["values"], dtype=float).reshape(ds.sizes[CYCLE_DIM], len(cache["keys"]))
-        ds["cycle_aggregates"] = xr.DataArray(values, dims=(CYCLE_DIM, "aggregate"), coords={"aggregate": cache["keys"]},
-                                              attrs=cache["attrs"])
+    if cache and len(cache.get("values", [])) == n_cycles:
+        values = np.asarray(cache["values"], dtype=float).reshape(n_cycles, len(cache["keys"]))
+        new["cycle_aggregates"] = xr.DataArray(values, dims=(CYCLE_DIM, "aggregate"), coords={"aggregate": cache["keys"]},
+                                               attrs=cache["attrs"])
+    # one update (each item assignment would re-merge the whole dataset)
+    ds = ds.assign_coords({CYCLE_DIM: (CYCLE_DIM, np.asarray(structure["cycle"], dtype=np.int64), {"long_name": "Cycle"})}).assign(new)
     ds.attrs["cycle_rule"] = structure.get("rule", "")
     ds.attrs["cycle_mode"] = structure.get("mode", "")
     return ds
