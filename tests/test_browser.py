@@ -108,7 +108,11 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
     page.get_by_text("dQ/dU", exact=True).click()
     page.get_by_role("button", name="Run").first.click()
     peaks = page.get_by_text(re.compile(r"Peaks found: \d+"))
-    peaks.wait_for()
+    try:
+        peaks.wait_for()
+    except Exception as exc:  # say what the page said (a script error stops it drawing)
+        _shot(page, "03-dqdu-timeout")
+        pytest.fail(f"no dQ/dU peaks on the page ({type(exc).__name__}); script errors: {page.errors}")
     found = int(re.search(r"Peaks found: (\d+)", peaks.text_content()).group(1))
     assert found > 0
     page.locator(".bv-plot-dqdu").first.wait_for()
