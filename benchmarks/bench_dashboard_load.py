@@ -45,37 +45,12 @@ sys.path.insert(0, str(HERE.parent))
 
 from generate import generate  # noqa: E402
 
-from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until_live  # noqa: E402
+from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS, NGINX, free_port, start_nginx, wait_until_live  # noqa: E402
 
 
 ARRIVAL_S = 0.5
 SESSION_TIMEOUT_S = 600.0  # a step this late is lost, not slow: 20 Chromium pages share 2 cores with the server
 PROBE_TIMEOUT_S = 30.0
-
-
-def start_sticky_proxy(port: int, backends: list[int]) -> subprocess.Popen:
-    """nginx on ``port`` with the configuration the project ships (``dashboards/nginx.conf``),
-    its upstream servers and listen address replaced by this run's, its files in a scratch
-    folder."""
-    import re
-    import shutil
-
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None:
-        raise SystemExit("SERVERS > 1 needs nginx as the sticky proxy: apt-get install nginx")
-    tmp = Path(tempfile.mkdtemp(prefix="bv-nginx-"))
-    conf = (HERE.parent / "dashboards" / "nginx.conf").read_text()
-    servers = "".join(f"        server 127.0.0.1:{b};\n" for b in backends)
-    accepted = "".join(f'        "127.0.0.1:{b}" 127.0.0.1:{b};\n' for b in backends)
-    conf, n_up = re.subn(r"(?:[ ]*server 127\.0\.0\.1:\d+;\n)+", lambda m: servers, conf)
-    conf, n_map = re.subn(r'(?:[ ]*"127\.0\.0\.1:\d+" 127\.0\.0\.1:\d+;\n)+', lambda m: accepted, conf)
-    conf, n_listen = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", conf)
-    assert n_up == n_map == n_listen == 1, "dashboards/nginx.conf changed: update the benchmark's substitutions"
-    scratch = (f"user root;\npid {tmp}/nginx.pid;\nerror_log {tmp}/error.log warn;\n")
-    temp_paths = "".join(f"    {k}_temp_path {tmp}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = scratch + conf.replace("http {\n", "http {\n" + temp_paths, 1)
-    (tmp / "nginx.conf").write_text(conf)
-    return subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"])
 
 
 def niced_chromium() -> str:
@@ -170,7 +145,9 @@ async def main(n_sessions: int, rows: int, n_servers: int = 1) -> dict:
         for port in ports:
             wait_until_live(f"http://127.0.0.1:{port}")
         if n_servers > 1:
-            proxy = start_sticky_proxy(proxy_port, ports)
+            if NGINX is None:
+                raise SystemExit("SERVERS > 1 needs nginx as the sticky proxy: apt-get install nginx")
+            proxy = start_nginx(proxy_port, ports)
             wait_until_live(url)
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=niced_chromium(), args=CHROMIUM_ARGS)

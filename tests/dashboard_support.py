@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
+import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +19,10 @@ CHROMIUM = os.environ.get("BATTERYVIZ_CHROMIUM") or shutil.which("chromium") or 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
+#: Debian's nginx, the proxy of the lab deployment (`.ci/run` installs it).
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+#: The lab deployment's proxy configuration, as shipped.
+NGINX_CONF = Path(__file__).resolve().parents[1] / "dashboards" / "nginx.conf"
 #: Screenshots of the browser tests (kept by CI as artifacts; ignored by git).
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -78,3 +85,25 @@ _ALL_TEXT = """() => {
 def page_text(page) -> str:
     """Every text on the page, inside Bokeh's shadow roots too (``inner_text`` stops at them)."""
     return page.evaluate(_ALL_TEXT)
+
+
+def start_nginx(port: int, backends: list[int]) -> subprocess.Popen:
+    """nginx in the foreground on ``127.0.0.1:port`` with the shipped ``dashboards/nginx.conf``,
+    its processes and listen address replaced by ``backends`` and ``port``, its files in a
+    scratch folder. Stop it with ``terminate()``."""
+    tmp = Path(tempfile.mkdtemp(prefix="bv-nginx-"))
+    conf = NGINX_CONF.read_text()
+    servers = "".join(f"        server 127.0.0.1:{b};\n" for b in backends)
+    accepted = "".join(f'        "127.0.0.1:{b}" 127.0.0.1:{b};\n' for b in backends)
+    conf, n_up = re.subn(r"(?:[ ]*server 127\.0\.0\.1:\d+;\n)+", lambda m: servers, conf)
+    conf, n_map = re.subn(r'(?:[ ]*"127\.0\.0\.1:\d+" 127\.0\.0\.1:\d+;\n)+', lambda m: accepted, conf)
+    conf, n_listen = re.subn(r"listen 80;", f"listen 127.0.0.1:{port};", conf)
+    assert n_up == n_map == n_listen == 1, "dashboards/nginx.conf changed: update start_nginx's substitutions"
+    scratch = f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log warn;\n"
+    if os.geteuid() == 0:
+        scratch = "user root;\n" + scratch  # its workers write the scratch folder
+    temp_paths = "".join(f"    {k}_temp_path {tmp}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = scratch + conf.replace("http {\n", "http {\n" + temp_paths, 1)
+    (tmp / "nginx.conf").write_text(conf)
+    return subprocess.Popen([NGINX, "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(tmp / "nginx.conf"),
+                             "-g", "daemon off;"])
