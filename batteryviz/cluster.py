@@ -65,7 +65,7 @@ def _environ_config(n_workers: int, threads_per_worker: int, polars_threads: int
     return {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
 
 
-def worker_environment(n_workers: int, threads_per_worker: int = 1, polars_threads: int | None = None) -> dict[str, str | None]:
+def worker_environment(n_workers: int, threads_per_worker: int = 1, polars_threads: int | None = None) -> dict[str, str]:
     """The ``distributed.nanny.pre-spawn-environ`` entries batteryviz sets for local workers;
     see the module docstring.
 

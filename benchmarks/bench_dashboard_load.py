@@ -30,10 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +42,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from generate import generate  # noqa: E402
 
-from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS, NGINX, free_port, start_nginx, wait_until_live  # noqa: E402
+from tests.dashboard_support import (CHROMIUM, CHROMIUM_ARGS, NGINX, free_port, serve_process, start_nginx,  # noqa: E402
+                                    stop_process, wait_until_live)
 
 
 ARRIVAL_S = 0.5
@@ -120,6 +118,8 @@ async def probe_session(browser, url, stop: asyncio.Event, latencies: list):
 async def main(n_sessions: int, rows: int, n_servers: int = 1) -> dict:
     from playwright.async_api import async_playwright
 
+    if n_servers > 1 and NGINX is None:
+        raise SystemExit("SERVERS > 1 needs nginx as the sticky proxy: apt-get install nginx")
     data = Path(tempfile.mkdtemp(prefix="bv-load-data-"))
     files = [generate(rows, data / f"load_{k:02d}.txt", rows_per_cycle=5000, seed=k + 1) for k in range(n_sessions)]
     workspace = Path(tempfile.mkdtemp(prefix="bv-load-ws-"))
@@ -137,16 +137,11 @@ async def main(n_sessions: int, rows: int, n_servers: int = 1) -> dict:
         url = f"http://127.0.0.1:{ports[0]}"
         origin = []
     for port, log in zip(ports, logs):
-        servers.append(subprocess.Popen(
-            [sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
-             "--workspace", str(workspace), "--log-level", "debug", *origin],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        servers.append(serve_process(port, workspace, "--log-level", "debug", *origin, output=log))
     try:
         for port in ports:
             wait_until_live(f"http://127.0.0.1:{port}")
         if n_servers > 1:
-            if NGINX is None:
-                raise SystemExit("SERVERS > 1 needs nginx as the sticky proxy: apt-get install nginx")
             proxy = start_nginx(proxy_port, ports)
             wait_until_live(url)
         async with async_playwright() as p:
@@ -173,8 +168,7 @@ async def main(n_sessions: int, rows: int, n_servers: int = 1) -> dict:
             proxy.terminate()
             proxy.wait(timeout=30)
         for server, log in zip(servers, logs):
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            stop_process(server)
             log.close()
     # pages each process built (the probe's two pages included): how the proxy spread the browsers
     pages = [Path(log.name).read_text().count("page created") for log in logs]

@@ -6,8 +6,10 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -62,6 +64,21 @@ def running_server(config, **server_options):
     finally:
         thread.stop()
         pn.config.authorize_callback = None
+
+
+def serve_process(port: int, workspace, *options: str, output=subprocess.DEVNULL) -> subprocess.Popen:
+    """``batteryviz serve`` on ``127.0.0.1:port`` as its own process group (not yet live: see
+    :func:`wait_until_live`); stop it with :func:`stop_process`."""
+    return subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
+                             "--workspace", str(workspace), *options],
+                            stdout=output, stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Send ``sig`` to a process group started by :func:`serve_process` and wait for it."""
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=30)
 
 
 def chromium_available() -> bool:

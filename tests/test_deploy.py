@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import http.cookiejar
-import os
-import signal
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
-from .dashboard_support import CHROMIUM, CHROMIUM_ARGS, NGINX, free_port, page_text, start_nginx, wait_until_live
+from .dashboard_support import (CHROMIUM, CHROMIUM_ARGS, NGINX, free_port, page_text, serve_process, start_nginx,
+                                stop_process, wait_until_live)
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="needs Debian's nginx (.ci/run installs it)")
 
@@ -22,10 +19,7 @@ def proxied(tmp_path_factory):
     """(proxy URL, backend ports): two server processes on one workspace behind nginx."""
     workspace = tmp_path_factory.mktemp("workspace")
     ports, proxy_port = [free_port(), free_port()], free_port()
-    servers = [subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
-                                 "--workspace", str(workspace), "--allow-websocket-origin", f"127.0.0.1:{proxy_port}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-               for port in ports]
+    servers = [serve_process(port, workspace, "--allow-websocket-origin", f"127.0.0.1:{proxy_port}") for port in ports]
     proxy = None
     try:
         for port in ports:
@@ -39,8 +33,7 @@ def proxied(tmp_path_factory):
             proxy.terminate()
             proxy.wait(timeout=30)
         for server in servers:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            stop_process(server)
 
 
 def _browser_of_one_user():

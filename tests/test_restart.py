@@ -5,17 +5,15 @@ A real ``batteryviz serve`` process, a real browser, SIGKILL (no clean shutdown)
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from batteryviz.store import Workspace
 
-from .dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, free_port, page_text, wait_until_live
+from .dashboard_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, free_port, page_text, serve_process,
+                                stop_process, wait_until_live)
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,16 +22,13 @@ pytestmark = [
 
 
 def _start(workspace, port):
-    proc = subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--port", str(port), "--address", "127.0.0.1",
-                             "--workspace", str(workspace)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = serve_process(port, workspace)
     wait_until_live(f"http://127.0.0.1:{port}")
     return proc
 
 
 def _kill(proc):
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    stop_process(proc, signal.SIGKILL)
 
 
 def _open(p, address):
