@@ -29,6 +29,7 @@ from ..errors import BatteryvizError
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
 from . import jobs, views
+from .loopwatch import watch_running_loop
 
 log = logging.getLogger(__name__)
 _SESSIONS = itertools.count(1)
@@ -590,6 +591,8 @@ def create_app(workspace: Workspace):
         pn.state.location.sync(dashboard, {"cell": "cell", "tab": "tab", "cycles": "cycles"})
     pn.state.onload(dashboard.open_first)
     context = getattr(pn.state.curdoc, "session_context", None)
+    if context is not None:
+        watch_running_loop()  # logs where the server's event loop stalls (once per loop)
     log.info("%s: page created (Bokeh session %s)", dashboard.session, getattr(context, "id", None))
     if context is not None:
         pn.state.on_session_destroyed(lambda _ctx, name=dashboard.session: log.info("%s: page closed", name))
