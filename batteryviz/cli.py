@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="HOST[:PORT] the browser reaches the server at (repeatable; never '*')")
     sv.add_argument("--num-procs", type=int, default=1, help="server processes (0: one per core)")
     sv.add_argument("--max-upload-mb", type=int, default=500)
-    sv.add_argument("--scheduler", help="Dask scheduler address for heavy work (default: the server's thread pool)")
+    sv.add_argument("--scheduler", help="Dask scheduler address for heavy work (default: the server's own job processes)")
     sv.add_argument("--use-xheaders", action="store_true", help="behind a reverse proxy: trust X-Forwarded-* headers")
     sv.add_argument("--prefix", help="URL prefix when the proxy serves the dashboard below a path")
     sv.add_argument("--show", action="store_true", help="open a browser tab")

@@ -39,6 +39,10 @@ class BatteryvizError(Exception):
         self.reason = message
         super().__init__(self._format())
 
+    def __reduce__(self):
+        # path, line and column survive pickling (errors come back from worker processes)
+        return _rebuild_error, (type(self), self.reason, self.path, self.line, self.column)
+
     def renamed(self, path: str) -> "BatteryvizError":
         """The same error naming ``path`` instead (e.g. the upload's name, not a server temp file)."""
         old = self.path
@@ -58,6 +62,10 @@ class BatteryvizError(Exception):
             where.append(f"column {self.column!r}")
         prefix = ", ".join(where)
         return f"{prefix}: {self.reason}" if prefix else self.reason
+
+
+def _rebuild_error(cls, reason, path, line, column):
+    return cls(reason, path=path, line=line, column=column)
 
 
 class EmptyFileError(BatteryvizError):

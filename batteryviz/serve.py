@@ -270,6 +270,10 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
     Path(config.workspace).expanduser().mkdir(parents=True, exist_ok=True) if "://" not in config.workspace else None
     origins = websocket_origins(address, port, websocket_origin) if port else (websocket_origin or None)
     warm_up()
+    if num_procs == 1:  # several server processes are forked later: each starts its own when first needed
+        from .ui.jobs import warm_job_processes
+
+        warm_job_processes()
     return pn.serve({"/": app_factory(config)}, port=port, address=address, websocket_origin=origins,
                     num_procs=num_procs, show=show, start=True, threaded=threaded, title="batteryviz",
                     liveness=True, websocket_max_message_size=64 * 2**20, **opts)

@@ -1,41 +1,102 @@
 """Heavy work of the dashboards, run off the server's event loop.
 
 Every job is a plain function of plain arguments (workspace root, user, cell id, analysis name,
-parameters) that opens what it needs itself. The same function therefore runs in the server's
-thread pool or on a Dask cluster: :func:`run` picks the cluster when one is configured
-(``batteryviz serve --scheduler ADDRESS`` or ``BATTERYVIZ_SCHEDULER``), the thread pool
-otherwise. The workspace root must then be reachable from the workers (a shared folder or an
-object store). While a job runs, the event loop keeps serving every other session.
+parameters) that opens what it needs itself. The same function therefore runs in a worker
+process of the server or on a Dask cluster: :func:`run` picks the cluster when one is configured
+(``batteryviz serve --scheduler ADDRESS`` or ``BATTERYVIZ_SCHEDULER``), the server's own job
+processes otherwise. The workspace root must then be reachable from the workers (a shared folder
+or an object store). While a job runs, the event loop keeps serving every other session.
+
+Why processes and not threads: reading a file and computing an analysis is much Python work
+(xarray, param, the readers' bookkeeping), and a Python thread doing it shares the interpreter
+lock with the event loop. Measured with 20 browsers uploading at once, callbacks of the loop
+that take 0.1 s alone took seconds (stalls of 7–15 s logged by :mod:`.loopwatch`). Work that
+builds what a page shows (Bokeh models, Panel objects) must stay in the server process; it runs
+in a thread pool (``heavy=False``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import multiprocessing
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ..errors import BatteryvizError
 
 _lock = threading.Lock()
-_pools: dict[bool, ThreadPoolExecutor] = {}  # heavy or not -> pool, one each per server process
+_pools: dict[str, ThreadPoolExecutor | ProcessPoolExecutor] = {}  # kind -> pool, one each per server process
 _clients: dict = {}  # scheduler address -> distributed.Client, one per server process
 
 
 def scheduler_address() -> str | None:
-    """The Dask scheduler the dashboards hand heavy work to, or ``None`` (thread pool)."""
+    """The Dask scheduler the dashboards hand heavy work to, or ``None`` (the server's job processes)."""
     return os.environ.get("BATTERYVIZ_SCHEDULER") or None
 
 
-def _executor(heavy: bool = True) -> ThreadPoolExecutor:
-    """Two pools per server process (not per session), sized to the machine: one for heavy jobs
-    (uploads, analyses) and one for building what a page shows (layouts, plots, tables), so a
-    user opening a tab never waits behind other users' analyses."""
+class JobProcessDiedError(BatteryvizError):
+    """The process computing a job ended before returning (killed, or out of memory)."""
+
+
+def job_processes() -> int:
+    """How many job processes a server process starts: ``BATTERYVIZ_JOB_PROCESSES``, else one
+    per core (at least 2); 0 runs jobs in threads of the server process instead."""
+    value = os.environ.get("BATTERYVIZ_JOB_PROCESSES")
+    return max(2, os.cpu_count() or 2) if value in (None, "") else int(value)
+
+
+def _executor(kind: str) -> ThreadPoolExecutor | ProcessPoolExecutor:
+    """The pools of a server process (not per session), sized to the machine: ``"jobs"``, worker
+    processes for heavy work (uploads, analyses); ``"view"``, threads building what a page shows
+    (layouts, plots, tables), so a user opening a tab never waits behind other users' analyses;
+    ``"cluster"``, threads waiting for a Dask cluster's results. Job processes are spawned (never
+    forked from a server running threads) and kept."""
     with _lock:
-        pool = _pools.get(heavy)
+        pool = _pools.get(kind)
         if pool is None:
-            pool = _pools[heavy] = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
-                                                      thread_name_prefix="batteryviz-job" if heavy else "batteryviz-view")
+            n = job_processes() if kind == "jobs" else 0
+            if n > 0:
+                pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+            else:
+                pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix=f"batteryviz-{kind}")
+            _pools[kind] = pool
         return pool
+
+
+def _forget_pool(pool) -> None:
+    with _lock:
+        for key, known in list(_pools.items()):
+            if known is pool:
+                del _pools[key]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop the job processes and threads (at server shutdown, or in tests)."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def warm_job_processes() -> None:
+    """Start the job processes and import what jobs use in each, so the first upload does not
+    wait for it (called by ``batteryviz serve`` before the first page)."""
+    pool = _executor("jobs")
+    if isinstance(pool, ProcessPoolExecutor):
+        for future in [pool.submit(_import_job_modules) for _ in range(pool._max_workers)]:
+            future.result()
+
+
+def _import_job_modules() -> None:
+    from ..analysis.registry import ANALYSES
+    from ..store import Workspace  # noqa: F401
+
+    list(ANALYSES.values())
 
 
 def _client(address: str):
@@ -61,14 +122,21 @@ def _on_cluster(fn, *args, **kwargs):
 
 
 async def run(fn, *args, heavy: bool = True, **kwargs):
-    """Await ``fn(*args, **kwargs)`` computed in the thread pool, or on the cluster when one is
-    configured and the job is ``heavy``."""
+    """Await ``fn(*args, **kwargs)``: when ``heavy``, on the cluster if one is configured, else in a
+    job process (``fn`` and its arguments must then be picklable); otherwise in a thread of the
+    server process."""
     loop = asyncio.get_running_loop()
     if heavy and scheduler_address():
-        call = functools.partial(_on_cluster, fn, *args, **kwargs)
+        call, pool = functools.partial(_on_cluster, fn, *args, **kwargs), _executor("cluster")
     else:
-        call = functools.partial(fn, *args, **kwargs)
-    return await loop.run_in_executor(_executor(heavy), call)
+        call, pool = functools.partial(fn, *args, **kwargs), _executor("jobs" if heavy else "view")
+    try:
+        return await loop.run_in_executor(pool, call)
+    except BrokenProcessPool as exc:
+        _forget_pool(pool)  # the next job gets fresh processes
+        raise JobProcessDiedError(
+            f"the process computing {getattr(fn, '__name__', 'the job')} ended before it finished "
+            "(killed, or out of memory); the server has started new ones: try again") from exc
 
 
 # -- the jobs ---------------------------------------------------------------------------------

@@ -86,8 +86,15 @@ class LoopWatch:
             self._gc_started = 0.0
 
     def _where(self, frame) -> str:
-        stack = traceback.extract_stack(frame)[-self.frames:]
-        return " < ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in reversed(stack))
+        """The innermost frames, then the outermost frames of batteryviz's own code (which of its
+        callbacks the loop was in)."""
+        stack = traceback.extract_stack(frame)
+        inner = stack[-self.frames:]
+        ours = [f for f in stack[:-self.frames] if "/batteryviz/" in f.filename and "loopwatch" not in f.filename][:2]
+        text = " < ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in reversed(inner))
+        if ours:
+            text += " … via " + " < ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in reversed(ours))
+        return text
 
     def _watch(self) -> None:
         samples: Counter = Counter()
