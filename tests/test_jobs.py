@@ -34,3 +34,7 @@ def test_an_error_from_a_job_process_names_the_file_as_it_would_in_this_process(
         asyncio.run(jobs.run(bv.read, empty))
     assert there.value.path == here.value.path == str(empty)
     assert str(there.value) == str(here.value)
+
+
+def test_job_processes_yield_the_cpu_to_the_server():
+    assert asyncio.run(jobs.run(os.nice, 0)) == min(os.nice(0) + jobs.JOB_NICENESS, 19)

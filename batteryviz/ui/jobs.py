@@ -48,18 +48,32 @@ def job_processes() -> int:
     return max(2, os.cpu_count() or 2) if value in (None, "") else int(value)
 
 
+#: How much lower the scheduling priority of job processes is than the server's (``nice``): an
+#: analysis finishing a little later is fine, a click waiting for the CPU behind it is not.
+#: ``BATTERYVIZ_JOB_NICENESS`` overrides it (0: the same priority).
+JOB_NICENESS = 10
+
+
+def _start_job_process(niceness: int) -> None:
+    if niceness > 0:
+        os.nice(niceness)
+
+
 def _executor(kind: str) -> ThreadPoolExecutor | ProcessPoolExecutor:
     """The pools of a server process (not per session), sized to the machine: ``"jobs"``, worker
     processes for heavy work (uploads, analyses); ``"view"``, threads building what a page shows
     (layouts, plots, tables), so a user opening a tab never waits behind other users' analyses;
     ``"cluster"``, threads waiting for a Dask cluster's results. Job processes are spawned (never
-    forked from a server running threads) and kept."""
+    forked from a server running threads), run at a lower priority (:data:`JOB_NICENESS`) and
+    are kept."""
     with _lock:
         pool = _pools.get(kind)
         if pool is None:
             n = job_processes() if kind == "jobs" else 0
             if n > 0:
-                pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+                niceness = int(os.environ.get("BATTERYVIZ_JOB_NICENESS", JOB_NICENESS))
+                pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_start_job_process, initargs=(niceness,))
             else:
                 pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix=f"batteryviz-{kind}")
             _pools[kind] = pool

@@ -90,7 +90,8 @@ class LoopWatch:
         callbacks the loop was in)."""
         stack = traceback.extract_stack(frame)
         inner = stack[-self.frames:]
-        ours = [f for f in stack[:-self.frames] if "/batteryviz/" in f.filename and "loopwatch" not in f.filename][:2]
+        ours = [f for f in stack[:-self.frames] if "/batteryviz/" in f.filename
+                and not f.filename.endswith(("cli.py", "serve.py", "loopwatch.py"))][-2:]
         text = " < ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in reversed(inner))
         if ours:
             text += " … via " + " < ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in reversed(ours))
