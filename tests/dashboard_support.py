@@ -99,6 +99,36 @@ _ALL_TEXT = """() => {
 }"""
 
 
+#: Colours in the page's Bokeh documents that BokehJS cannot draw: a colour property whose value
+#: is not a string, an integer (RGBA) or an array, and colour columns of data sources holding
+#: such values (BokehJS then fails with "n is not iterable" while initialising the glyph).
+UNDRAWABLE_COLOURS = """() => {
+  const bad = [];
+  const drawable = (c) => c == null || typeof c === 'string' || Number.isInteger(c) || Array.isArray(c) || ArrayBuffer.isView(c);
+  for (const doc of ((window.Bokeh && window.Bokeh.documents) || [])) {
+    for (const m of doc.all_models) {
+      const props = m.properties || {};
+      for (const key of Object.keys(props)) {
+        if (!key.includes('color')) continue;
+        let spec;
+        try { spec = props[key].get_value(); } catch (e) { continue; }
+        if (spec && typeof spec === 'object' && 'value' in spec && !drawable(spec.value)) {
+          bad.push(`${m.type} ${m.id}.${key} value ${JSON.stringify(spec.value)}`);
+        } else if (spec && typeof spec === 'object' && 'field' in spec && !spec.transform && m.data_source) {
+          const column = m.data_source.data && m.data_source.data.get ? m.data_source.data.get(spec.field) : (m.data_source.data || {})[spec.field];
+          const values = column == null ? null : Array.from(column);
+          const wrong = values == null ? ['missing column'] : values.filter((v) => !drawable(v)).slice(0, 3);
+          if (wrong.length) bad.push(`${m.type} ${m.id}.${key} field ${spec.field}: ${JSON.stringify(wrong)}`);
+        } else if (spec != null && typeof spec !== 'object' && !drawable(spec)) {
+          bad.push(`${m.type} ${m.id}.${key} = ${JSON.stringify(spec)}`);
+        }
+      }
+    }
+  }
+  return bad.slice(0, 20);
+}"""
+
+
 def page_text(page) -> str:
     """Every text on the page, inside Bokeh's shadow roots too (``inner_text`` stops at them)."""
     return page.evaluate(_ALL_TEXT)

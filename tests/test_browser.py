@@ -16,7 +16,7 @@ import pytest
 from batteryviz.serve import ServeConfig, add_user
 from batteryviz.store import Workspace
 
-from .dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, page_text, running_server
+from .dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, UNDRAWABLE_COLOURS, chromium_available, page_text, running_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -117,6 +117,7 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
     assert found > 0
     page.locator(".bv-plot-dqdu").first.wait_for()
     _shot(page, "03-dqdu")
+    assert page.evaluate(UNDRAWABLE_COLOURS) == []  # every colour of every glyph is one BokehJS can draw
     # the page asked the lab's server only (no font or script from a CDN) and raised no script error
     elsewhere = {u for u in page.requests if not u.startswith((f"{url}/", "data:", "blob:"))}
     assert not elsewhere
