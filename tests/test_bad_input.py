@@ -157,3 +157,23 @@ def test_cp1252_text_in_data_rows_is_decoded(tmp_path, example_lines):
     lines[k + 5] = b"\t".join(fields)
     ds = bv.read(write(tmp_path, lines))
     assert "Ladung-Ä" in ds["command"].attrs["labels"].split("\t")
+
+
+def test_counter_columns_written_as_decimals_still_read_as_integers(tmp_path, example_lines):
+    # counters (Line, Cyc-Count) are parsed as integers; an export writing them as "4.0" falls
+    # back to floats and gives the same integer counters
+    lines = list(example_lines[:300])
+    k = next(i for i, ln in enumerate(lines) if ln and not ln.startswith(b"~"))
+    header = lines[k - 1].split(b"\t")
+    positions = [header.index(b"Line"), header.index(b"Cyc-Count")]
+    plain = bv.read(write(tmp_path, lines, "plain.txt"))
+    for i in range(k, len(lines)):
+        if lines[i]:
+            fields = lines[i].split(b"\t")
+            for pos in positions:
+                fields[pos] = fields[pos] + b".0"
+            lines[i] = b"\t".join(fields)
+    decimals = bv.read(write(tmp_path, lines, "decimals.txt"))
+    for name in ("step_index", "cycle_count"):
+        assert plain[name].dtype == decimals[name].dtype == np.int64
+        np.testing.assert_array_equal(plain[name].values, decimals[name].values)

@@ -162,6 +162,8 @@ def convert_column(series: pl.Series, target: str, spec: Column | None) -> tuple
         extra.update(cat_attrs)
     elif spec.kind == "string":
         arr = series.cast(pl.String).fill_null("").to_numpy().astype(str)
+    elif spec.kind == "int" and series.dtype.is_integer() and spec.scale == 1.0 and series.null_count() == 0:
+        arr = (series.abs() if spec.absolute else series).cast(pl.Int64).to_numpy()  # parsed as integers
     else:
         values = series.cast(pl.Float64, strict=series.dtype != pl.String)
         if spec.absolute:

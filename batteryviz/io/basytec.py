@@ -245,7 +245,8 @@ class BasytecReader(Reader):
         decimal_comma = uses_decimal_comma(data_lines[:20], separator)
         block = dict(names=names, skip_lines=n_header, separator=separator, encoding=head.encoding,
                      size=head.size, text_columns=text_cols, decimal_comma=decimal_comma,
-                     on_bad_lines=on_bad_lines, quote_char=None)
+                     on_bad_lines=on_bad_lines, quote_char=None,
+                     integers={name for name, _, spec in plan if spec is not None and spec.kind == "int"})
         df, notes = read_block(Path(path), usecols=sorted(file_pos[plan[k][0]] for k in eager_pos),
                                enums={"Command": COMMANDS}, **block)
         # Rows without time, voltage and current, and rows with negative time, are dropped (as the

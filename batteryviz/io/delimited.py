@@ -34,12 +34,16 @@ def read_block(
     quote_char: str | None = '"',
     usecols: list[int] | None = None,
     enums: dict[str, list[str]] | None = None,
+    integers: set[str] = frozenset(),
 ) -> tuple[pl.DataFrame, list[str]]:
     """Read the rows after ``skip_lines`` header lines into a frame with ``names``.
 
     ``usecols`` (0-based positions) restricts parsing to those columns; the frame then holds
     only them. ``enums`` names text columns with a known vocabulary, parsed straight into codes
-    (a value outside it falls back to plain text). Returns the frame and a list of notes (e.g. a dropped truncated line).
+    (a value outside it falls back to plain text). ``integers`` names counter columns parsed as
+    integers (parsing a counter as an integer is faster than as a float; a value that is not an
+    integer falls back to floats). Returns the frame and a list of notes (e.g. a dropped
+    truncated line).
     """
     all_names = names
     if usecols is None:
@@ -76,9 +80,12 @@ def read_block(
     errors = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.ShapeError,
               pl.exceptions.SchemaError)
     fast = {n: pl.Float64 for n in numeric}
+    typed = {**fast, **{n: pl.Int64 for n in integers if n in fast}}
     if enums:
+        typed.update({n: pl.Enum(v) for n, v in enums.items() if n in names})
+    if typed != fast:
         try:
-            df = scan({**fast, **{n: pl.Enum(v) for n, v in enums.items() if n in names}})
+            df = scan(typed)
         except errors:
             df = None
     if df is None:
