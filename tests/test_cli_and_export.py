@@ -148,3 +148,46 @@ def test_parquet_carries_the_summary_aggregates_and_uses_them_only_when_they_mat
     from batteryviz.cycles import assign_cycles
 
     assert "cycle_aggregates" not in assign_cycles(reopened, "charge_first")
+
+
+def test_reopening_a_parquet_file_reads_each_record_column_when_first_used(tmp_path, example_ds):
+    import xarray as xr
+
+    from batteryviz.export import write_dataset
+
+    path = write_dataset(example_ds, tmp_path / "cell.bdf.parquet")
+    reopened = bv.read(path)
+
+    def in_memory():
+        return {n for n, v in reopened.data_vars.items() if v.dims == ("record",) and v.variable._in_memory}
+
+    loaded_at_open = in_memory()
+    assert "voltage_volt" not in loaded_at_open and "cycle_index" not in loaded_at_open
+    summary = bv.CycleSummary().compute(reopened)  # from the stored aggregates: no record read
+    assert in_memory() == loaded_at_open
+    xr.testing.assert_allclose(summary, bv.CycleSummary().compute(example_ds))
+    assert reopened.attrs.get("quality_warnings") == example_ds.attrs.get("quality_warnings")
+    # one column used, one column read; each exactly as written, dtype included
+    voltage = reopened["voltage_volt"].values
+    np.testing.assert_array_equal(voltage, example_ds["voltage_volt"].values)
+    assert "current_ampere" not in in_memory()
+    for name, var in example_ds.data_vars.items():
+        if var.dims == ("record",):
+            assert reopened[name].dtype == var.dtype, name
+            np.testing.assert_array_equal(reopened[name].values, var.values)
+
+
+def test_a_parquet_file_without_column_types_in_its_metadata_is_read_as_before(tmp_path, example_ds):
+    import json
+
+    from batteryviz.export import write_dataset
+
+    path = write_dataset(example_ds, tmp_path / "cell.bdf.parquet")
+    sidecar = tmp_path / "cell.metadata.json"
+    meta = json.loads(sidecar.read_text())
+    del meta["dtypes"]  # as written by batteryviz before the types were stored
+    sidecar.write_text(json.dumps(meta))
+    reopened = bv.read(path)
+    assert reopened["voltage_volt"].variable._in_memory  # the core columns are read at once
+    np.testing.assert_allclose(bv.CycleSummary().compute(reopened)["discharge_capacity_ah"],
+                               bv.CycleSummary().compute(example_ds)["discharge_capacity_ah"])

@@ -23,7 +23,7 @@ import xarray as xr
 from .. import schema
 from ..cycles import CYCLE_VARIABLES, RECORD_VARIABLES
 from ..schema import CYCLE_DIM
-from ..errors import EmptyFileError, MissingColumnError
+from ..errors import BatteryvizError, EmptyFileError, MissingColumnError
 from .base import Reader, categorical
 from .lazy import DeferredColumns, deferred
 from .finish import finish
@@ -73,18 +73,29 @@ class BDFReader(Reader):
         var_attrs = meta.pop("variables", {})
         structure = meta.pop("cycle_structure", None)
         deferred_cols: dict[str, np.dtype] = {}
+        dtypes = meta.pop("dtypes", None)
+        one_column_each = False
         if head.raw.startswith(b"PAR1"):
             file_schema = pl.read_parquet_schema(path)
             renamed = {c: _name(c) for c in file_schema}
-            eager = [c for c in file_schema
-                     if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES or renamed[c] in RECORD_VARIABLES
-                     or "role" in var_attrs.get(renamed[c], {})
-                     or file_schema[c] == pl.String or isinstance(file_schema[c], (pl.Enum, pl.Categorical))]
-            df = pl.read_parquet(path, columns=eager)
-            n_rows = df.height
+            text = [c for c in file_schema if file_schema[c] == pl.String or isinstance(file_schema[c], (pl.Enum, pl.Categorical))]
+            if structure is not None and dtypes and all(renamed[c] in dtypes for c in file_schema if c not in text):
+                # written by batteryviz with its cycle structure, summary aggregates, quality
+                # warnings and column types: nothing needs the records to open it, so every
+                # numeric column is read when first used, each on its own (parquet reads one
+                # column without touching the others)
+                eager = text
+                one_column_each = True
+            else:
+                eager = [c for c in file_schema
+                         if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES or renamed[c] in RECORD_VARIABLES
+                         or "role" in var_attrs.get(renamed[c], {}) or c in text]
+            df = pl.read_parquet(path, columns=eager) if eager else pl.DataFrame()
+            n_rows = df.height if eager else pl.scan_parquet(path).select(pl.len()).collect().item()
             for c in file_schema:
                 if c not in eager:
-                    deferred_cols[c] = np.dtype(np.int64) if file_schema[c].is_integer() else np.dtype(np.float64)
+                    deferred_cols[c] = (np.dtype(dtypes[renamed[c]]) if one_column_each
+                                        else np.dtype(np.int64) if file_schema[c].is_integer() else np.dtype(np.float64))
         else:
             df = pl.read_csv(path, infer_schema_length=None)
             if df.height == 0:
@@ -118,12 +129,16 @@ class BDFReader(Reader):
             extra.update(var_attrs.get(c, {}))
             data[c] = (s.cast(pl.Float64).to_numpy() if s.dtype.is_float() else s.to_numpy(), extra)
         if deferred_cols:
-            columns = DeferredColumns(path, _ParquetColumns(path, list(deferred_cols)), n_rows)
-            for c, dtype in deferred_cols.items():
-                name = _name(c)
-                data[name] = (deferred(columns, name, n_rows, dtype), {**schema.variable_attrs(name), **var_attrs.get(name, {}), "deferred": 1})
+            groups = ([{c: t} for c, t in deferred_cols.items()] if one_column_each else [deferred_cols])
+            for group in groups:
+                columns = DeferredColumns(path, _ParquetColumns(path, group), n_rows)
+                for c, dtype in group.items():
+                    name = _name(c)
+                    data[name] = (deferred(columns, name, n_rows, dtype),
+                                  {**schema.variable_attrs(name), **var_attrs.get(name, {}), "deferred": 1})
         meta.setdefault("cycler", "unknown (BDF)")
-        ds = finish(data, meta, path=path, notes=[], reader=self.name)
+        # a file batteryviz wrote carries the record checks' warnings in its metadata already
+        ds = finish(data, meta, path=path, notes=[], reader=self.name, record_checks=not one_column_each)
         if structure is not None and all(name in ds for name in RECORD_VARIABLES):
             ds = _restore_structure(ds, structure)
         return ds
@@ -139,9 +154,13 @@ def _restore_structure(ds: xr.Dataset, structure: dict) -> xr.Dataset:
             new[name] = xr.Variable((CYCLE_DIM,), np.asarray(structure[name]))
     if "cycle_length" in new:
         new["cycle_length"].attrs["sample_dimension"] = schema.RECORD_DIM
-    cycle_index = ds["cycle_index"].variable.astype(np.int32)
+    # (as their dtypes when they are, so a column read on first use stays unread)
+    cycle_index, resolved = ds["cycle_index"].variable.copy(deep=False), ds["step_type_resolved"].variable.copy(deep=False)
+    if cycle_index.dtype != np.int32:
+        cycle_index = cycle_index.astype(np.int32)
+    if resolved.dtype != np.int8:
+        resolved = resolved.astype(np.int8)
     cycle_index.attrs.update(rule=structure.get("rule", ""), mode=structure.get("mode", ""))
-    resolved = ds["step_type_resolved"].variable.astype(np.int8)
     resolved.attrs.update(step_type_attrs())
     new.update(cycle_index=cycle_index, step_type_resolved=resolved)
     n_cycles = len(structure["cycle"])
@@ -158,14 +177,22 @@ def _restore_structure(ds: xr.Dataset, structure: dict) -> xr.Dataset:
 
 
 class _ParquetColumns:
-    """Reads the deferred columns of a parquet file (picklable, for Dask workers)."""
+    """Reads the deferred columns of a parquet file as the dtypes they were declared with
+    (picklable, for Dask workers)."""
 
-    def __init__(self, path: Path, names: list[str]):
-        self.path, self.names = path, names
+    def __init__(self, path: Path, dtypes: dict[str, np.dtype]):
+        self.path, self.dtypes = path, dtypes
 
     def __call__(self) -> dict:
-        frame = pl.read_parquet(self.path, columns=self.names)
-        return {_name(c): frame[c].to_numpy() for c in self.names}
+        frame = pl.read_parquet(self.path, columns=list(self.dtypes))
+        out = {}
+        for c, dtype in self.dtypes.items():
+            s = frame[c]
+            if s.null_count() and dtype.kind in "iub":
+                raise BatteryvizError(f"column {c} holds empty values but was written as {dtype}", path=self.path, column=c)
+            arr = s.to_numpy()
+            out[_name(c)] = arr if arr.dtype == dtype else arr.astype(dtype)
+        return out
 
 
 def _sidecar(path: Path) -> Path:
@@ -242,6 +269,7 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     }
     if structure is not None:
         meta["cycle_structure"] = structure
+        meta["dtypes"] = {name: str(var.dtype) for name, var in ds.data_vars.items() if var.dims == (schema.RECORD_DIM,)}
     meta.pop("cycle_rule", None)
     meta.pop("cycle_mode", None)
     _sidecar(path).write_text(json.dumps(meta, default=str), encoding="utf-8")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import schema
 from ..errors import FileTooLargeError
-from ..quality import record_checks
+from ..quality import record_checks as record_quality
 
 #: Parsed size relative to the text size, measured on BaSyTec exports (about 9 bytes of text
 #: per float64 value, 8 bytes in memory, plus polars' parse buffers).
@@ -42,14 +42,18 @@ def check_memory(path, size: int, max_memory_bytes: int | None) -> None:
         )
 
 
-def finish(data: dict, metadata: dict, *, path, notes: list[str], reader: str):
-    """Build the cell dataset, record provenance and attach record-level quality warnings."""
+def finish(data: dict, metadata: dict, *, path, notes: list[str], reader: str, record_checks: bool = True):
+    """Build the cell dataset, record provenance and attach record-level quality warnings
+    (``record_checks=False``: the metadata carries them already, from the file's first reading)."""
     metadata = {k: v for k, v in metadata.items() if v not in (None, "")}
     metadata["source_file"] = os.path.basename(str(path))
     metadata["reader"] = reader
     ds = schema.build_dataset(data, metadata)
     schema.validate(ds, path=path)
-    warnings = list(notes) + (record_checks(ds) if all(n in ds for n in schema.REQUIRED) else [])
+    if record_checks:
+        warnings = list(notes) + (record_quality(ds) if all(n in ds for n in schema.REQUIRED) else [])
+    else:
+        warnings = [w for w in [ds.attrs.get("quality_warnings", "")] + list(notes) if w]
     if warnings:
         ds.attrs["quality_warnings"] = "\n".join(warnings)
     return ds
