@@ -28,7 +28,7 @@ from ..cycles import parse_cycle_selection
 from ..errors import BatteryvizError
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
-from . import jobs, views
+from . import jobs, panel_fixes, views
 from .loopwatch import watch_running_loop
 
 log = logging.getLogger(__name__)
@@ -579,6 +579,7 @@ def create_app(workspace: Workspace):
     """The dashboard page of one session: a template with the workspace in the sidebar, the
     view state kept in the URL, and the last (or linked) cell opened when the page loads."""
     pn.extension("tabulator", "filedropper", notifications=True)
+    panel_fixes.install()  # page updates queued under load are all delivered
     dashboard = Dashboard(workspace)
     template = _Page(
         title="batteryviz", sidebar=dashboard.sidebar(), main=dashboard.main(), sidebar_width=340,
