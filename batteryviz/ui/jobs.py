@@ -8,11 +8,14 @@ processes otherwise. The workspace root must then be reachable from the workers 
 or an object store). While a job runs, the event loop keeps serving every other session.
 
 Why processes and not threads: reading a file and computing an analysis is much Python work
-(xarray, param, the readers' bookkeeping), and a Python thread doing it shares the interpreter
-lock with the event loop. Measured with 20 browsers uploading at once, callbacks of the loop
-that take 0.1 s alone took seconds (stalls of 7–15 s logged by :mod:`.loopwatch`). Work that
-builds what a page shows (Bokeh models, Panel objects) must stay in the server process; it runs
-in a thread pool (``heavy=False``).
+(xarray, param, the readers' bookkeeping); in a thread it would share the server's interpreter
+with the event loop that serves every page, and it could not be given a lower CPU priority than
+that loop. In a job process it is scheduled by the operating system at ``nice``
+:data:`JOB_NICENESS`, so a click waits for the CPU behind no analysis. (Under load the event
+loop's stalls, logged by :mod:`.loopwatch`, came mostly from CPU contention: measured alone, a
+loop callback was not slowed by one thread rendering HoloViews beside it.) Work that builds what a
+page shows (Bokeh models, Panel objects) must stay in the server process; it runs in a thread
+pool (``heavy=False``).
 """
 
 from __future__ import annotations
