@@ -242,10 +242,11 @@ def assign_cycles(
 def _runs_to_ids(n: int, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per-record ids: ``values[k]`` from ``starts[k]`` up to the next start; -1 before the first."""
     dtype = np.int32 if (np.asarray(values).max(initial=0) < 2**31 - 1) else np.int64
-    out = np.full(n, -1, dtype=dtype)
-    if starts.size:
-        out[starts[0]:] = np.repeat(np.asarray(values, dtype=dtype), np.diff(np.r_[starts, n]))
-    return out
+    if not starts.size:
+        return np.full(n, -1, dtype=dtype)
+    # one pass, one array: -1 for the records before the first start, then each run's value
+    ids = np.concatenate([np.full(1, -1, dtype=dtype), np.asarray(values, dtype=dtype)])
+    return np.repeat(ids, np.r_[starts[0], np.diff(np.r_[starts, n])])
 
 
 def _cycles_from_counter(c: np.ndarray, active_idx: np.ndarray, first_active: int) -> tuple[np.ndarray, np.ndarray, str]:
