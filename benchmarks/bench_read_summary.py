@@ -3,11 +3,14 @@
     python benchmarks/bench_read_summary.py            # 1M and 10M rows
     python benchmarks/bench_read_summary.py 1000000    # one size
 
-Floor, read and re-open take turns for three rounds (this machine's speed varies by tens of
+Floor, parse, read and re-open take turns for three rounds (this machine's speed varies by tens of
 per cent from minute to minute); each reports its median round, with every round's work time.
 
 For each size it reports wall time and peak RSS of
   floor    polars.scan_csv + group_by(Cyc-Count) aggregating the capacity counters
+  parse    polars.scan_csv of the columns the cycle summary needs (the BaSyTec reader's own
+           choice of columns parsed at once, with its types), nothing else: what parsing alone
+           costs, next to the floor's three columns
   read     bv.read(file) + CycleSummary().compute(ds)
   convert  batteryviz convert file -> .bdf.parquet (once)
   reopen   bv.read(parquet) + CycleSummary
@@ -53,6 +56,21 @@ ds = bv.read(sys.argv[1]); s = bv.CycleSummary().compute(ds); assert s.sizes["cy
 print("WORK_S", time.perf_counter() - t0)
 import numpy as np
 print("NUMERIC_BYTES", sum(v.nbytes for v in ds.data_vars.values()))
+"""
+PARSE = r"""
+import sys, time
+import polars as pl
+from batteryviz.io.basytec import COMMANDS, layout
+from batteryviz.io.text import read_head
+head = read_head(sys.argv[1])
+n_header, names, meta, separator, data_lines = layout(head, sys.argv[1])
+needed = {"Time[h]": pl.Float64, "Line": pl.Int64, "Command": pl.Enum(COMMANDS), "U[V]": pl.Float64, "I[A]": pl.Float64,
+          "Ah-Cyc-Charge-0": pl.Float64, "Ah-Cyc-Discharge-0": pl.Float64, "T1[°C]": pl.Float64, "Cyc-Count": pl.Int64}
+t0 = time.perf_counter()
+df = pl.scan_csv(sys.argv[1], separator=separator, has_header=False, skip_lines=n_header, quote_char=None,
+                 schema={n: needed.get(n, pl.String) for n in names}, encoding="utf8-lossy").select(list(needed)).collect()
+assert df.height > 0
+print("WORK_S", time.perf_counter() - t0)
 """
 CONVERT = r"""
 import sys, batteryviz as bv
@@ -101,9 +119,10 @@ def bench(n_rows: int) -> dict:
     result["convert"] = run(CONVERT, path, parquet)
     # floor, read and re-open take turns, so a slow spell of this shared machine hits all
     # three; each is reported by its round of median work time, with every round's work time
-    runs = {"floor": [], "read": [], "reopen": []}
+    runs = {"floor": [], "parse": [], "read": [], "reopen": []}
     for _ in range(ROUNDS):
         runs["floor"].append(run(FLOOR, path))
+        runs["parse"].append(run(PARSE, path))
         runs["read"].append(run(READ, path))
         runs["reopen"].append(run(REOPEN, parquet))
     for key, rounds in runs.items():
@@ -111,6 +130,7 @@ def bench(n_rows: int) -> dict:
         result[key] = {**ordered[len(ordered) // 2], "work_s_each_round": [r["work_s"] for r in rounds]}
     result["read_vs_floor"] = round(result["read"]["wall_s"] / result["floor"]["wall_s"], 2)
     result["read_vs_floor_work"] = round(result["read"]["work_s"] / result["floor"]["work_s"], 2)
+    result["parse_vs_floor_work"] = round(result["parse"]["work_s"] / result["floor"]["work_s"], 2)
     result["reopen_speedup"] = round(result["read"]["wall_s"] / result["reopen"]["wall_s"], 2)
     result["reopen_speedup_work"] = round(result["read"]["work_s"] / result["reopen"]["work_s"], 2)
     result["peak_vs_numeric"] = round(result["read"]["peak_mib"] / result["read"]["numeric_mib"], 2)
@@ -120,7 +140,7 @@ def bench(n_rows: int) -> dict:
     return result
 
 
-#: Rounds of floor, read and re-open (medians reported).
+#: Rounds of floor, parse, read and re-open (medians reported).
 ROUNDS = 3
 
 if __name__ == "__main__":
