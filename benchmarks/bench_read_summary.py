@@ -8,9 +8,9 @@ per cent from minute to minute); each reports its median round, with every round
 
 For each size it reports wall time and peak RSS of
   floor    polars.scan_csv + group_by(Cyc-Count) aggregating the capacity counters
-  parse    polars.scan_csv of the columns the cycle summary needs (the BaSyTec reader's own
-           choice of columns parsed at once, with its types), nothing else: what parsing alone
-           costs, next to the floor's three columns
+  parse    polars.scan_csv of the columns the BaSyTec reader parses at once (what the cycle
+           summary needs: taken from the reader itself, with its types), nothing else: what
+           parsing alone costs, next to the floor's three columns
   read     bv.read(file) + CycleSummary().compute(ds)
   convert  batteryviz convert file -> .bdf.parquet (once)
   reopen   bv.read(parquet) + CycleSummary
@@ -58,14 +58,24 @@ import numpy as np
 print("NUMERIC_BYTES", sum(v.nbytes for v in ds.data_vars.values()))
 """
 PARSE = r"""
-import sys, time
-import polars as pl
+import itertools, sys, tempfile, time
+import numpy as np, polars as pl
+import batteryviz as bv
 from batteryviz.io.basytec import COMMANDS, layout
 from batteryviz.io.text import read_head
 head = read_head(sys.argv[1])
 n_header, names, meta, separator, data_lines = layout(head, sys.argv[1])
-needed = {"Time[h]": pl.Float64, "Line": pl.Int64, "Command": pl.Enum(COMMANDS), "U[V]": pl.Float64, "I[A]": pl.Float64,
-          "Ah-Cyc-Charge-0": pl.Float64, "Ah-Cyc-Discharge-0": pl.Float64, "T1[°C]": pl.Float64, "Cyc-Count": pl.Int64}
+# the columns the reader parses at once, with their types, as it chooses them on the file's head
+with open(sys.argv[1], "rb") as fh, tempfile.NamedTemporaryFile(suffix=".txt") as sample:
+    sample.write(b"".join(itertools.islice(fh, n_header + 2000)))
+    sample.flush()
+    ds = bv.read(sample.name)
+needed = {}
+for var in ds.data_vars.values():
+    column = var.attrs.get("source_column")
+    if column and not var.attrs.get("deferred"):
+        needed[column] = (pl.Enum(COMMANDS) if column == "Command" else pl.Int64 if np.issubdtype(var.dtype, np.integer)
+                          else pl.Float64)
 t0 = time.perf_counter()
 df = pl.scan_csv(sys.argv[1], separator=separator, has_header=False, skip_lines=n_header, quote_char=None,
                  schema={n: needed.get(n, pl.String) for n in names}, encoding="utf8-lossy").select(list(needed)).collect()

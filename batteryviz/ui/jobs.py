@@ -48,7 +48,11 @@ def job_processes() -> int:
     """How many job processes a server process starts: ``BATTERYVIZ_JOB_PROCESSES``, else one
     per core (at least 2); 0 runs jobs in threads of the server process instead."""
     value = os.environ.get("BATTERYVIZ_JOB_PROCESSES")
-    return max(2, os.cpu_count() or 2) if value in (None, "") else int(value)
+    return _per_core() if value in (None, "") else int(value)
+
+
+def _per_core() -> int:
+    return max(2, os.cpu_count() or 2)
 
 
 #: How much lower the scheduling priority of job processes is than the server's (``nice``): an
@@ -78,7 +82,7 @@ def _executor(kind: str) -> ThreadPoolExecutor | ProcessPoolExecutor:
                 pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
                                            initializer=_start_job_process, initargs=(niceness,))
             else:
-                pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix=f"batteryviz-{kind}")
+                pool = ThreadPoolExecutor(max_workers=_per_core(), thread_name_prefix=f"batteryviz-{kind}")
             _pools[kind] = pool
         return pool
 
@@ -91,21 +95,12 @@ def _forget_pool(pool) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def shutdown() -> None:
-    """Stop the job processes and threads (at server shutdown, or in tests)."""
-    with _lock:
-        pools = list(_pools.values())
-        _pools.clear()
-    for pool in pools:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def warm_job_processes() -> None:
     """Start the job processes and import what jobs use in each, so the first upload does not
     wait for it (called by ``batteryviz serve`` before the first page)."""
     pool = _executor("jobs")
     if isinstance(pool, ProcessPoolExecutor):
-        for future in [pool.submit(_import_job_modules) for _ in range(pool._max_workers)]:
+        for future in [pool.submit(_import_job_modules) for _ in range(job_processes())]:
             future.result()
 
 

@@ -77,7 +77,7 @@ class LoopWatch:
         if not self._stop.is_set() and not self.loop.is_closed():
             self.loop.call_later(self.interval_s, self._tick)
 
-    # -- in the watch thread --------------------------------------------------------------------
+    # -- called by the garbage collector (on whichever thread collects) --------------------------
     def _gc_callback(self, phase: str, _info: dict) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
@@ -85,17 +85,15 @@ class LoopWatch:
             self._gc_total += time.perf_counter() - self._gc_started
             self._gc_started = 0.0
 
+    # -- in the watch thread --------------------------------------------------------------------
     def _where(self, frame) -> str:
-        """The innermost frames, then the outermost frames of batteryviz's own code (which of its
+        """The innermost frames, then the two batteryviz frames nearest to them (which of its
         callbacks the loop was in)."""
         stack = traceback.extract_stack(frame)
         inner = stack[-self.frames:]
         ours = [f for f in stack[:-self.frames] if "/batteryviz/" in f.filename
                 and not f.filename.endswith(("cli.py", "serve.py", "loopwatch.py"))][-2:]
-        text = " < ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in reversed(inner))
-        if ours:
-            text += " … via " + " < ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in reversed(ours))
-        return text
+        return _frames_text(inner) + (" … via " + _frames_text(ours) if ours else "")
 
     def _watch(self) -> None:
         samples: Counter = Counter()
@@ -126,6 +124,11 @@ class LoopWatch:
                 stall_from = None
         self.stop()
         _WATCHES.pop(self.loop, None)
+
+
+def _frames_text(frames) -> str:
+    """Frames innermost first, ``file:line function < caller …``."""
+    return " < ".join(f"{_short(f.filename)}:{f.lineno} {f.name}" for f in reversed(frames))
 
 
 def _short(filename: str) -> str:
