@@ -124,6 +124,7 @@ def cmd_info(args) -> int:
 
     from .cycles import assign_cycles
     from .io.text import read_head
+    from .schema import data_variables
 
     ds = _read(args.file, args.format)
     cyc = assign_cycles(ds)
@@ -137,7 +138,7 @@ def cmd_info(args) -> int:
     print(f"rows        {ds.sizes['record']}")
     print(f"cycles      {cyc.sizes['cycle']} ({cyc.attrs['cycle_rule']})")
     print(f"time span   {np.nanmin(t):g} – {np.nanmax(t):g} s ({(np.nanmax(t) - np.nanmin(t)) / 3600:.2f} h)")
-    print("columns     " + ", ".join(f"{n} [{v.attrs.get('units', '')}]" if v.attrs.get("units") else n for n, v in ds.data_vars.items()))
+    print("columns     " + ", ".join(f"{n} [{v.attrs.get('units', '')}]" if v.attrs.get("units") else n for n, v in data_variables(ds)))
     print("metadata")
     for k, v in ds.attrs.items():
         if k not in ("quality_warnings", "conventions"):

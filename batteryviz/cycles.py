@@ -42,6 +42,7 @@ on the ``record`` dimension, and a ``cycle`` dimension carrying ``cycle_start`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -318,37 +319,98 @@ def half_cycle_records(ds: xr.Dataset, cycles, direction: int, min_records: int 
     return out
 
 
-def parse_cycle_selection(text: str | None) -> list[int] | None:
-    """Cycle numbers from a short text: ``"1,10,100"``, ranges ``"1-30"``, every Nth
-    ``"1-1000:10"``; ``""`` or ``"all"`` means every cycle (``None``).
+#: The longest cycle selection text read (characters) and the most parts it may have: the text
+#: comes from a URL or a form, so reading it must cost nothing whatever is sent.
+MAX_SELECTION_TEXT = 1000
+MAX_SELECTION_PARTS = 100
+#: The most cycle numbers :func:`parse_cycle_selection` lists without knowing which cycles exist.
+MAX_LISTED_CYCLES = 1_000_000
+
+
+@dataclass(frozen=True)
+class CycleSelection:
+    """A selection of cycles as the ranges a user wrote: ``(first, last, step)`` each, never
+    expanded into numbers until intersected with the cycles a dataset has (:meth:`select`), so
+    ``1-1000000000`` costs three integers, not a set of a billion."""
+
+    ranges: tuple[tuple[int, int, int], ...]
+
+    def select(self, cycles) -> np.ndarray:
+        """The numbers of ``cycles`` (the cycles that exist) that the selection holds, in order."""
+        have = np.asarray(cycles, dtype=np.int64).ravel()
+        keep = np.zeros(have.shape, dtype=bool)
+        for first, last, step in self.ranges:
+            keep |= (have >= first) & (have <= last) & ((have - first) % step == 0)
+        return np.unique(have[keep])
+
+    def size_bound(self) -> int:
+        """How many numbers the selection holds at most (an upper bound: parts may overlap)."""
+        return sum((last - first) // step + 1 for first, last, step in self.ranges)
+
+    def numbers(self) -> list[int]:
+        """Every selected number, sorted (refused above :data:`MAX_LISTED_CYCLES`)."""
+        if self.size_bound() > MAX_LISTED_CYCLES:
+            raise ValueError(f"cycles: the selection holds more than {MAX_LISTED_CYCLES:,} cycle numbers; "
+                             "narrow the ranges")
+        out: set[int] = set()
+        for first, last, step in self.ranges:
+            out.update(range(first, last + 1, step))
+        return sorted(out)
+
+
+def parse_cycle_ranges(text: str | None) -> CycleSelection | None:
+    """The ranges of a selection text: ``"1,10,100"``, ``"1-30"``, every Nth ``"1-1000:10"``;
+    ``""`` or ``"all"`` means every cycle (``None``). Costs O(length of the text), which is
+    bounded (:data:`MAX_SELECTION_TEXT`, :data:`MAX_SELECTION_PARTS`).
 
     Raises :class:`ValueError` naming the part it cannot read.
     """
     if text is None or not text.strip() or text.strip().lower() == "all":
         return None
-    out: set[int] = set()
-    for raw in text.replace(";", ",").split(","):
-        part = raw.strip()
-        if not part:
-            continue
+    if len(text) > MAX_SELECTION_TEXT:
+        raise ValueError(f"cycles: the selection is {len(text):,} characters long; at most "
+                         f"{MAX_SELECTION_TEXT:,} are read (write ranges such as 1-1000:10)")
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    if len(parts) > MAX_SELECTION_PARTS:
+        raise ValueError(f"cycles: {len(parts):,} parts; at most {MAX_SELECTION_PARTS} are read "
+                         "(write ranges such as 1-30 instead of single numbers)")
+    ranges = []
+    for part in parts:
         try:
-            step = 1
-            if ":" in part:
-                part, step_text = part.split(":", 1)
+            body, step = part, 1
+            if ":" in body:
+                body, step_text = body.split(":", 1)
                 step = int(step_text)
                 if step < 1:
                     raise ValueError
-            if "-" in part[1:]:
-                a, b = part.split("-", 1)
+            if "-" in body[1:]:
+                a, b = body.split("-", 1)
                 first, last = int(a), int(b)
                 if last < first:
                     raise ValueError
-                out.update(range(first, last + 1, step))
             else:
-                out.add(int(part))
+                first = last = int(body)
         except ValueError:
-            raise ValueError(f"cycles: cannot read {raw.strip()!r}; write e.g. 1,10,100 or 1-30 or 1-1000:10") from None
-    return sorted(out)
+            raise ValueError(f"cycles: cannot read {part[:40]!r}{'…' if len(part) > 40 else ''}; "
+                             "write e.g. 1,10,100 or 1-30 or 1-1000:10") from None
+        ranges.append((first, last, step))
+    return CycleSelection(tuple(ranges))
+
+
+def parse_cycle_selection(text: str | None, available=None) -> list[int] | None:
+    """Cycle numbers from a short text: ``"1,10,100"``, ranges ``"1-30"``, every Nth
+    ``"1-1000:10"``; ``""`` or ``"all"`` means every cycle (``None``).
+
+    With ``available`` (the cycle numbers a dataset has) the result is the selected ones among
+    them, whatever the ranges span; without it every number the text names is listed, up to
+    :data:`MAX_LISTED_CYCLES`. Raises :class:`ValueError` naming the part it cannot read.
+    """
+    selection = parse_cycle_ranges(text)
+    if selection is None:
+        return None
+    if available is not None:
+        return [int(c) for c in selection.select(available)]
+    return selection.numbers()
 
 
 def half_cycle_extents(ds: xr.Dataset) -> xr.Dataset:

@@ -9,6 +9,32 @@ from __future__ import annotations
 
 from os import PathLike
 
+#: The most characters of one value an error message quotes (:func:`quote`).
+QUOTE_LIMIT = 80
+#: The most characters of an error's reason: a message quoting a hostile file must stay small
+#: (a 10 MB field once made a 10 MB message that blocked the server's event loop while shown).
+MAX_REASON = 2000
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` of at most about ``limit`` characters, saying how much was left off.
+
+    Every error message that quotes what it found in a file or an input uses this (never
+    ``{value!r}``), whatever the size of the value.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    head = repr(text[:limit]) if isinstance(value, str) else text[:limit]
+    return f"{head}… ({len(text) - limit:,} more characters)"
+
+
+def quote_list(values, limit: int = 20) -> str:
+    """The first ``limit`` of ``values``, each quoted, comma-separated, with how many were left off."""
+    values = list(values)
+    shown = ", ".join(quote(v, 40) if isinstance(v, str) else quote(v) for v in values[:limit])
+    return shown + (f" … and {len(values) - limit:,} more" if len(values) > limit else "")
+
 
 class BatteryvizError(Exception):
     """Base class of every error batteryviz raises on purpose.
@@ -35,7 +61,9 @@ class BatteryvizError(Exception):
     ) -> None:
         self.path = None if path is None else str(path)
         self.line = line
-        self.column = column
+        self.column = column if column is None or isinstance(column, int) else str(column)[:QUOTE_LIMIT]
+        if len(message) > MAX_REASON:
+            message = f"{message[:MAX_REASON]}… ({len(message) - MAX_REASON:,} more characters)"
         self.reason = message
         super().__init__(self._format())
 
@@ -59,7 +87,7 @@ class BatteryvizError(Exception):
         if self.line is not None:
             where.append(f"line {self.line}")
         if self.column is not None:
-            where.append(f"column {self.column!r}")
+            where.append(f"column {quote(self.column)}")
         prefix = ", ".join(where)
         return f"{prefix}: {self.reason}" if prefix else self.reason
 

@@ -154,11 +154,16 @@ def validate(ds: xr.Dataset, *, path=None) -> xr.Dataset:
     return ds
 
 
+def data_variables(ds: xr.Dataset):
+    """``(name, xarray.Variable)`` of every data variable, O(1) each. ``ds[name]`` and
+    ``ds.data_vars.items()`` build a DataArray per variable by scanning every variable of the
+    dataset for its coordinates, so a loop over them is quadratic: a CSV of 20,000 columns took
+    minutes to store. Use this in every loop over a dataset's variables."""
+    coords = ds.coords
+    return ((name, var) for name, var in ds.variables.items() if name not in coords)
+
+
 def counters(ds: xr.Dataset, role: str) -> list[str]:
     """Names of the variables declared as counters of ``role``, preferred first."""
-    found = [
-        (ds[name].attrs.get("preference", 0), name)
-        for name in ds.data_vars
-        if ds[name].attrs.get("role") == role
-    ]
+    found = [(var.attrs.get("preference", 0), name) for name, var in data_variables(ds) if var.attrs.get("role") == role]
     return [name for _, name in sorted(found, key=lambda t: -t[0])]

@@ -20,10 +20,13 @@ import hmac
 import json
 import os
 import secrets
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PBKDF2_ITERATIONS = 600_000
+#: The cookie holding a browser's server-side session token (:mod:`batteryviz.sessions`).
+SESSION_COOKIE = "batteryviz_session"
 AUTH_MODES = ("none", "basic", "oauth")
 
 
@@ -101,6 +104,7 @@ class ServeConfig:
     oauth_secret: str | None = None
     oauth_redirect_uri: str | None = None
     oauth_encryption_key: str | None = None
+    sessions: str | None = None
 
     def check(self) -> None:
         """Refuse configurations that would be unsafe or could not work, saying what to do."""
@@ -117,6 +121,13 @@ class ServeConfig:
             load_credentials(self.credentials)
         if self.auth == "oauth" and not (self.oauth_provider and self.oauth_key and self.oauth_secret):
             raise ValueError("--auth oauth needs --oauth-provider, --oauth-key and --oauth-secret")
+
+    def sessions_folder(self) -> Path:
+        """Where login sessions are kept: ``sessions`` if set, else beside the credentials file
+        (``users.json.sessions/``), shared by every server process using that file."""
+        if self.sessions:
+            return Path(self.sessions).expanduser()
+        return Path(f"{self.credentials}.sessions")
 
     def is_admin(self, user: str | None) -> bool:
         if not user or self.auth == "none":
@@ -171,20 +182,89 @@ class _LocalAssets:
 def _login_provider(config: ServeConfig):
     from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler
 
+    import tornado.escape
+    from panel.auth import _validate_next_url
+    from panel.io.state import state
+
+    from .login import LoginGuard, LoginRefused
+    from .sessions import MAX_AGE_S, SessionStore
+
     credentials = config.credentials
+    guard = LoginGuard()
 
     class HashedPasswordLoginHandler(BasicLoginHandler):
-        """Panel's login form, checked against hashed passwords."""
+        """Panel's login form, checked against hashed passwords off the event loop, with the
+        limits of :mod:`batteryviz.login`, and only when posted from this server's own pages."""
 
-        def _validate(self, username, password):
+        def _same_origin(self) -> bool:
+            """A login form posted from another site (login CSRF) is refused: the browser names
+            the page that sent it in ``Origin`` (or ``Referer``)."""
+            source = self.request.headers.get("Origin") or self.request.headers.get("Referer")
+            if not source or source == "null":
+                return source is None  # scripts and command-line clients send neither
+            host = self.request.headers.get("X-Forwarded-Host") or self.request.host
+            return urllib.parse.urlsplit(source).netloc == host
+
+        def _fail(self, message: str) -> None:
+            uri = self.request.uri.split("?", 1)[0]
+            self.redirect(f"{uri}?error={tornado.escape.url_escape(message)}")
+
+        async def post(self):
+            if not self._same_origin():
+                self.set_status(403)
+                self.finish("login refused: the form was not sent from this server's login page")
+                return
+            username = self.get_argument("username", "")[:200]
+            password = self.get_argument("password", "")[:1000]
+            address = self.request.remote_ip or ""
             try:
                 users = load_credentials(credentials)["users"]
             except (OSError, ValueError):
-                return False
+                users = {}
             entry = users.get(username)
-            return bool(entry) and verify_password(password, entry["password"])
+            stored = entry["password"] if entry else None
+            try:
+                guard.check_allowed(username, address, key=stored or "")
+                ok = await guard.verify(password, stored)
+            except LoginRefused as exc:
+                self._fail(str(exc))
+                return
+            guard.record(username, address, ok, key=stored or "")
+            if not ok:
+                self._fail("Invalid username or password!")
+                return
+            self.set_current_user(username)
+            self.set_secure_cookie(SESSION_COOKIE, sessions.create(username, stored), httponly=True,
+                                   samesite="Lax", expires_days=MAX_AGE_S / 86400)
+            self.redirect(_validate_next_url(self.get_cookie("next_url", state.base_url)))
+
+    def stored_hash_of(user: str) -> str | None:
+        try:
+            entry = load_credentials(credentials)["users"].get(user)
+        except (OSError, ValueError):
+            return None
+        return entry["password"] if entry else None
+
+    sessions = SessionStore(config.sessions_folder())
+    sessions.purge(stored_hash_of)
 
     class HashedPasswordAuthProvider(BasicAuthProvider):
+        """Panel's basic auth with hashed passwords and server-side sessions
+        (:mod:`batteryviz.sessions`): a request is logged in only while its session is valid,
+        whatever the ``user`` cookie says."""
+
+        @property
+        def get_user(self):
+            def get_user(request_handler):
+                token = request_handler.get_secure_cookie(SESSION_COOKIE, max_age_days=MAX_AGE_S / 86400)
+                user = sessions.user_of(token.decode() if token else None, stored_hash_of)
+                if user is None:
+                    return None
+                cookie = request_handler.get_secure_cookie("user", max_age_days=MAX_AGE_S / 86400)
+                return user if cookie and cookie.decode("utf-8") == user else None
+
+            return get_user
+
         @property
         def login_handler(self):
             HashedPasswordLoginHandler._login_endpoint = self._login_endpoint
@@ -196,6 +276,12 @@ def _login_provider(config: ServeConfig):
             class LocalLogoutHandler(LogoutHandler):
                 _logout_template = _LocalAssets(self._logout_template or LogoutHandler._logout_template)
                 _login_endpoint = self._login_endpoint
+
+                def get(self):
+                    token = self.get_secure_cookie(SESSION_COOKIE, max_age_days=MAX_AGE_S / 86400)
+                    sessions.revoke(token.decode() if token else None)  # ended on the server
+                    self.clear_cookie(SESSION_COOKIE)
+                    return super().get()
 
             return LocalLogoutHandler
 
@@ -231,6 +317,106 @@ def warm_up() -> None:
     gc.freeze()
 
 
+#: The Content-Security-Policy of every response. Bokeh and Panel pages carry their documents in
+#: inline scripts and build some callbacks with ``new Function``, so scripts need
+#: ``'unsafe-inline' 'unsafe-eval'``; the policy still keeps what an injected script could do
+#: inside the server's own origin: no request, image, font, frame or form to another site (a link
+#: that sent a victim's cell list elsewhere now cannot), no plug-ins, no framing of the page.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "worker-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+#: Headers on every response of ``batteryviz serve``.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",            # older browsers' frame-ancestors
+    "X-Content-Type-Options": "nosniff",  # a download is never run as a script or page
+    "Referrer-Policy": "same-origin",     # a cell id in the URL is not sent to other sites
+}
+
+
+def _security_headers_transform():
+    """A Tornado output transform adding :data:`SECURITY_HEADERS` to every response (pages,
+    login, static files, errors), given to the server's Tornado application as its
+    ``transforms``. Tornado adds gzip the same way; batteryviz serves uncompressed (the proxy
+    compresses), so no default transform is replaced."""
+    from tornado.web import OutputTransform
+
+    class SecurityHeaders(OutputTransform):
+        def transform_first_chunk(self, status_code, headers, chunk, finishing):
+            for name, value in SECURITY_HEADERS.items():
+                headers.setdefault(name, value)
+            return status_code, headers, chunk
+
+    return SecurityHeaders
+
+
+def _authorize_every_route() -> None:
+    """Make Panel run the server's authorization (``pn.config.authorize_callback``) on the
+    websocket and ``autoload.js`` routes of every app too, not only on the page's GET.
+
+    Panel 1.9.4 checks it in the page handler only: a logged-in user who is not an admin could
+    open ``/admin/ws`` with a session token of their own making (or fetch
+    ``/admin/autoload.js``) and read the whole admin document with every session's log. The
+    handler classes of those routes in ``panel.io.server.per_app_patterns`` (the list Bokeh's
+    server is built from) are replaced by subclasses that refuse with 403 whom the callback
+    refuses. Private Panel structure, checked against Panel 1.9.4; a Panel without the list
+    fails loudly here rather than serving unchecked routes."""
+    from panel.io import server as pserver
+
+    patterns = pserver.per_app_patterns
+    for k, (route, handler) in enumerate(patterns):
+        if route in (r"/ws", r"/autoload.js") and not getattr(handler, "_batteryviz_authorizes", False):
+            patterns[k] = (route, _authorizing(handler, route.lstrip("/")))
+    if not all(getattr(h, "_batteryviz_authorizes", False) for r, h in patterns if r in (r"/ws", r"/autoload.js")):
+        raise RuntimeError("this Panel's routes changed: batteryviz cannot authorize its websockets; "
+                           "use the Panel version pinned in pyproject.toml")
+
+
+def _authorizing(handler, suffix: str):
+    import panel as pn
+
+    class Authorizing(handler):
+        _batteryviz_authorizes = True
+
+        async def prepare(self):
+            await super().prepare()
+            if self._finished:  # refused already (not logged in)
+                return
+            callback = pn.config.authorize_callback
+            if callback is None:
+                return
+            user = self.current_user
+            user = user.decode() if isinstance(user, bytes) else user
+            path = self.request.path[: -len(suffix)] if self.request.path.endswith(suffix) else self.request.path
+            try:
+                allowed = callback({"user": user}, path.rstrip("/") or "/")
+            except Exception:  # noqa: BLE001 - a failing check refuses
+                allowed = False
+            if allowed is not True:
+                self.set_status(403)
+                self.finish()
+
+    Authorizing.__name__ = Authorizing.__qualname__ = f"Authorizing{handler.__name__}"
+    return Authorizing
+
+
+def session_signing_key(cookie_secret: str) -> str:
+    """The key Bokeh signs session ids with, derived from the cookie secret (so every server
+    process of a deployment shares it, and it is never the cookie key itself)."""
+    return hashlib.sha256(b"batteryviz bokeh sessions\0" + cookie_secret.encode()).hexdigest()
+
+
 #: How long a page's session waits for its browser to connect (Bokeh's default is 15 s). A browser
 #: that is busy (many tabs, a slow machine, a large page) can take longer to load the scripts and
 #: open the websocket; Bokeh then discards the session and builds the page a second time when the
@@ -249,7 +435,8 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
     import panel as pn
 
     config.check()
-    opts = {"unused_session_lifetime_milliseconds": UNUSED_SESSION_LIFETIME_MS, **kwargs}
+    opts = {"unused_session_lifetime_milliseconds": UNUSED_SESSION_LIFETIME_MS,
+            "transforms": [_security_headers_transform()], **kwargs}
     if config.auth == "basic":
         opts["auth_provider"] = _login_provider(config)
     elif config.auth == "oauth":
@@ -258,6 +445,9 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
                     oauth_encryption_key=config.oauth_encryption_key)
     if config.auth != "none":
         opts["cookie_secret"] = config.cookie_secret
+        # session ids signed: a browser cannot make up a session token, only use one it was given
+        opts.update(sign_sessions=True, secret_key=session_signing_key(config.cookie_secret))
+        _authorize_every_route()
 
         def authorize(user_info, path):
             if path.rstrip("/").endswith("/admin"):
@@ -270,6 +460,9 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
     Path(config.workspace).expanduser().mkdir(parents=True, exist_ok=True) if "://" not in config.workspace else None
     origins = websocket_origins(address, port, websocket_origin) if port else (websocket_origin or None)
     warm_up()
+    from .ui.upload import clean_stale_spools
+
+    clean_stale_spools()  # uploads cut off when an earlier server was killed
     if num_procs == 1:  # several server processes are forked later: each starts its own when first needed
         from .ui.jobs import warm_job_processes
 

@@ -15,8 +15,11 @@ A workspace lives under a root URL — a local folder by default, or any fsspec 
 Safety rules:
 
 * Every file is written to a temporary name and renamed into place; ``cell.json`` is written
-  last, so a cell without it is an interrupted upload and is never listed (it is cleaned up when
-  the same file is uploaded again). A crash or restart never leaves a half-written cell.
+  last, so a cell without it is an upload in progress or an interrupted one and is never listed.
+  A writer first claims the cell (``claims/<cell id>.claim``, created exclusively): two uploads
+  of the same file never write one cell at once, and a folder without ``cell.json`` is cleared
+  only by the writer holding the claim — after the claim of a killed writer was found stale.
+  A crash or restart never leaves a half-written cell.
 * The user key is derived from the login name (a slug plus a hash), and cell ids are checked
   against a strict pattern, so no name or id can reach outside the user's prefix.
 * A :class:`Workspace` only ever sees its own prefix: there is no API that takes another user's
@@ -25,18 +28,22 @@ Safety rules:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BatteryvizError
+from .errors import BatteryvizError, quote
 
 #: Largest upload the dashboard accepts by default (bytes).
 MAX_UPLOAD_BYTES = 500 * 2**20
@@ -135,7 +142,7 @@ class Workspace:
     # -- layout ---------------------------------------------------------------------------------
     def _cell_dir(self, cell_id: str) -> str:
         if not isinstance(cell_id, str) or not _CELL_ID.match(cell_id):
-            raise CellNotFoundError(f"no cell {cell_id!r} in this workspace")
+            raise CellNotFoundError(f"no cell {quote(cell_id)} in this workspace")
         return f"{self.prefix}/cells/{cell_id}"
 
     def _create(self, seed_examples: bool) -> None:
@@ -182,7 +189,13 @@ class Workspace:
         try:
             return self._record(json.loads(self.fs.cat_file(path)))
         except FileNotFoundError:
-            raise CellNotFoundError(f"no cell {cell_id!r} in this workspace") from None
+            raise CellNotFoundError(f"no cell {quote(cell_id)} in this workspace") from None
+
+    def _find(self, cell_id: str) -> CellRecord | None:
+        try:
+            return self.get(cell_id)
+        except CellNotFoundError:
+            return None
 
     @staticmethod
     def _record(data: dict) -> CellRecord:
@@ -193,14 +206,18 @@ class Workspace:
         self._put_bytes(f"{self._cell_dir(record.id)}/cell.json",
                         json.dumps(asdict(record), indent=1, default=str).encode())
 
-    def add(self, filename: str, data: bytes, metadata: dict | None = None, example: bool = False) -> CellRecord:
+    def add(self, filename: str, data: bytes | os.PathLike, metadata: dict | None = None,
+            example: bool = False) -> CellRecord:
         """Store an upload and its parsed dataset; return the cell's record.
 
+        ``data`` is the file's bytes, or the path of a local file holding them (an upload the
+        server spooled to disk; it is read in blocks, never whole into memory).
         The same bytes uploaded twice give the same cell (its id is derived from the checksum),
         and an existing cell is returned unchanged — metadata already set is never overwritten.
         Raises :class:`UploadTooLargeError` or the reader's error (the upload is then not kept).
         """
-        size = len(data)
+        source = None if isinstance(data, (bytes, bytearray, memoryview)) else Path(data)
+        size = source.stat().st_size if source is not None else len(data)
         if size > self.max_upload_bytes:
             raise UploadTooLargeError(
                 f"{filename}: {size / 2**20:.1f} MiB is larger than the {self.max_upload_bytes / 2**20:.0f} MiB "
@@ -209,20 +226,100 @@ class Workspace:
             from .errors import EmptyFileError
 
             raise EmptyFileError(f"{filename}: the file is empty (0 bytes)")
-        digest = hashlib.sha256(data).hexdigest()
+        digest = _sha256_of(source) if source is not None else hashlib.sha256(data).hexdigest()
         cell_id = digest[:16]
         try:
             return self.get(cell_id)
         except CellNotFoundError:
             pass
+        with self._claim(cell_id) as existing:
+            if existing is not None:  # another writer stored the same bytes meanwhile
+                return existing
+            return self._store(cell_id, filename, data, source, digest, size, metadata, example)
+
+    @contextlib.contextmanager
+    def _claim(self, cell_id: str):
+        """Hold the right to write cell ``cell_id``: a claim file created exclusively (one writer
+        wins, atomically), removed when the writer is done. Yields the cell's record when another
+        writer finished it while this one waited, else ``None`` (the caller writes it).
+
+        A claim whose writer no longer runs (a killed process on this machine) or that is older
+        than :data:`STALE_CLAIM_S` is stale: it is removed with the half-written cell it guarded.
+        Only the writer holding the claim ever deletes a cell folder without ``cell.json``."""
+        path = f"{self.prefix}/claims/{cell_id}.claim"
+        self.fs.makedirs(f"{self.prefix}/claims", exist_ok=True)
+        deadline = time.monotonic() + CLAIM_WAIT_S
+        while True:
+            if self._create_exclusive(path, json.dumps(_claimant()).encode()):
+                break
+            if self._stale(path):
+                self.fs.rm(path)
+                continue
+            if time.monotonic() > deadline:
+                raise BatteryvizError(f"cell {cell_id} is being stored by another upload of the same file; "
+                                      "try again in a few minutes")
+            time.sleep(0.2)
+            done = self._find(cell_id)
+            if done is not None:
+                yield done
+                return
+        try:
+            done = self._find(cell_id)  # finished just before the claim was won
+            if done is not None:
+                yield done
+                return
+            cell_dir = self._cell_dir(cell_id)
+            if self.fs.exists(cell_dir):  # left by a writer whose claim was stale: ours to clear
+                self.fs.rm(cell_dir, recursive=True)
+            yield None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(path)
+
+    def _create_exclusive(self, path: str, content: bytes) -> bool:
+        """Create ``path`` only if it does not exist (atomically); whether this call created it."""
+        if self._local:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+            return True
+        try:  # object stores with conditional writes (s3fs, gcsfs …) support mode "xb"
+            with self.fs.open(path, "xb") as f:
+                f.write(content)
+            return True
+        except FileExistsError:
+            return False
+
+    def _stale(self, path: str) -> bool:
+        """Whether a claim's writer is gone (dead process on this host) or it is too old."""
+        try:
+            claimant = json.loads(self.fs.cat_file(path))
+        except FileNotFoundError:
+            return False  # released meanwhile: try again
+        except (ValueError, TypeError):
+            return True  # unreadable: a writer killed while writing it
+        if time.time() - float(claimant.get("time", 0)) > STALE_CLAIM_S:
+            return True
+        if claimant.get("host") == socket.gethostname():
+            import psutil
+
+            return not psutil.pid_exists(int(claimant.get("pid", 0)))
+        return False
+
+    def _store(self, cell_id, filename, data, source, digest, size, metadata, example) -> CellRecord:
+        """Write a new cell (under its claim): original, parsed dataset, then ``cell.json``."""
         cell_dir = self._cell_dir(cell_id)
-        if self.fs.exists(cell_dir):  # an interrupted upload of the same bytes
-            self.fs.rm(cell_dir, recursive=True)
         name = safe_filename(filename)
         work = Path(tempfile.mkdtemp(prefix="batteryviz-upload-"))
         try:
             local = work / name
-            local.write_bytes(data)
+            if source is not None:
+                shutil.copyfile(source, local)
+            else:
+                local.write_bytes(data)
             try:
                 record, dataset = self._parse(local, cell_id, name, digest, size, example)
             except BatteryvizError as exc:  # name the upload, not the server's temporary copy
@@ -339,18 +436,36 @@ class Workspace:
             return ds.load()
 
 
+#: How long an upload waits for another writer of the same cell before giving up (seconds).
+CLAIM_WAIT_S = 600
+#: A claim older than this is stale whoever holds it (seconds): no upload takes a day.
+STALE_CLAIM_S = 24 * 3600
+
+
+def _claimant() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+
+
+def _sha256_of(path: Path, block: int = 2**20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _metadata_value(key: str, value):
     """A metadata value checked and converted (decimal commas accepted, sizes must be positive)."""
     kind = CELL_METADATA.get(key)
     if kind is None:
-        raise ValueError(f"unknown cell metadata {key!r}; known: {', '.join(CELL_METADATA)}")
+        raise ValueError(f"unknown cell metadata {quote(key)}; known: {', '.join(CELL_METADATA)}")
     text = value.strip().replace(",", ".") if isinstance(value, str) and kind is not str else value
     try:
         out = kind(float(text)) if kind is int else kind(text)
     except (TypeError, ValueError):
-        raise ValueError(f"cell metadata {key}: expected a {'number' if kind is not str else 'text'}, got {value!r}") from None
+        raise ValueError(f"cell metadata {key}: expected a {'number' if kind is not str else 'text'}, got {quote(value)}") from None
     if kind in (int, float) and not (out > 0 and out == out and out != float("inf")):
-        raise ValueError(f"cell metadata {key}: expected a positive number, got {value!r}")
+        raise ValueError(f"cell metadata {key}: expected a positive number, got {quote(value)}")
     if key == "cycle_mode" and out not in ("auto", "cycler", "charge_first", "discharge_first"):
-        raise ValueError(f"cell metadata cycle_mode: expected auto, cycler, charge_first or discharge_first, got {value!r}")
+        raise ValueError(f"cell metadata cycle_mode: expected auto, cycler, charge_first or discharge_first, got {quote(value)}")
     return out

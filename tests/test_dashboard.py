@@ -18,10 +18,12 @@ import xarray as xr
 from batteryviz.store import Workspace
 from batteryviz.ui import Dashboard
 from batteryviz.ui import jobs
+from batteryviz.ui.markup import to_text
 
 
 def _alerts(obj, kind=None) -> list[str]:
-    return [a.object for a in obj.select(pn.pane.Alert) if kind is None or a.alert_type == kind]
+    """The text a user reads in the alerts of `obj` (rendered from their Markdown)."""
+    return [to_text(a.object) for a in obj.select(pn.pane.Alert) if kind is None or a.alert_type == kind]
 
 
 @pytest.fixture

@@ -99,7 +99,9 @@ class Analysis(param.Parameterized):
         try:
             return pn.pane.HoloViews(self.plot(self.compute(ds)), sizing_mode="stretch_width")
         except (BatteryvizError, ValueError, KeyError) as exc:
-            return pn.pane.Alert(f"{type(self).__name__}: {exc}", alert_type="danger")
+            from ..ui.markup import alert  # lazy: the view layer, used only when a view is drawn
+
+            return alert(f"{type(self).__name__}: {exc}")
 
     def __panel__(self):
         import panel as pn

@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from .. import schema
-from ..errors import MissingColumnError
+from ..errors import MissingColumnError, quote_list
 from .base import Column, Reader, convert_column, plan_columns, require, unique_names
 from .lazy import DeferredColumns, deferred
 from .delimited import read_block
@@ -219,7 +219,7 @@ class BasytecReader(Reader):
         for required in ("U[V]", "I[A]"):
             if required not in names:
                 raise MissingColumnError(
-                    f"required column {required!r} not in the column line; found {', '.join(names)}",
+                    f"required column {required!r} not in the column line; found {quote_list(names)}",
                     path=path,
                     line=n_header,
                     column=required,

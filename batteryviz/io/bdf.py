@@ -23,10 +23,11 @@ import xarray as xr
 from .. import schema
 from ..cycles import CYCLE_VARIABLES, RECORD_VARIABLES
 from ..schema import CYCLE_DIM
-from ..errors import BatteryvizError, EmptyFileError, MissingColumnError
+from ..errors import BatteryvizError, EmptyFileError, MissingColumnError, quote
 from .base import Reader, categorical
 from .lazy import DeferredColumns, deferred
 from .finish import finish
+from .limits import check_expansion
 from .text import Head, read_head, to_float_columns
 
 LABELS = {v.label.lower(): v.name for v in schema.VARIABLES.values()}
@@ -41,6 +42,21 @@ COUNTER_ROLES = {
 def _name(col: str) -> str:
     c = col.strip().lstrip("\ufeff")
     return LABELS.get(c.lower(), c)
+
+
+def check_parquet_size(path) -> None:
+    """Refuse a parquet file whose declared rows would expand like a bomb (50 million constant
+    rows fit in 378 KB of parquet and 4.8 GB of memory): rows × columns × 8 bytes, from the
+    file's footer, against :func:`batteryviz.io.limits.check_expansion`."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception as exc:  # noqa: BLE001 - pyarrow's errors are many; all mean "unreadable"
+        raise BatteryvizError(f"not a readable parquet file ({type(exc).__name__}: {quote(exc, 200)})",
+                              path=path) from None
+    check_expansion(path, int(meta.num_rows) * max(int(meta.num_columns), 1) * 8,
+                    f"its {meta.num_rows:,} rows × {meta.num_columns} columns")
 
 
 class BDFReader(Reader):
@@ -76,6 +92,7 @@ class BDFReader(Reader):
         dtypes = meta.pop("dtypes", None)
         one_column_each = False
         if head.raw.startswith(b"PAR1"):
+            check_parquet_size(path)
             file_schema = pl.read_parquet_schema(path)
             renamed = {c: _name(c) for c in file_schema}
             text = [c for c in file_schema if file_schema[c] == pl.String or isinstance(file_schema[c], (pl.Enum, pl.Categorical))]
@@ -207,7 +224,7 @@ def _sidecar(path: Path) -> Path:
 def to_frame(ds: xr.Dataset) -> pl.DataFrame:
     """The record variables of a cell dataset as a polars frame (categoricals as labels)."""
     cols = {}
-    for name, var in ds.data_vars.items():
+    for name, var in schema.data_variables(ds):
         if var.dims != (schema.RECORD_DIM,):
             continue
         values = var.values
@@ -264,12 +281,12 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     keep = ("role", "resets", "preference", "source_column", "derived_from", "note")
     meta["variables"] = {
         name: {k: (v.item() if hasattr(v, "item") else v) for k, v in var.attrs.items() if k in keep}
-        for name, var in ds.data_vars.items()
+        for name, var in schema.data_variables(ds)
         if any(k in var.attrs for k in keep)
     }
     if structure is not None:
         meta["cycle_structure"] = structure
-        meta["dtypes"] = {name: str(var.dtype) for name, var in ds.data_vars.items() if var.dims == (schema.RECORD_DIM,)}
+        meta["dtypes"] = {name: str(var.dtype) for name, var in schema.data_variables(ds) if var.dims == (schema.RECORD_DIM,)}
     meta.pop("cycle_rule", None)
     meta.pop("cycle_mode", None)
     _sidecar(path).write_text(json.dumps(meta, default=str), encoding="utf-8")

@@ -119,15 +119,13 @@ def records(data: bytes, module: dict, path) -> np.ndarray:
             path=path,
         )
     fields = [("flags", "u1")] if any(i in FLAG_IDS for i in ids) else []
-    seen = set()
+    repeats: dict[str, int] = {}  # a repeated id is named "name (2)", "name (3)" … in one pass
     for i in ids:
         if i in FLAG_IDS:
             continue
         name, dtype = COLUMN_IDS[i]
-        while name in seen:
-            name += " (2)"
-        seen.add(name)
-        fields.append((name, dtype))
+        repeats[name] = repeats.get(name, 0) + 1
+        fields.append((name if repeats[name] == 1 else f"{name} ({repeats[name]})", dtype))
     dtype = np.dtype(fields)
     size = n_points * dtype.itemsize
     if size > end - start:

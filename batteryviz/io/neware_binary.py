@@ -22,6 +22,7 @@ from ..errors import BatteryvizError, BinaryFileError, MissingColumnError
 from ..schema import STEP_TYPES
 from .base import Reader, categorical
 from .finish import finish
+from .limits import check_zip
 from .neware import step_types_from_names
 from .tabular import directional_counter
 from .text import Head, read_head
@@ -62,11 +63,11 @@ class NewareBinaryReader(Reader):
         if head.raw.startswith(NDA_MAGIC):
             return
         if head.raw.startswith(b"PK\x03\x04"):
+            names = check_zip(path)  # refuses archives that would expand like a bomb
             try:
                 with zipfile.ZipFile(path) as zf:
-                    names = zf.namelist()
                     bad = zf.testzip()
-            except zipfile.BadZipFile as exc:
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
                 raise BatteryvizError(f"not a readable .ndax (zip) file: {exc}; the file may be truncated", path=path) from None
             missing = [m for m in NDAX_REQUIRED if m not in names]
             if missing:

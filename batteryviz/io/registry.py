@@ -15,7 +15,7 @@ from typing import Iterator
 
 import xarray as xr
 
-from ..errors import BatteryvizError, UnknownFormatError
+from ..errors import BatteryvizError, UnknownFormatError, quote
 from .base import Reader
 from .text import Head, read_head
 
@@ -119,7 +119,7 @@ def detect(path: str | os.PathLike, head: Head | None = None) -> Reader:
     kind = "a binary file" if head.is_binary else f"a text file ({head.encoding})"
     first = head.lines[0][:120] if head.lines else ""
     raise UnknownFormatError(
-        f"not a format batteryviz recognises: {kind} starting with {first!r}. Tried: "
+        f"not a format batteryviz recognises: {kind} starting with {quote(first)}. Tried: "
         f"{', '.join(tried)}. For a delimited table with other column names, use "
         "bv.read(path, format='generic', columns={'Your time column': 'test_time_second', ...})",
         path=path,

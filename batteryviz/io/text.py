@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import BinaryFileError, EmptyFileError, ParseError, TruncatedFileError
+from ..errors import BinaryFileError, EmptyFileError, ParseError, TruncatedFileError, quote
 
 HEAD_BYTES = 256 * 1024
 
@@ -173,7 +173,7 @@ def to_float_columns(
         if bad.height:
             row, value = bad.row(0)[0], bad.row(0)[1]
             raise ParseError(
-                f"expected a number, found {value!r} ({bad.height} such value(s) in this column)",
+                f"expected a number, found {quote(value)} ({bad.height} such value(s) in this column)",
                 path=path,
                 line=first_line + row,
                 column=name,

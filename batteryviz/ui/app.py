@@ -18,6 +18,7 @@ import io
 import itertools
 import logging
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import panel as pn
@@ -28,8 +29,9 @@ from ..cycles import parse_cycle_selection
 from ..errors import BatteryvizError
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
-from . import jobs, panel_fixes, views
+from . import jobs, markup, panel_fixes, views
 from .loopwatch import watch_running_loop
+from .upload import SpooledFileDropper
 
 log = logging.getLogger(__name__)
 _SESSIONS = itertools.count(1)
@@ -44,12 +46,14 @@ TAB_TITLES = {"summary": "Cycle summary", "dqdu": "dQ/dU", "dvdq": "dV/dQ", "rat
 
 
 def error_message(exc: BaseException, what: str) -> str:
-    """A message a user can act on; unexpected errors are logged with their traceback."""
+    """A message a user can act on (plain text: show it with :func:`markup.alert`, never as
+    markup); unexpected errors are logged with their traceback."""
     if isinstance(exc, (BatteryvizError, ValueError, KeyError)):
-        text = str(exc)
+        text = markup.shorten(exc)
         return text if text.startswith(what) else f"{what}: {text}"
     log.exception("%s failed", what)
-    return f"{what} failed unexpectedly ({type(exc).__name__}: {exc}). The details are in the server log."
+    return (f"{what} failed unexpectedly ({type(exc).__name__}: {markup.shorten(exc, 300)}). "
+            "The details are in the server log.")
 
 
 class AnalysisTab(pn.viewable.Viewer):
@@ -119,23 +123,23 @@ class AnalysisTab(pn.viewable.Viewer):
             await dash._loading  # a cell being opened: analyse that one, not the previous
         record = dash.record
         if record is None:
-            self.output[:] = [pn.pane.Alert("Select or upload a cell first.", alert_type="warning")]
+            self.output[:] = [markup.alert("Select or upload a cell first.", "warning")]
             return None
         try:
-            cycles = parse_cycle_selection(dash.cycles)
+            cycles = dash.selected_cycles()
             params = jobs.analysis_parameters(type(self.analysis), record.metadata, cycles,
                                               self.analysis.param.values())
         except ValueError as exc:
-            self.output[:] = [pn.pane.Alert(str(exc), alert_type="danger")]
+            self.output[:] = [markup.alert(exc)]
             return None
         self.run_button.disabled = True
         dash.busy(f"{TAB_TITLES.get(self.key, self.key)} of {record.label}…")
         log.info("%s: %s of %s started", dash.session, self.key, record.filename)
         try:
             result = await jobs.run(jobs.compute_analysis, dash.workspace.root, dash.workspace.user,
-                                    record.id, self.key, params)
+                                    record.id, self.key, params, owner=dash.workspace.user)
         except Exception as exc:  # noqa: BLE001 - shown to the user, logged when unexpected
-            self.output[:] = [pn.pane.Alert(error_message(exc, TAB_TITLES.get(self.key, self.key)), alert_type="danger")]
+            self.output[:] = [markup.alert(error_message(exc, TAB_TITLES.get(self.key, self.key)))]
             return None
         finally:
             self.run_button.disabled = False
@@ -172,7 +176,7 @@ class AnalysisTab(pn.viewable.Viewer):
         try:
             items, downloads = await jobs.run(self._panes, result, label, heavy=False)
         except Exception as exc:  # noqa: BLE001
-            self.output[:] = [pn.pane.Alert(error_message(exc, "Plot"), alert_type="warning")]
+            self.output[:] = [markup.alert(error_message(exc, "Plot"), "warning")]
             return
         if self.result is not result:  # a newer result arrived meanwhile
             return
@@ -221,10 +225,12 @@ class Dashboard(pn.viewable.Viewer):
         self.session = f"{workspace.user}#{next(_SESSIONS)}"  # names this page in the server log
         self.document = None  # the page's Bokeh document, when served
         # -- sidebar
-        limit = f"{workspace.max_upload_bytes / 2**20:.0f}MB"
-        self.dropper = pn.widgets.FileDropper(multiple=True, max_file_size=limit, label="Upload cycler files",
-                                              sizing_mode="stretch_width")
-        self.dropper.param.watch(self._on_upload, "value")
+        self.dropper = SpooledFileDropper(multiple=True, max_bytes=workspace.max_upload_bytes, label="Upload cycler files",
+                                          sizing_mode="stretch_width", on_file=self._on_spooled,
+                                          on_refused=self._on_refused)
+        self._uploads: list = []  # (name, bytes or spooled path) waiting to be stored
+        self._draining = None
+        self._draining_now = False
         self.upload_messages = pn.Column(sizing_mode="stretch_width")
         # created with its options: a Select whose options are set after construction shows blank
         self.cell_select = pn.widgets.Select(label="Cell", options=self._cell_options(), sizing_mode="stretch_width")
@@ -265,7 +271,7 @@ class Dashboard(pn.viewable.Viewer):
     # -- layout -----------------------------------------------------------------------------
     def sidebar(self) -> list:
         return [
-            pn.pane.Markdown(f"**Workspace of {self.workspace.user}**"),
+            pn.pane.Markdown(markup.md("**Workspace of {}**", self.workspace.user)),
             self.dropper,
             pn.pane.Markdown("Accepted: " + ", ".join(ACCEPTED) + f"; up to {self.workspace.max_upload_bytes / 2**20:.0f} MB "
                              "each. The format is found from the content.", styles={"font-size": "smaller"}),
@@ -291,15 +297,30 @@ class Dashboard(pn.viewable.Viewer):
 
     # -- status -----------------------------------------------------------------------------
     def busy(self, message: str) -> None:
+        """Show the spinner and ``message`` (plain text)."""
         self.spinner.value = True
-        self.status.object = message
+        self.status.object = markup.escape(message)
 
     def idle(self, message: str = "") -> None:
         self.spinner.value = False
-        self.status.object = message
+        self.status.object = markup.escape(message)
 
     def notify(self, message: str, kind: str = "danger") -> None:
-        self.notice[:] = [pn.pane.Alert(message, alert_type=kind)]
+        """Show ``message`` (plain text) under the sidebar's widgets."""
+        self.notice[:] = [markup.alert(message, kind)]
+
+    def selected_cycles(self) -> list[int] | None:
+        """The cycles of the open cell that the Cycles box selects (``None``: all). The text is
+        read as ranges and intersected with the cell's cycles, so no text, however large its
+        ranges, costs more than the cell's own cycle count."""
+        available = None
+        if self.dataset is not None and "cycle" in self.dataset.coords:
+            available = self.dataset["cycle"].values
+        cycles = parse_cycle_selection(self.cycles, available=available)
+        if cycles is not None and available is not None and not cycles:
+            span = f"{int(available.min())}–{int(available.max())}" if available.size else "none"
+            raise ValueError(f"cycles: none of the selected cycles is in this cell (its cycles: {span})")
+        return cycles
 
     # -- cells ------------------------------------------------------------------------------
     def _cell_options(self) -> dict[str, str]:
@@ -308,7 +329,7 @@ class Dashboard(pn.viewable.Viewer):
     def refresh_cells(self) -> None:
         options = self._cell_options()
         self.cell_select.options = options
-        self.compare.cells.options = options
+        self.compare.cells.options = self.compare.options(options)
         if self.cell in options.values():
             self.cell_select.value = self.cell
 
@@ -343,7 +364,8 @@ class Dashboard(pn.viewable.Viewer):
             record = self.workspace.get(cell_id)
         except CellNotFoundError:
             self.record, self.dataset = None, None
-            self.overview[:] = [pn.pane.Alert(f"There is no cell {cell_id!r} in your workspace.", alert_type="warning")]
+            self.overview[:] = [markup.alert(f"There is no cell {markup.shorten(cell_id, 80)!r} in your workspace.",
+                                             "warning")]
             return
         self.busy(f"Opening {record.label}…")
         try:
@@ -351,7 +373,7 @@ class Dashboard(pn.viewable.Viewer):
                                                   list(self.tabs_by_name), heavy=False)
         except Exception as exc:  # noqa: BLE001
             self.idle()
-            self.overview[:] = [pn.pane.Alert(error_message(exc, f"Opening {record.filename}"), alert_type="danger")]
+            self.overview[:] = [markup.alert(error_message(exc, f"Opening {record.filename}"))]
             return
         self.record = record
         overview = await jobs.run(views.overview, record, self.dataset, heavy=False)
@@ -389,25 +411,58 @@ class Dashboard(pn.viewable.Viewer):
         await self.tabs_by_name["summary"].run()
 
     async def _on_upload(self, event):
-        files = dict(event.new or {})
-        if not files:
+        """Store the files of ``event.new`` (``{name: bytes}``), one after another."""
+        for filename, data in dict(event.new or {}).items():
+            self._uploads.append((filename, data.encode("utf-8") if isinstance(data, str) else data))
+        await self._drain_uploads()
+
+    def _on_spooled(self, filename: str, path) -> None:
+        """A file the drop zone received completely (spooled to ``path``, which is ours now)."""
+        self._uploads.append((filename, path))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._drain_uploads())
             return
-        self.progress.visible, self.progress.max, self.progress.value = True, len(files), 0
-        messages, last = [], None
-        for k, (filename, data) in enumerate(files.items()):
-            self.busy(f"Reading {filename} ({k + 1}/{len(files)})…")
-            if isinstance(data, str):
-                data = data.encode("utf-8")
-            try:
-                record = await jobs.run(jobs.add_upload, self.workspace.root, self.workspace.user, filename, data,
-                                        self.workspace.max_upload_bytes)
-                messages.append(pn.pane.Alert(f"{filename}: {record.format}, {record.rows:,} rows, {record.cycles} cycles.",
-                                              alert_type="success"))
-                last = record
-                log.info("%s: upload %s stored", self.session, filename)
-            except Exception as exc:  # noqa: BLE001
-                messages.append(pn.pane.Alert(error_message(exc, filename), alert_type="danger"))
-            self.progress.value = k + 1
+        if self._draining is None or self._draining.done():
+            self._draining = loop.create_task(self._drain_uploads())
+
+    def _on_refused(self, filename: str, reason: str) -> None:
+        """A file the drop zone refused while it arrived (too large, stalled, malformed)."""
+        self.upload_messages.append(markup.alert(f"{filename}: not uploaded: {reason}."))
+
+    async def _drain_uploads(self) -> None:
+        """Store waiting uploads one at a time, each once, with one progress total for all the
+        files that arrive meanwhile; the last file stored is opened."""
+        if self._draining_now:
+            return
+        self._draining_now = True
+        done, messages, last = 0, [], None
+        self.progress.visible, self.progress.value = True, 0
+        try:
+            while self._uploads:
+                filename, data = self._uploads.pop(0)
+                self.progress.max = done + 1 + len(self._uploads)
+                self.busy(f"Reading {filename} ({done + 1}/{self.progress.max})…")
+                try:
+                    if not isinstance(data, (bytes, bytearray)) and jobs.scheduler_address():
+                        data = Path(data).read_bytes()  # a cluster's workers do not see this machine's files
+                    record = await jobs.run(jobs.add_upload, self.workspace.root, self.workspace.user, filename,
+                                            data if isinstance(data, (bytes, bytearray)) else str(data),
+                                            self.workspace.max_upload_bytes, owner=self.workspace.user)
+                    messages.append(markup.alert(f"{filename}: {record.format}, {record.rows:,} rows, "
+                                                 f"{record.cycles} cycles.", "success"))
+                    last = record
+                    log.info("%s: upload %s stored", self.session, filename)
+                except Exception as exc:  # noqa: BLE001
+                    messages.append(markup.alert(error_message(exc, filename)))
+                finally:
+                    if not isinstance(data, (bytes, bytearray)):
+                        Path(data).unlink(missing_ok=True)
+                done += 1
+                self.progress.value = done
+        finally:
+            self._draining_now = False
         with self.batch():
             self.idle()
             self.progress.visible = False
@@ -461,14 +516,14 @@ class _CurvesTab(pn.viewable.Viewer):
 
         dash = self.dashboard
         if dash.dataset is None:
-            self.output[:] = [pn.pane.Alert("Select or upload a cell first.", alert_type="warning")]
+            self.output[:] = [markup.alert("Select or upload a cell first.", "warning")]
             return
         try:
-            cycles = parse_cycle_selection(dash.cycles)
+            cycles = dash.selected_cycles()
             self.output[:] = await jobs.run(views.figure_panes, plots.vq_curves, dash.dataset, cycles,
                                             self.direction.value, heavy=False)
         except Exception as exc:  # noqa: BLE001
-            self.output[:] = [pn.pane.Alert(error_message(exc, "V–Q curves"), alert_type="danger")]
+            self.output[:] = [markup.alert(error_message(exc, "V–Q curves"))]
 
 
 COMPARE_QUANTITIES = {
@@ -486,12 +541,18 @@ class _CompareTab(pn.viewable.Viewer):
     def __init__(self, dashboard: Dashboard):
         super().__init__()
         self.dashboard = dashboard
-        self.cells = pn.widgets.MultiChoice(label="Cells", options=dashboard._cell_options(), sizing_mode="stretch_width")
+        self.cells = pn.widgets.MultiChoice(label="Cells", options=self.options(dashboard._cell_options()),
+                                            sizing_mode="stretch_width")
         self.quantity = pn.widgets.Select(label="Quantity", options=COMPARE_QUANTITIES)
         self.dqdu_cycle = pn.widgets.IntInput(label="dQ/dU of cycle", value=None, start=1)
         self.button = pn.widgets.Button(label="Compare", color="primary", width=120)
         self.button.on_click(self._compare)
         self.output = pn.Column(sizing_mode="stretch_width")
+
+    @staticmethod
+    def options(cells: dict[str, str]) -> dict[str, str]:
+        """The cells as options of the ``MultiChoice``, which draws its labels as HTML."""
+        return {markup.option_label(label): cell_id for label, cell_id in cells.items()}
 
     def __panel__(self):
         return pn.Column(self.cells, pn.Row(self.quantity, self.dqdu_cycle, self.button), self.output,
@@ -502,7 +563,7 @@ class _CompareTab(pn.viewable.Viewer):
 
         dash, ws = self.dashboard, self.dashboard.workspace
         if not self.cells.value:
-            self.output[:] = [pn.pane.Alert("Choose cells to compare.", alert_type="warning")]
+            self.output[:] = [markup.alert("Choose cells to compare.", "warning")]
             return
         key = self.quantity.value
         label = next(k for k, v in COMPARE_QUANTITIES.items() if v == key)
@@ -515,7 +576,8 @@ class _CompareTab(pn.viewable.Viewer):
                     summary = dash.results.get(cell_id, {}).get("summary")
                     if summary is None:
                         params = jobs.analysis_parameters(ANALYSES["summary"], record.metadata, None, {})
-                        summary = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "summary", params)
+                        summary = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "summary", params,
+                                                 owner=ws.user)
                         dash.results.setdefault(cell_id, {})["summary"] = summary
                     if key not in summary:
                         problems.append(f"{record.label}: no {label} (set the active mass for specific capacity)")
@@ -523,7 +585,8 @@ class _CompareTab(pn.viewable.Viewer):
                         curves.append(((summary["cycle"].values, summary[key].values), "Cycle", label, record.label))
                     if self.dqdu_cycle.value:
                         params = jobs.analysis_parameters(ANALYSES["dqdu"], record.metadata, [int(self.dqdu_cycle.value)], {})
-                        result = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "dqdu", params)
+                        result = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "dqdu", params,
+                                                owner=ws.user)
                         for d in ("charge", "discharge"):
                             if f"{d}_dqdu" in result:
                                 dqdu.append(((result[f"{d}_voltage"].values, result[f"{d}_dqdu"].values[0]),
@@ -545,7 +608,7 @@ class _CompareTab(pn.viewable.Viewer):
             items += await jobs.run(views.figure_panes, overlay, dqdu, f"dQ/dU of cycle {self.dqdu_cycle.value}",
                                     heavy=False)
         if problems:
-            items.append(pn.pane.Alert("\n".join(f"- {p}" for p in problems), alert_type="warning"))
+            items.append(pn.pane.Alert(markup.bullet_list(problems), alert_type="warning"))
         self.output[:] = items
 
 
@@ -585,7 +648,8 @@ def create_app(workspace: Workspace):
         title="batteryviz", sidebar=dashboard.sidebar(), main=dashboard.main(), sidebar_width=340,
         design=Fast, font=FONT,
         busy_indicator=None,  # updating it re-resolves the design per event (a third of the loop under load)
-        header=[pn.pane.HTML(f'<span style="color:white">{workspace.user} · <a style="color:white" href="./logout">Log out</a></span>'
+        header=[pn.pane.HTML(f'<span style="color:white">{markup.html_text(workspace.user, 80)} · '
+                             '<a style="color:white" href="./logout">Log out</a></span>'
                              if workspace.user != "local" else "")],
     )
     if pn.state.location is not None:
@@ -596,7 +660,11 @@ def create_app(workspace: Workspace):
         watch_running_loop()  # logs where the server's event loop stalls (once per loop)
     log.info("%s: page created (Bokeh session %s)", dashboard.session, getattr(context, "id", None))
     if context is not None:
-        pn.state.on_session_destroyed(lambda _ctx, name=dashboard.session: log.info("%s: page closed", name))
+        def closed(_ctx, name=dashboard.session, dropper=dashboard.dropper):
+            dropper.close_uploads()  # files still arriving are deleted
+            log.info("%s: page closed", name)
+
+        pn.state.on_session_destroyed(closed)
     template.dashboard = dashboard
     dashboard.document = pn.state.curdoc
     return template

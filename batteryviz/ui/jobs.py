@@ -21,10 +21,12 @@ pool (``heavy=False``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -133,22 +135,122 @@ def _on_cluster(fn, *args, **kwargs):
     return _client(scheduler_address()).submit(fn, *args, pure=False, **kwargs).result()
 
 
-async def run(fn, *args, heavy: bool = True, **kwargs):
+#: The longest a heavy job may run (seconds; ``BATTERYVIZ_JOB_TIMEOUT_S``): a job past it ends
+#: with :class:`JobTimeoutError` and its process is free again.
+JOB_TIMEOUT_S = 900.0
+
+
+class JobTimeoutError(BatteryvizError):
+    """A job ran longer than the server allows (:data:`JOB_TIMEOUT_S`)."""
+
+
+def job_timeout() -> float:
+    value = os.environ.get("BATTERYVIZ_JOB_TIMEOUT_S")
+    return float(value) if value else JOB_TIMEOUT_S
+
+
+def job_memory_limit() -> int:
+    """The most memory (resident, bytes) one job process may use before it is ended:
+    ``BATTERYVIZ_JOB_MEMORY_MB``, else an equal share of 3/4 of the machine's memory per job
+    process (at least 1 GiB)."""
+    import psutil
+
+    value = os.environ.get("BATTERYVIZ_JOB_MEMORY_MB")
+    if value:
+        return int(float(value) * 2**20)
+    return max(2**30, int(psutil.virtual_memory().total * 0.75 / max(job_processes(), 1)))
+
+
+def _timed(fn, timeout: float, *args, **kwargs):
+    """Run ``fn`` in this (job) process, interrupted by :class:`JobTimeoutError` after ``timeout``
+    seconds (a timer signal: it takes effect between Python steps, so a long C call finishes
+    first)."""
+    import signal
+
+    name = getattr(fn, "__name__", "the job")
+
+    def expire(*_):
+        raise JobTimeoutError(f"{name} took longer than the {timeout:g} s a job may run on this server "
+                              "(BATTERYVIZ_JOB_TIMEOUT_S); choose fewer cycles, or run it in a notebook")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+_owners: dict = {}  # (event loop, owner) -> asyncio.Semaphore
+
+
+def _owner_slots(owner: str) -> asyncio.Semaphore:
+    """How many heavy jobs one owner (user) may have running at once in this server process: all
+    job processes but one, so another user always finds one free."""
+    key = (id(asyncio.get_running_loop()), owner)
+    slots = _owners.get(key)
+    if slots is None:
+        slots = _owners[key] = asyncio.Semaphore(max(1, job_processes() - 1))
+    return slots
+
+
+_watchdog: threading.Thread | None = None
+
+
+def _watch_job_memory(interval: float = 0.5) -> None:
+    """End job processes whose resident memory passes :func:`job_memory_limit` (the job gets
+    :class:`JobProcessDiedError`, the pool fresh processes): a thread of the server process."""
+    import psutil
+
+    me = psutil.Process()
+    while True:
+        limit = job_memory_limit()
+        for child in me.children():
+            try:
+                if child.memory_info().rss > limit and "multiprocessing" in " ".join(child.cmdline()):
+                    child.kill()
+            except psutil.Error:
+                continue
+        time.sleep(interval)
+
+
+def _start_watchdog() -> None:
+    global _watchdog
+    with _lock:
+        if _watchdog is None:
+            _watchdog = threading.Thread(target=_watch_job_memory, name="batteryviz-job-memory", daemon=True)
+            _watchdog.start()
+
+
+async def run(fn, *args, heavy: bool = True, owner: str | None = None, **kwargs):
     """Await ``fn(*args, **kwargs)``: when ``heavy``, on the cluster if one is configured, else in a
     job process (``fn`` and its arguments must then be picklable); otherwise in a thread of the
-    server process."""
+    server process.
+
+    Heavy jobs in job processes are bounded: at most :func:`job_timeout` seconds and
+    :func:`job_memory_limit` bytes each, and an ``owner`` (the user) runs at most all job
+    processes but one at a time."""
     loop = asyncio.get_running_loop()
     if heavy and scheduler_address():
         call, pool = functools.partial(_on_cluster, fn, *args, **kwargs), _executor("cluster")
     else:
-        call, pool = functools.partial(fn, *args, **kwargs), _executor("jobs" if heavy else "view")
+        pool = _executor("jobs" if heavy else "view")
+        if heavy and isinstance(pool, ProcessPoolExecutor):
+            _start_watchdog()
+            call = functools.partial(_timed, fn, job_timeout(), *args, **kwargs)
+        else:
+            call = functools.partial(fn, *args, **kwargs)
+    slots = _owner_slots(owner) if heavy and owner is not None else contextlib.nullcontext()
     try:
-        return await loop.run_in_executor(pool, call)
+        async with slots:
+            return await loop.run_in_executor(pool, call)
     except BrokenProcessPool as exc:
         _forget_pool(pool)  # the next job gets fresh processes
         raise JobProcessDiedError(
             f"the process computing {getattr(fn, '__name__', 'the job')} ended before it finished "
-            "(killed, or out of memory); the server has started new ones: try again") from exc
+            f"(killed, or above the {job_memory_limit() / 2**30:.1f} GiB a job may use); the server has "
+            "started new ones: try again") from exc
 
 
 # -- the jobs ---------------------------------------------------------------------------------
@@ -176,8 +278,9 @@ def compute_analysis(root: str, user: str, cell_id: str, name: str, params: dict
     return result
 
 
-def add_upload(root: str, user: str, filename: str, data: bytes, max_upload_bytes: int):
-    """Store and parse one upload; returns its :class:`~batteryviz.store.CellRecord`."""
+def add_upload(root: str, user: str, filename: str, data, max_upload_bytes: int):
+    """Store and parse one upload (its bytes, or the path of the file the server spooled it to);
+    returns its :class:`~batteryviz.store.CellRecord`."""
     from ..store import Workspace
 
     return Workspace(root, user, max_upload_bytes=max_upload_bytes, seed_examples=False).add(filename, data)

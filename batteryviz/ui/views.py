@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..export import peak_table, result_table, summary_statistics
+from . import markup
 
 SUMMARY_FIGURES = [
     ("total_cycles", "Cycles", "{value:.0f}"),
@@ -155,13 +156,13 @@ def panes(view: PreparedView, key: str) -> list:
         items.append(pn.GridBox(*[figure_pane(f) for f in view.figures], ncols=max(view.columns, 1),
                                 css_classes=[f"bv-plot-{key}"]))
     if view.plot_error:
-        items.append(pn.pane.Alert(view.plot_error, alert_type="warning"))
+        items.append(markup.alert(view.plot_error, "warning"))
     items += [figure_pane(f) for f in view.figures_below]
     if view.peaks is not None:
         items.append(pn.pane.Markdown(f"**Peaks found: {len(view.peaks)}**", css_classes=["bv-peak-count"]))
     items += view.widgets
     if view.warnings:
-        items.append(pn.pane.Alert("Warnings:\n\n" + "\n".join(f"- {w}" for w in view.warnings), alert_type="warning"))
+        items.append(pn.pane.Alert("Warnings:\n\n" + markup.bullet_list(view.warnings), alert_type="warning"))
     if view.definitions:
         items.append(pn.pane.Markdown(view.definitions, styles={"font-size": "smaller"}))
     return items
@@ -180,7 +181,9 @@ def overview(record, ds) -> list:
         ("Time span", f"{record.time_span_h:.2f} h"), ("SHA-256", record.sha256), ("Uploaded", record.uploaded),
     ], columns=["", "value"])
     header = pd.DataFrame(sorted(record.header.items()), columns=["key", "value"])
-    names = [n for n, v in ds.data_vars.items() if v.dims == ("record",)][:12]
+    from ..schema import data_variables
+
+    names = [n for n, v in data_variables(ds) if v.dims == ("record",)][:12]
     preview = pd.DataFrame({n: _labelled(ds[n], 10) for n in names})
     items = [
         pn.Row(html_table(facts, width=560), html_table(header, width=560)),
@@ -188,7 +191,7 @@ def overview(record, ds) -> list:
         html_table(preview, sizing_mode="stretch_width", max_width=1400),
     ]
     if record.warnings:
-        items.append(pn.pane.Alert("Data-quality warnings:\n\n" + "\n".join(f"- {w}" for w in record.warnings),
+        items.append(pn.pane.Alert("Data-quality warnings:\n\n" + markup.bullet_list(record.warnings),
                                    alert_type="warning"))
     return items
 
@@ -216,7 +219,7 @@ def definitions(result) -> str:
     keys = [k for k in ("ce_definition", "capacity_source", "cycle_rule", "method", "definitions") if k in result.attrs]
     if not keys:
         return ""
-    return "**Definitions** — " + "; ".join(f"{k.replace('_', ' ')}: {result.attrs[k]}" for k in keys)
+    return "**Definitions** — " + "; ".join(markup.md("{}: {}", k.replace("_", " "), result.attrs[k]) for k in keys)
 
 
 def _finite(value) -> float:
