@@ -1,0 +1,122 @@
+"""Resource figures of hostile input (issue #14): what each bomb costs before it is refused, how
+long a super-linear input takes now, and what other users wait during a login flood.
+
+    python benchmarks/bench_hostile.py
+
+Bombs are built in a scratch folder and read in a child process (address space capped at
+6 GiB); its peak resident memory is reported. The login flood: a real server on loopback
+(basic auth), N threads posting wrong passwords as fast as they can for 10 s while another
+client asks ``/liveness`` every 50 ms; the probe's median and p95 are reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.dashboard_support import running_server  # noqa: E402
+from tests.security.test_bombs import MiB, _read_in_child, _zip_with  # noqa: E402
+
+
+def bombs(tmp: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cases = {
+        "ndax 400 MiB of zeros": _zip_with(tmp / "bomb.ndax", {"VersionInfo.xml": b"<x/>", "Step.xml": b"<x/>",
+                                                                "data.ndc": (b"\0" * MiB, 400)}),
+        "xlsx 400 MiB sharedStrings": _zip_with(tmp / "bomb.xlsx", {
+            "[Content_Types].xml": b"<Types/>",
+            "xl/workbook.xml": b'<workbook><sheets><sheet name="Channel_1-001" sheetId="1"/></sheets></workbook>',
+            "xl/sharedStrings.xml": (b"<si><t>a</t></si>" * 65536, 400)}),
+    }
+    path = tmp / "bomb.parquet"
+    block = pa.table({n: np.zeros(1_000_000) for n in ("test_time_second", "voltage_volt", "current_ampere", "a")})
+    with pq.ParquetWriter(path, block.schema, compression="zstd") as writer:
+        for _ in range(50):
+            writer.write_table(block)
+    cases["parquet 50 M constant rows"] = path
+    for name, file in cases.items():
+        start = time.perf_counter()
+        out = _read_in_child(file)
+        print(f"{name:30s} {file.stat().st_size / MiB:6.2f} MiB file  -> {out['error']:15s} "
+              f"peak {out['peak_mib']:6.0f} MiB, {time.perf_counter() - start:5.1f} s (child incl. imports)")
+
+
+def superlinear(tmp: Path) -> None:
+    import struct
+
+    from batteryviz.io.biologic_mpr import records
+    from batteryviz.io.tabular import sheet_names_of
+    from batteryviz.store import Workspace
+
+    start = time.perf_counter()
+    sheet_names_of(("<sheet " + "x=" * 3) * 200_000)
+    print(f"workbook.xml 1.4 MB hostile    {time.perf_counter() - start:6.3f} s")
+    n = 20_000
+    data = struct.pack("<IH", 0, n) + struct.pack(f"<{n}H", *([6] * n))
+    start = time.perf_counter()
+    records(data, {"start": 0, "end": len(data), "new_layout": True}, "x.mpr")
+    print(f".mpr 20,000 repeated column ids {time.perf_counter() - start:6.3f} s")
+    header = ",".join(["Test Time (s)", "Voltage (V)", "Current (A)"] + [f"aux{k}" for k in range(n)])
+    rows = [",".join([str(r), "3.5", "0.1" if r < 10 else "-0.1"] + ["1"] * n) for r in range(20)]
+    csv = tmp / "wide.csv"
+    csv.write_text("\n".join([header, *rows]) + "\n")
+    start = time.perf_counter()
+    Workspace(str(tmp / "ws"), "a", seed_examples=False).add(csv.name, csv)
+    print(f"CSV of 20,000 columns stored    {time.perf_counter() - start:6.1f} s")
+
+
+def login_flood(tmp: Path, attackers: int = 16, seconds: float = 10.0) -> None:
+    from batteryviz.serve import ServeConfig, add_user
+
+    credentials = tmp / "users.json"
+    add_user(credentials, "alice", "wonderland")
+    config = ServeConfig(workspace=str(tmp / "flood"), auth="basic", credentials=str(credentials),
+                         cookie_secret="bench-cookie-secret-0123456789abcdef")
+    with running_server(config) as url:
+        stop = time.monotonic() + seconds
+        attempts = [0]
+
+        def attack(k):
+            data = urllib.parse.urlencode({"username": f"user{k % 3}", "password": "guess"}).encode()
+            while time.monotonic() < stop:
+                try:
+                    with urllib.request.urlopen(f"{url}/login", data=data, timeout=30) as r:
+                        r.read()
+                except Exception:  # noqa: BLE001 - refusals are fine
+                    pass
+                attempts[0] += 1
+
+        threads = [threading.Thread(target=attack, args=(k,)) for k in range(attackers)]
+        for t in threads:
+            t.start()
+        waits = []
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            with urllib.request.urlopen(f"{url}/liveness", timeout=30) as r:
+                r.read()
+            waits.append(time.perf_counter() - start)
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+    waits.sort()
+    print(f"login flood: {attackers} clients, {attempts[0]} attempts in {seconds:g} s; other users' "
+          f"requests: median {statistics.median(waits) * 1000:.1f} ms, p95 {waits[int(0.95 * len(waits))] * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        bombs(tmp)
+        superlinear(tmp)
+        login_flood(tmp)
