@@ -48,6 +48,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from .errors import quote
 from .schema import CYCLE_DIM, RECORD_DIM, STEP_TYPES, step_type_attrs
 
 CycleMode = Literal["auto", "cycler", "charge_first", "discharge_first"]
@@ -391,7 +392,7 @@ def parse_cycle_ranges(text: str | None) -> CycleSelection | None:
             else:
                 first = last = int(body)
         except ValueError:
-            raise ValueError(f"cycles: cannot read {part[:40]!r}{'…' if len(part) > 40 else ''}; "
+            raise ValueError(f"cycles: cannot read {quote(part, 40)}; "
                              "write e.g. 1,10,100 or 1-30 or 1-1000:10") from None
         ranges.append((first, last, step))
     return CycleSelection(tuple(ranges))

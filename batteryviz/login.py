@@ -25,12 +25,18 @@ each counts its own — the proxy keeps a browser on one).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import math
+import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+#: PBKDF2-SHA256 iterations of a stored password hash.
+PBKDF2_ITERATIONS = 600_000
 #: Threads hashing passwords (each check holds one core for ~0.1 s).
 HASH_THREADS = 2
 #: Password checks waiting for a thread, beyond which new attempts are refused at once.
@@ -44,6 +50,28 @@ MAX_BACKOFF_S = 15 * 60
 #: Failure records kept (the oldest are forgotten beyond this: memory stays bounded whatever
 #: number of names or addresses an attacker uses).
 MAX_TRACKED = 10_000
+
+
+def hash_password(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """``pbkdf2_sha256$<iterations>$<salt>$<hash>`` (base64) of ``password``."""
+    if not password:
+        raise ValueError("a password must not be empty")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return "$".join(["pbkdf2_sha256", str(iterations), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()])
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches a hash from :func:`hash_password` (constant-time compare)."""
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+        if scheme != "pbkdf2_sha256":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), base64.b64decode(salt), int(iterations))
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return hmac.compare_digest(got, expected)
 
 
 class LoginRefused(Exception):
@@ -111,8 +139,6 @@ class LoginGuard:
     def dummy_hash(self) -> str:
         """A hash to check unknown users against, so that their failure takes as long."""
         if self._dummy is None:
-            from .serve import hash_password
-
             self._dummy = hash_password("not a password of anybody")
         return self._dummy
 
@@ -120,8 +146,6 @@ class LoginGuard:
         """Whether ``password`` matches ``stored`` (``None``: an unknown user, always False after
         the same work), checked in the guard's threads; :class:`LoginRefused` when too many
         checks wait already."""
-        from .serve import verify_password
-
         with self._lock:
             if self._pending >= self.max_pending:
                 raise LoginRefused("The server is busy checking other logins: try again in a few seconds.")

@@ -14,17 +14,15 @@ The websocket origin is never ``*``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import os
-import secrets
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PBKDF2_ITERATIONS = 600_000
+from .login import PBKDF2_ITERATIONS, hash_password, verify_password  # noqa: F401 - the credentials' hashing
+
 #: The cookie holding a browser's server-side session token (:mod:`batteryviz.sessions`).
 SESSION_COOKIE = "batteryviz_session"
 AUTH_MODES = ("none", "basic", "oauth")
@@ -36,28 +34,6 @@ def default_workspace() -> str:
 
 
 # -- credentials ----------------------------------------------------------------------------------
-def hash_password(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
-    """``pbkdf2_sha256$<iterations>$<salt>$<hash>`` (base64) of ``password``."""
-    if not password:
-        raise ValueError("a password must not be empty")
-    salt = secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    return "$".join(["pbkdf2_sha256", str(iterations), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()])
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a hash from :func:`hash_password` (constant-time compare)."""
-    try:
-        scheme, iterations, salt, digest = stored.split("$")
-        if scheme != "pbkdf2_sha256":
-            return False
-        expected = base64.b64decode(digest)
-        got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), base64.b64decode(salt), int(iterations))
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return hmac.compare_digest(got, expected)
-
-
 def load_credentials(path: str | os.PathLike) -> dict:
     """``{"users": {name: {"password": hash, "admin": bool}}}`` from ``path``, checked."""
     path = Path(path)

@@ -50,10 +50,10 @@ class SessionStore:
         return self.folder / f"{hashlib.sha256(token.encode()).hexdigest()}.json"
 
     def _write(self, path: Path, record: dict) -> None:
-        tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        from .export import atomic_path
+
+        with atomic_path(path) as tmp:  # created with mode 600 (mkstemp)
+            tmp.write_text(json.dumps(record), encoding="utf-8")
 
     def create(self, user: str, stored_hash: str) -> str:
         """Open a session of ``user``; returns its token (for the browser's cookie only)."""

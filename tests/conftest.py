@@ -39,3 +39,16 @@ def example_ds(example_path):
 def simulated_de_path():
     """The simulated 34-cycle BaSyTec export, space-separated with decimal commas."""
     return Path(__file__).parent / "data" / "simulated" / "basytec_rate_fade_de.txt"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from .dashboard_support import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

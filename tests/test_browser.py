@@ -16,7 +16,7 @@ import pytest
 from batteryviz.serve import ServeConfig, add_user
 from batteryviz.store import Workspace
 
-from .dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, UNDRAWABLE_COLOURS, chromium_available, page_text, running_server
+from .dashboard_support import ARTIFACTS, CHROMIUM, UNDRAWABLE_COLOURS, chromium_available, page_text, running_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -25,16 +25,6 @@ pytestmark = [
 
 SECRET = "browser-test-cookie-secret-0123456789"
 TIMEOUT_MS = 90_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

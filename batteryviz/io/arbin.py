@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import regex_column
-from .limits import check_zip
 from .tabular import TableReader
 
 
@@ -64,7 +63,6 @@ class ArbinReader(TableReader):
 def _global_info(path: Path) -> dict:
     import pandas as pd
 
-    check_zip(path)  # what its members expand to, before openpyxl inflates them
     info = pd.read_excel(path, sheet_name="Global_Info", header=None, engine="openpyxl")
     meta = {}
     cells = [str(v) for v in info.values.ravel() if str(v) != "nan"]

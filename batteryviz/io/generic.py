@@ -14,6 +14,7 @@ from .. import schema
 from ..errors import MissingColumnError
 from .base import Column, apply_column_map, regex_column
 from .finish import finish
+from .limits import check_zip
 from .tabular import TableReader, find_header, read_xlsx_sheets, xlsx_sheet_names
 from .text import Head, read_head
 
@@ -66,6 +67,7 @@ class GenericReader(TableReader):
         if columns:
             spec = [Column(src, dst) for src, dst in columns.items()] + list(self.columns)
         if sheets:
+            check_zip(path)  # what its members expand to, before openpyxl inflates them
             df = read_xlsx_sheets(path, [sheet or sheets[0]])
             notes: list[str] = []
         else:

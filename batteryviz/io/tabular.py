@@ -185,6 +185,7 @@ class TableReader(Reader):
         head = read_head(path)
         sheets = xlsx_sheet_names(head)
         if sheets:
+            check_zip(path)  # what its members expand to, before openpyxl inflates any of them
             records = self.workbook_sheets(sheets)
             meta = {"sheets": ", ".join(records), **self.workbook_metadata(path, sheets)}
             return self.read_workbook(path, records, meta)
@@ -237,10 +238,10 @@ def sheet_names_of(xml: str) -> list[str]:
 
 
 def read_xlsx_sheets(path: Path, sheets: list[str]) -> pl.DataFrame:
-    """Concatenate the given sheets of a workbook (same columns) into one frame."""
+    """Concatenate the given sheets of a workbook (same columns) into one frame (callers check
+    the workbook's expansion first: :func:`batteryviz.io.limits.check_zip`)."""
     import pandas as pd
 
-    check_zip(path)  # what its members expand to, before openpyxl inflates them
     frames = [pd.read_excel(path, sheet_name=s, engine="openpyxl") for s in sheets]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame.columns = [str(c).strip() for c in frame.columns]

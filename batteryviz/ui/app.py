@@ -26,7 +26,7 @@ import param
 
 from ..analysis.registry import ANALYSES
 from ..cycles import parse_cycle_selection
-from ..errors import BatteryvizError
+from ..errors import BatteryvizError, quote
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
 from . import jobs, markup, panel_fixes, views
@@ -229,8 +229,7 @@ class Dashboard(pn.viewable.Viewer):
                                           sizing_mode="stretch_width", on_file=self._on_spooled,
                                           on_refused=self._on_refused)
         self._uploads: list = []  # (name, bytes or spooled path) waiting to be stored
-        self._draining = None
-        self._draining_now = False
+        self._draining = None  # the task storing them, while there are some
         self.upload_messages = pn.Column(sizing_mode="stretch_width")
         # created with its options: a Select whose options are set after construction shows blank
         self.cell_select = pn.widgets.Select(label="Cell", options=self._cell_options(), sizing_mode="stretch_width")
@@ -364,8 +363,7 @@ class Dashboard(pn.viewable.Viewer):
             record = self.workspace.get(cell_id)
         except CellNotFoundError:
             self.record, self.dataset = None, None
-            self.overview[:] = [markup.alert(f"There is no cell {markup.shorten(cell_id, 80)!r} in your workspace.",
-                                             "warning")]
+            self.overview[:] = [markup.alert(f"There is no cell {quote(cell_id)} in your workspace.", "warning")]
             return
         self.busy(f"Opening {record.label}…")
         try:
@@ -414,18 +412,23 @@ class Dashboard(pn.viewable.Viewer):
         """Store the files of ``event.new`` (``{name: bytes}``), one after another."""
         for filename, data in dict(event.new or {}).items():
             self._uploads.append((filename, data.encode("utf-8") if isinstance(data, str) else data))
-        await self._drain_uploads()
+        await self._store_uploads()
 
     def _on_spooled(self, filename: str, path) -> None:
         """A file the drop zone received completely (spooled to ``path``, which is ours now)."""
-        self._uploads.append((filename, path))
+        self._uploads.append((filename, Path(path)))
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+            asyncio.get_running_loop()
+        except RuntimeError:  # plain Python without an event loop: store it now
             asyncio.run(self._drain_uploads())
             return
+        self._store_uploads()
+
+    def _store_uploads(self) -> asyncio.Task:
+        """The one task storing the waiting uploads (started when none runs); awaitable."""
         if self._draining is None or self._draining.done():
-            self._draining = loop.create_task(self._drain_uploads())
+            self._draining = asyncio.get_running_loop().create_task(self._drain_uploads())
+        return self._draining
 
     def _on_refused(self, filename: str, reason: str) -> None:
         """A file the drop zone refused while it arrived (too large, stalled, malformed)."""
@@ -434,35 +437,29 @@ class Dashboard(pn.viewable.Viewer):
     async def _drain_uploads(self) -> None:
         """Store waiting uploads one at a time, each once, with one progress total for all the
         files that arrive meanwhile; the last file stored is opened."""
-        if self._draining_now:
-            return
-        self._draining_now = True
         done, messages, last = 0, [], None
         self.progress.visible, self.progress.value = True, 0
-        try:
-            while self._uploads:
-                filename, data = self._uploads.pop(0)
-                self.progress.max = done + 1 + len(self._uploads)
-                self.busy(f"Reading {filename} ({done + 1}/{self.progress.max})…")
-                try:
-                    if not isinstance(data, (bytes, bytearray)) and jobs.scheduler_address():
-                        data = Path(data).read_bytes()  # a cluster's workers do not see this machine's files
-                    record = await jobs.run(jobs.add_upload, self.workspace.root, self.workspace.user, filename,
-                                            data if isinstance(data, (bytes, bytearray)) else str(data),
-                                            self.workspace.max_upload_bytes, owner=self.workspace.user)
-                    messages.append(markup.alert(f"{filename}: {record.format}, {record.rows:,} rows, "
-                                                 f"{record.cycles} cycles.", "success"))
-                    last = record
-                    log.info("%s: upload %s stored", self.session, filename)
-                except Exception as exc:  # noqa: BLE001
-                    messages.append(markup.alert(error_message(exc, filename)))
-                finally:
-                    if not isinstance(data, (bytes, bytearray)):
-                        Path(data).unlink(missing_ok=True)
-                done += 1
-                self.progress.value = done
-        finally:
-            self._draining_now = False
+        while self._uploads:
+            filename, data = self._uploads.pop(0)
+            spooled = data if isinstance(data, Path) else None
+            self.progress.max = done + 1 + len(self._uploads)
+            self.busy(f"Reading {filename} ({done + 1}/{self.progress.max})…")
+            try:
+                if spooled is not None:  # a cluster's workers do not see this machine's files
+                    data = spooled.read_bytes() if jobs.scheduler_address() else str(spooled)
+                record = await jobs.run(jobs.add_upload, self.workspace.root, self.workspace.user, filename, data,
+                                        self.workspace.max_upload_bytes, owner=self.workspace.user)
+                messages.append(markup.alert(f"{filename}: {record.format}, {record.rows:,} rows, "
+                                             f"{record.cycles} cycles.", "success"))
+                last = record
+                log.info("%s: upload %s stored", self.session, filename)
+            except Exception as exc:  # noqa: BLE001
+                messages.append(markup.alert(error_message(exc, filename)))
+            finally:
+                if spooled is not None:
+                    spooled.unlink(missing_ok=True)
+            done += 1
+            self.progress.value = done
         with self.batch():
             self.idle()
             self.progress.visible = False

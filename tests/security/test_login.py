@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from batteryviz import serve
+from batteryviz import login
 from batteryviz.login import LoginGuard, LoginRefused
 from batteryviz.serve import ServeConfig, add_user, hash_password
 
@@ -52,13 +52,13 @@ def _post_login(url, user, password, headers=None):
 def test_password_checks_run_off_the_event_loop(lab, monkeypatch):
     url, _ = lab
     threads = []
-    original = serve.verify_password
+    original = login.verify_password
 
     def recording(password, stored):  # the real check, noting which thread ran it
         threads.append(threading.current_thread().name)
         return original(password, stored)
 
-    monkeypatch.setattr(serve, "verify_password", recording)
+    monkeypatch.setattr(login, "verify_password", recording)
     status, landed, logged_in = _post_login(url, "alice", "wonderland")
     assert logged_in and threads and all(name.startswith("batteryviz-login") for name in threads)
 

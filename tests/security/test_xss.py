@@ -21,7 +21,7 @@ import pytest
 from batteryviz.examples import example_file
 from batteryviz.serve import ServeConfig, add_user
 
-from ..dashboard_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, page_text, running_server
+from ..dashboard_support import ARTIFACTS, CHROMIUM, chromium_available, page_text, running_server
 
 needs_chromium = pytest.mark.skipif(not chromium_available(),
                                     reason=f"no Chromium at {CHROMIUM} (`apt-get install chromium`)")
@@ -32,16 +32,6 @@ TIMEOUT_MS = 90_000
 #: Runs a script three ways if rendered as markup: an HTML event handler, a Markdown link and an
 #: image; each would open a dialog or retitle the page.
 HOSTILE = "<img src=x onerror=\"alert('bv-xss')\"><b>bold</b>[link](javascript:alert('bv-md'))"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
