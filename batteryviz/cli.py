@@ -175,6 +175,8 @@ def cmd_summary(args) -> int:
     if args.output:
         write_table(summary, args.output)
         print(f"wrote {len(summary.cycle)} cycles to {args.output}")
+    elif summary.sizes.get("cycle", 0) == 0:
+        print("no cycles to summarise")
     else:
         import pandas as pd
 
@@ -366,6 +368,11 @@ def cmd_serve(args) -> int:
     if args.prefix:
         extra["prefix"] = args.prefix
     print(f"batteryviz: workspace {config.workspace}; auth {config.auth}; http://{args.address}:{args.port}/")
+    from .serve import exposure_warning
+
+    warning = exposure_warning(config.auth, args.address)
+    if warning:
+        print(warning, file=sys.stderr)
     make_server(config, port=args.port, address=args.address, websocket_origin=args.allow_websocket_origin or None,
                 num_procs=args.num_procs, show=args.show, **extra)
     return 0

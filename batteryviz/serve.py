@@ -173,13 +173,7 @@ def _login_provider(config: ServeConfig):
         limits of :mod:`batteryviz.login`, and only when posted from this server's own pages."""
 
         def _same_origin(self) -> bool:
-            """A login form posted from another site (login CSRF) is refused: the browser names
-            the page that sent it in ``Origin`` (or ``Referer``)."""
-            source = self.request.headers.get("Origin") or self.request.headers.get("Referer")
-            if not source or source == "null":
-                return source is None  # scripts and command-line clients send neither
-            host = self.request.headers.get("X-Forwarded-Host") or self.request.host
-            return urllib.parse.urlsplit(source).netloc == host
+            return same_origin(self.request)
 
         def _fail(self, message: str) -> None:
             uri = self.request.uri.split("?", 1)[0]
@@ -254,6 +248,11 @@ def _login_provider(config: ServeConfig):
                 _login_endpoint = self._login_endpoint
 
                 def get(self):
+                    if not same_origin(self.request, typed_in=True):
+                        # an <img src=/logout> on another site cannot end a user's session
+                        self.set_status(403)
+                        self.finish("logout refused: use the Logout button of the batteryviz page")
+                        return None
                     token = self.get_secure_cookie(SESSION_COOKIE, max_age_days=MAX_AGE_S / 86400)
                     sessions.revoke(token.decode() if token else None)  # ended on the server
                     self.clear_cookie(SESSION_COOKIE)
@@ -264,11 +263,69 @@ def _login_provider(config: ServeConfig):
     return HashedPasswordAuthProvider()
 
 
+def exposure_warning(auth: str, address: str | None) -> str | None:
+    """The warning ``batteryviz serve`` prints when it serves without login on an address other
+    machines can reach (``None`` when login is on or the address is the loopback)."""
+    import ipaddress
+
+    if auth != "none":
+        return None
+    host = (address or "").strip("[]")
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: other machines may resolve it
+    return (f"WARNING: serving WITHOUT LOGIN on {address or 'every address'}: anyone who can reach this machine "
+            "can read, upload and delete every cell. Use --auth basic (batteryviz user add NAME) or --address "
+            "127.0.0.1 behind a proxy that logs users in")
+
+
+def same_origin(request, typed_in: bool = False) -> bool:
+    """Whether a request was sent by this server's own pages (login and logout CSRF are
+    refused otherwise).
+
+    Browsers name the sending page in ``Origin`` or ``Referer`` and say in ``Sec-Fetch-Site``
+    whether it is another site; with ``typed_in`` a request the user made directly (an address
+    typed or bookmarked: ``Sec-Fetch-Site: none``, no referrer) also counts. Scripts and
+    command-line clients send none of these headers and are let through (they hold no victim's
+    cookies)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin" or (typed_in and fetch_site == "none")
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return source is None
+    host = request.headers.get("X-Forwarded-Host") or request.host
+    return urllib.parse.urlsplit(source).netloc == host
+
+
+def check_origin_pattern(pattern: str, where: str = "--allow-websocket-origin") -> None:
+    """Refuse a websocket origin pattern that admits hosts nobody named.
+
+    Bokeh matches patterns label by label with ``*`` as a wildcard, so ``*``, ``*.*``, ``*.org``
+    or ``*:*`` let any web page on such hosts drive the server with a visitor's login. A wildcard
+    is accepted only as the first label of a host of at least two named labels
+    (``*.lab.example.org``), and as the port."""
+    host = pattern.strip().rsplit(":", 1)[0] if pattern.count(":") == 1 else pattern.strip()
+    labels = host.split(".")
+    named = [x for x in labels if x and "*" not in x]
+    if "*" in host and (any("*" in x for x in labels[1:]) or labels[0] != "*" or len(named) < 2):
+        raise ValueError(f"{where} {pattern!r} would let web pages on hosts nobody named drive the server; "
+                         "name the real host (a wildcard only as the first label, as in *.lab.example.org)")
+
+
 def websocket_origins(address: str | None, port: int, extra: list[str] | None) -> list[str]:
-    """Allowed websocket origins: the ones given, else the server's own host:port; never ``*``."""
+    """Allowed websocket origins: the ones given, else the server's own host:port; never a
+    pattern :func:`check_origin_pattern` refuses, here or in ``BOKEH_ALLOW_WS_ORIGIN`` (which
+    replaces them in Bokeh)."""
     origins = list(extra or [])
-    if any(o.strip() == "*" or o.strip().startswith("*:") for o in origins):
-        raise ValueError("--allow-websocket-origin '*' would let any web page drive the server; name the real host")
+    for o in origins:
+        check_origin_pattern(o)
+    for o in filter(None, os.environ.get("BOKEH_ALLOW_WS_ORIGIN", "").split(",")):
+        check_origin_pattern(o, "BOKEH_ALLOW_WS_ORIGIN")
     if not origins:
         host = address if address not in (None, "", "0.0.0.0", "::") else "localhost"
         origins = [f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
@@ -359,6 +416,52 @@ def _authorize_every_route() -> None:
                            "use the Panel version pinned in pyproject.toml")
 
 
+def _limit_page_builds() -> None:
+    """Make the page route of every app refuse, with 429 and ``Retry-After``, a user (or
+    without login an address) who asks for pages faster than
+    :func:`batteryviz.ratelimit.page_build_limiter` allows, before any document is built.
+
+    Replaces the page handler in Panel's ``per_app_patterns`` like
+    :func:`_authorize_every_route`; each server keeps its own limiter on its Tornado
+    application."""
+    from panel.io import server as pserver
+
+    patterns = pserver.per_app_patterns
+    for k, (route, handler) in enumerate(patterns):
+        if route == r"/?" and not getattr(handler, "_batteryviz_limits", False):
+            patterns[k] = (route, _limiting(handler))
+    if not any(getattr(h, "_batteryviz_limits", False) for r, h in patterns if r == r"/?"):
+        raise RuntimeError("this Panel's routes changed: batteryviz cannot limit page builds; "
+                           "use the Panel version pinned in pyproject.toml")
+
+
+def _limiting(handler):
+    from .ratelimit import page_build_limiter
+
+    class Limiting(handler):
+        _batteryviz_limits = True
+
+        async def prepare(self):
+            await super().prepare()
+            if self._finished:
+                return
+            app = self.application
+            limiter = getattr(app, "_batteryviz_page_limiter", None)
+            if limiter is None:
+                limiter = app._batteryviz_page_limiter = page_build_limiter()
+            user = self.current_user if app.auth_provider.get_user is not None else None  # else "default_user"
+            user = user.decode() if isinstance(user, bytes) else user
+            wait = limiter.take(f"user:{user}" if user else f"address:{self.request.remote_ip}")
+            if wait > 0:
+                self.set_status(429)
+                self.set_header("Retry-After", str(max(1, round(wait))))
+                self.set_header("Content-Type", "text/plain; charset=utf-8")
+                self.finish(f"Too many page loads: wait {max(1, round(wait))} s and reload.")
+
+    Limiting.__name__ = Limiting.__qualname__ = f"Limiting{handler.__name__}"
+    return Limiting
+
+
 def _authorizing(handler, suffix: str):
     import panel as pn
 
@@ -433,6 +536,7 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
 
         pn.config.authorize_callback = authorize
         opts["admin"] = True
+    _limit_page_builds()
     Path(config.workspace).expanduser().mkdir(parents=True, exist_ok=True) if "://" not in config.workspace else None
     origins = websocket_origins(address, port, websocket_origin) if port else (websocket_origin or None)
     warm_up()

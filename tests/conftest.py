@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+# Test servers build many pages from one address in quick succession; the page-build limit is
+# pinned down by tests/security/test_page_limits.py on servers of its own.
+os.environ.setdefault("BATTERYVIZ_PAGES_PER_MINUTE", "100000")
+os.environ.setdefault("BATTERYVIZ_PAGE_BURST", "100000")
 
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "real"

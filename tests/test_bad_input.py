@@ -177,3 +177,94 @@ def test_counter_columns_written_as_decimals_still_read_as_integers(tmp_path, ex
     for name in ("step_index", "cycle_count"):
         assert plain[name].dtype == decimals[name].dtype == np.int64
         np.testing.assert_array_equal(plain[name].values, decimals[name].values)
+
+
+def test_a_row_longer_than_the_header_names_its_line_then_skips_on_request(tmp_path, example_lines):
+    lines = list(example_lines)
+    k = 40  # a data row of the BaSyTec export (tab separated)
+    lines[k] = lines[k].rstrip(b"\r") + b"\t9.99"
+    p = write(tmp_path, lines)
+    with pytest.raises(ParseError, match="fields where the header names") as exc:
+        bv.read(p)
+    assert exc.value.line == k + 1 and str(p) in str(exc.value)
+    ds = bv.read(p, on_bad_lines="skip")
+    assert ds.sizes["record"] == bv.read(write(tmp_path, example_lines, "clean.txt")).sizes["record"] - 1
+    assert any("more fields than the header" in w for w in warnings_of(ds))
+
+
+def test_a_trailing_separator_on_every_line_is_not_a_longer_row(tmp_path):
+    rows = ["Test Time (s),Voltage (V),Current (A),"] + [f"{t},{3 + t / 100},{0.1 if t < 5 else -0.1}," for t in range(10)]
+    p = tmp_path / "trailing.csv"
+    p.write_text("\n".join(rows) + "\n")
+    assert bv.read(p).sizes["record"] == 10
+
+
+@pytest.mark.parametrize("reader_file", ["bdf/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.bdf.csv",
+                                         "maccor/pyprobe_sample_data_maccor.csv",
+                                         "biologic/pyprobe_Sample_data_biologic_01_MB_CA1.txt",
+                                         "novonix/pyprobe_sample_data_novonix.csv"])
+def test_each_text_reader_refuses_a_longer_row_by_its_line(tmp_path, real, reader_file):
+    lines = (real / reader_file).read_bytes().split(b"\n")
+    k = len(lines) - 3
+    sep = next(s for s in (b"\t", b",", b";") if s in lines[k])
+    lines[k] = lines[k].rstrip(b"\r") + sep + b"9.99"
+    p = tmp_path / (real / reader_file).name
+    p.write_bytes(b"\n".join(lines))
+    with pytest.raises(ParseError, match="fields where the header names") as exc:
+        bv.read(p)
+    assert exc.value.line == k + 1
+
+
+def test_a_truncated_mpr_is_an_error_wherever_it_is_cut(tmp_path, real):
+    data = (real / "biologic" / "bdf_GCPL-0.mpr").read_bytes()
+    for cut in range(60, len(data), max(1, len(data) // 40)):
+        p = tmp_path / "cut.mpr"
+        p.write_bytes(data[:cut])
+        with pytest.raises(BatteryvizError, match="truncated|damaged|cut off"):
+            bv.read(p)
+
+
+def test_a_truncated_arbin_res_is_refused_not_read_short(tmp_path, real):
+    data = (real / "arbin" / "cellpy_20160805_test001_45_cc_01.res").read_bytes()
+    p = tmp_path / "cut.res"
+    p.write_bytes(data[: int(len(data) * 0.9)])  # mdb-export alone reads what is left, silently
+    with pytest.raises(TruncatedFileError, match="not a whole number of its 4096-byte pages"):
+        bv.read(p)
+
+
+def test_an_arbin_file_named_like_an_option_is_read_as_a_file(tmp_path, real, monkeypatch):
+    p = tmp_path / "-V.res"
+    p.write_bytes((real / "arbin" / "cellpy_20160805_test001_45_cc_01.res").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    ds = bv.read("-V.res")  # relative, as a user would type it
+    assert ds.sizes["record"] > 1000
+
+
+def test_a_workbook_with_broken_xml_says_it_is_damaged(tmp_path, real):
+    import zipfile
+
+    source = real / "arbin" / "navani_bs542_004_gr_li_50ua_50mv_1v_191020_Channel_11.xlsx"
+    p = tmp_path / "damaged.xlsx"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            member = zin.read(info.filename)
+            if info.filename.startswith("xl/worksheets/sheet1"):
+                member = member[: len(member) // 2]  # cut inside an element
+            zout.writestr(info.filename, member)
+    with pytest.raises(ParseError, match="workbook is damaged"):
+        bv.read(p)
+
+
+def test_a_rest_only_file_of_three_rows_stores_converts_and_summarises(tmp_path):
+    from batteryviz.analysis.summary import CycleSummary
+    from batteryviz.export import write_dataset
+    from batteryviz.store import Workspace
+
+    p = tmp_path / "rest.csv"
+    p.write_text("Test Time (s),Voltage (V),Current (A)\n0,3.0,0\n1,3.0,0\n2,3.0,0\n")
+    record = Workspace(tmp_path / "ws", "someone").add("rest.csv", p)
+    assert record.rows == 3 and record.cycles == 0
+    out = write_dataset(bv.read(p), tmp_path / "rest.bdf.parquet")
+    summary = CycleSummary().compute(bv.read(out))
+    assert summary.sizes["cycle"] == 0
+    assert summary.attrs["capacity_source"].startswith("none") and "no cycles" in summary.attrs["quality_warnings"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import logging
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -18,7 +20,7 @@ import pytest
 from batteryviz.serve import (ServeConfig, add_user, hash_password, load_credentials, verify_password,
                               websocket_origins)
 
-from .dashboard_support import running_server
+from .dashboard_support import free_port, running_server, stop_process
 
 SECRET = "a-cookie-secret-for-tests-0123456789"
 
@@ -112,11 +114,39 @@ def test_plain_text_credentials_are_refused(tmp_path):
         config.check()
 
 
-def test_websocket_origin_is_never_a_wildcard():
-    with pytest.raises(ValueError, match="any web page"):
-        websocket_origins("0.0.0.0", 5006, ["*"])
+@pytest.mark.parametrize("pattern", ["*", "*:5006", "*.*", "*.*:*", "*.org", "*:*", "lab.*.org", "**.example.org",
+                                     "*lab.example.org"])
+def test_websocket_origin_is_never_a_wildcard_nobody_named(pattern, monkeypatch):
+    with pytest.raises(ValueError, match="hosts nobody named"):
+        websocket_origins("0.0.0.0", 5006, [pattern])
+    monkeypatch.setenv("BOKEH_ALLOW_WS_ORIGIN", f"lab.example.org,{pattern}")  # Bokeh lets this replace ours
+    with pytest.raises(ValueError, match="BOKEH_ALLOW_WS_ORIGIN"):
+        websocket_origins("0.0.0.0", 5006, None)
+
+
+def test_websocket_origins_default_to_the_server_and_keep_named_hosts():
     assert websocket_origins("0.0.0.0", 5006, None) == ["localhost:5006", "localhost:5006", "127.0.0.1:5006"]
     assert websocket_origins(None, 5006, ["lab.example.org"]) == ["lab.example.org"]
+    named = ["*.lab.example.org", "lab.example.org:*", "[::1]:5006", "10.1.2.3:443"]
+    assert websocket_origins(None, 5006, named) == named
+
+
+def test_serving_without_login_beyond_the_loopback_warns(tmp_path):
+    from batteryviz.serve import exposure_warning
+
+    for address in ("localhost", "127.0.0.1", "::1", "127.0.1.1"):
+        assert exposure_warning("none", address) is None
+    for address in ("0.0.0.0", "", None, "lab.example.org", "192.168.1.20", "::"):
+        assert "WITHOUT LOGIN" in exposure_warning("none", address)
+    assert exposure_warning("basic", "0.0.0.0") is None
+    proc = subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--address", "0.0.0.0", "--port",
+                             str(free_port()), "--workspace", str(tmp_path / "ws")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert "WITHOUT LOGIN on 0.0.0.0" in proc.stderr.readline()  # the first thing it says
+    finally:
+        stop_process(proc)
+        proc.stderr.close()
 
 
 def test_cli_user_add_reads_the_password_from_stdin(tmp_path, monkeypatch, capsys):

@@ -48,7 +48,12 @@ def per_cycle(
     counters: dict[str, np.ndarray] | None = None,
     resistance_max_interval_s: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    """Aggregate records into ``m`` cycles (``pos`` = 0-based cycle position, -1 = none)."""
+    """Aggregate records into ``m`` cycles (``pos`` = 0-based cycle position, -1 = none).
+
+    ``m`` may be 0 (a file of rest only, or a single step): every output is then empty."""
+    if m == 0:
+        inputs = ["t", "u", "i", "st"] + (["temp"] if temperature is not None else []) + list(counters or {})
+        return {k: np.empty(0) for k in output_keys(inputs)}
     cols = {"t": t, "u": u, "i": i, "st": np.asarray(st, dtype=np.int8), "pos": pos}
     if temperature is not None:
         cols["temp"] = temperature
@@ -97,8 +102,9 @@ def per_cycle(
         raise ValueError(f"expected {m} cycles, aggregated {first.height}")
     # second stage: each record gets its cycle's peak current by a take on `pos` (no join);
     # records before the first cycle (pos -1) form a group that is dropped
-    peak_ch = first["peak_ch"].fill_null(0).to_numpy()[pos]
-    peak_dis = first["peak_dis"].fill_null(0).to_numpy()[pos]
+    # index -1 (records before the first cycle) takes the appended 0, not the last cycle's peak
+    peak_ch = np.append(first["peak_ch"].fill_null(0).to_numpy(), 0.0)[pos]
+    peak_dis = np.append(first["peak_dis"].fill_null(0).to_numpy(), 0.0)[pos]
     peak = pl.when(ch).then(pl.col("peak_ch")).when(dis).then(pl.col("peak_dis")).otherwise(None)
     cc = (ch | dis) & (pl.col("absi") >= 0.9 * peak)
     opening = (ch | dis) & (pl.col("absi") >= 0.5 * peak) & (peak > 0)

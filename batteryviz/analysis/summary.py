@@ -239,7 +239,14 @@ class CycleSummary(Analysis):
         if numbers.size == 0:
             empty = xr.Dataset(coords={CYCLE_DIM: (CYCLE_DIM, np.zeros(0, dtype=np.int64))})
             empty.attrs.update(self.provenance())
-            empty.attrs["source_file"] = ds.attrs.get("source_file", "")
+            empty.attrs.update({
+                "source_file": ds.attrs.get("source_file", ""),
+                "cycle_rule": ds.attrs.get("cycle_rule", ""),
+                "cycle_mode": ds.attrs.get("cycle_mode", ""),
+                "capacity_source": "none: no cycles",
+                "ce_definition": "not defined: no cycles",
+                "sign_convention": "current > 0 charges the cell; capacities and energies are positive magnitudes",
+            })
             empty.attrs["quality_warnings"] = "\n".join(
                 [w for w in ds.attrs.get("quality_warnings", "").split("\n") if w]
                 + ["no cycles: the data hold no charge or discharge records (rest or open-circuit only)"]

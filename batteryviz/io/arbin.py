@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import regex_column
-from .tabular import TableReader
+from .tabular import TableReader, read_excel
 
 
 _c = regex_column
@@ -61,9 +61,7 @@ class ArbinReader(TableReader):
 
 
 def _global_info(path: Path) -> dict:
-    import pandas as pd
-
-    info = pd.read_excel(path, sheet_name="Global_Info", header=None, engine="openpyxl")
+    info = read_excel(path, sheet_name="Global_Info", header=None)
     meta = {}
     cells = [str(v) for v in info.values.ravel() if str(v) != "nan"]
     for key, value in zip(cells[:-1], cells[1:]):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import BatteryvizError, BinaryFileError, EmptyFileError
+from ..errors import BatteryvizError, BinaryFileError, EmptyFileError, TruncatedFileError
 from .base import Column, Reader, apply_column_map
 from .finish import finish
 from .text import Head, read_head
@@ -59,7 +59,12 @@ def _export(path: Path, table: str) -> pl.DataFrame:
     exe = shutil.which("mdb-export")
     if exe is None:
         raise BatteryvizError(INSTALL_HINT, path=path)
-    proc = subprocess.run([exe, str(path), table], capture_output=True, timeout=3600)
+    # "--" and an absolute path: a file named "-V.res" is a file, not an option
+    try:
+        proc = subprocess.run([exe, "--", str(Path(path).resolve()), table], capture_output=True, timeout=3600)
+    except subprocess.TimeoutExpired:
+        raise BatteryvizError(f"mdb-export took over an hour on table {table}; the file may be damaged",
+                              path=path) from None
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
         raise BatteryvizError(
@@ -101,6 +106,11 @@ class ArbinResReader(Reader):
         head = read_head(path)
         if head.raw[4:19] not in JET_MAGIC:
             raise BinaryFileError("not an Arbin .res file (no MS Access 'Standard Jet DB' header)", path=path)
+        page = 2048 if head.raw[0x14:0x15] == b"\x00" else 4096  # Jet 3 pages, else Jet 4 / ACE
+        if head.size % page:
+            raise TruncatedFileError(
+                f"the database is {head.size} bytes, not a whole number of its {page}-byte pages: the file "
+                "is truncated (copied while MITS Pro was writing it, or cut off in a transfer)", path=path)
         glob = self.tests(path)
         if glob.height == 0:
             raise EmptyFileError("the .res file lists no test in Global_Table", path=path)

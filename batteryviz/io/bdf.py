@@ -11,6 +11,7 @@ tables carry none.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -23,12 +24,12 @@ import xarray as xr
 from .. import schema
 from ..cycles import CYCLE_VARIABLES, RECORD_VARIABLES
 from ..schema import CYCLE_DIM
-from ..errors import BatteryvizError, EmptyFileError, MissingColumnError, quote
+from ..errors import BatteryvizError, EmptyFileError, MissingColumnError, ParseError, quote
 from .base import Reader, categorical
 from .lazy import DeferredColumns, deferred
 from .finish import finish
 from .limits import check_expansion
-from .text import Head, read_head, to_float_columns
+from .text import Head, raise_long_line, read_head, to_float_columns
 
 LABELS = {v.label.lower(): v.name for v in schema.VARIABLES.values()}
 COUNTER_ROLES = {
@@ -114,7 +115,14 @@ class BDFReader(Reader):
                     deferred_cols[c] = (np.dtype(dtypes[renamed[c]]) if one_column_each
                                         else np.dtype(np.int64) if file_schema[c].is_integer() else np.dtype(np.float64))
         else:
-            df = pl.read_csv(path, infer_schema_length=None)
+            try:
+                df = pl.read_csv(path, infer_schema_length=None)
+            except pl.exceptions.ComputeError as exc:
+                if "more fields" not in str(exc):
+                    raise ParseError(f"not a readable CSV table ({quote(str(exc).splitlines()[0])})", path=path) from None
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    header = next(csv.reader([fh.readline()]))
+                raise_long_line(path, 1, header, ",", "utf-8")
             if df.height == 0:
                 raise EmptyFileError("BDF file with a header but no rows", path=path)
             # known numeric variables that did not parse as numbers: report line and column

@@ -80,6 +80,9 @@ def modules(data: bytes, path) -> list[dict]:
             raise ParseError(f"expected a 'MODULE' marker at byte {pos}; the file is truncated or damaged", path=path)
         short = data[pos + 6 : pos + 16].decode("latin-1").strip()
         head = pos + 41
+        if head + 24 > len(data):
+            raise ParseError(f"module {short!r} at byte {pos} is cut off in its header: the file is truncated",
+                             path=path)
         if data[head : head + 4] == b"\xff\xff\xff\xff":  # EC-Lab 11.50 and later
             length, version = struct.unpack("<II", data[head + 4 : head + 12])
             date = data[head + 16 : head + 24]
@@ -104,12 +107,17 @@ def modules(data: bytes, path) -> list[dict]:
 def records(data: bytes, module: dict, path) -> np.ndarray:
     """Decode the ``VMP data`` module into a structured numpy array."""
     start, end = module["start"], module["end"]
-    if module["new_layout"]:
-        n_points, n_cols = struct.unpack("<IH", data[start : start + 6])
-        ids = struct.unpack(f"<{n_cols}H", data[start + 6 : start + 6 + 2 * n_cols])
-    else:
-        n_points, n_cols = struct.unpack("<IB", data[start : start + 5])
-        ids = struct.unpack(f"<{n_cols}H", data[start + 5 : start + 5 + 2 * n_cols])
+    data = memoryview(data)[:end]  # a module's header never reads into the next (no copy)
+    try:
+        if module["new_layout"]:
+            n_points, n_cols = struct.unpack("<IH", data[start : start + 6])
+            ids = struct.unpack(f"<{n_cols}H", data[start + 6 : start + 6 + 2 * n_cols])
+        else:
+            n_points, n_cols = struct.unpack("<IB", data[start : start + 5])
+            ids = struct.unpack(f"<{n_cols}H", data[start + 5 : start + 5 + 2 * n_cols])
+    except struct.error:
+        raise ParseError(f"the data module ({end - start} bytes) is too short for its own column list: the "
+                         "file is damaged", path=path) from None
     unknown = [i for i in ids if i not in COLUMN_IDS and i not in FLAG_IDS]
     if unknown:
         raise ParseError(

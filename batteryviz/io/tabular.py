@@ -18,11 +18,12 @@ import numpy as np
 import polars as pl
 
 from .. import schema
-from ..errors import EmptyFileError, MissingColumnError
+from ..errors import EmptyFileError, MissingColumnError, ParseError, quote
 from .base import Column, Reader, apply_column_map, require, unique_names
 from .finish import check_memory, finish
 from .limits import check_zip, read_member
-from .text import Head, check_complete_last_line, raise_truncated, read_head, require_text, to_float_columns, uses_decimal_comma
+from .text import (OVERFLOW, Head, check_complete_last_line, overflow_rows, raise_long_line, raise_truncated, read_head,
+                   require_text, to_float_columns, uses_decimal_comma)
 
 
 def find_header(lines: list[str], pattern: str, limit: int = 200) -> int | None:
@@ -131,15 +132,21 @@ class TableReader(Reader):
             separator=sep,
             has_header=False,
             skip_lines=k + 1,
-            infer_schema=False,
+            # every column as text, and one more than the header names to catch longer rows
+            schema={**{f"_c{j}": pl.String for j in range(len(names))}, OVERFLOW: pl.String},
             truncate_ragged_lines=True,
+            missing_columns="insert",  # the overflow column is absent from most files
             raise_if_empty=False,
             quote_char='"',
         )
-        if df.width < len(names):
-            df = df.with_columns([pl.lit(None, pl.String).alias(f"_pad{j}") for j in range(len(names) - df.width)])
-        df = df.select(df.columns[: len(names)])
-        df.columns = names
+        df.columns = [*names, OVERFLOW]
+        long = overflow_rows(df)
+        if long.any() and not long.all():  # every row longer: an unnamed column, not a bad row
+            if on_bad_lines == "error":
+                raise_long_line(path, k + 1, names, sep, head.encoding)
+            notes.append(f"{int(long.sum())} row(s) with more fields than the header dropped")
+            df = df.filter(~long)
+        df = df.drop(OVERFLOW)
         df = df.filter(~pl.all_horizontal(pl.all().is_null() | (pl.all().str.strip_chars() == "")))
         if df.height == 0:
             raise EmptyFileError(f"header row found at line {k + 1} but no data rows after it", path=path)
@@ -237,12 +244,27 @@ def sheet_names_of(xml: str) -> list[str]:
     return names
 
 
+def read_excel(path: Path, **kwargs):
+    """``pandas.read_excel`` with openpyxl, a damaged workbook (broken XML, a bad zip member)
+    raising a :class:`ParseError` that says so instead of the parser's own exception."""
+    import pandas as pd
+    from xml.etree.ElementTree import ParseError as XMLParseError
+
+    try:
+        return pd.read_excel(path, engine="openpyxl", **kwargs)
+    except (XMLParseError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+        raise ParseError(
+            f"the workbook is damaged and cannot be read ({type(exc).__name__}: "
+            f"{quote(str(exc).splitlines()[0] if str(exc) else '')}); open it in Excel and save it again, "
+            "or export the data as CSV", path=path) from None
+
+
 def read_xlsx_sheets(path: Path, sheets: list[str]) -> pl.DataFrame:
     """Concatenate the given sheets of a workbook (same columns) into one frame (callers check
     the workbook's expansion first: :func:`batteryviz.io.limits.check_zip`)."""
     import pandas as pd
 
-    frames = [pd.read_excel(path, sheet_name=s, engine="openpyxl") for s in sheets]
+    frames = [read_excel(path, sheet_name=s) for s in sheets]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame.columns = [str(c).strip() for c in frame.columns]
     for c in frame.columns:

@@ -196,6 +196,56 @@ def check_complete_last_line(path, size: int, n_fields_expected: int, separator:
     return last if n < n_fields_expected else None
 
 
+#: The name of the extra column a delimited parse is given to catch fields beyond the header's.
+OVERFLOW = "__batteryviz_overflow__"
+
+
+def overflow_rows(df: pl.DataFrame) -> pl.Series:
+    """Which rows of a frame parsed with an :data:`OVERFLOW` column hold a field beyond the
+    header's last one (an empty trailing field, as from a separator at each line's end, is not
+    one)."""
+    extra = df[OVERFLOW]
+    return extra.is_not_null() & (extra.str.strip_chars() != "")
+
+
+def first_long_line(path, skip_lines: int, n_fields: int, separator: str, encoding: str,
+                    quote_char: str | None = '"') -> tuple[int, int] | None:
+    """The first line after ``skip_lines`` with more non-empty fields than ``n_fields``, as
+    ``(line number, fields)``: a streaming scan, run only once a parse has found one."""
+    import csv
+
+    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        for _ in range(skip_lines):
+            fh.readline()
+        if separator == " ":
+            for k, line in enumerate(fh, start=skip_lines + 1):
+                if len(line.split()) > n_fields:
+                    return k, len(line.split())
+            return None
+        rows = csv.reader(fh, delimiter=separator, quotechar=quote_char or "\0",
+                          quoting=csv.QUOTE_MINIMAL if quote_char else csv.QUOTE_NONE)
+        for row in rows:
+            fields = list(row)
+            while len(fields) > n_fields and not fields[-1].strip():
+                fields.pop()
+            if len(fields) > n_fields:
+                return skip_lines + rows.line_num, len(fields)
+    return None
+
+
+def raise_long_line(path, skip_lines: int, names: list[str], separator: str, encoding: str,
+                    quote_char: str | None = '"') -> None:
+    """Raise a :class:`ParseError` naming the first line with more fields than the header."""
+    found = first_long_line(path, skip_lines, len(names), separator, encoding, quote_char)
+    line, n = found if found else (None, len(names) + 1)
+    raise ParseError(
+        f"a row has {n} fields where the header names {len(names)} (last: {quote(names[-1])}): the "
+        "file was edited by hand or holds two exports with different columns. Fix or remove the "
+        "line, or pass on_bad_lines='skip' to read without such rows",
+        path=path, line=line,
+    )
+
+
 def raise_truncated(path, line_no: int, last: str, expected: int, separator: str) -> None:
     n = len(last.split(separator)) if separator != " " else len(last.split())
     raise TruncatedFileError(

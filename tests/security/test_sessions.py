@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -102,3 +103,19 @@ def test_sessions_end_when_idle_or_old_and_are_renewed_by_use(tmp_path):
     assert store.user_of(idle, hashes.get) is None
     assert list((tmp_path / "s").glob("*.json")) == []  # ended sessions leave no file
     assert store.user_of("x" * 10_000, hashes.get) is None and store.user_of(None, hashes.get) is None
+
+
+def test_another_site_cannot_log_a_user_out(lab):
+    url, _ = lab
+    opener, cookies = _login(url, "alice")
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Referer": "https://evil.example/page"}):
+        request = urllib.request.Request(f"{url}/logout", headers={"Cookie": cookies, **headers})
+        with pytest.raises(urllib.error.HTTPError) as refused:  # an <img src=.../logout> elsewhere
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 403
+        assert _lands_on(url, cookies) == "page"  # still logged in
+    # the page's own Logout button (same origin) and a typed address still log out
+    request = urllib.request.Request(f"{url}/logout", headers={"Cookie": cookies, "Sec-Fetch-Site": "same-origin"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        r.read()
+    assert _lands_on(url, cookies) == "login"
