@@ -187,3 +187,60 @@ def test_heavy_work_goes_to_the_configured_cluster(tmp_path, monkeypatch):
             jobs.close_clients()
     assert "compute_analysis" in prefixes  # the scheduler ran the job
     xr.testing.assert_allclose(local[["discharge_capacity_ah"]], remote[["discharge_capacity_ah"]])
+
+
+def test_files_arriving_while_a_stored_cell_opens_are_stored_and_reported(dashboard, real, tmp_path):
+    """The drop zone hands over files one by one as they finish arriving; one arriving while
+    the previous upload's cell is being opened was once left waiting for the next drop, and a
+    refusal reported meanwhile was overwritten by the upload messages."""
+    import hashlib
+    import shutil
+
+    good = real / "arbin" / "pyprobe_sample_data_arbin.csv"
+    spooled = tmp_path / "spool-a"
+    shutil.copy(good, spooled)
+    notes = tmp_path / "spool-b"
+    notes.write_bytes(b"eggs\nmilk\n")
+    good_id = hashlib.sha256(good.read_bytes()).hexdigest()[:16]
+
+    async def scenario():
+        dashboard._on_spooled(good.name, spooled)
+        while dashboard.cell != good_id:  # the first file is stored; its cell is being opened
+            await asyncio.sleep(0.005)
+        dashboard._on_spooled("notes.txt", notes)
+        dashboard._on_refused("huge.txt", "the file is larger than the 500 MiB this server accepts")
+        while dashboard._draining is not None and not dashboard._draining.done():
+            await dashboard._draining
+
+    asyncio.run(scenario())
+    assert dashboard._uploads == []  # nothing left waiting
+    assert not notes.exists() and not spooled.exists()  # both spools consumed
+    texts = _alerts(dashboard.upload_messages)
+    assert any(t.startswith(good.name) and "arbin" in t for t in texts)
+    assert any(t.startswith("notes.txt: not a format") for t in texts)
+    assert any(t.startswith("huge.txt: not uploaded") for t in texts)
+    assert dashboard.cell == good_id  # the last file stored stays open
+
+
+def test_files_of_one_drop_stored_by_separate_tasks_all_keep_their_message(dashboard, real, tmp_path):
+    """A small file finishing before a large one of the same drop is stored (and its task ends)
+    first; the large one's message joins it instead of replacing it."""
+    notes = tmp_path / "spool-notes"
+    notes.write_bytes(b"eggs\nmilk\n")
+    good = tmp_path / "spool-good"
+    good.write_bytes((real / "arbin" / "pyprobe_sample_data_arbin.csv").read_bytes())
+
+    async def scenario():
+        dashboard._on_spooled("notes.txt", notes)
+        await dashboard._draining
+        dashboard._on_spooled("cell.csv", good)
+        await dashboard._draining
+
+    asyncio.run(scenario())
+    texts = _alerts(dashboard.upload_messages)
+    assert [t.split(":")[0] for t in texts] == ["notes.txt", "cell.csv"]
+    for k in range(20):  # a long session shows only the latest messages
+        dashboard._on_refused(f"big{k}.txt", "too large")
+    from batteryviz.ui.app import UPLOAD_MESSAGES
+
+    assert len(dashboard.upload_messages) == UPLOAD_MESSAGES and _alerts(dashboard.upload_messages)[-1].startswith("big19.txt")

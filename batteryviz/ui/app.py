@@ -41,6 +41,8 @@ ACCEPTED = (".txt", ".csv", ".tsv", ".xlsx", ".xls", ".mpt", ".mpr", ".res", ".n
             ".parquet")
 #: Analysis parameters that come from the cell's metadata form or the cycle selection.
 CELL_PARAMETERS = set(CELL_METADATA) | {"cycles", "name"}
+#: How many upload messages (one per file, newest last) the sidebar keeps showing.
+UPLOAD_MESSAGES = 12
 TAB_TITLES = {"summary": "Cycle summary", "dqdu": "dQ/dU", "dvdq": "dV/dQ", "rate": "Rate capability",
               "cycle_life": "Cycle ageing", "calendar": "Calendar ageing", "impedance": "EIS"}
 
@@ -230,6 +232,7 @@ class Dashboard(pn.viewable.Viewer):
                                           on_refused=self._on_refused)
         self._uploads: list = []  # (name, bytes or spooled path) waiting to be stored
         self._draining = None  # the task storing them, while there are some
+        self._upload_log: list = []  # what that task reports, in order
         self.upload_messages = pn.Column(sizing_mode="stretch_width")
         # created with its options: a Select whose options are set after construction shows blank
         self.cell_select = pn.widgets.Select(label="Cell", options=self._cell_options(), sizing_mode="stretch_width")
@@ -416,6 +419,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def _on_spooled(self, filename: str, path) -> None:
         """A file the drop zone received completely (spooled to ``path``, which is ours now)."""
+        log.debug("%s: upload %s received", self.session, filename)
         self._uploads.append((filename, Path(path)))
         try:
             asyncio.get_running_loop()
@@ -432,43 +436,58 @@ class Dashboard(pn.viewable.Viewer):
 
     def _on_refused(self, filename: str, reason: str) -> None:
         """A file the drop zone refused while it arrived (too large, stalled, malformed)."""
-        self.upload_messages.append(markup.alert(f"{filename}: not uploaded: {reason}."))
+        self._upload_log.append(markup.alert(f"{filename}: not uploaded: {reason}."))
+        if self._draining is None or self._draining.done():  # else shown when the files being stored are
+            self._show_upload_log()
 
     async def _drain_uploads(self) -> None:
         """Store waiting uploads one at a time, each once, with one progress total for all the
-        files that arrive meanwhile; the last file stored is opened."""
-        done, messages, last = 0, [], None
+        files that arrive meanwhile, and open the last one stored. Files that arrive while a
+        stored cell opens are stored by the same task before it ends (a file is never left
+        waiting for the next drop). The drop zone hands files over as each finishes arriving,
+        so one drop may need several such tasks: the messages of the page's uploads accumulate
+        (the last :data:`UPLOAD_MESSAGES` are shown) instead of each task replacing the last's."""
+        done = 0
         self.progress.visible, self.progress.value = True, 0
         while self._uploads:
-            filename, data = self._uploads.pop(0)
-            spooled = data if isinstance(data, Path) else None
-            self.progress.max = done + 1 + len(self._uploads)
-            self.busy(f"Reading {filename} ({done + 1}/{self.progress.max})…")
-            try:
-                if spooled is not None:  # a cluster's workers do not see this machine's files
-                    data = spooled.read_bytes() if jobs.scheduler_address() else str(spooled)
-                record = await jobs.run(jobs.add_upload, self.workspace.root, self.workspace.user, filename, data,
-                                        self.workspace.max_upload_bytes, owner=self.workspace.user)
-                messages.append(markup.alert(f"{filename}: {record.format}, {record.rows:,} rows, "
-                                             f"{record.cycles} cycles.", "success"))
-                last = record
-                log.info("%s: upload %s stored", self.session, filename)
-            except Exception as exc:  # noqa: BLE001
-                messages.append(markup.alert(error_message(exc, filename)))
-            finally:
-                if spooled is not None:
-                    spooled.unlink(missing_ok=True)
-            done += 1
-            self.progress.value = done
+            last = None
+            while self._uploads:
+                filename, data = self._uploads.pop(0)
+                spooled = data if isinstance(data, Path) else None
+                self.progress.max = done + 1 + len(self._uploads)
+                self.busy(f"Reading {filename} ({done + 1}/{self.progress.max})…")
+                try:
+                    if spooled is not None:  # a cluster's workers do not see this machine's files
+                        data = spooled.read_bytes() if jobs.scheduler_address() else str(spooled)
+                    record = await jobs.run(jobs.add_upload, self.workspace.root, self.workspace.user, filename,
+                                            data, self.workspace.max_upload_bytes, owner=self.workspace.user)
+                    self._upload_log.append(markup.alert(f"{filename}: {record.format}, {record.rows:,} rows, "
+                                                         f"{record.cycles} cycles.", "success"))
+                    last = record
+                    log.info("%s: upload %s stored", self.session, filename)
+                except Exception as exc:  # noqa: BLE001
+                    log.info("%s: upload %s not stored: %s", self.session, filename, type(exc).__name__)
+                    self._upload_log.append(markup.alert(error_message(exc, filename)))
+                finally:
+                    if spooled is not None:
+                        spooled.unlink(missing_ok=True)
+                done += 1
+                self.progress.value = done
+            with self.batch():
+                self._show_upload_log()
+                self.refresh_cells()
+            if last is not None:
+                self.cell = last.id
+                if self._loading is not None:
+                    await self._loading
         with self.batch():
             self.idle()
             self.progress.visible = False
-            self.upload_messages[:] = messages
-            self.refresh_cells()
-        if last is not None:
-            self.cell = last.id
-            if self._loading is not None:
-                await self._loading
+            self._show_upload_log()
+
+    def _show_upload_log(self) -> None:
+        del self._upload_log[:-UPLOAD_MESSAGES]
+        self.upload_messages[:] = list(self._upload_log)
 
     # -- tabs -------------------------------------------------------------------------------
     def _on_tab_index(self, event):
