@@ -357,7 +357,9 @@ def warm_up() -> None:
 #: that sent a victim's cell list elsewhere now cannot), no plug-ins, no framing of the page.
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
-    "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+    # blob: scripts are made by the page's own scripts (Panel compiles ES modules into blob URLs
+    # and imports them); without it the browser logs a violation on every page
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",

@@ -226,6 +226,13 @@ class Dashboard(pn.viewable.Viewer):
         self._loading = None
         self.session = f"{workspace.user}#{next(_SESSIONS)}"  # names this page in the server log
         self.document = None  # the page's Bokeh document, when served
+        # A served page changes nothing before the browser reports it loaded (Panel's onload):
+        # the cell and tab named in a link arrive from the browser's location as soon as it
+        # connects, and Panel 1.9.4 drops the changes of a `hold` made between that moment and
+        # the page's "document ready" (it assumes the document is yet to be sent). A cell
+        # opened in that window never appeared: half of the fresh loads of a tab link stayed
+        # blank. open_first opens the linked cell and tab once the page is loaded.
+        self._page_loaded = True
         # -- sidebar
         self.dropper = SpooledFileDropper(multiple=True, max_bytes=workspace.max_upload_bytes, label="Upload cycler files",
                                           sizing_mode="stretch_width", on_file=self._on_spooled,
@@ -293,7 +300,7 @@ class Dashboard(pn.viewable.Viewer):
     def batch(self):
         """Several changes to the page sent as one message, with Bokeh's model index rebuilt once
         (each change of a layout's children otherwise walks every model of the page)."""
-        if self.document is None:
+        if self.document is None or not self._page_loaded:  # see _page_loaded in __init__
             return contextlib.nullcontext()
         return pn.io.hold(self.document, freeze=True)
 
@@ -336,7 +343,9 @@ class Dashboard(pn.viewable.Viewer):
             self.cell_select.value = self.cell
 
     async def open_first(self) -> None:
-        """Show the cell named in the URL, else the first one (awaitable: returns once loaded)."""
+        """Show the cell named in the URL, else the first one (awaitable: returns once loaded).
+        A served page calls it once the browser has loaded the page."""
+        self._page_loaded = True
         if not self.cell and self.cell_select.options:
             self.cell = next(iter(self.cell_select.options.values()))
         elif self.cell and (self.record is None or self.record.id != self.cell):
@@ -348,7 +357,8 @@ class Dashboard(pn.viewable.Viewer):
     def _on_cell(self):
         if self.cell and self.cell_select.value != self.cell and self.cell in self.cell_select.options.values():
             self.cell_select.value = self.cell
-        self._start_loading()
+        if self._page_loaded:  # else open_first opens it
+            self._start_loading()
 
     def _start_loading(self) -> None:
         """Load the current cell off the event loop; ``self._loading`` can be awaited."""
@@ -499,7 +509,7 @@ class Dashboard(pn.viewable.Viewer):
         if self.tab in self.tab_names and self.tabs.active != self.tab_names.index(self.tab):
             self.tabs.active = self.tab_names.index(self.tab)
         tab = self.tabs_by_name.get(self.tab)
-        if tab is not None:
+        if tab is not None and self._page_loaded:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # no event loop (plain Python): built by the next show_tab() call
@@ -668,6 +678,7 @@ def create_app(workspace: Workspace):
                              '<a style="color:white" href="./logout">Log out</a></span>'
                              if workspace.user != "local" else "")],
     )
+    dashboard._page_loaded = False  # until pn.state.onload runs open_first
     if pn.state.location is not None:
         pn.state.location.sync(dashboard, {"cell": "cell", "tab": "tab", "cycles": "cycles"})
     pn.state.onload(dashboard.open_first)

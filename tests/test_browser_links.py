@@ -1,0 +1,76 @@
+"""A link to an analysis tab opens that tab with its result, every time.
+
+Fresh browser contexts open ``?cell=<id>&tab=<analysis>`` for every analysis whose result the
+cell holds, twenty loads in all. Panel drops the changes of a ``hold`` made between the browser's
+connection and its "document ready"; the dashboard once opened the linked cell in that window,
+and about half of such loads showed only "Choose the parameters and press Run" for good.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from batteryviz.analysis.registry import ANALYSES
+from batteryviz.serve import ServeConfig
+from batteryviz.store import Workspace
+from batteryviz.ui import jobs
+
+from .dashboard_support import ARTIFACTS, chromium_available, running_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not chromium_available(), reason="no Chromium")]
+
+LOADS = 20
+
+
+@pytest.fixture(scope="module")
+def lab_with_results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("links")
+    config = ServeConfig(workspace=str(root / "ws"))
+    workspace = Workspace(config.workspace, "local")
+    cell = next(c for c in workspace.cells() if c.example)
+    computed = []
+    for name in ANALYSES:
+        params = jobs.analysis_parameters(ANALYSES[name], cell.metadata, None, {})
+        try:
+            jobs.compute_analysis(config.workspace, "local", cell.id, name, params)
+        except Exception:  # noqa: BLE001 - an analysis this cell cannot have (EIS of a cycling file)
+            continue
+        computed.append(name)
+    assert {"summary", "dqdu", "dvdq", "rate", "cycle_life"} <= set(computed)
+    with running_server(config) as url:
+        yield url, cell.id, computed
+
+
+def _result_on_screen(page) -> bool:
+    """The page shows a drawn result (plots) and nowhere the Run hint (hidden tabs are not in
+    the page until chosen, so what is drawn is the linked tab's)."""
+    return (page.locator("canvas").count() > 0
+            and page.get_by_text("Choose the parameters and press").count() == 0)
+
+
+def test_every_analysis_link_opens_its_result_in_fresh_browsers(browser, lab_with_results):
+    url, cell, computed = lab_with_results
+    failures = []
+    for k in range(LOADS):
+        tab = computed[k % len(computed)]
+        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.set_default_timeout(90_000)
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{url}/?cell={cell}&tab={tab}&cycles=1-30:5")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _result_on_screen(page):
+            page.wait_for_timeout(250)
+        shown = _result_on_screen(page)
+        if not shown or errors:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"link-{k}-{tab}.png"))
+            failures.append((k, tab, shown, errors[:3]))
+        assert re.search(rf"tab={tab}\b", page.url)  # the URL still names the tab
+        context.close()
+    assert failures == []
