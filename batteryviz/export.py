@@ -219,19 +219,42 @@ def write_excel(path: str | os.PathLike, summary: xr.Dataset | None = None, dqdu
 
     path = Path(path)
     results = {k: v for k, v in (("summary", summary), ("dqdu", dqdu), *((extra or {}).items())) if v is not None}
+    tables = []  # (sheet name, table), all made and checked before the workbook is opened
+    if summary is not None:
+        stats = summary_statistics(summary)
+        tables += [("Summary", pd.DataFrame(list(stats.items()), columns=["Statistic", "Value"])),
+                   ("Cycle Data", summary_table(summary))]
+    if dqdu is not None:
+        tables += [("dQdU Data", dqdu_long(dqdu)), ("Peak Data", peak_table(dqdu))]
+    for name, res in (extra or {}).items():
+        if res.sizes:  # each result as the table its CSV download holds (curves on their own grid)
+            tables.append((name, result_table(name, res)))
+    tables.append(("Parameters", pd.DataFrame(_parameters_rows(results), columns=["Analysis", "Parameter", "Value"])))
+    sheets = [(sheet, part) for name, table in tables for sheet, part in _sheet_parts(table, name)]
     with atomic_path(path) as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-            if summary is not None:
-                stats = summary_statistics(summary)
-                pd.DataFrame(list(stats.items()), columns=["Statistic", "Value"]).to_excel(xw, sheet_name="Summary", index=False)
-                summary_table(summary).to_excel(xw, sheet_name="Cycle Data", index=False)
-            if dqdu is not None:
-                dqdu_long(dqdu).to_excel(xw, sheet_name="dQdU Data", index=False)
-                peak_table(dqdu).to_excel(xw, sheet_name="Peak Data", index=False)
-            for name, res in (extra or {}).items():
-                res.to_dataframe().reset_index().to_excel(xw, sheet_name=name[:31], index=False) if res.sizes else None
-            pd.DataFrame(_parameters_rows(results), columns=["Analysis", "Parameter", "Value"]).to_excel(xw, sheet_name="Parameters", index=False)
+            for sheet, part in sheets:
+                part.to_excel(xw, sheet_name=sheet, index=False)
     return path
+
+
+#: Rows of data an Excel sheet holds under its header row (Excel's limit is 1,048,576 rows).
+EXCEL_ROWS = 1_048_575
+#: Sheets one table may be split over before the workbook is refused.
+EXCEL_MAX_PARTS = 8
+
+
+def _sheet_parts(table, name: str) -> list:
+    """``table`` as ``(sheet name, rows)`` parts: one sheet named ``name``, continued on
+    "name (2)", "name (3)" … when it has more rows than a sheet holds. A table needing more than
+    :data:`EXCEL_MAX_PARTS` sheets is refused with a :class:`ValueError` that says which format
+    holds it."""
+    parts = max(1, -(-len(table) // EXCEL_ROWS))
+    if parts > EXCEL_MAX_PARTS:
+        raise ValueError(f"the {name} table has {len(table):,} rows, more than {EXCEL_MAX_PARTS} Excel sheets hold "
+                         f"({EXCEL_ROWS:,} rows each); download it as CSV or netCDF instead")
+    return [(name[:31] if k == 0 else f"{name[:25]} ({k + 1})", table.iloc[k * EXCEL_ROWS:(k + 1) * EXCEL_ROWS])
+            for k in range(parts)]
 
 
 def write_origin(table, path: str | os.PathLike, units: dict | None = None, comments: dict | None = None) -> Path:

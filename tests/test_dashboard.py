@@ -244,3 +244,51 @@ def test_files_of_one_drop_stored_by_separate_tasks_all_keep_their_message(dashb
     from batteryviz.ui.app import UPLOAD_MESSAGES
 
     assert len(dashboard.upload_messages) == UPLOAD_MESSAGES and _alerts(dashboard.upload_messages)[-1].startswith("big19.txt")
+
+
+def test_a_file_without_cycles_stores_opens_and_every_tab_says_why(dashboard, real):
+    """A real Maccor export of 8 rest records (#16 item 3): it once crashed the upload with an
+    IndexError and left a half cell; analyses that need cycles now say so."""
+    from batteryviz.analysis.registry import ANALYSES
+    from batteryviz.errors import BatteryvizError
+
+    source = real / "maccor" / "battdat_maccor_example.001"
+    asyncio.run(dashboard._on_upload(SimpleNamespace(new={source.name: source.read_bytes()})))
+    assert any("0 cycles" in t for t in _alerts(dashboard.upload_messages, "success"))
+    assert dashboard.record.filename == source.name and dashboard.record.cycles == 0
+    assert source.name in [c.filename for c in dashboard.workspace.cells()]  # listed: stored whole
+    for key, tab in dashboard.tabs_by_name.items():
+        asyncio.run(tab.ensure_built())
+        result = asyncio.run(tab.run())
+        texts = _alerts(tab.output)
+        if result is None:  # refused: a sentence, never an exception's name or a traceback
+            assert texts, key
+            assert not any(word in t for t in texts for word in ("KeyError", "TypeError", "IndexError", "Traceback")), texts
+    ds = dashboard.dataset
+    for name, cls in ANALYSES.items():
+        try:
+            cls().compute(ds)
+        except BatteryvizError:
+            pass  # says what is missing, naming the file
+        except ValueError as exc:
+            assert "min_storage_h" in str(exc) or "cycles" in str(exc), (name, exc)
+
+
+def test_a_failed_download_is_saved_as_text_named_so_not_as_the_promised_format(dashboard, monkeypatch):
+    import batteryviz.ui.app as app
+
+    tab = dashboard.tabs_by_name["summary"]
+    asyncio.run(tab.display(force=True))
+    button = next(b for b in tab.downloads if b.filename.endswith(".xlsx"))
+    good_name = button.filename
+
+    def refuse(*_args, **_kwargs):
+        raise ValueError("the dvdq table has 9,999,999 rows; download it as CSV or netCDF instead")
+
+    monkeypatch.setattr(app, "export_bytes", refuse)
+    data = button.callback().read()
+    assert button.filename.endswith(".xlsx-error.txt") and b"download it as CSV" in data
+    assert any("download it as CSV" in t for t in _alerts(dashboard.notice))
+    monkeypatch.undo()
+    data = button.callback().read()
+    assert button.filename == good_name and data[:2] == b"PK"  # a real workbook again

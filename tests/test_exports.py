@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import batteryviz as bv
 from batteryviz import export as ex
@@ -87,3 +88,36 @@ def test_result_table_of_curves_on_a_grid_is_long_and_complete(example_ds):
         assert set(rows["x_name"]) == {var.dims[1]}
         c, x = int(rows["cycle"].iloc[5]), float(rows["x"].iloc[5])
         assert rows["value"].iloc[5] == pytest.approx(float(var.sel(cycle=c, **{var.dims[1]: x})))
+
+
+def test_excel_of_a_cell_with_dvdq_is_a_workbook_holding_the_curves(results, example_ds, tmp_path):
+    """dV/dQ's curves live on two grids (charge and discharge capacity); the workbook once
+    wrote their cross product (6 cycles x 500 x 500 = 1.5 M rows, past Excel's limit), and the
+    dashboard then saved an error text as .xlsx."""
+    import openpyxl
+
+    summary, dqdu = results
+    dvdq = bv.DifferentialVoltage(cycles=[1, 5, 10, 15, 20, 25]).compute(example_ds)
+    data = ex.export_bytes("xlsx", "dvdq", {"summary": summary, "dqdu": dqdu, "dvdq": dvdq})
+    path = tmp_path / "cell.xlsx"
+    path.write_bytes(data)
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert "dvdq" in book.sheetnames
+    sheet = pd.read_excel(path, sheet_name="dvdq")
+    assert len(sheet) == len(ex.result_table("dvdq", dvdq)) == int(np.isfinite(dvdq["charge_dvdq"]).sum()
+                                                                    + np.isfinite(dvdq["discharge_dvdq"]).sum())
+
+
+def test_a_table_longer_than_a_sheet_continues_on_more_sheets_or_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(ex, "EXCEL_ROWS", 10)
+    table = pd.DataFrame({"cycle": np.arange(25), "value": np.arange(25) * 0.5})
+    parts = ex._sheet_parts(table, "dvdq")
+    assert [name for name, _ in parts] == ["dvdq", "dvdq (2)", "dvdq (3)"]
+    assert pd.concat([part for _, part in parts], ignore_index=True).equals(table)
+    monkeypatch.setattr(ex, "EXCEL_MAX_PARTS", 2)
+    with pytest.raises(ValueError, match="25 rows.*download it as CSV or netCDF"):
+        ex._sheet_parts(table, "dvdq")
+    target = tmp_path / "refused.xlsx"
+    with pytest.raises(ValueError, match="download it as CSV"):
+        ex.write_excel(target, extra={"dvdq": xr.Dataset({"value": ("cycle", np.arange(25.0))})})
+    assert not target.exists()  # no half workbook left behind

@@ -34,7 +34,7 @@ from scipy import optimize
 
 from ..chunking import lazy_call, with_cycle_structure
 from .base import Analysis
-from .summary import CycleSummary
+from .summary import CycleSummary, require_cycles
 
 MODELS = {
     "linear": (lambda x, a, b: a + b * x, ("a", "b")),
@@ -239,6 +239,7 @@ class CycleLife(Analysis):
             ds = with_cycle_structure(ds, self.cycle_mode)
         summary = ds if "discharge_capacity_ah" in ds and "record" not in ds.dims else CycleSummary(
             cycle_mode=self.cycle_mode, nominal_capacity_mah=self.nominal_capacity_mah).compute(ds)
+        require_cycles(summary, "cycle ageing")
         cycles = summary["cycle"].values
         structural = self._structurally_complete(ds, summary)
         if self.cycles is not None:

@@ -26,7 +26,7 @@ import param
 import xarray as xr
 
 from .base import Analysis
-from .summary import CycleSummary
+from .summary import CycleSummary, require_cycles
 
 STANDARD_RATES = (0.05, 0.1, 0.2, 0.25, 1 / 3, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0)
 
@@ -97,6 +97,7 @@ class RateCapability(Analysis):
             active_mass_mg=self.active_mass_mg).compute(ds)
         if any(hasattr(v.data, "dask") for v in summary.data_vars.values()):
             summary = summary.compute()  # one pass over the records for every variable
+        require_cycles(summary, "rate capability")
         cycles = summary["cycle"].values
         complete = summary["complete"].values.astype(bool)
         c_rate = snap_rates(summary["charge_c_rate"].values, self.rate_tolerance)

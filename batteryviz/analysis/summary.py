@@ -84,6 +84,16 @@ def aggregate(ds: xr.Dataset, names: dict[str, str], starts: np.ndarray, resista
     return _kernel(arrays, pos, len(starts), resistance_max_interval_s)
 
 
+def require_cycles(summary: xr.Dataset, what: str) -> None:
+    """Raise a :class:`~batteryviz.errors.BatteryvizError` naming the file when a cycle summary
+    holds no cycle (a file of rest or open-circuit only): ``what`` needs them."""
+    if summary.sizes.get(CYCLE_DIM, 0) == 0:
+        from ..errors import BatteryvizError
+
+        raise BatteryvizError(f"{what} needs charge/discharge cycles, and this file has none (rest or "
+                              "open-circuit records only)", path=summary.attrs.get("source_file") or None)
+
+
 #: The cached per-cycle aggregates a converted file carries (:func:`cycle_aggregates`).
 AGGREGATES = "cycle_aggregates"
 

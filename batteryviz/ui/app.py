@@ -189,23 +189,33 @@ class AnalysisTab(pn.viewable.Viewer):
 
     def _panes(self, result, label: str) -> tuple[list, list]:
         """The result's panes and its download buttons (made in a worker thread)."""
-        downloads = [
-            pn.widgets.FileDownload(callback=partial(self._download, kind), filename=f"{label}_{self.key}{suffix}",
-                                    label=f"⬇ {title}", color="light", width=120, css_classes=[f"bv-download-{kind}"])
-            for kind, (title, suffix) in DOWNLOADS.items()
-        ]
+        downloads = []
+        for kind, (title, suffix) in DOWNLOADS.items():
+            button = pn.widgets.FileDownload(filename=f"{label}_{self.key}{suffix}", label=f"⬇ {title}", color="light",
+                                             width=120, css_classes=[f"bv-download-{kind}"])
+            button.callback = partial(self._download, kind, button, f"{label}_{self.key}")
+            downloads.append(button)
         return views.build(self.analysis, self.key, result), downloads
 
-    def _download(self, kind: str):
+    def _download(self, kind: str, button=None, stem: str = "export"):
+        """The bytes of a download. When the export fails the user is told in the page and the
+        browser saves the message as ``<stem>.<kind>-error.txt``: never a file whose name
+        promises a format its content is not."""
         dash = self.dashboard
         results = dash.results.get(dash.record.id, {}) if dash.record else {}
+        suffix = DOWNLOADS[kind][1]
         try:
             ds = dash.dataset if kind == "report" else None
-            return io.BytesIO(export_bytes(kind, self.key, results, ds))
+            data = export_bytes(kind, self.key, results, ds)
         except Exception as exc:  # noqa: BLE001
-            dash.notify(error_message(exc, f"{DOWNLOADS[kind][0]} export"))
-            return io.BytesIO(error_message(exc, "Export").encode())
-
+            message = error_message(exc, f"{DOWNLOADS[kind][0]} export")
+            dash.notify(message)
+            if button is not None:
+                button.filename = f"{stem}.{kind}-error.txt"
+            return io.BytesIO(message.encode())
+        if button is not None:
+            button.filename = f"{stem}{suffix}"  # a failure before may have renamed it
+        return io.BytesIO(data)
 
 HINT = "Choose the parameters and press **Run**."
 
