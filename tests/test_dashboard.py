@@ -292,3 +292,20 @@ def test_a_failed_download_is_saved_as_text_named_so_not_as_the_promised_format(
     monkeypatch.undo()
     data = button.callback().read()
     assert button.filename == good_name and data[:2] == b"PK"  # a real workbook again
+
+
+def test_comparing_cells_never_replaces_a_cells_own_results(dashboard):
+    """Compare's "dQ/dU of cycle N" once saved its one-cycle dQ/dU as each compared cell's dQ/dU,
+    so the cell's dQ/dU tab (and its link) then showed cycle N whatever its own cycles were."""
+    cell = dashboard.record.id
+    dashboard.cycles = "1,10,20"
+    result = asyncio.run(dashboard.tabs_by_name["dqdu"].run())
+    assert list(result["cycle"].values) == [1, 10, 20]
+    compare = dashboard.compare
+    compare.cells.value = [cell]
+    compare.dqdu_cycle.value = 5
+    asyncio.run(compare._compare())
+    assert len(compare.output.select(pn.pane.Bokeh)) == 2  # the comparison was drawn
+    stored = dashboard.workspace.load_result(cell, "dqdu")
+    assert list(stored["cycle"].values) == [1, 10, 20]  # the cell's own dQ/dU, not cycle 5
+    assert list(dashboard.results[cell]["dqdu"]["cycle"].values) == [1, 10, 20]

@@ -622,7 +622,7 @@ class _CompareTab(pn.viewable.Viewer):
                     if self.dqdu_cycle.value:
                         params = jobs.analysis_parameters(ANALYSES["dqdu"], record.metadata, [int(self.dqdu_cycle.value)], {})
                         result = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "dqdu", params,
-                                                owner=ws.user)
+                                                False, owner=ws.user)  # not kept: the cell's dQ/dU stays its own
                         for d in ("charge", "discharge"):
                             if f"{d}_dqdu" in result:
                                 dqdu.append(((result[f"{d}_voltage"].values, result[f"{d}_dqdu"].values[0]),

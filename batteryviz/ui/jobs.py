@@ -265,8 +265,10 @@ def analysis_parameters(analysis_cls, metadata: dict, cycles: list[int] | None, 
     return out
 
 
-def compute_analysis(root: str, user: str, cell_id: str, name: str, params: dict):
-    """Open the cell, run analysis ``name`` with ``params``, keep the result in the workspace."""
+def compute_analysis(root: str, user: str, cell_id: str, name: str, params: dict, keep: bool = True):
+    """Open the cell, run analysis ``name`` with ``params``; with ``keep`` (the default) the
+    result becomes the cell's stored result of that analysis. A comparison of cells passes
+    ``keep=False``: what it computes for its own plot never replaces what the cell's tab shows."""
     from ..analysis.registry import ANALYSES
     from ..store import Workspace
 
@@ -274,7 +276,8 @@ def compute_analysis(root: str, user: str, cell_id: str, name: str, params: dict
     ds = ws.open_dataset(cell_id)
     result = ANALYSES[name](**params).compute(ds)
     result = result.compute()  # a no-op in memory; evaluates a lazy (Dask) result here, on the worker
-    ws.save_result(cell_id, name, result)
+    if keep:
+        ws.save_result(cell_id, name, result)
     return result
 
 
