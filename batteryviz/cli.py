@@ -373,9 +373,25 @@ def cmd_serve(args) -> int:
     warning = exposure_warning(config.auth, args.address)
     if warning:
         print(warning, file=sys.stderr)
-    make_server(config, port=args.port, address=args.address, websocket_origin=args.allow_websocket_origin or None,
-                num_procs=args.num_procs, show=args.show, **extra)
+    _stop_on_sigterm()
+    try:
+        make_server(config, port=args.port, address=args.address, websocket_origin=args.allow_websocket_origin or None,
+                    num_procs=args.num_procs, show=args.show, **extra)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a normal stop
+        print("batteryviz: stopped", file=sys.stderr)
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (what systemd, Docker and Kubernetes send) stop the server as Ctrl-C does:
+    through Python's shutdown, which ends the job processes and the resource tracker. By default
+    SIGTERM ends the process at once and leaves those running, orphaned."""
+    import signal
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def cmd_user(args) -> int:

@@ -20,7 +20,7 @@ import pytest
 from batteryviz.serve import (ServeConfig, add_user, hash_password, load_credentials, verify_password,
                               websocket_origins)
 
-from .dashboard_support import free_port, running_server, stop_process
+from .dashboard_support import free_port, running_server, serve_process, stop_process, wait_until_live
 
 SECRET = "a-cookie-secret-for-tests-0123456789"
 
@@ -228,3 +228,27 @@ def test_an_unconnected_page_is_discarded_after_its_lifetime(tmp_path, page_log)
         while not _closed(page_log) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert len(_closed(page_log)) == 1
+
+
+def test_sigterm_stops_the_server_and_its_job_processes(tmp_path):
+    """systemd, Docker and Kubernetes stop a service with SIGTERM; it once ended the server at
+    once and left its job processes and multiprocessing's resource tracker running."""
+    import signal
+
+    import psutil
+
+    port = free_port()
+    proc = serve_process(port, tmp_path / "ws")
+    try:
+        wait_until_live(f"http://127.0.0.1:{port}", timeout=120)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120) as r:
+            r.read()
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children  # job processes are started before the first page
+        proc.send_signal(signal.SIGTERM)  # to the server alone, not its process group
+        assert proc.wait(timeout=60) == 0
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            stop_process(proc, signal.SIGKILL)
