@@ -111,3 +111,36 @@ def test_peak_tracks_render_with_plain_colours_one_per_track(n_tracks):
     for t in np.unique(track):
         assert len(set(colours[track == t])) == 1
     assert colours[track == 0][0] != colours[track == 1][0]
+
+
+def test_a_figure_that_is_not_defined_says_so_instead_of_zero(example_ds):
+    """A charge-only file has no coulombic efficiency or retention: not 0.00 (#16 item 6)."""
+    from batteryviz.ui import views
+
+    ds = example_ds.copy()
+    ds["current_ampere"] = abs(ds["current_ampere"])  # every step charges
+    analysis = ANALYSES["summary"]()
+    result = analysis.compute(ds)
+    shown = {label: fmt.format(value=value) for label, value, fmt in views.prepare(analysis, "summary", result).numbers}
+    assert shown["Mean CE (%)"] == shown["Final retention (%)"] == views.NOT_DEFINED
+    assert shown["Cycles"] != views.NOT_DEFINED
+    rows = [r for r in views.build(analysis, "summary", result) if isinstance(r, pn.Row)]
+    numbers = [n for r in rows for n in r.objects if isinstance(n, pn.indicators.Number)]
+    assert any(n.format == views.NOT_DEFINED for n in numbers)
+
+
+def test_an_implausible_figure_is_flagged_above_the_table(example_ds):
+    from batteryviz.ui import views
+
+    ds = example_ds.copy()
+    current = ds["current_ampere"].values.copy()
+    current[current < 0] *= 2.0  # discharge current misread at twice its size: CE near 200 %
+    ds["current_ampere"] = ("record", current)
+    for name in [v for v in ds.data_vars if "discharging_capacity" in v]:
+        ds = ds.drop_vars(name)  # capacity from the (misread) current
+    analysis = ANALYSES["summary"](capacity_source="integration")
+    result = analysis.compute(ds)
+    view = views.prepare(analysis, "summary", result)
+    assert view.warnings and view.warnings[0].startswith("Implausible mean CE")
+    plain = views.prepare(analysis, "summary", analysis.compute(example_ds))
+    assert not any(w.startswith("Implausible") for w in plain.warnings)

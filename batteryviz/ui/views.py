@@ -98,7 +98,7 @@ def prepare(analysis, key: str, result) -> PreparedView:
         view.plot_error = f"Plot: {exc}"
     if key == "summary":
         stats = summary_statistics(result)
-        view.numbers = [(label, _finite(stats.get(k)), fmt) for k, label, fmt in SUMMARY_FIGURES if k in stats]
+        view.numbers = [_figure(label, stats.get(k), fmt) for k, label, fmt in SUMMARY_FIGURES if k in stats]
     if key == "dqdu":
         from .. import plots
         from ..analysis.dqdu import peak_tracks
@@ -115,6 +115,8 @@ def prepare(analysis, key: str, result) -> PreparedView:
     view.widgets = tables(view)
     warnings = result.attrs.get("quality_warnings", "")
     view.warnings = [w for w in str(warnings).split("\n") if w] if warnings else []
+    if key == "summary":
+        view.warnings = implausible(stats) + view.warnings
     view.definitions = definitions(result)
     return view
 
@@ -222,5 +224,34 @@ def definitions(result) -> str:
     return "**Definitions** — " + "; ".join(markup.md("{}: {}", k.replace("_", " "), result.attrs[k]) for k in keys)
 
 
-def _finite(value) -> float:
-    return float(value) if value is not None and np.isfinite(value) else 0.0
+#: What a key figure shows when it is not defined (no complete cycle, a single cycle's spread …).
+NOT_DEFINED = "not defined"
+
+
+def _figure(label: str, value, fmt: str) -> tuple:
+    """A key figure as ``(label, value, format)``; a value that is not defined (NaN, None) shows
+    :data:`NOT_DEFINED`, never 0 — a charge-only file has no coulombic efficiency, not one of 0 %."""
+    if value is None or not np.isfinite(value):
+        return label, 0.0, NOT_DEFINED
+    return label, float(value), fmt
+
+
+#: Ranges outside which a key figure of real cycling data points to a misread (sign convention,
+#: time column, units) or to data that are not cycling at all; shown above the warnings.
+PLAUSIBLE = {
+    "mean_coulombic_efficiency_percent": ("mean CE", 50.0, 110.0, "%"),
+    "final_retention_percent": ("final retention", 0.0, 150.0, "%"),
+    "mean_discharge_capacity_ah": ("mean discharge capacity", 0.0, np.inf, " Ah"),
+}
+
+
+def implausible(stats: dict) -> list[str]:
+    """Sentences flagging key figures outside :data:`PLAUSIBLE` (empty when all are inside)."""
+    out = []
+    for key, (name, low, high, unit) in PLAUSIBLE.items():
+        value = stats.get(key)
+        if value is not None and np.isfinite(value) and not (low <= value <= high):
+            out.append(f"Implausible {name}: {value:.4g}{unit} (expected {low:g} to {high:g}{unit}). The file may "
+                       "be misread (current sign, time or capacity column, units) or hold no regular cycling; "
+                       "check the warnings below and the Overview's first rows.")
+    return out
