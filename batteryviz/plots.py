@@ -12,7 +12,25 @@ import xarray as xr
 
 import holoviews as hv
 
-if not hv.Store.renderers:
+
+
+def _in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (not a server, a script or a test)."""
+    import sys
+
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+if _in_notebook():
+    # A lab without internet access must see its plots: the JavaScript and CSS of Bokeh,
+    # HoloViews and Panel go into the notebook itself instead of coming from their CDNs (the
+    # default), where a blocked request leaves every plot and widget an empty box.
+    import panel as pn
+
+    pn.config.inline = True
+    hv.extension("bokeh", logo=False, inline=True)
+elif not hv.Store.renderers:
     hv.extension("bokeh", logo=False)
 
 CHARGE_COLOR, DISCHARGE_COLOR = "#d62728", "#1f77b4"

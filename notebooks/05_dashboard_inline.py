@@ -16,7 +16,8 @@ import batteryviz as bv
 from batteryviz.store import Workspace
 from batteryviz.ui import Dashboard
 
-pn.extension("tabulator", "filedropper")
+# inline=True: the JavaScript comes with the notebook, so it works without internet access
+pn.extension("tabulator", "filedropper", inline=True)
 ds = bv.read(bv.example_file())
 
 # %% [markdown]
