@@ -74,3 +74,31 @@ def test_every_analysis_link_opens_its_result_in_fresh_browsers(browser, lab_wit
         assert re.search(rf"tab={tab}\b", page.url)  # the URL still names the tab
         context.close()
     assert failures == []
+
+
+@pytest.mark.parametrize("viewport", [(1366, 768), (1920, 1080)], ids=lambda v: f"{v[0]}px")
+def test_every_result_tab_fits_the_screen(browser, lab_with_results, viewport):
+    """No plot is cut off at the right or needs a horizontal scroll, at a laptop's 1366 px and
+    at 1920 px (plots were drawn 650 px wide, two per row); screenshots of every tab are kept
+    in test-artifacts/ for a person to look at."""
+    url, cell, computed = lab_with_results
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    overflowing = {}
+    for tab in computed:
+        page.goto(f"{url}/?cell={cell}&tab={tab}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _result_on_screen(page):
+            page.wait_for_timeout(250)
+        assert _result_on_screen(page), tab
+        page.wait_for_timeout(500)  # let the layout settle
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"tab-{tab}-{width}.png"), full_page=True)
+        scroll = page.evaluate("() => document.documentElement.scrollWidth")
+        rights = page.locator("canvas").evaluate_all("cs => cs.map(c => c.getBoundingClientRect()).filter(r => r.width > 0).map(r => r.right)")
+        if scroll > width or any(r > width + 1 for r in rights):  # Playwright's locators see into shadow roots
+            overflowing[tab] = (scroll, max(rights, default=0))
+    context.close()
+    assert overflowing == {}

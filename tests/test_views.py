@@ -124,7 +124,7 @@ def test_a_figure_that_is_not_defined_says_so_instead_of_zero(example_ds):
     shown = {label: fmt.format(value=value) for label, value, fmt in views.prepare(analysis, "summary", result).numbers}
     assert shown["Mean CE (%)"] == shown["Final retention (%)"] == views.NOT_DEFINED
     assert shown["Cycles"] != views.NOT_DEFINED
-    rows = [r for r in views.build(analysis, "summary", result) if isinstance(r, pn.Row)]
+    rows = [r for r in views.build(analysis, "summary", result) if isinstance(r, pn.FlexBox)]
     numbers = [n for r in rows for n in r.objects if isinstance(n, pn.indicators.Number)]
     assert any(n.format == views.NOT_DEFINED for n in numbers)
 

@@ -74,7 +74,7 @@ class AnalysisTab(pn.viewable.Viewer):
         self.run_button = pn.widgets.Button(label="Run", color="primary", width=120)
         self.run_button.on_click(self._on_run)
         self.output = pn.Column(pn.pane.Markdown(HINT), sizing_mode="stretch_width", scroll=True)
-        self.downloads = pn.Row()
+        self.downloads = pn.FlexBox(sizing_mode="stretch_width")  # wraps on narrow screens
         self._layout = None
         self._building = None
         self.container = pn.Column(pn.pane.Markdown("Loading…"), sizing_mode="stretch_width")
@@ -88,7 +88,7 @@ class AnalysisTab(pn.viewable.Viewer):
         doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
         return pn.Row(
             pn.Column(pn.pane.Markdown(f"**{TAB_TITLES.get(self.key, self.key)}** — {doc}", width=280), widgets,
-                      self.run_button, width=300),
+                      self.run_button, width=330),  # the widgets are 300 px with their margins
             pn.Column(self.downloads, self.output, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )

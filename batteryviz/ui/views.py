@@ -64,8 +64,22 @@ def render(obj) -> list:
             if isinstance(item, hv.DynamicMap):
                 out.append(item)
             else:
-                out.append(hv.render(item, backend="bokeh"))
+                out.append(_fit_width(hv.render(item, backend="bokeh")))
     return out
+
+
+#: The narrowest a plot in a dashboard tab gets (px) before its row scrolls instead.
+MIN_PLOT_WIDTH = 320
+
+
+def _fit_width(figure):
+    """A rendered figure that takes the width its column has (at least
+    :data:`MIN_PLOT_WIDTH`), keeping its height: plots drawn 650 px wide were cut off at the
+    right of a 1366 px screen, and two per row at 1920 px."""
+    if hasattr(figure, "sizing_mode") and hasattr(figure, "min_width"):
+        figure.sizing_mode = "stretch_width"
+        figure.min_width = MIN_PLOT_WIDTH
+    return figure
 
 
 def plot_and_figures(make_plot, *args):
@@ -83,7 +97,7 @@ def figure_panes(make_plot, *args, css_classes: list[str] | None = None) -> list
 
     _, figures = plot_and_figures(make_plot, *args)
     return [pn.pane.HoloViews(f, linked_axes=False, css_classes=css_classes or []) if hasattr(f, "opts")
-            else pn.pane.Bokeh(f, css_classes=css_classes or []) for f in figures]
+            else pn.pane.Bokeh(f, css_classes=css_classes or [], sizing_mode="stretch_width") for f in figures]
 
 
 def prepare(analysis, key: str, result) -> PreparedView:
@@ -148,15 +162,16 @@ def panes(view: PreparedView, key: str) -> list:
     def figure_pane(fig):
         if hasattr(fig, "opts"):  # a live HoloViews object
             return pn.pane.HoloViews(fig, linked_axes=False)
-        return pn.pane.Bokeh(fig)
+        return pn.pane.Bokeh(fig, sizing_mode="stretch_width")
 
     items = []
     if view.numbers:
-        items.append(pn.Row(*[pn.indicators.Number(label=label, value=value, format=fmt, font_size="20pt",
-                                                   title_size="10pt") for label, value, fmt in view.numbers]))
+        items.append(pn.FlexBox(*[pn.indicators.Number(label=label, value=value, format=fmt, font_size="20pt",
+                                                       title_size="10pt") for label, value, fmt in view.numbers],
+                                sizing_mode="stretch_width"))  # wraps on narrow screens
     if view.figures:
         items.append(pn.GridBox(*[figure_pane(f) for f in view.figures], ncols=max(view.columns, 1),
-                                css_classes=[f"bv-plot-{key}"]))
+                                css_classes=[f"bv-plot-{key}"], sizing_mode="stretch_width"))
     if view.plot_error:
         items.append(markup.alert(view.plot_error, "warning"))
     items += [figure_pane(f) for f in view.figures_below]
