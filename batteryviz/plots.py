@@ -210,16 +210,33 @@ def cycle_life(result: xr.Dataset) -> hv.Overlay:
     """Retention against the ageing axis with the fitted models."""
     from .analysis.ageing import MODELS, flag_name
 
+    import json
+
     used = result["used_in_fit"].values if "used_in_fit" in result else np.ones(result.sizes["cycle"], dtype=bool)
     x, retention = result["x"].values, result["retention_percent"].values
+    axis = str(result["x"].attrs.get("long_name", "cycle"))
+    xlabel = "Equivalent full cycles" if axis == "equivalent_full_cycles" else axis.replace("_", " ").capitalize()
     q0 = result["discharge_capacity_ah"].values[used][0] if used.any() else np.nan
-    layers = [hv.Scatter((x[used], retention[used]), "x", "Retention (%)", label="fitted").opts(size=5, color="black")]
+    layers = [hv.Scatter((x[used], retention[used]), xlabel, "Retention (%)", label="fitted").opts(size=5, color="black")]
     if (~used).any():
-        layers.append(hv.Scatter((x[~used], retention[~used]), "x", "Retention (%)", label="not fitted").opts(size=4, color="lightgray"))
+        layers.append(hv.Scatter((x[~used], retention[~used]), xlabel, "Retention (%)", label="not fitted").opts(size=4, color="lightgray"))
     grid = np.linspace(np.nanmin(x[used]), np.nanmax(x[used]), 200) if used.any() else np.zeros(0)
     for name, (f, names) in MODELS.items():
         if all(f"{name}_{p}" in result for p in names) and np.isfinite([float(result[f"{name}_{p}"]) for p in names]).all():
             y = f(grid, *[float(result[f"{name}_{p}"]) for p in names])
-            layers.append(hv.Curve((grid, 100 * y / q0), "x", "Retention (%)", label=name))
+            layers.append(hv.Curve((grid, 100 * y / q0), xlabel, "Retention (%)", label=name))
+    threshold = json.loads(result.attrs.get("parameters", "{}")).get("threshold_percent")
+    if threshold is not None:
+        layers.append(hv.HLine(float(threshold)).opts(color="red", line_dash="dashed", line_width=1))
+    notes = []
+    eol = float(result["end_of_life"]) if "end_of_life" in result else np.nan
+    if np.isfinite(eol):  # drawn where it falls inside the plotted range (a projection may lie beyond)
+        layers.append(hv.VLine(eol).opts(color="red", line_width=1))
+        notes.append(f"end of life {eol:.0f}")
+    knee = float(result["knee"]) if "knee" in result else np.nan
+    if np.isfinite(knee):
+        layers.append(hv.VLine(knee).opts(color="grey", line_dash="dotted", line_width=1))
+        notes.append(f"knee {knee:.0f}")
     best = flag_name(result["best_model"]) if "best_model" in result else "none"
-    return _opts(hv.Overlay(layers), title=f"Cycle life (best: {best})")
+    title = f"Cycle life (best fit: {best}" + "".join(f"; {n}" for n in notes) + ")"
+    return _opts(hv.Overlay(layers), title=title)

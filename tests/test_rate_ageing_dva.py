@@ -83,3 +83,20 @@ def test_dvdq_integrates_back_to_the_voltage_change():
     soc = DifferentialVoltage(direction="charge", x="soc").compute(cell.ds)
     assert soc["charge_soc"].values[[0, -1]].tolist() == [0.0, 1.0]
     assert soc["charge_dvdq"].attrs["units"] == "V"
+
+
+@pytest.mark.parametrize("axis, label", [("cycle", "Cycle"), ("equivalent_full_cycles", "Equivalent full cycles")])
+def test_cycle_life_plot_names_its_axis_and_shows_end_of_life(example_ds, axis, label):
+    """The x axis once read "x", and the end of life and knee were on no plot (#16 item 7)."""
+    import holoviews as hv
+
+    from batteryviz import plots
+    from batteryviz.analysis.registry import ANALYSES
+
+    result = ANALYSES["cycle_life"](x=axis, nominal_capacity_mah=5000).compute(example_ds)
+    figure = hv.render(plots.cycle_life(result))
+    assert figure.xaxis[0].axis_label == label and figure.yaxis[0].axis_label == "Retention (%)"
+    eol = float(result["end_of_life"])
+    assert np.isfinite(eol) and f"end of life {eol:.0f}" in figure.title.text
+    spans = [r for r in figure.renderers if type(r).__name__ == "Span"] + list(getattr(figure, "center", []))
+    assert any(type(s).__name__ == "Span" and s.dimension == "width" and s.location == 80.0 for s in spans)
