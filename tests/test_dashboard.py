@@ -309,3 +309,19 @@ def test_comparing_cells_never_replaces_a_cells_own_results(dashboard):
     stored = dashboard.workspace.load_result(cell, "dqdu")
     assert list(stored["cycle"].values) == [1, 10, 20]  # the cell's own dQ/dU, not cycle 5
     assert list(dashboard.results[cell]["dqdu"]["cycle"].values) == [1, 10, 20]
+
+
+def test_a_cell_is_deleted_only_by_a_second_click(dashboard, real):
+    """#16 item 11: no way to delete a cell from the page."""
+    source = real / "arbin" / "pyprobe_sample_data_arbin.csv"
+    asyncio.run(dashboard._on_upload(SimpleNamespace(new={source.name: source.read_bytes()})))
+    doomed = dashboard.record.id
+    asyncio.run(dashboard._on_delete())  # the first click only asks
+    assert doomed in [c.id for c in dashboard.workspace.cells()]
+    assert any("Click the button again" in t for t in _alerts(dashboard.notice))
+    asyncio.run(dashboard._on_delete())
+    assert doomed not in [c.id for c in dashboard.workspace.cells()]
+    assert doomed not in dashboard.cell_select.options.values() and doomed not in dashboard.results
+    assert dashboard.record is not None and dashboard.record.id != doomed  # the remaining cell is open
+    asyncio.run(dashboard._on_delete())  # a first click on the next cell asks again
+    assert dashboard.record.id in [c.id for c in dashboard.workspace.cells()]

@@ -41,6 +41,8 @@ ACCEPTED = (".txt", ".csv", ".tsv", ".xlsx", ".xls", ".mpt", ".mpr", ".res", ".n
             ".parquet")
 #: Analysis parameters that come from the cell's metadata form or the cycle selection.
 CELL_PARAMETERS = set(CELL_METADATA) | {"cycles", "name"}
+#: Seconds within which a second click on "Delete this cell" deletes it.
+DELETE_CONFIRM_S = 10.0
 #: How many upload messages (one per file, newest last) the sidebar keeps showing.
 UPLOAD_MESSAGES = 12
 TAB_TITLES = {"summary": "Cycle summary", "dqdu": "dQ/dU", "dvdq": "dV/dQ", "rate": "Rate capability",
@@ -264,6 +266,9 @@ class Dashboard(pn.viewable.Viewer):
         }
         self.save_meta = pn.widgets.Button(label="Save metadata", color="primary")
         self.save_meta.on_click(self._on_save_metadata)
+        self.delete_button = pn.widgets.Button(label="Delete this cell…", color="danger", variant="outline")
+        self.delete_button.on_click(self._on_delete)
+        self._delete_armed: tuple[str, float] | None = None  # (cell id, when) after a first click
         self.cycles_input = pn.widgets.TextInput.from_param(self.param.cycles, label="Cycles (e.g. 1-30, 1-1000:10)",
                                                             placeholder="all cycles")
         self.spinner = pn.indicators.LoadingSpinner(value=False, size=20, label="")
@@ -295,7 +300,8 @@ class Dashboard(pn.viewable.Viewer):
             pn.pane.Markdown("Accepted: " + ", ".join(ACCEPTED) + f"; up to {self.workspace.max_upload_bytes / 2**20:.0f} MB "
                              "each. The format is found from the content.", styles={"font-size": "smaller"}),
             self.upload_messages, self.cell_select,
-            pn.Card(*self.meta_widgets.values(), self.save_meta, title="Cell metadata", collapsed=False),
+            pn.Card(*self.meta_widgets.values(), pn.Row(self.save_meta, self.delete_button), title="Cell metadata",
+                    collapsed=False),
             self.cycles_input,
             pn.Row(self.spinner, self.status), self.progress, self.notice,
         ]
@@ -417,6 +423,44 @@ class Dashboard(pn.viewable.Viewer):
         current = self.tabs_by_name.get(self.tab)
         if current is not None:
             await self.show_tab(current)
+
+    async def _on_delete(self, _event=None):
+        """Delete the open cell: a first click asks, a second one within
+        :data:`DELETE_CONFIRM_S` seconds deletes (its upload, dataset and results)."""
+        import time
+
+        record = self.record
+        if record is None:
+            return
+        armed = self._delete_armed
+        if armed is None or armed[0] != record.id or time.monotonic() - armed[1] > DELETE_CONFIRM_S:
+            self._delete_armed = (record.id, time.monotonic())
+            self.delete_button.name = "Click again to delete"
+            self.notify(f"Delete {record.label} and its results? Click the button again within "
+                        f"{DELETE_CONFIRM_S:.0f} s.", kind="warning")
+            return
+        self._delete_armed = None
+        self.delete_button.name = "Delete this cell…"
+        try:
+            await jobs.run(self.workspace.delete, record.id, heavy=False)
+        except Exception as exc:  # noqa: BLE001
+            self.notify(error_message(exc, f"Deleting {record.filename}"))
+            return
+        log.info("%s: cell %s deleted", self.session, record.filename)
+        self.results.pop(record.id, None)
+        self.record, self.dataset = None, None
+        self.refresh_cells()
+        self.notify(f"{record.label} deleted.", kind="success")
+        remaining = list(self.cell_select.options.values())
+        if remaining:
+            self.cell = remaining[0]
+            if self._loading is not None:
+                await self._loading
+        else:
+            self.cell = ""
+            self.overview[:] = [markup.alert("No cells: upload a cycler file.", "info")]
+            for tab in self.tabs_by_name.values():
+                tab.set_result(None)
 
     async def _on_save_metadata(self, _event=None):
         if self.record is None:
