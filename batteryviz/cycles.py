@@ -398,6 +398,26 @@ def parse_cycle_ranges(text: str | None) -> CycleSelection | None:
     return CycleSelection(tuple(ranges))
 
 
+def format_cycles(cycles, max_parts: int = 8) -> str:
+    """Cycle numbers as short text: runs of consecutive numbers as ``a-b``, equal steps of at
+    least three numbers as ``a-b:step``, at most ``max_parts`` parts then ``…``
+    (``[1, 2, 3, 10, 20, 30]`` → ``"1-3, 10-30:10"``)."""
+    values = sorted({int(c) for c in cycles})
+    parts, k = [], 0
+    while k < len(values):
+        j = k
+        step = values[k + 1] - values[k] if k + 1 < len(values) else 1
+        while j + 1 < len(values) and values[j + 1] - values[j] == step:
+            j += 1
+        if j - k >= 2 or (j > k and step == 1):
+            parts.append(f"{values[k]}-{values[j]}" + (f":{step}" if step != 1 else ""))
+            k = j + 1
+        else:
+            parts.append(str(values[k]))
+            k += 1
+    return ", ".join(parts[:max_parts]) + (", …" if len(parts) > max_parts else "")
+
+
 def parse_cycle_selection(text: str | None, available=None) -> list[int] | None:
     """Cycle numbers from a short text: ``"1,10,100"``, ranges ``"1-30"``, every Nth
     ``"1-1000:10"``; ``""`` or ``"all"`` means every cycle (``None``).

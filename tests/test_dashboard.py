@@ -325,3 +325,28 @@ def test_a_cell_is_deleted_only_by_a_second_click(dashboard, real):
     assert dashboard.record is not None and dashboard.record.id != doomed  # the remaining cell is open
     asyncio.run(dashboard._on_delete())  # a first click on the next cell asks again
     assert dashboard.record.id in [c.id for c in dashboard.workspace.cells()]
+
+
+def test_a_stored_result_for_other_cycles_says_so(dashboard):
+    """#16 item 4: a result shown must match its URL, or say it does not."""
+    dashboard.cycles = "1-30:5"
+    tab = dashboard.tabs_by_name["dqdu"]
+    asyncio.run(tab.run())
+    assert not any("stored result" in t for t in _alerts(tab.output))
+    dashboard.cycles = "1,10,20"  # a link or the Cycles box now names other cycles
+    tab._shown = None
+    asyncio.run(tab.display(force=True))
+    notes = [t for t in _alerts(tab.output, "info") if "stored result" in t]
+    assert len(notes) == 1
+    assert "cycles 1-26:5" in notes[0] and "cycles 1, 10, 20" in notes[0] and "press Run" in notes[0]
+
+
+def test_cycle_lists_read_as_short_ranges():
+    from batteryviz.cycles import format_cycles
+
+    assert format_cycles([1, 2, 3, 10, 20, 30]) == "1-3, 10-30:10"
+    assert format_cycles([1, 6, 11, 16, 21, 26]) == "1-26:5"
+    assert format_cycles([1, 10, 20]) == "1, 10, 20"
+    assert format_cycles([3, 1, 2, 2]) == "1-3"
+    assert format_cycles(range(1, 1000, 2), max_parts=8) == "1-999:2"
+    assert format_cycles([1, 2, 4, 8, 16, 32, 64, 128, 256, 512], max_parts=3).endswith(", …")

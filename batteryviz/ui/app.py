@@ -25,7 +25,7 @@ import panel as pn
 import param
 
 from ..analysis.registry import ANALYSES
-from ..cycles import parse_cycle_selection
+from ..cycles import format_cycles, parse_cycle_selection
 from ..errors import BatteryvizError, quote
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
@@ -184,10 +184,32 @@ class AnalysisTab(pn.viewable.Viewer):
             return
         if self.result is not result:  # a newer result arrived meanwhile
             return
+        stale = self._selection_differs(result)
+        if stale:
+            items = [markup.alert(stale, "info"), *items]
         with self.dashboard.batch():
             self.output[:] = items
             self.downloads[:] = downloads
         log.info("%s: %s shown", self.dashboard.session, self.key)
+
+    def _selection_differs(self, result) -> str:
+        """A sentence when the shown result was computed for other cycles than the Cycles box
+        (and the link) name — a stored result opened from a link with other cycles; else ''."""
+        import json
+
+        if "cycles" not in self.analysis.param:
+            return ""
+        computed = json.loads(result.attrs.get("parameters", "{}")).get("cycles")
+        try:
+            wanted = self.dashboard.selected_cycles()
+        except ValueError:
+            return ""
+        if computed == wanted or (computed is None and wanted is None):
+            return ""
+        def describe(cycles):
+            return "all cycles" if cycles is None else f"cycles {format_cycles(cycles)}"
+        return (f"Shown: the stored result for {describe(computed)}. The Cycles box selects {describe(wanted)}: "
+                "press Run to compute it.")
 
     def _panes(self, result, label: str) -> tuple[list, list]:
         """The result's panes and its download buttons (made in a worker thread)."""
