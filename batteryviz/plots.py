@@ -7,11 +7,12 @@ only when used (``import batteryviz`` does not load HoloViews).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 
 import holoviews as hv
-
 
 
 def _in_notebook() -> bool:
@@ -209,8 +210,6 @@ def rate_capability(result: xr.Dataset) -> hv.Overlay:
 def cycle_life(result: xr.Dataset) -> hv.Overlay:
     """Retention against the ageing axis with the fitted models."""
     from .analysis.ageing import MODELS, flag_name
-
-    import json
 
     used = result["used_in_fit"].values if "used_in_fit" in result else np.ones(result.sizes["cycle"], dtype=bool)
     x, retention = result["x"].values, result["retention_percent"].values

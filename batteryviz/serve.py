@@ -172,15 +172,12 @@ def _login_provider(config: ServeConfig):
         """Panel's login form, checked against hashed passwords off the event loop, with the
         limits of :mod:`batteryviz.login`, and only when posted from this server's own pages."""
 
-        def _same_origin(self) -> bool:
-            return same_origin(self.request)
-
         def _fail(self, message: str) -> None:
             uri = self.request.uri.split("?", 1)[0]
             self.redirect(f"{uri}?error={tornado.escape.url_escape(message)}")
 
         async def post(self):
-            if not self._same_origin():
+            if not same_origin(self.request):
                 self.set_status(403)
                 self.finish("login refused: the form was not sent from this server's login page")
                 return
@@ -407,14 +404,27 @@ def _authorize_every_route() -> None:
     server is built from) are replaced by subclasses that refuse with 403 whom the callback
     refuses. Private Panel structure, checked against Panel 1.9.4; a Panel without the list
     fails loudly here rather than serving unchecked routes."""
+    _wrap_panel_routes((r"/ws", r"/autoload.js"), "_batteryviz_authorizes",
+                       lambda handler, route: _authorizing(handler, route.lstrip("/")), "authorize its websockets")
+
+
+def _wrap_panel_routes(routes: tuple[str, ...], marker: str, wrap, purpose: str) -> None:
+    """Replace the handler of each of ``routes`` in Panel's ``per_app_patterns`` (the list
+    Bokeh's server is built from) by ``wrap(handler, route)``, a subclass carrying the class
+    attribute ``marker`` (so a second call wraps nothing twice). Private Panel structure, checked
+    against Panel 1.9.4: if a route is missing the server refuses to start rather than serve it
+    unguarded."""
     from panel.io import server as pserver
 
     patterns = pserver.per_app_patterns
+    found = set()
     for k, (route, handler) in enumerate(patterns):
-        if route in (r"/ws", r"/autoload.js") and not getattr(handler, "_batteryviz_authorizes", False):
-            patterns[k] = (route, _authorizing(handler, route.lstrip("/")))
-    if not all(getattr(h, "_batteryviz_authorizes", False) for r, h in patterns if r in (r"/ws", r"/autoload.js")):
-        raise RuntimeError("this Panel's routes changed: batteryviz cannot authorize its websockets; "
+        if route in routes:
+            found.add(route)
+            if not getattr(handler, marker, False):
+                patterns[k] = (route, wrap(handler, route))
+    if found != set(routes):
+        raise RuntimeError(f"this Panel's routes changed: batteryviz cannot {purpose}; "
                            "use the Panel version pinned in pyproject.toml")
 
 
@@ -426,15 +436,7 @@ def _limit_page_builds() -> None:
     Replaces the page handler in Panel's ``per_app_patterns`` like
     :func:`_authorize_every_route`; each server keeps its own limiter on its Tornado
     application."""
-    from panel.io import server as pserver
-
-    patterns = pserver.per_app_patterns
-    for k, (route, handler) in enumerate(patterns):
-        if route == r"/?" and not getattr(handler, "_batteryviz_limits", False):
-            patterns[k] = (route, _limiting(handler))
-    if not any(getattr(h, "_batteryviz_limits", False) for r, h in patterns if r == r"/?"):
-        raise RuntimeError("this Panel's routes changed: batteryviz cannot limit page builds; "
-                           "use the Panel version pinned in pyproject.toml")
+    _wrap_panel_routes((r"/?",), "_batteryviz_limits", lambda handler, _route: _limiting(handler), "limit page builds")
 
 
 def _limiting(handler):

@@ -94,6 +94,10 @@ def require_cycles(summary: xr.Dataset, what: str) -> None:
                               "open-circuit records only)", path=summary.attrs.get("source_file") or None)
 
 
+#: The sign convention a summary states in its attrs.
+SIGN_CONVENTION = "current > 0 charges the cell; capacities and energies are positive magnitudes"
+
+
 #: The cached per-cycle aggregates a converted file carries (:func:`cycle_aggregates`).
 AGGREGATES = "cycle_aggregates"
 
@@ -255,7 +259,7 @@ class CycleSummary(Analysis):
                 "cycle_mode": ds.attrs.get("cycle_mode", ""),
                 "capacity_source": "none: no cycles",
                 "ce_definition": "not defined: no cycles",
-                "sign_convention": "current > 0 charges the cell; capacities and energies are positive magnitudes",
+                "sign_convention": SIGN_CONVENTION,
             })
             empty.attrs["quality_warnings"] = "\n".join(
                 [w for w in ds.attrs.get("quality_warnings", "").split("\n") if w]
@@ -414,7 +418,7 @@ class CycleSummary(Analysis):
             "cycle_mode": ds.attrs.get("cycle_mode", ""),
             "capacity_source": source,
             "ce_definition": f"coulombic_efficiency_percent = 100 * {ce_def} capacity of the same cycle",
-            "sign_convention": "current > 0 charges the cell; capacities and energies are positive magnitudes",
+            "sign_convention": SIGN_CONVENTION,
             "integration": "trapezoid rule; each interval counts toward the step type of its later record",
             "reference_cycle": ref_cycle,
             "nominal_capacity": nominal_note,

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import EmptyFileError
-from .text import OVERFLOW, check_complete_last_line, overflow_rows, raise_long_line, raise_truncated, to_float_columns
+from .text import OVERFLOW, check_complete_last_line, drop_long_rows, raise_truncated, to_float_columns
 
 #: Above this size a non-UTF-8 file is handed to polars as is (``utf8-lossy``) instead of being
 #: transcoded in memory; data rows of cycler exports are ASCII, only headers hold ° or µ.
@@ -101,12 +101,12 @@ def read_block(
             raise EmptyFileError(
                 f"the file has a header but no data rows (expected rows after line {skip_lines})", path=path
             )
-        raw = _drop_long_rows(raw, path, skip_lines, all_names, separator, encoding, quote_char, on_bad_lines, notes)
+        raw = drop_long_rows(raw, notes, on_bad_lines, path, skip_lines, all_names, separator, encoding, quote_char)
         df = to_float_columns(raw, numeric, path=path, first_line=skip_lines + 1, decimal_comma=True)
         if not decimal_comma and numeric and any("," in str(v) for v in raw[numeric[0]].head(50).to_list() if v):
             notes.append("decimal commas found in a file that otherwise uses decimal points")
     if OVERFLOW in df.columns:
-        df = _drop_long_rows(df, path, skip_lines, all_names, separator, encoding, quote_char, on_bad_lines, notes)
+        df = drop_long_rows(df, notes, on_bad_lines, path, skip_lines, all_names, separator, encoding, quote_char)
     if df.height == 0:
         raise EmptyFileError(
             f"the file has a header but no data rows (expected rows after line {skip_lines})",
@@ -119,18 +119,6 @@ def read_block(
         df = df.head(df.height - 1)
         notes.append(f"line {line_no}: truncated last line dropped ({last[:60]!r})")
     return df, notes
-
-
-def _drop_long_rows(df, path, skip_lines, names, separator, encoding, quote_char, on_bad_lines, notes):
-    """The frame without its :data:`~batteryviz.io.text.OVERFLOW` column; a row with more fields
-    than the header is an error (naming its line) or, with ``on_bad_lines='skip'``, dropped."""
-    long = overflow_rows(df)
-    if long.any() and not long.all():  # every row longer: an unnamed column, not a bad row
-        if on_bad_lines == "error":
-            raise_long_line(path, skip_lines, names, separator, encoding, quote_char)
-        notes.append(f"{int(long.sum())} row(s) with more fields than the header dropped")
-        df = df.filter(~long)
-    return df.drop(OVERFLOW)
 
 
 def _utf8_source(path: Path, encoding: str, skip_lines: int) -> tuple[bytes, str, int]:

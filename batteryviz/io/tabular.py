@@ -22,8 +22,8 @@ from ..errors import EmptyFileError, MissingColumnError, ParseError, quote
 from .base import Column, Reader, apply_column_map, require, unique_names
 from .finish import check_memory, finish
 from .limits import check_zip, read_member
-from .text import (OVERFLOW, Head, check_complete_last_line, overflow_rows, raise_long_line, raise_truncated, read_head,
-                   require_text, to_float_columns, uses_decimal_comma)
+from .text import (OVERFLOW, Head, check_complete_last_line, drop_long_rows, raise_truncated, read_head, require_text,
+                   to_float_columns, uses_decimal_comma)
 
 
 def find_header(lines: list[str], pattern: str, limit: int = 200) -> int | None:
@@ -140,13 +140,7 @@ class TableReader(Reader):
             quote_char='"',
         )
         df.columns = [*names, OVERFLOW]
-        long = overflow_rows(df)
-        if long.any() and not long.all():  # every row longer: an unnamed column, not a bad row
-            if on_bad_lines == "error":
-                raise_long_line(path, k + 1, names, sep, head.encoding)
-            notes.append(f"{int(long.sum())} row(s) with more fields than the header dropped")
-            df = df.filter(~long)
-        df = df.drop(OVERFLOW)
+        df = drop_long_rows(df, notes, on_bad_lines, path, k + 1, names, sep, head.encoding)
         df = df.filter(~pl.all_horizontal(pl.all().is_null() | (pl.all().str.strip_chars() == "")))
         if df.height == 0:
             raise EmptyFileError(f"header row found at line {k + 1} but no data rows after it", path=path)

@@ -246,6 +246,20 @@ def raise_long_line(path, skip_lines: int, names: list[str], separator: str, enc
     )
 
 
+def drop_long_rows(df: pl.DataFrame, notes: list[str], on_bad_lines: str, path, skip_lines: int,
+                   names: list[str], separator: str, encoding: str, quote_char: str | None = '"') -> pl.DataFrame:
+    """The frame without its :data:`OVERFLOW` column. A row with more fields than the header is
+    an error naming its line (:func:`raise_long_line`) or, with ``on_bad_lines='skip'``, dropped
+    with a note; when every row has one more field, that is an unnamed column, not a bad row."""
+    long = overflow_rows(df)
+    if long.any() and not long.all():
+        if on_bad_lines == "error":
+            raise_long_line(path, skip_lines, names, separator, encoding, quote_char)
+        notes.append(f"{int(long.sum())} row(s) with more fields than the header dropped")
+        df = df.filter(~long)
+    return df.drop(OVERFLOW)
+
+
 def raise_truncated(path, line_no: int, last: str, expected: int, separator: str) -> None:
     n = len(last.split(separator)) if separator != " " else len(last.split())
     raise TruncatedFileError(

@@ -204,10 +204,12 @@ class AnalysisTab(pn.viewable.Viewer):
             wanted = self.dashboard.selected_cycles()
         except ValueError:
             return ""
-        if computed == wanted or (computed is None and wanted is None):
+        if computed == wanted:
             return ""
+
         def describe(cycles):
             return "all cycles" if cycles is None else f"cycles {format_cycles(cycles)}"
+
         return (f"Shown: the stored result for {describe(computed)}. The Cycles box selects {describe(wanted)}: "
                 "press Run to compute it.")
 
@@ -221,25 +223,23 @@ class AnalysisTab(pn.viewable.Viewer):
             downloads.append(button)
         return views.build(self.analysis, self.key, result), downloads
 
-    def _download(self, kind: str, button=None, stem: str = "export"):
+    def _download(self, kind: str, button, stem: str):
         """The bytes of a download. When the export fails the user is told in the page and the
         browser saves the message as ``<stem>.<kind>-error.txt``: never a file whose name
         promises a format its content is not."""
         dash = self.dashboard
         results = dash.results.get(dash.record.id, {}) if dash.record else {}
-        suffix = DOWNLOADS[kind][1]
         try:
             ds = dash.dataset if kind == "report" else None
             data = export_bytes(kind, self.key, results, ds)
         except Exception as exc:  # noqa: BLE001
             message = error_message(exc, f"{DOWNLOADS[kind][0]} export")
             dash.notify(message)
-            if button is not None:
-                button.filename = f"{stem}.{kind}-error.txt"
+            button.filename = f"{stem}.{kind}-error.txt"
             return io.BytesIO(message.encode())
-        if button is not None:
-            button.filename = f"{stem}{suffix}"  # a failure before may have renamed it
+        button.filename = f"{stem}{DOWNLOADS[kind][1]}"  # a failure before may have renamed it
         return io.BytesIO(data)
+
 
 HINT = "Choose the parameters and press **Run**."
 

@@ -98,3 +98,17 @@ def test_a_non_admin_cannot_fetch_the_admin_autoload_script(lab):
     admin, _ = _session(lab, "alice", "wonderland")
     with admin.open(f"{lab}/admin/autoload.js?bokeh-autoload-element=x", timeout=120) as r:
         assert r.status == 200
+
+
+def test_a_panel_without_the_guarded_routes_refuses_to_serve(monkeypatch):
+    """The guards replace Panel's route handlers; a Panel whose routes are named otherwise must
+    stop the server, not serve the routes unguarded (an empty match once passed as 'all wrapped')."""
+    from panel.io import server as pserver
+
+    from batteryviz.serve import _authorize_every_route, _limit_page_builds
+
+    monkeypatch.setattr(pserver, "per_app_patterns", [(r"/websocket", object), (r"/page", object)])
+    with pytest.raises(RuntimeError, match="routes changed"):
+        _authorize_every_route()
+    with pytest.raises(RuntimeError, match="routes changed"):
+        _limit_page_builds()
