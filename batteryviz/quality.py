@@ -30,7 +30,7 @@ def record_checks(ds: xr.Dataset) -> list[str]:
         "nan_t": pl.col("t").is_nan(),
         "nan_u": pl.col("u").is_nan(),
         "nan_i": pl.col("i").is_nan(),
-        "volt": (pl.col("u") < lo) | (pl.col("u") > hi),
+        "volt": ((pl.col("u") < lo) | (pl.col("u") > hi)) & ~pl.col("u").is_nan(),  # NaN sorts above all in polars
         "back": pl.col("t").diff() < 0,
         "dup": (pl.col("t").diff() == 0) & (pl.col("u").diff() == 0) & (pl.col("i").diff() == 0),
     }

@@ -347,6 +347,11 @@ class Workspace:
         from .quality import warnings_of
 
         ds = read(local)
+        if ds.sizes.get("record", 0) == 0:
+            from .errors import EmptyFileError
+
+            raise EmptyFileError(f"{name}: the file holds a header but no records (nothing was measured); "
+                                 "there is nothing to analyse, so it is not stored")
         cyc = assign_cycles(ds)
         t = ds["test_time_second"].values
         span = float(np.nanmax(t) - np.nanmin(t)) / 3600 if t.size else 0.0

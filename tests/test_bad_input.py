@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import batteryviz as bv
+from batteryviz import schema
 from batteryviz.errors import (
     BatteryvizError, BinaryFileError, EmptyFileError, FileTooLargeError, MissingColumnError,
     ParseError, TruncatedFileError, UnknownFormatError,
@@ -31,10 +32,17 @@ def test_empty_file(tmp_path):
         bv.read(p)
 
 
-def test_header_only(tmp_path, example_lines):
+def test_a_header_only_file_reads_without_records_and_is_not_stored(tmp_path, example_lines):
+    from batteryviz.store import Workspace
+
     p = write(tmp_path, example_lines[:13] + [b""])
-    with pytest.raises(EmptyFileError, match="no data rows"):
-        bv.read(p)
+    ds = bv.read(p)
+    assert ds.sizes["record"] == 0 and "no data rows" in ds.attrs["quality_warnings"]
+    assert ds.attrs["reader"] == "basytec" and set(schema.REQUIRED) <= set(ds.data_vars)
+    ws = Workspace(str(tmp_path / "ws"), "alice", seed_examples=False)
+    with pytest.raises(EmptyFileError, match="no records"):
+        ws.add(p.name, p.read_bytes())
+    assert ws.cells() == []
 
 
 def test_truncated_last_line_errors_then_skips_on_request(tmp_path, example_lines):

@@ -13,8 +13,18 @@ Layout (little endian), as read from the files themselves:
   :data:`COLUMN_IDS`.
 
 The record size is the sum of the field sizes, and the records end where the module ends, so
-no version-specific offset is needed — and a wrong field size or an unknown id shows up as an
-inconsistency that is reported, never silently mis-read.
+no version-specific offset is needed when every id is known — and a wrong field size shows up
+as an inconsistency that is reported, never silently mis-read.
+
+Column ids this table does not know (EC-Lab adds some with most releases) do not make a file
+unreadable. The records start at a fixed offset from the module's start in each layout
+(:data:`RECORDS_OFFSET`, measured on every real file in ``tests/data``), so the record size is
+``(module length - offset) / points``, and what the unknown ids take is that minus the known
+fields. When that splits evenly into 2, 4 or 8 bytes per unknown id, each is kept as
+``biologic_column_<id>`` (4 and 8 bytes read as floats, 2 as an unsigned integer) with a warning
+on the dataset that names the guess; when it does not, unknown ids at the end of the record are
+skipped with a warning, and only unknown ids before known ones (whose position then cannot be
+known) make the file unreadable.
 """
 
 from __future__ import annotations
@@ -51,7 +61,16 @@ COLUMN_IDS: dict[int, tuple[str, str]] = {
     430: ("Phase(Zwe-ce)/deg", "<f4"), 431: ("|Zwe-ce|/Ohm", "<f4"), 432: ("Re(Zwe-ce)/Ohm", "<f4"),
     433: ("-Im(Zwe-ce)/Ohm", "<f4"), 462: ("Temperature/°C", "<f4"), 467: ("Q charge/discharge/mA.h", "<f8"),
     468: ("half cycle", "<u4"), 469: ("z cycle", "<u4"), 471: ("<Ece>/V", "<f4"),
+    # EC-Lab 11.27+ (CA, CP): identified against the .mpt exports of the same runs
+    # (tests/data/corpus/biologic/bioconv_ca.*, bioconv_cp.*), value by value
+    434: ("(Q-Qo)/C", "<f4"), 435: ("dQ/C", "<f4"), 441: ("<Ece>/V", "<f4"),
 }
+
+#: Where the records start, from the start of the ``VMP data`` module: (new layout, version)
+#: → bytes. Used only to size the fields of column ids that :data:`COLUMN_IDS` does not know.
+RECORDS_OFFSET = {(False, 2): 405, (False, 3): 406, (True, 0): 1007}
+#: Size in bytes of an undecoded field → the type it is read as.
+GUESSED_TYPES = {2: "<u2", 4: "<f4", 8: "<f8"}
 
 #: EC-Lab column name → (dataset variable, scale to SI units)
 TARGETS = {
@@ -59,6 +78,7 @@ TARGETS = {
     "I/mA": ("current_ampere", 1e-3), "<I>/mA": ("current_ampere", 1e-3), "Ece/V": ("counter_electrode_potential_volt", 1.0),
     "control/V/mA": ("biologic_control", 1.0), "control/V": ("control_voltage_volt", 1.0), "control/mA": ("control_current_ampere", 1e-3),
     "dq/mA.h": ("biologic_dq_ah", 1e-3), "(Q-Qo)/mA.h": ("net_capacity_ah", 1e-3), "cycle number": ("cycle_count", 1.0),
+    "(Q-Qo)/C": ("net_capacity_ah", 1 / 3600), "dQ/C": ("biologic_dq_ah", 1 / 3600),
     "Ns": ("step_index", 1.0), "freq/Hz": ("frequency_hertz", 1.0), "Re(Z)/Ohm": ("real_impedance_ohm", 1.0),
     "-Im(Z)/Ohm": ("imaginary_impedance_ohm", -1.0), "|Z|/Ohm": ("absolute_impedance_ohm", 1.0),
     "Phase(Z)/deg": ("phase_angle_degree", 1.0), "P/W": ("power_watt", 1.0), "R/Ohm": ("internal_resistance_ohm", 1.0),
@@ -119,21 +139,17 @@ def records(data: bytes, module: dict, path) -> np.ndarray:
         raise ParseError(f"the data module ({end - start} bytes) is too short for its own column list: the "
                          "file is damaged", path=path) from None
     unknown = [i for i in ids if i not in COLUMN_IDS and i not in FLAG_IDS]
-    if unknown:
-        raise ParseError(
-            f"unknown BioLogic column id(s) {', '.join(map(str, unknown))} in the data module; batteryviz "
-            "cannot tell their size, so the records cannot be read. Export the file as .mpt text from "
-            "EC-Lab, and report the ids with the EC-Lab version so they can be added",
-            path=path,
-        )
+    guessed, skipped = _size_unknown(ids, unknown, n_points, module, path)
     fields = [("flags", "u1")] if any(i in FLAG_IDS for i in ids) else []
     repeats: dict[str, int] = {}  # a repeated id is named "name (2)", "name (3)" … in one pass
     for i in ids:
-        if i in FLAG_IDS:
+        if i in FLAG_IDS or i in skipped:
             continue
-        name, dtype = COLUMN_IDS[i]
+        name, dtype = COLUMN_IDS[i] if i in COLUMN_IDS else (f"column {i}", guessed[i])
         repeats[name] = repeats.get(name, 0) + 1
         fields.append((name if repeats[name] == 1 else f"{name} ({repeats[name]})", dtype))
+    if skipped:
+        fields.append(("skipped", f"V{skipped[-1]}"))
     dtype = np.dtype(fields)
     size = n_points * dtype.itemsize
     if size > end - start:
@@ -144,7 +160,45 @@ def records(data: bytes, module: dict, path) -> np.ndarray:
         )
     arr = np.frombuffer(data[end - size : end], dtype=dtype)
     flags = {FLAG_IDS[i][0]: FLAG_IDS[i][1] for i in ids if i in FLAG_IDS}
-    return arr, flags
+    notes = []
+    if guessed:
+        notes.append(
+            f"BioLogic column id(s) {', '.join(map(str, guessed))} are not known to batteryviz: kept undecoded as "
+            + ", ".join(f"biologic_column_{i} ({np.dtype(t).itemsize} bytes read as {np.dtype(t).name})" for i, t in guessed.items())
+        )
+    if skipped:
+        notes.append(
+            f"BioLogic column id(s) {', '.join(map(str, skipped[:-1]))} are not known to batteryviz and their "
+            f"{skipped[-1]} bytes per record cannot be split between them: skipped"
+        )
+    return arr, flags, notes
+
+
+def _size_unknown(ids, unknown: list[int], n_points: int, module: dict, path) -> tuple[dict[int, str], list[int]]:
+    """Sizes of the fields of unknown column ids: ``({id: guessed type}, [skipped ids…, bytes])``
+    (module docstring)."""
+    if not unknown:
+        return {}, []
+    why = (f"unknown BioLogic column id(s) {', '.join(map(str, unknown))} in the data module (EC-Lab "
+           "{detail}); export the file as .mpt text from EC-Lab, and report the ids with the EC-Lab "
+           "version so they can be added")
+    offset = RECORDS_OFFSET.get((module["new_layout"], module["version"]))
+    if offset is None or n_points == 0:
+        raise ParseError(why.format(detail=f"data module version {module['version']}, whose record start is not known, "
+                                           "so their size cannot be told"), path=path)
+    known = sum(np.dtype(COLUMN_IDS[i][1]).itemsize for i in ids if i in COLUMN_IDS) + (1 if any(i in FLAG_IDS for i in ids) else 0)
+    room = module["end"] - module["start"] - offset
+    if room % n_points or room // n_points <= known:
+        raise ParseError(why.format(detail=f"the module's {room} bytes of records do not divide into {n_points} records "
+                                           f"larger than the {known} bytes of the known fields"), path=path)
+    extra = room // n_points - known
+    if extra % len(unknown) == 0 and extra // len(unknown) in GUESSED_TYPES:
+        return {i: GUESSED_TYPES[extra // len(unknown)] for i in unknown}, []
+    tail = list(ids[len(ids) - len(unknown):])
+    if sorted(tail) == sorted(unknown):
+        return {}, [*unknown, extra]
+    raise ParseError(why.format(detail=f"{extra} bytes per record between known fields cannot be split between "
+                                       f"{len(unknown)} ids"), path=path)
 
 
 class BiologicMprReader(Reader):
@@ -168,13 +222,14 @@ class BiologicMprReader(Reader):
         by_name = {m["name"]: m for m in mods}
         if "VMP data" not in by_name:
             raise ParseError(f"no 'VMP data' module (modules: {', '.join(by_name)})", path=path)
-        arr, flags = records(data, by_name["VMP data"], path)
+        arr, flags, notes = records(data, by_name["VMP data"], path)
         if arr.size == 0:
             raise BatteryvizError("the data module holds no records", path=path)
         cols: dict = {}
-        notes: list[str] = []
         for name in arr.dtype.names:
             values = arr[name]
+            if name == "skipped":
+                continue
             if name == "flags":
                 for flag, mask in flags.items():
                     shift = (mask & -mask).bit_length() - 1

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import EmptyFileError
-from .text import OVERFLOW, check_complete_last_line, drop_long_rows, raise_truncated, to_float_columns
+from .text import NO_RECORDS, OVERFLOW, check_complete_last_line, drop_long_rows, raise_truncated, to_float_columns
 
 #: Above this size a non-UTF-8 file is handed to polars as is (``utf8-lossy``) instead of being
 #: transcoded in memory; data rows of cycler exports are ASCII, only headers hold ° or µ.
@@ -98,9 +97,7 @@ def read_block(
     if df is None:
         raw = scan({})
         if raw.height == 0:
-            raise EmptyFileError(
-                f"the file has a header but no data rows (expected rows after line {skip_lines})", path=path
-            )
+            return _no_rows(names, numeric, skip_lines)
         raw = drop_long_rows(raw, notes, on_bad_lines, path, skip_lines, all_names, separator, encoding, quote_char)
         df = to_float_columns(raw, numeric, path=path, first_line=skip_lines + 1, decimal_comma=True)
         if not decimal_comma and numeric and any("," in str(v) for v in raw[numeric[0]].head(50).to_list() if v):
@@ -108,10 +105,7 @@ def read_block(
     if OVERFLOW in df.columns:
         df = drop_long_rows(df, notes, on_bad_lines, path, skip_lines, all_names, separator, encoding, quote_char)
     if df.height == 0:
-        raise EmptyFileError(
-            f"the file has a header but no data rows (expected rows after line {skip_lines})",
-            path=path,
-        )
+        return _no_rows(names, numeric, skip_lines)
     if last is not None:
         line_no = skip_lines + df.height
         if on_bad_lines == "error":
@@ -119,6 +113,13 @@ def read_block(
         df = df.head(df.height - 1)
         notes.append(f"line {line_no}: truncated last line dropped ({last[:60]!r})")
     return df, notes
+
+
+def _no_rows(names: list[str], numeric: list[str], skip_lines: int) -> tuple[pl.DataFrame, list[str]]:
+    """An empty frame of the header's columns, and the note that says so (a header-only file
+    reads as a dataset without records; storing one is refused)."""
+    frame = pl.DataFrame(schema={n: (pl.Float64 if n in numeric else pl.String) for n in names})
+    return frame, [f"{NO_RECORDS}: the column line is line {skip_lines} and nothing follows it"]
 
 
 def _utf8_source(path: Path, encoding: str, skip_lines: int) -> tuple[bytes, str, int]:

@@ -7,6 +7,10 @@
   ``O`` other) gives the direction and the reader applies the sign (positive charges).
 * ``Amp-hr`` / ``Watt-hr`` count up within a charge or a discharge; they are split into a
   charge and a discharge counter by ``State``.
+* Exports re-saved by other tools write milli-units in the names (``mAmps``, ``mAmp-hr``,
+  ``mWatt-hr``) and, in the one such file we know, millivolts under ``Volts``. ``Volts`` is read
+  as millivolts only on that evidence together: milli-unit names beside it and no value a
+  cell voltage could be (every finite |value| between 100 and 10,000); the dataset says so.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 
 from ..schema import STEP_TYPES
 from .base import regex_column
-from .tabular import TableReader, directional_counter, hms_to_seconds
+from .tabular import NOTES_KEY, TableReader, directional_counter, hms_to_seconds
 from .text import Head
 
 
@@ -32,10 +36,13 @@ COLUMNS = [
     _c(r"Test \(Min\)", "test_time_second", scale=60.0),
     _c(r"Step \(Sec\)|Step Time \(sec\)", "step_time_second"),
     _c(r"Step \(Min\)", "step_time_second", scale=60.0),
-    _c(r"Amps|Current", "current_ampere"),
-    _c(r"Volts|Voltage", "voltage_volt"),
-    _c(r"Amp-hr|Capacity", "maccor_amp_hr"),
-    _c(r"Watt-hr|Energy", "maccor_watt_hr"),
+    _c(r"(Amps|Current)( ?\[A\]| ?\(A\))?", "current_ampere"),
+    _c(r"mAmps|Current ?(\[mA\]|\(mA\))", "current_ampere", scale=1e-3),
+    _c(r"(Volts|Voltage)( ?\[V\]| ?\(V\))?", "voltage_volt"),
+    _c(r"(Amp-hr|Capacity|Cap\.)( ?\[Ah\]| ?\(Ah\))?", "maccor_amp_hr"),
+    _c(r"mAmp-hr|(Capacity|Cap\.) ?(\[mAh\]|\(mAh\))", "maccor_amp_hr", scale=1e-3),
+    _c(r"(Watt-hr|Energy)( ?\[Wh\]| ?\(Wh\))?", "maccor_watt_hr"),
+    _c(r"mWatt-hr|Energy ?(\[mWh\]|\(mWh\))", "maccor_watt_hr", scale=1e-3),
     _c(r"DCIR/Ohms", "internal_resistance_ohm"),
     _c(r"ACImp/Ohms", "ac_resistance_ohm"),
     _c(r"Temp 1|Temp1", "ambient_temperature_celsius"),
@@ -52,6 +59,17 @@ PREAMBLE_KEYS = ("Today's Date", "Date of Test", "Filename", "Tester Channel", "
 
 def preamble_metadata(lines: list[str]) -> dict:
     """Known ``Key: value`` pairs of a Maccor preamble, however tabs and spaces separate them."""
+    meta = {}
+    for line in lines:  # one "Key<TAB>value" or "Key:<TAB>value" per line (MIMS, German locale)
+        m = re.match(r"^([A-Za-z][\w .#/()'-]{0,40}?)\s*:?\t+([^\t]+)$", line.strip("\r\n"))
+        if m and m.group(2).strip():
+            meta[re.sub(r"[^0-9a-z]+", "_", m.group(1).strip().lower()).strip("_")] = m.group(2).strip()
+    if len(meta) >= 3:
+        if "procedure" in meta:
+            meta["test_plan"] = meta["procedure"]
+        if "started" in meta:
+            meta["start_of_test"] = meta["started"]
+        return meta
     text = " ".join(lines).replace("\t", " ")
     found = []
     for key in PREAMBLE_KEYS:
@@ -72,6 +90,24 @@ def preamble_metadata(lines: list[str]) -> dict:
     return meta
 
 
+def _millivolts(data: dict, df, meta: dict) -> None:
+    """Read ``Volts`` as millivolts when the file says so by its other columns (module docstring)."""
+    if "voltage_volt" not in data:
+        return
+    v, attrs = data["voltage_volt"]
+    milli_names = [c for c in df.columns if re.match(r"^m(Amps|Amp-hr|Watt-hr)$", c.strip())]
+    if not milli_names or not re.match(r"^Volts$", str(attrs.get("source_column", "")).strip()):
+        return
+    finite = np.abs(v[np.isfinite(v)])
+    if finite.size and finite.min() >= 100 and finite.max() <= 10_000:
+        data["voltage_volt"] = (v * 1e-3, {**attrs, "note": (
+            f"'Volts' holds millivolts (values {finite.min():g}–{finite.max():g}, beside milli-unit columns "
+            f"{', '.join(milli_names)}): read as mV")})
+        meta.setdefault(NOTES_KEY, []).append(
+            f"'Volts' read as millivolts: its values ({finite.min():g}–{finite.max():g}) are no cell voltage and the "
+            f"file's other columns are in milli-units ({', '.join(milli_names)})")
+
+
 class MaccorReader(TableReader):
     """Maccor MIMS text, raw ``.0NN`` and CSV exports."""
 
@@ -79,7 +115,7 @@ class MaccorReader(TableReader):
     suffixes = (".txt", ".csv") + tuple(f".{k:03d}" for k in range(1000))
     description = "Maccor text/CSV export"
     priority = 70
-    header_pattern = r"^\s*Rec#?\s*[\t,]\s*(Cyc#|Cycle)"
+    header_pattern = r"^\s*\ufeff?Rec#?\s*[\t,]\s*(Cyc#|Cycle)"
     columns = COLUMNS
     vendor = "maccor"
     text_columns = ("TestTime", "StepTime", "DPt Time", "DPT Time", "State", "MD")
@@ -88,7 +124,7 @@ class MaccorReader(TableReader):
         if head.is_binary:
             return False
         k = self.header_index(head)
-        return k is not None and k < 10
+        return k is not None and k < 20  # a preamble of up to 13 lines plus blank lines (German MIMS)
 
     def metadata(self, preamble):
         return preamble_metadata(preamble)
@@ -103,7 +139,8 @@ class MaccorReader(TableReader):
             data["step_time_second"] = (hms_to_seconds(df["StepTime"]), {"source_column": "StepTime"})
         for name in ("TestTime", "StepTime"):
             data.pop(f"maccor_{name.lower()}", None)
-        if "maccor_state" in data:
+        _millivolts(data, df, meta)
+        if "maccor_state" in data and "current_ampere" in data:
             codes, attrs = data["maccor_state"]
             labels = attrs["labels"].split("\t")
             lut = np.array([STATE_TYPES.get(lbl.strip().upper(), STEP_TYPES["other"]) for lbl in labels], dtype=np.int8)

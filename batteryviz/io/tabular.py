@@ -22,7 +22,7 @@ from ..errors import EmptyFileError, MissingColumnError, ParseError, quote
 from .base import Column, Reader, apply_column_map, require, unique_names
 from .finish import check_memory, finish
 from .limits import check_zip, read_member
-from .text import (OVERFLOW, Head, check_complete_last_line, drop_long_rows, raise_truncated, read_head, require_text,
+from .text import (NO_RECORDS, OVERFLOW, Head, check_complete_last_line, drop_long_rows, raise_truncated, read_head, require_text,
                    to_float_columns, uses_decimal_comma)
 
 
@@ -64,6 +64,11 @@ def directional_counter(values: np.ndarray, step_type: np.ndarray, code: int) ->
     idx = np.where(np.isfinite(v), np.arange(v.size), -1)
     idx = np.maximum.accumulate(idx)
     return np.where(idx >= 0, v[np.clip(idx, 0, None)], 0.0)
+
+
+#: Key of ``meta`` under which :meth:`TableReader.postprocess` leaves notes for the dataset's
+#: warnings (popped before the metadata becomes attrs).
+NOTES_KEY = "_reading_notes"
 
 
 class TableReader(Reader):
@@ -143,7 +148,9 @@ class TableReader(Reader):
         df = drop_long_rows(df, notes, on_bad_lines, path, k + 1, names, sep, head.encoding)
         df = df.filter(~pl.all_horizontal(pl.all().is_null() | (pl.all().str.strip_chars() == "")))
         if df.height == 0:
-            raise EmptyFileError(f"header row found at line {k + 1} but no data rows after it", path=path)
+            # a technique that records nothing (EC-Lab's WAIT) writes just the header: the file
+            # reads, with its metadata and no records; storing it is refused (store.Workspace.add)
+            notes.append(f"{NO_RECORDS}: the column line is line {k + 1} and nothing follows it")
         if last is not None and sep != " ":
             if on_bad_lines == "error":
                 raise_truncated(path, k + 1 + df.height, last, len(names), sep)
@@ -170,7 +177,8 @@ class TableReader(Reader):
         return df, notes, self.metadata(head.lines[:k]), k
 
     def postprocess(self, data: dict, df: pl.DataFrame, meta: dict, path: Path) -> None:
-        """Vendor quirks: signs, time formats, derived counters. Edits ``data`` in place."""
+        """Vendor quirks: signs, time formats, derived counters. Edits ``data`` in place; a
+        note for the dataset's warnings goes in ``meta[NOTES_KEY]`` (a list)."""
 
     def read_workbook(self, path: Path, sheets: list[str], meta: dict | None = None):
         """Read the given sheets of an Excel export with the same column map and quirks."""
@@ -179,7 +187,7 @@ class TableReader(Reader):
         meta = dict(meta or {})
         self.postprocess(data, df, meta, path)
         require(data, schema.REQUIRED, path=path, available=df.columns)
-        return finish(data, meta, path=path, notes=[], reader=self.name)
+        return finish(data, meta, path=path, notes=meta.pop(NOTES_KEY, []), reader=self.name)
 
     def read(self, path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None, **_):
         path = Path(path)
@@ -196,7 +204,7 @@ class TableReader(Reader):
         self.postprocess(data, df, meta, path)
         require(data, schema.REQUIRED, path=path, available=df.columns)
         meta.setdefault("cycler", self.description.split(" ")[0])
-        return finish(data, meta, path=path, notes=notes, reader=self.name)
+        return finish(data, meta, path=path, notes=notes + meta.pop(NOTES_KEY, []), reader=self.name)
 
 
 def xlsx_sheet_names(head: Head) -> list[str]:

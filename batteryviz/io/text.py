@@ -17,6 +17,9 @@ from ..errors import BinaryFileError, EmptyFileError, ParseError, TruncatedFileE
 
 HEAD_BYTES = 256 * 1024
 
+#: How a dataset's warnings say that its file holds a header but no records.
+NO_RECORDS = "the file holds no data rows"
+
 #: Encodings tried in order when the bytes are not valid UTF-8. cp1252 is what Windows cycler
 #: software writes in Western Europe; latin-1 decodes any byte and is the last resort.
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")
@@ -250,8 +253,20 @@ def drop_long_rows(df: pl.DataFrame, notes: list[str], on_bad_lines: str, path, 
                    names: list[str], separator: str, encoding: str, quote_char: str | None = '"') -> pl.DataFrame:
     """The frame without its :data:`OVERFLOW` column. A row with more fields than the header is
     an error naming its line (:func:`raise_long_line`) or, with ``on_bad_lines='skip'``, dropped
-    with a note; when every row has one more field, that is an unnamed column, not a bad row."""
+    with a note. When *every* row has a value beyond the header's last name, the header names
+    fewer columns than the data holds: a name is missing somewhere, so every name from there on
+    labels its neighbour's values. Which one is missing cannot be told, so that is an error too
+    (a BioLogic export without ``freq/Hz`` in its column line read "successfully" with each
+    impedance column holding the one before it)."""
     long = overflow_rows(df)
+    if long.any() and long.all() and df.height > 1:
+        raise ParseError(
+            f"every data row has {len(names) + 1} or more values but the column line names {len(names)} "
+            f"({', '.join(quote(n) for n in names[:6])}{', …' if len(names) > 6 else ''}): a column name is "
+            "missing, so names and values would be misaligned. Repair the column line (or pass "
+            "columns={...} to name every column)",
+            path=path, line=skip_lines,
+        )
     if long.any() and not long.all():
         if on_bad_lines == "error":
             raise_long_line(path, skip_lines, names, separator, encoding, quote_char)
