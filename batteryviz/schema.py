@@ -88,6 +88,24 @@ CORE = REQUIRED + (
 STEP_TYPES: dict[str, int] = {"rest": 0, "charge": 1, "discharge": 2, "other": 3}
 STEP_TYPE_NAMES = {v: k for k, v in STEP_TYPES.items()}
 
+
+def step_type_codes(labels: list[str]) -> np.ndarray:
+    """:data:`STEP_TYPES` codes of step names as cyclers write them (``CC_DChg``, ``Charge``,
+    ``discharge``, ``Rest``, ``Pause``, ``OCV`` …): discharge before charge (``dchg`` holds
+    ``chg``), anything unrecognised is "other" (its records are then classified by current)."""
+    out = []
+    for lbl in labels:
+        low = str(lbl).lower().replace("_", " ")
+        if "dchg" in low or "discharg" in low or "dis" == low[:3]:
+            out.append(STEP_TYPES["discharge"])
+        elif "chg" in low or "charg" in low:
+            out.append(STEP_TYPES["charge"])
+        elif any(w in low for w in ("rest", "pause", "ocv", "wait", "relax")):
+            out.append(STEP_TYPES["rest"])
+        else:
+            out.append(STEP_TYPES["other"])
+    return np.array(out, dtype=np.int8)
+
 #: Roles a vendor counter can have; the cycle summary looks counters up by role, so a
 #: reader only declares what a column means (``attrs["role"]``) and the summary does the rest.
 COUNTER_ROLES = ("charge_capacity", "discharge_capacity", "charge_energy", "discharge_energy")

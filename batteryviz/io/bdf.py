@@ -40,9 +40,70 @@ COUNTER_ROLES = {
 }
 
 
-def _name(col: str) -> str:
+#: Units a BDF column may be written in (machine name suffix or label unit) → factor to the
+#: unit of the batteryviz variable with the same quantity.
+UNIT_FACTORS = {
+    "second": {"second": 1.0, "s": 1.0, "millisecond": 1e-3, "ms": 1e-3, "minute": 60.0, "min": 60.0,
+               "hour": 3600.0, "h": 3600.0, "day": 86400.0, "d": 86400.0},
+    "volt": {"volt": 1.0, "v": 1.0, "millivolt": 1e-3, "mv": 1e-3},
+    "ampere": {"ampere": 1.0, "a": 1.0, "milliampere": 1e-3, "ma": 1e-3, "microampere": 1e-6},
+    "ah": {"ah": 1.0, "ampere_hour": 1.0, "mah": 1e-3, "milliampere_hour": 1e-3},
+    "wh": {"wh": 1.0, "watt_hour": 1.0, "mwh": 1e-3, "milliwatt_hour": 1e-3},
+    "watt": {"watt": 1.0, "w": 1.0, "milliwatt": 1e-3, "mw": 1e-3},
+    "celsius": {"celsius": 1.0, "degc": 1.0, "°c": 1.0},
+    "ohm": {"ohm": 1.0, "milliohm": 1e-3, "mohm": 1e-3},
+    "hertz": {"hertz": 1.0, "hz": 1.0},
+}
+#: Quantities named otherwise in earlier BDF drafts and in exports that follow BDF loosely.
+LEGACY_QUANTITIES = {
+    "cycle": "cycle_count", "cycle_index": "cycle_count", "date_time": "unix_time", "datetime": "unix_time",
+    "step": "step_index", "charge_capacity": "charging_capacity", "discharge_capacity": "discharging_capacity",
+    "charge_energy": "charging_energy", "discharge_energy": "discharging_energy", "temperature": "ambient_temperature",
+}
+#: quantity (machine name without its unit) → (variable, the variable's unit family)
+_QUANTITIES = {}
+for _var in schema.VARIABLES:
+    for _unit in UNIT_FACTORS:
+        if _var.endswith("_" + _unit):
+            _QUANTITIES[_var[: -len(_unit) - 1]] = (_var, _unit)
+            break
+    else:
+        _QUANTITIES[_var] = (_var, None)
+
+
+def _slug(text: str) -> str:
+    return "_".join(w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def column_name(col: str) -> tuple[str, float]:
+    """The batteryviz variable of a BDF column and the factor to its unit: machine names
+    (``voltage_volt``), preferred labels (``Voltage / V``), and the same quantity in another
+    unit (``test_time_millisecond``, ``Test Time / h``) or under a legacy name
+    (``cycle_dimensionless``, ``date_time_millisecond``). Other columns keep their name."""
     c = col.strip().lstrip("\ufeff")
-    return LABELS.get(c.lower(), c)
+    if c.lower() in LABELS:
+        return LABELS[c.lower()], 1.0
+    if c in schema.VARIABLES:
+        return c, 1.0
+    if " / " in c:  # a label: "Quantity / unit"
+        quantity, _, unit = c.rpartition(" / ")
+        quantity, unit = _slug(quantity), unit.strip().lower()
+    else:
+        quantity, _, unit = c.lower().rpartition("_")
+        if not quantity:
+            return c, 1.0
+    quantity = LEGACY_QUANTITIES.get(quantity, quantity)
+    if quantity not in _QUANTITIES:
+        return c, 1.0
+    var, family = _QUANTITIES[quantity]
+    if family is None:
+        return (var, 1.0) if unit in ("1", "dimensionless", "") else (c, 1.0)
+    factor = UNIT_FACTORS[family].get(unit)
+    return (var, factor) if factor is not None else (c, 1.0)
+
+
+def _name(col: str) -> str:
+    return column_name(col)[0]
 
 
 def check_parquet_size(path) -> None:
@@ -106,7 +167,7 @@ class BDFReader(Reader):
                 one_column_each = True
             else:
                 eager = [c for c in file_schema
-                         if renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES or renamed[c] in RECORD_VARIABLES
+                         if column_name(c)[1] != 1.0 or renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES or renamed[c] in RECORD_VARIABLES
                          or "role" in var_attrs.get(renamed[c], {}) or c in text]
             df = pl.read_parquet(path, columns=eager) if eager else pl.DataFrame()
             n_rows = df.height if eager else pl.scan_parquet(path).select(pl.len()).collect().item()
@@ -131,6 +192,7 @@ class BDFReader(Reader):
             if bad:
                 df = to_float_columns(df, bad, path=path, first_line=2, decimal_comma=False)
             n_rows = df.height
+        factors = {column_name(c)[0]: (c, column_name(c)[1]) for c in df.columns if column_name(c)[1] != 1.0}
         df = df.rename({c: _name(c) for c in df.columns})
         present = set(df.columns) | {_name(c) for c in deferred_cols}
         missing = [r for r in schema.REQUIRED if r not in present]
@@ -146,9 +208,17 @@ class BDFReader(Reader):
                 s = s.cast(pl.String)
             if s.dtype == pl.String or isinstance(s.dtype, pl.Enum):
                 codes, attrs = categorical(s)
+                if c == "step_type":  # names as the cycler wrote them → batteryviz's codes
+                    labels = attrs["labels"].split("\t")
+                    data[c] = (schema.step_type_codes(labels)[codes], {**schema.step_type_attrs(), "derived_from": "step type names"})
+                    continue
                 data[c] = (codes, {**attrs, **var_attrs.get(c, {})})
                 continue
             extra = {}
+            if c in factors:
+                source, factor = factors[c]
+                s = s.cast(pl.Float64) * factor
+                extra.update(source_column=source, note=f"converted from {source} (× {factor:g})")
             if c in COUNTER_ROLES:
                 extra = {"role": COUNTER_ROLES[c], "resets": "never", "preference": 1}
             extra.update(var_attrs.get(c, {}))

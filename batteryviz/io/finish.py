@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .. import schema
 from ..errors import FileTooLargeError
 from ..quality import record_checks as record_quality
@@ -42,9 +44,42 @@ def check_memory(path, size: int, max_memory_bytes: int | None) -> None:
         )
 
 
+#: Share of a file's charge and discharge records whose current must have the opposite sign
+#: to its step names before the current is taken as written the other way round.
+SIGN_AGAINST_STEPS = 0.95
+
+
+def reconcile_current_sign(data: dict, notes: list[str]) -> None:
+    """Make the current positive on charge when the file's own step names say it is not.
+
+    Some exports (a BDF-style CSV from a simulation tool, re-saved cycler files) write the
+    current positive on discharge while naming their steps. When at least
+    :data:`SIGN_AGAINST_STEPS` of the records on charge and discharge steps with a current
+    carry the sign opposite to their step, the current is negated and the dataset says so;
+    a mixed picture is left alone (the cycle rule trusts the step names either way)."""
+    if "step_type" not in data or "current_ampere" not in data:
+        return
+    st = np.asarray(data["step_type"][0] if isinstance(data["step_type"], tuple) else data["step_type"])
+    i, attrs = data["current_ampere"] if isinstance(data["current_ampere"], tuple) else (data["current_ampere"], {})
+    i = np.asarray(i, dtype=float)
+    if st.shape != i.shape:
+        return
+    with np.errstate(invalid="ignore"):
+        charge = (st == schema.STEP_TYPES["charge"]) & (np.abs(i) > 0)
+        discharge = (st == schema.STEP_TYPES["discharge"]) & (np.abs(i) > 0)
+        n = int(charge.sum() + discharge.sum())
+        against = int((i[charge] < 0).sum() + (i[discharge] > 0).sum())
+    if n >= 10 and against >= SIGN_AGAINST_STEPS * n:
+        data["current_ampere"] = (-i, {**attrs, "note": "sign flipped on reading: the file's current is positive on its discharge steps"})
+        notes.append(f"current_ampere: negated on reading — {against} of {n} records on charge and discharge "
+                     "steps had the sign opposite to their step name (the file writes discharge positive)")
+
+
 def finish(data: dict, metadata: dict, *, path, notes: list[str], reader: str, record_checks: bool = True):
     """Build the cell dataset, record provenance and attach record-level quality warnings
     (``record_checks=False``: the metadata carries them already, from the file's first reading)."""
+    notes = list(notes)
+    reconcile_current_sign(data, notes)
     metadata = {k: v for k, v in metadata.items() if v not in (None, "")}
     metadata["source_file"] = os.path.basename(str(path))
     metadata["reader"] = reader
