@@ -26,6 +26,7 @@ GROUP = "batteryviz.readers"
 _BUILTIN = {
     "basytec": "batteryviz.io.basytec:BasytecReader",
     "arbin": "batteryviz.io.arbin:ArbinReader",
+    "arbin_metadata": "batteryviz.io.arbin:ArbinSidecarReader",
     "biologic": "batteryviz.io.biologic:BiologicTextReader",
     "maccor": "batteryviz.io.maccor:MaccorReader",
     "neware": "batteryviz.io.neware:NewareReader",
@@ -34,6 +35,7 @@ _BUILTIN = {
     "biologic_mpr": "batteryviz.io.biologic_mpr:BiologicMprReader",
     "eis_csv": "batteryviz.io.eis_csv:EISCsvReader",
     "novonix": "batteryviz.io.novonix:NovonixReader",
+    "pec": "batteryviz.io.pec:PecReader",
     "bdf": "batteryviz.io.bdf:BDFReader",
     "generic": "batteryviz.io.generic:GenericReader",
 }

@@ -114,19 +114,30 @@ class TableReader(Reader):
                     meta[re.sub(r"[^0-9a-z]+", "_", key.strip().lower()).strip("_")] = value.strip().strip(",")
         return meta
 
-    def load_frame(self, path: Path, head: Head, on_bad_lines: str) -> tuple[pl.DataFrame, list[str], dict, int]:
+    def load_frame(self, path: Path, head: Head, on_bad_lines: str, *,
+                   section: tuple[int, str, int | None] | None = None) -> tuple[pl.DataFrame, list[str], dict, int]:
+        """Parse the table into a frame of text columns (mapped numeric columns converted).
+
+        ``section``: ``(header line index, header line, rows)`` to read ``rows`` rows after a
+        given header line instead of the whole file after the detected one (files holding
+        several tables, such as Novonix exports of several tests); ``rows=None``: to the end.
+        Returns ``(frame, notes, metadata of the preamble, header line index)``."""
         require_text(head, self.name)
-        k = self.header_index(head)
-        if k is None:
-            raise MissingColumnError(f"no header row found (expected a line matching {self.header_pattern!r})", path=path)
-        header_line = head.lines[k]
+        n_rows = None
+        if section is not None:
+            k, header_line, n_rows = section
+        else:
+            k = self.header_index(head)
+            if k is None:
+                raise MissingColumnError(f"no header row found (expected a line matching {self.header_pattern!r})", path=path)
+            header_line = head.lines[k]
         sep = guess_separator(header_line)
         names = [n.strip().strip('"').lstrip("\ufeff") for n in header_line.split(sep)]
         while names and names[-1] == "":
             names.pop()
         names = unique_names([n or f"column_{j + 1}" for j, n in enumerate(names)])
         notes: list[str] = []
-        last = check_complete_last_line(path, head.size, len(names), sep, head.encoding)
+        last = check_complete_last_line(path, head.size, len(names), sep, head.encoding) if n_rows is None else None
         with open(path, "rb") as fh:
             raw = fh.read()
         text = raw.decode(head.encoding, errors="replace")
@@ -137,6 +148,7 @@ class TableReader(Reader):
             separator=sep,
             has_header=False,
             skip_lines=k + 1,
+            n_rows=n_rows,
             # every column as text, and one more than the header names to catch longer rows
             schema={**{f"_c{j}": pl.String for j in range(len(names))}, OVERFLOW: pl.String},
             truncate_ragged_lines=True,
@@ -156,7 +168,8 @@ class TableReader(Reader):
                 raise_truncated(path, k + 1 + df.height, last, len(names), sep)
             df = df.head(df.height - 1)
             notes.append("truncated last line dropped")
-        sample = [ln for ln in head.lines[k + 1 : k + 30]]
+        sample = head.lines[k + 1 : k + 30] if section is None else df.head(30).select(
+            pl.concat_str(pl.all().fill_null(""), separator=sep)).to_series().to_list()
         decimal_comma = uses_decimal_comma(sample, sep)
         mapped = {n for n in names if any(c.matches(n) and c.kind in ("float", "int") for c in self.columns)}
         mapped -= set(self.text_columns)
