@@ -22,6 +22,20 @@ from .text import Head, read_head, require_text
 
 _NUM = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
+# Cycling columns (lower-cased header names). A table with a time, a voltage AND a current column
+# is a cycler export that happens to carry impedance columns, not an impedance table.
+_IMPEDANCE_NAME = re.compile(r"z|ohm|freq|phase")
+_TIME_NAME = re.compile(r"time|^t\s*([(\[/_]|$)")
+_VOLTAGE_NAME = re.compile(r"volt|potential|\bewe\b|\becell\b|^<?[euv](dc)?>?\s*([(\[/_]|$)|[(\[/_\s]m?v[)\]]?$")
+_CURRENT_NAME = re.compile(r"current|ampere|^<?i(dc)?>?\s*([(\[/_]|$)|[(\[/_\s]m?a[)\]]?$")
+
+
+def has_cycling_columns(names: list[str]) -> bool:
+    """True when ``names`` (lower-cased) hold a time, a voltage and a current column, none of
+    them an impedance column (``Z'(a)`` is not a current in amperes)."""
+    other = [n for n in names if not _IMPEDANCE_NAME.search(n)]
+    return all(any(p.search(n) for n in other) for p in (_TIME_NAME, _VOLTAGE_NAME, _CURRENT_NAME))
+
 
 class EISCsvReader(Reader):
     """Frequency / Re(Z) / Im(Z) tables."""
@@ -42,6 +56,8 @@ class EISCsvReader(Reader):
             names = [x.strip().lower() for x in first]
             if not (any("freq" in n for n in names) and any("re" in n for n in names) and any("im" in n for n in names)):
                 return None
+            if has_cycling_columns(names):
+                return None  # a cycling export with impedance columns: left to the cycler readers
         rows = [(re.split(sep, ln) if sep else ln.split()) for ln in lines[1 if header else 0 :]]
         if not rows or any(len(r) < 3 or not all(_NUM.match(x) for x in r[:3]) for r in rows[:20]):
             return None
