@@ -60,9 +60,19 @@ def record_checks(ds: xr.Dataset) -> list[str]:
             f"{counts['dup']} duplicated record(s) (same time, voltage and current as the "
             f"previous one, first at record {first('dup')}); they add nothing to integrals"
         )
+    if i.size >= 10 and not counts["nan_i"] == i.size and np.nanmax(np.abs(i)) == 0 and np.nanmax(u) - np.nanmin(u) > 0.05:
+        out.append(
+            f"{NO_CURRENT}: the voltage moves ({np.nanmin(u):g}–{np.nanmax(u):g} V) but the current is 0 in every "
+            "record, so no capacity can be computed (values rounded to 0 by the export, or a current column in "
+            "another unit?); check the current column"
+        )
     for line in out:
         log.info("%s: %s", ds.attrs.get("source_file", "dataset"), line)
     return out
+
+
+#: How the warning starts that a cycling file's current is zero throughout.
+NO_CURRENT = "current_ampere: zero throughout"
 
 
 def warnings_of(ds: xr.Dataset) -> list[str]:
