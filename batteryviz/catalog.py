@@ -17,6 +17,8 @@ from pathlib import Path
 
 from intake.readers import datatypes, readers
 
+from .analysis.base import combine  # noqa: F401 - part of this module's API since round one
+
 META_KEYS = ("reader", "cycler", "test_name", "cell_name", "start_time", "channel", "active_mass_mg",
              "nominal_capacity_ah", "electrode_area_cm2", "test_plan")
 
@@ -114,11 +116,3 @@ def open_cells(cat, names: list[str] | None = None, chunks: int | str | None = N
     return out
 
 
-def combine(results: dict, dim: str = "cell"):
-    """Per-cell results (e.g. cycle summaries) on one ``cell`` dimension (outer join on cycles)."""
-    import xarray as xr
-
-    names = list(results)
-    combined = xr.concat([results[n].drop_attrs() if hasattr(results[n], "drop_attrs") else results[n] for n in names],
-                         dim=dim, join="outer", coords="minimal", compat="override", combine_attrs="drop")
-    return combined.assign_coords({dim: names})

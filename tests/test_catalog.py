@@ -94,3 +94,21 @@ def test_an_analysis_over_all_cells_of_a_catalog_is_lazy_and_on_a_cell_dimension
     assert dqdu.sizes["cell"] == 2 and "charge_peak_voltage" in dqdu
     with pytest.raises(ValueError, match="chunks must be"):
         bvc.open_cells(cat, chunks=0)
+
+
+def test_several_cells_combine_without_the_catalog_extra(tmp_path):
+    """Combining per-cell results is plain xarray: it works where intake is not installed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['intake'] = None\n"  # importing intake now fails, as without the extra
+        "import batteryviz as bv\n"
+        "from batteryviz.analysis.summary import CycleSummary\n"
+        "ds = bv.read(bv.example_file())\n"
+        "r = CycleSummary().compute({'a': ds, 'b': ds})\n"
+        "print(r.sizes['cell'], list(r['cell'].values))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[:1] == ["2"]

@@ -7,7 +7,7 @@ written into the result's attrs, so a result file explains itself.
 
 Several cells at once: ``compute(cells)`` with a mapping ``{name: dataset}`` (what
 :func:`batteryviz.catalog.open_cells` returns) computes each cell and returns the results on a
-``cell`` dimension (:func:`batteryviz.catalog.combine`: outer join on the other coordinates,
+``cell`` dimension (:func:`combine`: outer join on the other coordinates,
 NaN where a cell has no value). Lazy cells give a lazy combined result.
 """
 
@@ -125,6 +125,16 @@ class Analysis(param.Parameterized):
         }
 
 
+def combine(results: dict, dim: str = "cell") -> xr.Dataset:
+    """Per-cell results (e.g. cycle summaries) on one ``cell`` dimension (outer join on cycles).
+
+    Plain xarray: combining results needs nothing from the catalog extra."""
+    names = list(results)
+    combined = xr.concat([results[n].drop_attrs() if hasattr(results[n], "drop_attrs") else results[n] for n in names],
+                         dim=dim, join="outer", coords="minimal", compat="override", combine_attrs="drop")
+    return combined.assign_coords({dim: names})
+
+
 def _over_cells(compute):
     """Let ``compute`` take a mapping of cells too (module docstring)."""
     import functools
@@ -134,7 +144,6 @@ def _over_cells(compute):
     def wrapper(self, ds, *args, **kwargs):
         if not isinstance(ds, Mapping) or isinstance(ds, xr.Dataset):  # a Dataset is a Mapping too
             return compute(self, ds, *args, **kwargs)
-        from ..catalog import combine
         from ..errors import BatteryvizError
 
         results = {}
