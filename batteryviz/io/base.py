@@ -1,7 +1,8 @@
 """The reader contract and declarative column maps.
 
 A reader is a small class: a ``name``, the ``suffixes`` it usually sees, a ``sniff`` that looks
-at the *content* of a file's head, and a ``read`` that returns a cell dataset in BDF names. Most
+at the *content* of a file's head (or a ``score`` that weighs what it sees and says why, see
+:class:`Evidence`), and a ``read`` that returns a cell dataset in BDF names. Most
 of a vendor reader is data: a list of :class:`Column` entries mapping the vendor's column names
 to BDF names, units and signs. Adding a vendor is mostly writing that list.
 """
@@ -209,6 +210,25 @@ def require(data: dict, names: Iterable[str], *, path, available: Iterable[str],
             )
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """How well a file's head fits a reader, and why.
+
+    ``score`` 0 means "not this format"; 1 is a format's own marks (magic bytes, a vendor's
+    header block or column line); generic readers that only recognise column names score
+    :data:`GENERIC_SCORE`, so a vendor's reader wins over them. Between, a near miss (the
+    vendor's column line but further down than its exports put it). Detection takes the best
+    score (ties: the higher :attr:`Reader.priority`) and reports the others.
+    """
+
+    score: float
+    reason: str
+
+
+#: What a reader that recognises only common column names scores when it does.
+GENERIC_SCORE = 0.5
+
+
 class Reader:
     """Base class and contract of every reader.
 
@@ -226,6 +246,14 @@ class Reader:
     def sniff(self, head: Head) -> bool:  # pragma: no cover - abstract
         """True when ``head`` (the decoded start of a file) is in this reader's format."""
         raise NotImplementedError
+
+    def score(self, head: Head) -> Evidence:
+        """Weigh ``head`` for this format (:class:`Evidence`). The default turns :meth:`sniff`
+        into 1 or 0; readers that can say more (a near miss, why they decline) override it."""
+        if self.sniff(head):
+            return Evidence(1.0, f"{self.description or self.name}: recognised")
+        return Evidence(0.0, "its marks are not in the file's head"
+                        + (" (a binary file)" if head.is_binary else ""))
 
     def read(self, path: str | Path, **options) -> xr.Dataset:  # pragma: no cover - abstract
         """Read the file into a cell dataset (BDF names, current > 0 charges the cell)."""

@@ -18,7 +18,7 @@ import re
 import numpy as np
 import polars as pl
 
-from .base import regex_column
+from .base import Evidence, regex_column
 from .tabular import TableReader
 from .text import Head
 
@@ -66,6 +66,13 @@ _META = {
 }
 
 
+#: Column names only EC-Lab/BT-Lab write (a headerless export is recognised by them).
+EC_LAB_NAMES = frozenset({"mode", "ox/red", "error", "control changes", "Ns changes", "counter inc.", "Ns", "time/s",
+                          "control/V", "control/mA", "control/V/mA", "Ewe/V", "<Ewe>/V", "I/mA", "<I>/mA", "dQ/C",
+                          "(Q-Qo)/C", "(Q-Qo)/mA.h", "I Range", "Rcmp/Ohm", "freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm",
+                          "|Z|/Ohm", "Phase(Z)/deg", "cycle number", "Ecell/V", "Q charge/discharge/mA.h"})
+
+
 class BiologicTextReader(TableReader):
     """BioLogic EC-Lab ``.mpt`` and BT-Lab ``.txt`` exports."""
 
@@ -82,7 +89,29 @@ class BiologicTextReader(TableReader):
             return False
         return bool(re.match(r"(EC|BT)-Lab ASCII FILE", head.lines[0].strip()))
 
+    def score(self, head: Head) -> Evidence:
+        """1 for the EC-Lab/BT-Lab header block; 0.9 for a file that starts (after blank lines)
+        at a column line of EC-Lab's own names, tab separated — an export saved without its
+        header block, whatever its first column is."""
+        if self.sniff(head):
+            return Evidence(1.0, "EC-Lab/BT-Lab ASCII export: header block")
+        if head.is_binary:
+            return Evidence(0.0, "a binary file")
+        first = next((ln for ln in head.lines[:5] if ln.strip()), "")
+        names = set(first.rstrip("\r\n").split("\t"))
+        if len(names & EC_LAB_NAMES) >= 3 and ("time/s" in names or "freq/Hz" in names):
+            return Evidence(0.9, f"EC-Lab column names without the header block ({', '.join(sorted(names & EC_LAB_NAMES)[:4])} …)")
+        return Evidence(0.0, "no 'EC-Lab ASCII FILE' header and no column line of EC-Lab names")
+
     def header_index(self, head: Head) -> int | None:
+        k = self._header_index(head)
+        if k is None:
+            first = next((j for j, ln in enumerate(head.lines[:5]) if ln.strip()), None)
+            if first is not None and len(set(head.lines[first].split("\t")) & EC_LAB_NAMES) >= 3:
+                return first
+        return k
+
+    def _header_index(self, head: Head) -> int | None:
         for line in head.lines[:5]:
             m = re.match(r"Nb header lines\s*:\s*(\d+)", line)
             if m:

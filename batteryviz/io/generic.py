@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import schema
 from ..errors import MissingColumnError
-from .base import Column, apply_column_map, regex_column
+from .base import GENERIC_SCORE, Column, Evidence, apply_column_map, regex_column
 from .finish import finish
 from .limits import check_zip
 from .tabular import TableReader, find_header, read_xlsx_sheets, xlsx_sheet_names
@@ -58,6 +58,18 @@ class GenericReader(TableReader):
         if xlsx_sheet_names(head):
             return True
         return not head.is_binary and self.header_index(head) is not None
+
+    def score(self, head: Head) -> Evidence:
+        """:data:`GENERIC_SCORE` when a line names time, voltage and current columns (a vendor's
+        own marks score higher)."""
+        if xlsx_sheet_names(head):
+            return Evidence(GENERIC_SCORE, "a workbook (a sheet with time, voltage and current columns is looked for)")
+        if head.is_binary:
+            return Evidence(0.0, "a binary file")
+        k = self.header_index(head)
+        if k is None:
+            return Evidence(0.0, "no line in the first 50 names time, voltage and current columns")
+        return Evidence(GENERIC_SCORE, f"line {k + 1} names time, voltage and current columns")
 
     def read(self, path, *, columns: dict | None = None, current_sign: int = 1, sheet: str | None = None, **options):
         path = Path(path)

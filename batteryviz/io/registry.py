@@ -16,7 +16,7 @@ from typing import Iterator
 import xarray as xr
 
 from ..errors import BatteryvizError, UnknownFormatError, quote
-from .base import Reader
+from .base import Evidence, Reader
 from .text import Head, read_head
 
 GROUP = "batteryviz.readers"
@@ -106,27 +106,44 @@ READERS = ReaderRegistry()
 
 
 def detect(path: str | os.PathLike, head: Head | None = None) -> Reader:
-    """Find the reader for ``path`` from its content.
+    """Find the reader for ``path`` from its content (see :func:`weigh`).
 
-    Every registered reader's ``sniff`` looks at the decoded head of the file, most specific
-    first. Raises :class:`UnknownFormatError` listing what was tried.
+    Raises :class:`UnknownFormatError` listing every reader with the reason it declined.
+    """
+    return weigh(path, head)[0]
+
+
+def weigh(path: str | os.PathLike, head: Head | None = None) -> tuple[Reader, Evidence, list[tuple[str, Evidence]]]:
+    """Ask every registered reader how well the file fits (:meth:`Reader.score`).
+
+    Returns ``(best reader, its evidence, the other readers that also scored above 0)``; the best
+    is the highest score, and among equal scores the most specific reader (highest priority).
+    A reader whose scoring fails is skipped and named, so one broken plug-in never stops
+    detection. Raises :class:`UnknownFormatError` naming each reader and why it declined.
     """
     head = head or read_head(path)
-    tried = []
+    scored: list[tuple[float, int, Reader, Evidence]] = []
+    declined: list[str] = []
     for reader in READERS.by_priority():
         try:
-            if reader.sniff(head):
-                return reader
-        except Exception as exc:  # a sniffer must never break detection
-            tried.append(f"{reader.name} (sniff failed: {exc})")
+            ev = reader.score(head)
+        except Exception as exc:  # a scorer must never break detection
+            declined.append(f"{reader.name} (could not look: {type(exc).__name__}: {exc})")
             continue
-        tried.append(reader.name)
-    tried += [f"{name} (failed to load: {why})" for name, why in READERS.broken.items()]
+        if ev.score > 0:
+            scored.append((ev.score, reader.priority, reader, ev))
+        else:
+            declined.append(f"{reader.name} ({ev.reason})")
+    if scored:
+        scored.sort(key=lambda t: (-t[0], -t[1]))
+        best = scored[0]
+        return best[2], best[3], [(r.name, ev) for _, _, r, ev in scored[1:]]
+    declined += [f"{name} (failed to load: {why})" for name, why in READERS.broken.items()]
     kind = "a binary file" if head.is_binary else f"a text file ({head.encoding})"
-    first = head.lines[0][:120] if head.lines else ""
+    first = head.lines[0][:120] if head.lines and not head.is_binary else head.raw[:16].hex(" ")
     raise UnknownFormatError(
-        f"not a format batteryviz recognises: {kind} starting with {quote(first)}. Tried: "
-        f"{', '.join(tried)}. For a delimited table with other column names, use "
+        f"not a format batteryviz recognises: {kind} starting with {quote(first)}. Each reader declined: "
+        f"{'; '.join(declined)}. For a delimited table with other column names, name them: "
         "bv.read(path, format='generic', columns={'Your time column': 'test_time_second', ...})",
         path=path,
     )
@@ -156,11 +173,15 @@ def read(path: str | os.PathLike, format: str | None = None, **options) -> xr.Da
         return read_many(list(path), format=format, **options)
     path = Path(path)
     head = read_head(path)
-    reader = READERS[format] if format else detect(path, head)
-    try:
-        ds = reader.read(path, **options)
-    except BatteryvizError:
-        raise
+    if format:
+        reader, evidence, others = READERS[format], None, []
+    else:
+        reader, evidence, others = weigh(path, head)
+    ds = reader.read(path, **options)
     ds.attrs.setdefault("source_file", path.name)
     ds.attrs["reader"] = reader.name
+    ds.attrs["detection"] = (f"format={format!r} given" if evidence is None else
+                             f"{evidence.reason} (score {evidence.score:g})"
+                             + (f"; also fitting: {', '.join(f'{n} ({e.score:g}: {e.reason})' for n, e in others)}"
+                                if others else ""))
     return ds

@@ -19,7 +19,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import EmptyFileError, MissingColumnError, ParseError, quote
-from .base import Column, Reader, apply_column_map, require, unique_names
+from .base import Column, Evidence, Reader, apply_column_map, require, unique_names
 from .finish import check_memory, finish
 from .limits import check_zip, read_member
 from .text import (NO_RECORDS, OVERFLOW, Head, check_complete_last_line, drop_long_rows, raise_truncated, read_head, require_text,
@@ -66,6 +66,10 @@ def directional_counter(values: np.ndarray, step_type: np.ndarray, code: int) ->
     return np.where(idx >= 0, v[np.clip(idx, 0, None)], 0.0)
 
 
+#: The score of a vendor's column line found where its exports do not put it (below
+#: :data:`batteryviz.io.base.GENERIC_SCORE`: a generic reading wins when one fits).
+NEAR_MISS = 0.3
+
 #: Key of ``meta`` under which :meth:`TableReader.postprocess` leaves notes for the dataset's
 #: warnings (popped before the metadata becomes attrs).
 NOTES_KEY = "_reading_notes"
@@ -94,6 +98,27 @@ class TableReader(Reader):
 
     def sniff(self, head: Head) -> bool:
         return self.sniff_table(head)
+
+    def score(self, head: Head) -> Evidence:
+        """1 for this vendor's sheets or column line where its exports put it; 0.3 for the
+        column line further down (a near miss: a vendor's export with a longer preamble); 0
+        otherwise, saying what was looked for."""
+        what = self.description or self.name
+        sheets = xlsx_sheet_names(head)
+        if sheets:
+            records = self.workbook_sheets(sheets)
+            if records:
+                return Evidence(1.0, f"{what}: record sheet(s) {', '.join(map(quote, records[:3]))}")
+            return Evidence(0.0, f"none of the sheets {', '.join(map(quote, sheets[:4]))} is one of its record sheets")
+        if head.is_binary:
+            return Evidence(0.0, "a binary file, not its text export")
+        if self.sniff(head):
+            k = self.header_index(head)
+            return Evidence(1.0, f"{what}: column line at line {k + 1}" if k is not None else f"{what}: recognised")
+        k = self.header_index(head) if self.header_pattern or type(self).header_index is not TableReader.header_index else None
+        if k is not None:
+            return Evidence(NEAR_MISS, f"{what}: its column line at line {k + 1}, but not its usual preamble")
+        return Evidence(0.0, f"no column line of its kind in the first {min(len(head.lines), 200)} lines")
 
     def sniff_table(self, head: Head, max_header_line: int = 5) -> bool:
         """Excel: a sheet of this vendor; text: the header pattern near the top."""
