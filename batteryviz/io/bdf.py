@@ -11,6 +11,7 @@ tables carry none.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -169,8 +170,9 @@ class BDFReader(Reader):
                 eager = [c for c in file_schema
                          if column_name(c)[1] != 1.0 or renamed[c] in schema.CORE or renamed[c] in COUNTER_ROLES or renamed[c] in RECORD_VARIABLES
                          or "role" in var_attrs.get(renamed[c], {}) or c in text]
-            df = pl.read_parquet(path, columns=eager) if eager else pl.DataFrame()
-            n_rows = df.height if eager else pl.scan_parquet(path).select(pl.len()).collect().item()
+            with _damaged_parquet(path):
+                df = pl.read_parquet(path, columns=eager) if eager else pl.DataFrame()
+                n_rows = df.height if eager else pl.scan_parquet(path).select(pl.len()).collect().item()
             for c in file_schema:
                 if c not in eager:
                     deferred_cols[c] = (np.dtype(dtypes[renamed[c]]) if one_column_each
@@ -279,7 +281,8 @@ class _ParquetColumns:
         self.path, self.dtypes = path, dtypes
 
     def __call__(self) -> dict:
-        frame = pl.read_parquet(self.path, columns=list(self.dtypes))
+        with _damaged_parquet(self.path):
+            frame = pl.read_parquet(self.path, columns=list(self.dtypes))
         out = {}
         for c, dtype in self.dtypes.items():
             s = frame[c]
@@ -288,6 +291,16 @@ class _ParquetColumns:
             arr = s.to_numpy()
             out[_name(c)] = arr if arr.dtype == dtype else arr.astype(dtype)
         return out
+
+
+@contextlib.contextmanager
+def _damaged_parquet(path):
+    """A parquet file damaged past its footer (polars' and arrow's own errors) as a ParseError."""
+    try:
+        yield
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise ParseError(f"the parquet data is damaged ({type(exc).__name__}: {quote(str(exc).splitlines()[0] if str(exc) else '', 200)}); "
+                         "the file may be truncated or overwritten", path=path) from None
 
 
 def _sidecar(path: Path) -> Path:

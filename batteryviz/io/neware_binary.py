@@ -67,8 +67,9 @@ class NewareBinaryReader(Reader):
             try:
                 with zipfile.ZipFile(path) as zf:
                     bad = zf.testzip()
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-                raise BatteryvizError(f"not a readable .ndax (zip) file: {exc}; the file may be truncated", path=path) from None
+            except Exception as exc:  # noqa: BLE001 - zlib/isal/zipfile each raise their own on damaged members
+                raise BatteryvizError(f"not a readable .ndax (zip) file ({type(exc).__name__}: {exc}); the file may be "
+                                      "truncated or damaged", path=path) from None
             missing = [m for m in NDAX_REQUIRED if m not in names]
             if missing:
                 raise MissingColumnError(

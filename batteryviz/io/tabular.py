@@ -155,6 +155,10 @@ class TableReader(Reader):
             k = self.header_index(head)
             if k is None:
                 raise MissingColumnError(f"no header row found (expected a line matching {self.header_pattern!r})", path=path)
+            if k >= len(head.lines):
+                raise MissingColumnError(
+                    f"the column line should be line {k + 1}, but the file ends at line {len(head.lines)}: the file "
+                    "is truncated or its header block is damaged", path=path)
             header_line = head.lines[k]
         sep = guess_separator(header_line)
         names = [n.strip().strip('"').lstrip("\ufeff") for n in header_line.split(sep)]
