@@ -11,11 +11,11 @@ from pathlib import Path
 
 
 from .. import schema
-from ..errors import MissingColumnError
+from ..errors import BatteryvizError, MissingColumnError, quote
 from .base import GENERIC_SCORE, Column, Evidence, apply_column_map, regex_column
 from .finish import finish
-from .limits import check_zip
-from .tabular import TableReader, find_header, read_xlsx_sheets, xlsx_sheet_names
+from .tabular import (TableReader, checked_sheet_names, choose_record_sheet, find_header, open_workbook, quote_sheets,
+                      read_workbook_sheets, workbook_sheet_names)
 from .text import Head, read_head
 
 
@@ -23,15 +23,15 @@ _c = regex_column
 
 
 COLUMNS = [
-    _c(r"(test[ _]?)?time[ _]?(\(s\)|\[s\]|/s|_s|_second|_seconds|s)?|t", "test_time_second"),
+    _c(r"(test[ _]?)?time[ _]?(\(s\)|\[s\]|/s|_s|_second|_seconds|s|\(sec\)|\[sec\]|/sec)?|t", "test_time_second"),
     _c(r"(test[ _]?)?time[ _]?(\(h\)|\[h\]|/h|_h|_hours?)", "test_time_second", scale=3600.0),
     _c(r"(test[ _]?)?time[ _]?(\(min\)|\[min\]|/min|_min)", "test_time_second", scale=60.0),
     _c(r"(cell[ _]?)?(voltage|potential|U|E|Ewe|V)[ _]?(\(V\)|\[V\]|/V|_V|_volt)?", "voltage_volt"),
     _c(r"(voltage|potential|U|E)[ _]?(\(mV\)|\[mV\]|/mV|_mV)", "voltage_volt", scale=1e-3),
     _c(r"(current|I)[ _]?(\(A\)|\[A\]|/A|_A|_ampere)?", "current_ampere"),
     _c(r"(current|I)[ _]?(\(mA\)|\[mA\]|/mA|_mA)", "current_ampere", scale=1e-3),
-    _c(r"cycle([ _]?(index|number|count|no\.?|#))?", "cycle_count", kind="int"),
-    _c(r"step([ _]?(index|number|no\.?|#))?", "step_index", kind="int"),
+    _c(r"cycle([ _-]?(index|number|count|no\.?|#))?", "cycle_count", kind="int"),
+    _c(r"step([ _-]?(index|number|no\.?|#))?", "step_index", kind="int"),
     _c(r"(temperature|temp|T)[ _]?(\(.?C\)|\[.?C\]|/.?C|_degc|_celsius)?", "ambient_temperature_celsius"),
 ]
 
@@ -40,7 +40,7 @@ class GenericReader(TableReader):
     """Any delimited table or Excel sheet with time, voltage and current columns."""
 
     name = "generic"
-    suffixes = (".csv", ".tsv", ".txt", ".xlsx")
+    suffixes = (".csv", ".tsv", ".txt", ".xlsx", ".xls")
     description = "generic CSV/TSV/Excel table with recognisable column names"
     priority = 0
     columns = COLUMNS
@@ -55,15 +55,17 @@ class GenericReader(TableReader):
         return None
 
     def sniff(self, head: Head) -> bool:
-        if xlsx_sheet_names(head):
-            return True
+        if workbook_sheet_names(head) or head.workbook_error:
+            return True  # a workbook: its record sheet is chosen by its columns when it is read
         return not head.is_binary and self.header_index(head) is not None
 
     def score(self, head: Head) -> Evidence:
         """:data:`GENERIC_SCORE` when a line names time, voltage and current columns (a vendor's
         own marks score higher)."""
-        if xlsx_sheet_names(head):
+        if workbook_sheet_names(head):
             return Evidence(GENERIC_SCORE, "a workbook (a sheet with time, voltage and current columns is looked for)")
+        if head.workbook_error:  # reading it says what is wrong, better than "unknown format"
+            return Evidence(GENERIC_SCORE, f"an Excel 97-2003 workbook that cannot be opened ({head.workbook_error[:120]})")
         if head.is_binary:
             return Evidence(0.0, "a binary file")
         k = self.header_index(head)
@@ -72,15 +74,29 @@ class GenericReader(TableReader):
         return Evidence(GENERIC_SCORE, f"line {k + 1} names time, voltage and current columns")
 
     def read(self, path, *, columns: dict | None = None, current_sign: int = 1, sheet: str | None = None, **options):
+        """Read the table. ``columns``: extra ``{source column: variable}`` entries (they take
+        precedence over the built-in map); ``current_sign=-1``: the file's current is positive on
+        discharge; ``sheet``: the workbook sheet to read (default: the sheet whose header maps
+        time, voltage and current, the one with the most rows when several do)."""
         path = Path(path)
         head = read_head(path)
-        sheets = xlsx_sheet_names(head)
+        sheets = checked_sheet_names(head)
         spec = self.columns
         if columns:
             spec = [Column(src, dst) for src, dst in columns.items()] + list(self.columns)
+        meta: dict = {}
         if sheets:
-            check_zip(path)  # what its members expand to, before openpyxl inflates them
-            df = read_xlsx_sheets(path, [sheet or sheets[0]])
+            if sheet is not None and sheet not in sheets:
+                raise BatteryvizError(f"the workbook has no sheet {quote(sheet)}; its sheets: {quote_sheets(sheets, 20)}",
+                                      path=path)
+
+            def numeric(name: str) -> bool:
+                return any(c.matches(name) and c.kind in ("float", "int") for c in spec)
+
+            with open_workbook(path) as xl:
+                chosen, why = (sheet, "given (sheet=...)") if sheet is not None else choose_record_sheet(xl, path, sheets, spec)
+                df = read_workbook_sheets(path, [chosen], numeric=numeric, xl=xl)
+            meta = {"sheets": chosen, "sheet_choice": why}
             notes: list[str] = []
         else:
             if columns:
@@ -88,9 +104,9 @@ class GenericReader(TableReader):
                 cls = type("Explicit", (GenericReader,), {"columns": spec})
                 reader = cls()
                 reader.header_index = lambda h: find_header(h.lines, "|".join(map(_escape, columns)))  # type: ignore[assignment]
-                df, notes, meta, _ = reader.load_frame(path, head, options.get("on_bad_lines", "error"))
+                df, notes, _, _ = reader.load_frame(path, head, options.get("on_bad_lines", "error"))
             else:
-                df, notes, meta, _ = self.load_frame(path, head, options.get("on_bad_lines", "error"))
+                df, notes, _, _ = self.load_frame(path, head, options.get("on_bad_lines", "error"))
         data = apply_column_map(df, spec, path=path, vendor="generic")
         missing = [r for r in schema.REQUIRED if r not in data]
         if missing:
@@ -104,7 +120,7 @@ class GenericReader(TableReader):
         if current_sign == -1:
             i, attrs = data["current_ampere"]
             data["current_ampere"] = (-i, {**attrs, "note": "sign flipped on reading (file: positive = discharge)"})
-        return finish(data, {"cycler": "unknown"}, path=path, notes=notes, reader=self.name)
+        return finish(data, {"cycler": "unknown", **meta}, path=path, notes=notes, reader=self.name)
 
 
 def _split(line: str) -> list[str]:

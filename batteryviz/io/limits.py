@@ -72,3 +72,26 @@ def read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
     """At most ``limit`` bytes of member ``name`` (a bounded stream: never more is decompressed)."""
     with zf.open(name) as member:
         return member.read(limit)
+
+
+#: What a legacy Excel (.xls) file may take in memory relative to its size when xlrd parses it
+#: (measured: 6× for a Neware export; every cell becomes Python objects), with headroom.
+XLS_EXPANSION_FACTOR = 16
+
+
+def check_xls(path) -> int:
+    """Refuse a legacy Excel 97-2003 (.xls) workbook too large to parse in memory.
+
+    An .xls file is not compressed, so it cannot expand like a zip bomb, but xlrd holds every
+    cell of a sheet as Python objects (about :data:`XLS_EXPANSION_FACTOR` times the file size).
+    A file whose size times that factor exceeds :func:`max_expanded_bytes` (256 MiB of .xls by
+    default) is refused before xlrd reads it. Returns the file size.
+    """
+    size = Path(path).stat().st_size
+    bound = max_expanded_bytes() // XLS_EXPANSION_FACTOR
+    if size > bound:
+        raise ExpansionError(
+            f"this Excel 97-2003 (.xls) workbook is {size / 2**20:,.1f} MiB; parsing it would take about "
+            f"{size * XLS_EXPANSION_FACTOR / 2**20:,.0f} MiB, above the {max_expanded_bytes() / 2**20:,.0f} MiB one "
+            "file may expand to (BATTERYVIZ_MAX_EXPANDED_MB). Export the test as CSV or .xlsx instead", path=path)
+    return size

@@ -23,7 +23,6 @@ from ..schema import STEP_TYPES
 from .base import Reader, categorical
 from .finish import finish
 from .limits import check_zip
-from .neware import step_types_from_names
 from .tabular import directional_counter
 from .text import Head, read_head
 
@@ -116,7 +115,7 @@ class NewareBinaryReader(Reader):
         meta.update(_flatten_metadata(raw_meta))
         names = df["step_type"].cast(pl.String).fill_null("")
         step_codes, step_attrs = categorical(names)
-        st = step_types_from_names(step_attrs["labels"].split("\t"))[step_codes]
+        st = schema.step_type_codes(step_attrs["labels"].split("\t"))[step_codes]
         current = df["current_mA"].cast(pl.Float64).to_numpy() / 1000.0
         data = {
             "test_time_second": (df["total_time_s"].cast(pl.Float64).to_numpy(), {"source_column": "total_time_s"}),

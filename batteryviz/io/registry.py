@@ -31,6 +31,7 @@ _BUILTIN = {
     "maccor": "batteryviz.io.maccor:MaccorReader",
     "neware": "batteryviz.io.neware:NewareReader",
     "neware_nda": "batteryviz.io.neware_binary:NewareBinaryReader",
+    "landt": "batteryviz.io.landt:LandtReader",
     "arbin_res": "batteryviz.io.arbin_res:ArbinResReader",
     "biologic_mpr": "batteryviz.io.biologic_mpr:BiologicMprReader",
     "eis_csv": "batteryviz.io.eis_csv:EISCsvReader",
@@ -180,6 +181,7 @@ def read(path: str | os.PathLike, format: str | None = None, **options) -> xr.Da
     ds = reader.read(path, **options)
     ds.attrs.setdefault("source_file", path.name)
     ds.attrs["reader"] = reader.name
+    ds.attrs.setdefault("variant", reader.description if evidence is None else evidence.reason)
     ds.attrs["detection"] = (f"format={format!r} given" if evidence is None else
                              f"{evidence.reason} (score {evidence.score:g})"
                              + (f"; also fitting: {', '.join(f'{n} ({e.score:g}: {e.reason})' for n, e in others)}"

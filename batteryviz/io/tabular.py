@@ -9,21 +9,27 @@ column; columns the map does not know are kept (numeric when every value is a nu
 from __future__ import annotations
 
 import html
+import io
 import re
 import zipfile
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
 import numpy as np
 import polars as pl
 
 from .. import schema
-from ..errors import EmptyFileError, MissingColumnError, ParseError, quote
-from .base import Column, Evidence, Reader, apply_column_map, require, unique_names
+from ..errors import BatteryvizError, MissingColumnError, ParseError, quote
+from .base import Column, Evidence, Reader, apply_column_map, plan_columns, require, unique_names
 from .finish import check_memory, finish
-from .limits import check_zip, read_member
+from .limits import check_xls, check_zip, read_member
 from .text import (NO_RECORDS, OVERFLOW, Head, check_complete_last_line, drop_long_rows, raise_truncated, read_head, require_text,
                    to_float_columns, uses_decimal_comma)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 
 def find_header(lines: list[str], pattern: str, limit: int = 200) -> int | None:
@@ -41,17 +47,73 @@ def guess_separator(line: str) -> str:
     return sep if counts[sep] else ","
 
 
-def hms_to_seconds(values: pl.Series) -> np.ndarray:
-    """``[Nd ]hh:mm:ss[.f]`` durations (Maccor, Neware) to seconds; plain numbers pass through."""
+def hms_to_seconds(values: pl.Series, *, path=None, first_line: int | None = None,
+                   plain_scale: float = 1.0) -> np.ndarray:
+    """``[Nd ]hh:mm:ss[.f]`` or ``N-hh:mm:ss[.f]`` durations (Maccor, Neware, LANHE) to seconds;
+    hours may exceed 24. Plain numbers pass through, multiplied by ``plain_scale`` (a column of
+    minutes or hours).
+
+    With ``path`` given, a value that is neither (other text) raises :class:`ParseError` naming
+    the line (``first_line`` is the line of row 0; ``None``: no line) and the column
+    (``values.name``); without it such values become NaN.
+    """
     s = values.cast(pl.String).str.strip_chars()
-    parts = s.str.extract_groups(r"^(?:(\d+)d\s*)?(\d+):(\d+):(\d+(?:[.,]\d*)?)$")
+    parts = s.str.extract_groups(r"^(?:(\d+)(?:d\s*|-))?(\d+):(\d+):(\d+(?:[.,]\d*)?)$")
     days = parts.struct.field("1").cast(pl.Float64, strict=False).fill_null(0)
     h = parts.struct.field("2").cast(pl.Float64, strict=False)
     m = parts.struct.field("3").cast(pl.Float64, strict=False)
     sec = parts.struct.field("4").str.replace(",", ".").cast(pl.Float64, strict=False)
     total = days * 86400 + h * 3600 + m * 60 + sec
-    plain = s.str.replace(",", ".").cast(pl.Float64, strict=False)
-    return total.fill_null(plain).to_numpy().astype(float)
+    plain = s.str.replace(",", ".").cast(pl.Float64, strict=False) * plain_scale
+    out = total.fill_null(plain)
+    if path is not None:
+        bad = out.is_null() & s.is_not_null() & (s != "") & ~s.str.to_lowercase().is_in(["nan", "-"])
+        if bad.any():
+            row = int(bad.arg_max())
+            raise ParseError(
+                f"expected a duration (hh:mm:ss) or a number, found {quote(s[row])} ({int(bad.sum())} such "
+                "value(s) in this column)", path=path,
+                line=None if first_line is None else first_line + row, column=values.name)
+    return out.to_numpy().astype(float)
+
+
+def datetime_seconds(values: pl.Series, *, path=None, first_line: int | None = None) -> np.ndarray | None:
+    """Date-times to seconds since 1970 (naive times, as cyclers write their local time, are
+    taken as they are). Accepts a datetime column (from a workbook), Excel serial day numbers,
+    or ISO-like text (``2021-05-20 23:36:18``).
+
+    Returns ``None`` when the values are not date-times; with ``path`` given, a column that is
+    mostly date-times but has other text in it raises :class:`ParseError` naming the line
+    (``first_line`` is the line of row 0) and the column instead.
+    """
+    if isinstance(values.dtype, pl.Datetime):
+        parsed = values
+    elif values.dtype.is_numeric():
+        days = values.cast(pl.Float64)
+        if days.drop_nulls().len() == 0 or not days.drop_nulls().is_between(1, 2_958_465).all():
+            return None  # not Excel serial days (1900-01-01 .. 9999-12-31)
+        return ((days - 25569.0) * 86400.0).to_numpy().astype(float)
+    elif values.dtype == pl.String:
+        s = values.str.strip_chars()
+        try:
+            parsed = s.str.to_datetime(strict=False, time_unit="us")
+        except pl.exceptions.PolarsError:  # no date format polars knows fits the first value
+            if path is None:
+                return None
+            parsed = pl.Series(values.name, [None] * s.len(), dtype=pl.Datetime("us"))
+        if parsed.is_null().all():
+            return None
+        bad = parsed.is_null() & s.is_not_null() & (s != "") & (s.str.to_lowercase() != "nan")
+        if bad.any():
+            if path is None:
+                return None
+            row = int(bad.arg_max())
+            raise ParseError(f"expected a date and time, found {quote(s[row])} ({int(bad.sum())} such value(s) "
+                             "in this column)", path=path,
+                             line=None if first_line is None else first_line + row, column=values.name)
+    else:
+        return None
+    return (parsed.dt.epoch("us").cast(pl.Float64) / 1e6).to_numpy().astype(float)
 
 
 def directional_counter(values: np.ndarray, step_type: np.ndarray, code: int) -> np.ndarray:
@@ -73,6 +135,10 @@ NEAR_MISS = 0.3
 #: Key of ``meta`` under which :meth:`TableReader.postprocess` leaves notes for the dataset's
 #: warnings (popped before the metadata becomes attrs).
 NOTES_KEY = "_reading_notes"
+
+#: Key of ``meta`` holding, for :meth:`TableReader.postprocess`, the file line (text) or sheet
+#: row (workbook) of the first record, so errors found there can name it (popped like NOTES_KEY).
+FIRST_ROW_KEY = "_first_row_line"
 
 
 class TableReader(Reader):
@@ -200,8 +266,7 @@ class TableReader(Reader):
         sample = head.lines[k + 1 : k + 30] if section is None else df.head(30).select(
             pl.concat_str(pl.all().fill_null(""), separator=sep)).to_series().to_list()
         decimal_comma = uses_decimal_comma(sample, sep)
-        mapped = {n for n in names if any(c.matches(n) and c.kind in ("float", "int") for c in self.columns)}
-        mapped -= set(self.text_columns)
+        mapped = {n for n in names if self.numeric_column(n)}
         df = to_float_columns(df, sorted(mapped), path=path, first_line=k + 2, decimal_comma=decimal_comma or sep != ",")
         # unknown columns: numbers when every non-empty value is one (replaced in one step: a
         # step per column copies the frame's column list each time, quadratic for wide files)
@@ -222,45 +287,168 @@ class TableReader(Reader):
         """Vendor quirks: signs, time formats, derived counters. Edits ``data`` in place; a
         note for the dataset's warnings goes in ``meta[NOTES_KEY]`` (a list)."""
 
-    def read_workbook(self, path: Path, sheets: list[str], meta: dict | None = None):
+    def numeric_column(self, name: str) -> bool:
+        """Whether the map reads column ``name`` as numbers (text in it is then an error)."""
+        return name not in self.text_columns and any(c.matches(name) and c.kind in ("float", "int") for c in self.columns)
+
+    def workbook_frame(self, path: Path, sheets: list[str], all_sheets: list[str]) -> pl.DataFrame:
+        """The record sheets of a workbook as one frame (a vendor may add columns from its other
+        sheets, ``all_sheets``)."""
+        return read_workbook_sheets(path, sheets, numeric=self.numeric_column)
+
+    def read_workbook(self, path: Path, sheets: list[str], meta: dict | None = None, all_sheets: list[str] | None = None):
         """Read the given sheets of an Excel export with the same column map and quirks."""
-        df = read_xlsx_sheets(path, sheets)
+        df = self.workbook_frame(path, sheets, all_sheets or sheets)
         data = apply_column_map(df, self.columns, path=path, vendor=self.vendor)
-        meta = dict(meta or {})
+        meta = {**(meta or {}), FIRST_ROW_KEY: 2}  # the header is row 1 of a sheet
         self.postprocess(data, df, meta, path)
+        meta.pop(FIRST_ROW_KEY, None)
         require(data, schema.REQUIRED, path=path, available=df.columns)
         return finish(data, meta, path=path, notes=meta.pop(NOTES_KEY, []), reader=self.name)
 
     def read(self, path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None, **_):
         path = Path(path)
         head = read_head(path)
-        sheets = xlsx_sheet_names(head)
+        sheets = checked_sheet_names(head)  # a workbook's expansion is checked before it is parsed
         if sheets:
-            check_zip(path)  # what its members expand to, before openpyxl inflates any of them
             records = self.workbook_sheets(sheets)
+            if not records:
+                raise MissingColumnError(
+                    f"none of the workbook's sheets ({quote_sheets(sheets)}) is a record sheet of a "
+                    f"{self.description}", path=path)
             meta = {"sheets": ", ".join(records), **self.workbook_metadata(path, sheets)}
-            return self.read_workbook(path, records, meta)
+            return self.read_workbook(path, records, meta, all_sheets=sheets)
         check_memory(path, head.size * 3, max_memory_bytes)
         df, notes, meta, k = self.load_frame(path, head, on_bad_lines)
         data = apply_column_map(df, self.columns, path=path, vendor=self.vendor)
+        meta[FIRST_ROW_KEY] = k + 2
         self.postprocess(data, df, meta, path)
+        meta.pop(FIRST_ROW_KEY, None)
         require(data, schema.REQUIRED, path=path, available=df.columns)
         meta.setdefault("cycler", self.description.split(" ")[0])
         return finish(data, meta, path=path, notes=notes + meta.pop(NOTES_KEY, []), reader=self.name)
 
 
-def xlsx_sheet_names(head: Head) -> list[str]:
-    """Sheet names of an .xlsx workbook (empty list for anything else), read once per head."""
+#: The first bytes of an OLE2 compound file: Excel 97-2003 workbooks (.xls), also Word .doc …
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: The first bytes of a zip archive (.xlsx workbooks, .ndax …).
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def workbook_kind(raw: bytes) -> str | None:
+    """``"xls"`` (OLE2 magic), ``"xlsx"`` (zip magic) or ``None``, from a file's first bytes. The
+    magic alone does not make a workbook: :func:`workbook_sheet_names` looks inside."""
+    if raw.startswith(OLE2_MAGIC):
+        return "xls"
+    if raw.startswith(ZIP_MAGIC):
+        return "xlsx"
+    return None
+
+
+def _file_kind(path) -> str | None:
+    with open(path, "rb") as fh:
+        return workbook_kind(fh.read(len(OLE2_MAGIC)))
+
+
+def workbook_sheet_names(head: Head) -> list[str]:
+    """Sheet names of an .xlsx or .xls workbook (empty list for anything else), read once per head.
+
+    .xlsx: the names in ``xl/workbook.xml`` (a bounded read of that member). .xls: an OLE2 file
+    whose workbook stream xlrd opens (``on_demand``: only the sheet list is parsed), refused
+    unread when larger than :func:`batteryviz.io.limits.check_xls` allows. When a file has an
+    .xls's magic but yields no sheets because it is damaged or too large, ``head.workbook_error``
+    says why (an OLE2 file without a workbook, such as a .doc, is simply not a workbook).
+    """
     if head.sheets is None:
         head.sheets = []
-        if head.raw.startswith(b"PK\x03\x04"):
+        kind = workbook_kind(head.raw)
+        if kind == "xlsx":
             try:
                 with zipfile.ZipFile(head.path) as zf:
                     xml = read_member(zf, "xl/workbook.xml", WORKBOOK_XML_LIMIT).decode("utf-8", errors="replace")
                 head.sheets = sheet_names_of(xml)
-            except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError):
+            except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError, zlib.error):
                 pass
+        elif kind == "xls":
+            head.sheets = _xls_sheet_names(head)
     return head.sheets
+
+
+#: The name readers used before .xls workbooks were read too.
+xlsx_sheet_names = workbook_sheet_names
+
+
+def _xls_sheet_names(head: Head) -> list[str]:
+    try:
+        check_xls(head.path)
+        book = open_xls(head.path)
+    except NotAWorkbook:
+        return []
+    except BatteryvizError as exc:
+        head.workbook_error = exc.reason
+        return []
+    try:
+        return [str(n) for n in book.sheet_names()[:MAX_SHEETS]]
+    finally:
+        book.release_resources()
+
+
+class NotAWorkbook(ParseError):
+    """An OLE2 compound file without an Excel workbook stream (a Word or Outlook file …)."""
+
+
+def open_xls(path):
+    """Open an Excel 97-2003 workbook with xlrd, loading sheets only when asked for
+    (``on_demand``) and without padding short rows (``ragged_rows``: a single far cell must not
+    allocate a full grid). Damage raises :class:`ParseError` (callers check the size first:
+    :func:`batteryviz.io.limits.check_xls`)."""
+    import xlrd
+
+    try:
+        return xlrd.open_workbook(str(path), on_demand=True, ragged_rows=True, logfile=io.StringIO(), verbosity=0)
+    except MemoryError:
+        raise
+    except Exception as exc:  # xlrd raises many kinds (XLRDError, CompDocError, struct.error, …) on damage
+        if "find workbook in OLE2" in str(exc) or "not supported" in str(exc).lower():
+            raise NotAWorkbook(f"an OLE2 compound file but not an Excel workbook ({quote(str(exc))})", path=path) from None
+        raise _damaged(path, exc) from None
+
+
+def _damaged(path, exc: BaseException) -> ParseError:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return ParseError(
+        f"the workbook is damaged and cannot be read ({type(exc).__name__}: {quote(first)}); open it in "
+        "Excel and save it again, or export the data as CSV", path=path)
+
+
+def check_workbook(path) -> str | None:
+    """Refuse a workbook whose content would expand beyond the limits, before it is parsed:
+    .xlsx by what its zip members declare (:func:`~batteryviz.io.limits.check_zip`), .xls by its
+    size (:func:`~batteryviz.io.limits.check_xls`). Returns the kind."""
+    kind = _file_kind(path)
+    if kind == "xlsx":
+        check_zip(path)
+    elif kind == "xls":
+        check_xls(path)
+    return kind
+
+
+def checked_sheet_names(head: Head) -> list[str]:
+    """For a reader's ``read``: the sheet names (``[]``: not a workbook) after
+    :func:`check_workbook`; a file with an .xls's magic that is damaged raises the
+    :class:`ParseError` detection noted (too large: the limits' error)."""
+    sheets = workbook_sheet_names(head)
+    if sheets or head.workbook_error:
+        check_workbook(head.path)
+    if not sheets and head.workbook_error:
+        raise ParseError(head.workbook_error, path=head.path)
+    return sheets
+
+
+def quote_sheets(sheets: list[str], limit: int = 6) -> str:
+    """Sheet names for a message, quoted, the first ``limit`` of them."""
+    shown = ", ".join(quote(s, 40) for s in sheets[:limit])
+    return shown + (f" … and {len(sheets) - limit} more" if len(sheets) > limit else "")
 
 
 #: How much of a workbook's ``xl/workbook.xml`` detection reads (a real one is a few KiB).
@@ -288,30 +476,245 @@ def sheet_names_of(xml: str) -> list[str]:
     return names
 
 
-def read_excel(path: Path, **kwargs):
-    """``pandas.read_excel`` with openpyxl, a damaged workbook (broken XML, a bad zip member)
-    raising a :class:`ParseError` that says so instead of the parser's own exception."""
-    import pandas as pd
+def _xlsx_damage() -> tuple[type[BaseException], ...]:
+    """What openpyxl and the zip module raise on a damaged .xlsx."""
     from xml.etree.ElementTree import ParseError as XMLParseError
 
+    return (XMLParseError, zipfile.BadZipFile, KeyError, EOFError, zlib.error)
+
+
+#: A sheet whose cells span a grid this many times larger than the cells it holds (and more
+#: than :data:`SPARSE_FLOOR` cells) is refused: a far-away cell would make every row that long.
+SPARSE_RATIO = 32
+SPARSE_FLOOR = 1_000_000
+
+
+class Workbook:
+    """An open .xlsx or .xls workbook, chosen by the file's magic bytes.
+
+    .xlsx goes through ``pandas.ExcelFile`` with openpyxl (read-only). .xls is read with xlrd
+    directly, sheets loaded on demand and without padding (pandas' xlrd engine is deprecated
+    and needs xlrd's padded grids, which one far-away cell of a hostile file makes huge); its
+    cells become a pandas frame the way ``pandas.read_excel`` builds one (first row the header,
+    ``Unnamed: N`` for empty names, blank rows left out, dates as datetimes, whole numbers as
+    integers). Damage raises :class:`ParseError`; callers check the expansion first
+    (:func:`check_workbook`).
+    """
+
+    def __init__(self, path) -> None:
+        import pandas as pd
+
+        self.path = Path(path)
+        self.kind = _file_kind(path)
+        if self.kind == "xls":
+            self.book = open_xls(path)
+            self.excel = None
+            self.sheet_names = [str(n) for n in self.book.sheet_names()]
+        else:
+            try:
+                self.excel = pd.ExcelFile(path, engine="openpyxl")
+            except _xlsx_damage() as exc:
+                raise _damaged(path, exc) from None
+            self.book = self.excel.book
+            self.sheet_names = [str(n) for n in self.excel.sheet_names]
+
+    def close(self) -> None:
+        """Release the file and what was loaded of it."""
+        if self.excel is not None:
+            self.excel.close()
+        else:
+            self.book.release_resources()
+
+    def frame(self, sheet: str | int = 0, header: int | None = 0, nrows: int | None = None) -> "pd.DataFrame":
+        """One sheet as a pandas frame: ``header`` the row holding the column names (``None``:
+        none, columns numbered), ``nrows`` the most data rows to read."""
+        if isinstance(sheet, str) and sheet not in self.sheet_names:
+            raise ParseError(
+                f"the workbook has no readable sheet {quote(sheet)} (it has {quote_sheets(self.sheet_names)}): "
+                "its sheet list is damaged, or the sheet name is wrong", path=self.path)
+        try:
+            if self.excel is not None:
+                import pandas as pd
+
+                return pd.read_excel(self.excel, sheet_name=sheet, header=header, nrows=nrows)
+            return self._xls_frame(sheet, header, nrows)
+        except (MemoryError, BatteryvizError):
+            raise
+        except Exception as exc:
+            if self.kind == "xls" or isinstance(exc, _xlsx_damage()):
+                raise _damaged(self.path, exc) from None  # xlrd raises many kinds on damage
+            raise
+
+    def rows(self, sheet: str) -> int:
+        """How many rows a sheet holds (as the workbook declares them; counted when it does not)."""
+        if self.excel is None:
+            return int(self.book.sheet_by_name(sheet).nrows)
+        ws = self.book[sheet]
+        n = getattr(ws, "max_row", None)
+        if n is None:
+            n = sum(1 for _ in ws.iter_rows(values_only=True))
+        return int(n)
+
+    def _xls_frame(self, sheet: str | int, header: int | None, nrows: int | None) -> "pd.DataFrame":
+        import pandas as pd
+        import xlrd
+
+        name = self.sheet_names[sheet] if isinstance(sheet, int) else sheet
+        sh = self.book.sheet_by_name(name)
+        try:
+            width = max((sh.row_len(r) for r in range(sh.nrows)), default=0)
+            filled = sum(sh.row_len(r) for r in range(sh.nrows))
+            if width * sh.nrows > max(SPARSE_FLOOR, SPARSE_RATIO * filled):
+                from .limits import ExpansionError
+
+                raise ExpansionError(
+                    f"sheet {quote(name)} spans {sh.nrows:,} rows × {width:,} columns but holds {filled:,} cells: "
+                    "refused (a cell far from the others would make every row that long)", path=self.path)
+            datemode = self.book.datemode
+
+            def value(cell):
+                kind = cell.ctype
+                if kind == xlrd.XL_CELL_TEXT:
+                    return cell.value if cell.value.strip() else np.nan
+                if kind == xlrd.XL_CELL_NUMBER:
+                    return float(cell.value)
+                if kind == xlrd.XL_CELL_DATE:
+                    try:
+                        return xlrd.xldate.xldate_as_datetime(cell.value, datemode)
+                    except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                        return float(cell.value)
+                if kind == xlrd.XL_CELL_BOOLEAN:
+                    return bool(cell.value)
+                return np.nan  # empty, blank, error cells
+
+            first = 0 if header is None else header + 1
+            last = sh.nrows if nrows is None else min(sh.nrows, first + nrows)
+            rows = []
+            for r in range(first, last):
+                row = [value(c) for c in sh.row_slice(r)]
+                if any(not (isinstance(v, float) and np.isnan(v)) for v in row):  # blank rows left out
+                    rows.append(row + [np.nan] * (width - len(row)))
+            if header is None:
+                names: list = list(range(width))
+            else:
+                cells = [value(c) for c in sh.row_slice(header)] if header < sh.nrows else []
+                names = []
+                for j in range(width):
+                    v = cells[j] if j < len(cells) else np.nan
+                    if isinstance(v, float) and np.isnan(v):
+                        names.append(f"Unnamed: {j}")
+                    elif isinstance(v, float) and v.is_integer():
+                        names.append(str(int(v)))
+                    else:
+                        names.append(str(v))
+                names = unique_names(names)
+        finally:
+            self.book.unload_sheet(name)
+        columns = list(zip(*rows)) if rows else [()] * width
+        frame = pd.DataFrame({n: pd.Series(list(col), dtype=object) for n, col in zip(names, columns)})
+        frame = frame.infer_objects()
+        for c in frame.columns:
+            col = frame[c]
+            if col.dtype == float and len(col) and col.notna().all() and (col % 1 == 0).all() and col.abs().max() < 2**53:
+                frame[c] = col.astype("int64")  # whole numbers, as pandas.read_excel gives them
+        return frame
+
+
+@contextmanager
+def open_workbook(path) -> Iterator[Workbook]:
+    """A :class:`Workbook`, closed on leaving."""
+    book = Workbook(path)
     try:
-        return pd.read_excel(path, engine="openpyxl", **kwargs)
-    except (XMLParseError, zipfile.BadZipFile, KeyError, EOFError) as exc:
-        raise ParseError(
-            f"the workbook is damaged and cannot be read ({type(exc).__name__}: "
-            f"{quote(str(exc).splitlines()[0] if str(exc) else '')}); open it in Excel and save it again, "
-            "or export the data as CSV", path=path) from None
+        yield book
+    finally:
+        book.close()
 
 
-def read_xlsx_sheets(path: Path, sheets: list[str]) -> pl.DataFrame:
-    """Concatenate the given sheets of a workbook (same columns) into one frame (callers check
-    the workbook's expansion first: :func:`batteryviz.io.limits.check_zip`)."""
-    import pandas as pd
+def parse_sheet(xl: Workbook, sheet: str | int, path, **kwargs) -> "pd.DataFrame":
+    """One sheet of an open workbook as a pandas frame (:meth:`Workbook.frame`)."""
+    return xl.frame(sheet, **kwargs)
 
-    frames = [read_excel(path, sheet_name=s) for s in sheets]
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frame.columns = [str(c).strip() for c in frame.columns]
+
+def read_excel(path: Path, sheet_name: str | int = 0, header: int | None = 0, nrows: int | None = None):
+    """One sheet of an .xlsx (openpyxl) or .xls (xlrd) workbook as a pandas frame, a damaged
+    workbook (broken XML, a bad zip member, a broken OLE2 stream) raising a :class:`ParseError`
+    that says so instead of the parser's own exception."""
+    with open_workbook(path) as xl:
+        return xl.frame(sheet_name, header=header, nrows=nrows)
+
+
+def sheet_frame(frame: "pd.DataFrame", sheet: str, path, numeric: Callable[[str], bool] | None = None) -> pl.DataFrame:
+    """A pandas frame of one sheet as a polars frame: names stripped, mixed columns as text, and
+    text in a column ``numeric`` names raising :class:`ParseError` with the sheet, its row (as
+    Excel numbers them, the header being row 1) and the column."""
+    frame = frame.copy()
+    frame.columns = unique_names([str(c).strip() for c in frame.columns])
+    # a column without a name or a value (a spacer column of the export) carries nothing
+    frame = frame[[c for c in frame.columns if not (re.fullmatch(r"Unnamed: \d+", c) and frame[c].isna().all())]]
     for c in frame.columns:
         if frame[c].dtype == object:
             frame[c] = frame[c].astype(str)
-    return pl.from_pandas(frame)
+    df = pl.from_pandas(frame)
+    if numeric is not None:
+        text = [c for c in df.columns if df[c].dtype == pl.String and numeric(c)]
+        if text:
+            try:
+                df = to_float_columns(df, text, path=path, first_line=2, decimal_comma=False)
+            except ParseError as exc:
+                raise ParseError(f"sheet {quote(sheet)}, row {exc.line}: {exc.reason}", path=path,
+                                 line=exc.line, column=exc.column) from None
+    return df
+
+
+def read_workbook_sheets(path: Path, sheets: list[str], numeric: Callable[[str], bool] | None = None,
+                         xl: Workbook | None = None) -> pl.DataFrame:
+    """Concatenate the given sheets of a workbook (same columns) into one frame (see
+    :func:`sheet_frame` for ``numeric``; callers check the workbook's expansion first:
+    :func:`check_workbook`). ``xl``: an open workbook to read from."""
+    if xl is None:
+        with open_workbook(path) as opened:
+            return read_workbook_sheets(path, sheets, numeric, opened)
+    frames = [sheet_frame(parse_sheet(xl, s, path), s, path, numeric) for s in sheets]
+    if len(frames) == 1:
+        return frames[0]
+    try:
+        return pl.concat(frames, how="diagonal_relaxed")
+    except pl.exceptions.PolarsError as exc:
+        raise ParseError(f"the sheets {quote_sheets(sheets)} hold different kinds of values in one column "
+                         f"({quote(str(exc).splitlines()[0] if str(exc) else '')})", path=path) from None
+
+
+#: The name used before .xls workbooks were read too.
+read_xlsx_sheets = read_workbook_sheets
+
+
+def choose_record_sheet(xl: Workbook, path, sheets: list[str], columns: list[Column],
+                        required: tuple[str, ...] = schema.REQUIRED) -> tuple[str, str]:
+    """The sheet of a workbook holding the records: the one whose header row (its first row)
+    the column map ``columns`` maps to every ``required`` variable; when several do, the one
+    with the most rows (the first of those on a tie). Returns ``(sheet, why)``.
+
+    A workbook without such a sheet raises :class:`MissingColumnError` naming each sheet's
+    columns and the variable the closest one lacks.
+    """
+    found = []
+    for s in sheets:
+        header = [str(c).strip() for c in parse_sheet(xl, s, path, nrows=0).columns]
+        targets = {target for _, target, _ in plan_columns(header, columns, "x", keep_unmapped=False)}
+        found.append((s, header, [r for r in required if r not in targets]))
+    fits = [s for s, _, missing in found if not missing]
+    if not fits:
+        closest = min(found, key=lambda f: len(f[2])) if found else None
+        described = "; ".join(
+            f"{quote(s, 40)} ({', '.join(quote(c, 30) for c in header[:8])}{', …' if len(header) > 8 else ''})"
+            for s, header, _ in found[:8])
+        raise MissingColumnError(
+            f"no sheet of the workbook has columns for {', '.join(required)}: {described or 'no sheets'}. "
+            "Pass sheet='<name>' and columns={'<your column>': '<variable>'}",
+            path=path, column=closest[2][0] if closest else None)
+    if len(fits) == 1:
+        return fits[0], "the only sheet with time, voltage and current columns"
+    rows = {s: xl.rows(s) for s in fits}
+    best = max(fits, key=lambda s: rows[s])  # max keeps the first of equals
+    return best, (f"of the sheets with time, voltage and current columns ({quote_sheets(fits)}), "
+                  f"the one with the most rows ({rows[best]:,})")

@@ -36,6 +36,8 @@ class Head:
     text: str = ""
     lines: list[str] = field(default_factory=list)
     sheets: list[str] | None = None  #: Excel sheet names, filled on first use
+    #: why a file with a workbook's magic bytes gives no sheet names (damaged, too large)
+    workbook_error: str | None = None
 
     @property
     def is_binary(self) -> bool:
