@@ -119,6 +119,18 @@ def _read(files, fmt):
     return bv.read(files[0] if len(files) == 1 else files, format=fmt)
 
 
+#: Name endings of variables batteryviz gives a meaning and unit (BDF style); other columns a
+#: reader keeps are listed by ``info`` as kept raw.
+def kept_raw(name: str, attrs: dict) -> bool:
+    """Whether a column was kept as written: under a reader's own prefix (``biologic_…``,
+    ``generic_…``) with no role, i.e. batteryviz gives it no meaning of its own."""
+    from .io.registry import READERS
+    from .schema import VARIABLES
+
+    prefixes = tuple(f"{reader}_" for reader in READERS) + ("generic_",)
+    return name not in VARIABLES and not attrs.get("role") and name.startswith(prefixes)
+
+
 def cmd_info(args) -> int:
     import numpy as np
 
@@ -127,21 +139,35 @@ def cmd_info(args) -> int:
     from .schema import data_variables
 
     ds = _read(args.file, args.format)
-    cyc = assign_cycles(ds)
-    t = ds["test_time_second"].values
+    cyc = assign_cycles(ds) if "current_ampere" in ds and "voltage_volt" in ds else None  # None: a spectrum
+    t = ds["test_time_second"].values if "test_time_second" in ds else np.zeros(0)
     size = sum(Path(f).stat().st_size for f in args.file)
     print(f"file        {', '.join(args.file)} ({size / 1024:.1f} KiB)")
     print(f"format      {ds.attrs.get('reader')} ({ds.attrs.get('cycler', '')})")
-    if len(args.file) == 1 and ds.attrs.get("reader") != "bdf":
+    if ds.attrs.get("variant"):
+        print(f"variant     {ds.attrs['variant']}")
+    if ds.attrs.get("detection"):
+        print(f"detected    {ds.attrs['detection']}")
+    if len(args.file) == 1:
         head = read_head(args.file[0])
-        print(f"encoding    {head.encoding}")
+        if not head.is_binary:
+            print(f"encoding    {head.encoding}")
     print(f"rows        {ds.sizes['record']}")
-    print(f"cycles      {cyc.sizes['cycle']} ({cyc.attrs['cycle_rule']})")
-    print(f"time span   {np.nanmin(t):g} – {np.nanmax(t):g} s ({(np.nanmax(t) - np.nanmin(t)) / 3600:.2f} h)")
+    if cyc is None:
+        print("cycles      none (an impedance spectrum: frequency, Re Z, Im Z)")
+    else:
+        print(f"cycles      {cyc.sizes['cycle']} ({cyc.attrs['cycle_rule']})")
+    if t.size and np.isfinite(t).any():
+        print(f"time span   {np.nanmin(t):g} – {np.nanmax(t):g} s ({(np.nanmax(t) - np.nanmin(t)) / 3600:.2f} h)")
+    else:
+        print("time span   no records")
     print("columns     " + ", ".join(f"{n} [{v.attrs.get('units', '')}]" if v.attrs.get("units") else n for n, v in data_variables(ds)))
+    raw = [f"{n} (from {v.attrs['source_column']!r})" if v.attrs.get("source_column") else n
+           for n, v in data_variables(ds) if kept_raw(n, v.attrs)]
+    print("kept raw    " + (", ".join(raw) + "  (as written: no batteryviz meaning is given to them)" if raw else "nothing"))
     print("metadata")
     for k, v in ds.attrs.items():
-        if k not in ("quality_warnings", "conventions"):
+        if k not in ("quality_warnings", "conventions", "detection", "variant"):
             print(f"  {k}: {v}")
     _print_warnings(ds.attrs.get("quality_warnings", ""))
     return 0

@@ -74,6 +74,9 @@ class ArbinReader(TableReader):
     def postprocess(self, data, df, meta, path):
         data.pop("arbin_date_time", None)
         meta["cycler"] = "Arbin"
+        flat = "Test_Time" in df.columns and "Current" in df.columns
+        meta["variant"] = ("flat export without units (beep style)" if flat
+                           else "MITS Pro / DataPro export" + (", spaced names" if "Test Time (s)" in df.columns else ""))
         meta.update(sidecar_metadata(Path(path)))
 
 

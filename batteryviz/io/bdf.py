@@ -234,6 +234,10 @@ class BDFReader(Reader):
                     data[name] = (deferred(columns, name, n_rows, dtype),
                                   {**schema.variable_attrs(name), **var_attrs.get(name, {}), "deferred": 1})
         meta.setdefault("cycler", "unknown (BDF)")
+        converted = sorted(source for source, _ in factors.values())
+        meta["variant"] = (("Parquet" if head.raw.startswith(b"PAR1") else "CSV")
+                           + (", preferred labels" if any(" / " in c for c in renamed) else ", machine names")
+                           + (f"; converted from other units or legacy names: {', '.join(converted)}" if converted else ""))
         # a file batteryviz wrote carries the record checks' warnings in its metadata already
         ds = finish(data, meta, path=path, notes=[], reader=self.name, record_checks=not one_column_each)
         if structure is not None and all(name in ds for name in RECORD_VARIABLES):

@@ -87,7 +87,11 @@ class BiologicTextReader(TableReader):
     def sniff(self, head: Head) -> bool:
         if head.is_binary or not head.lines:
             return False
-        return bool(re.match(r"(EC|BT)-Lab ASCII FILE", head.lines[0].strip()))
+        return self.sniff_text(head.lines[0])
+
+    @staticmethod
+    def sniff_text(first_line: str) -> bool:
+        return bool(re.match(r"(EC|BT)-Lab ASCII FILE", first_line.strip()))
 
     def score(self, head: Head) -> Evidence:
         """1 for the EC-Lab/BT-Lab header block; 0.9 for a file that starts (after blank lines)
@@ -124,6 +128,10 @@ class BiologicTextReader(TableReader):
 
     def metadata(self, preamble):
         meta = {"cycler": "BioLogic", "software": preamble[0].split(" ASCII")[0].strip() if preamble else ""}
+        if preamble and self.sniff_text(preamble[0]):
+            meta["variant"] = f"{meta['software']} ASCII export, {len(preamble) + 1} header lines"
+        else:
+            meta["variant"] = "EC-Lab ASCII export without its header block (starts at the column line)"
         for line in preamble:
             key, sep, value = line.partition(" : ")
             if not sep:

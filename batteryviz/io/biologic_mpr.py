@@ -271,6 +271,9 @@ class BiologicMprReader(Reader):
         if settings is not None:
             meta.update(_settings(data, settings))
         meta["date"] = by_name["VMP data"]["date"]
+        data_module = by_name["VMP data"]
+        meta["variant"] = (f"data module v{data_module['version']}, "
+                           + ("module header of EC-Lab 11.50 and later" if data_module["new_layout"] else "module header before EC-Lab 11.50"))
         assert all(r in cols for r in schema.REQUIRED)
         return finish(cols, meta, path=path, notes=notes, reader=self.name)
 

@@ -123,6 +123,8 @@ class NovonixReader(TableReader):
             meta["test_number"] = test
             notes.append(f"test {test} of the {len(blocks)} tests in the file")
         meta.setdefault("cycler", "Novonix")
+        meta["variant"] = (f"{'HPC 3.0' if 'novonix_step_type' not in data else 'UHPC'} CSV"
+                           + (f", {len(blocks)} tests in one file" if len(blocks) > 1 else ""))
         return finish(data, meta, path=path, notes=notes, reader=self.name)
 
 
