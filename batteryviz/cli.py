@@ -25,11 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="format, rows, cycles, time span, columns and metadata of a file")
     info.add_argument("file", nargs="+", help="cycler file (several files of one test are joined)")
     info.add_argument("--format", help="reader name, to skip detection")
+    info.add_argument("--no-strict", action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings")
 
     s = sub.add_parser("summary", help="per-cycle summary table")
     s.add_argument("file", nargs="*", help="cycler file (omit with --example)")
     s.add_argument("--example", action="store_true", help="use the bundled 34-cycle BaSyTec example")
     s.add_argument("--format", help="reader name, to skip detection")
+    s.add_argument("--no-strict", action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings")
     s.add_argument("--active-mass-mg", type=float, help="active material mass in mg (specific capacity)")
     s.add_argument("--nominal-capacity-mah", type=float, help="nominal capacity in mAh (C-rates, equivalent full cycles)")
     s.add_argument("--electrode-area-cm2", type=float, help="electrode area in cm² (areal capacity)")
@@ -41,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dqdu", help="differential capacity curves, peaks and peak tracks")
     d.add_argument("file", nargs="+")
     d.add_argument("--format", help="reader name, to skip detection")
+    d.add_argument("--no-strict", action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings")
     d.add_argument("--cycles", help="cycles: '1,10,100', ranges '1-30', every Nth '1-1000:10'")
     d.add_argument("--direction", choices=["charge", "discharge", "both"], default="both")
     d.add_argument("--active-mass-mg", type=float, help="active mass in mg (units mAh/g/V)")
@@ -52,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="summary and dQ/dU to Excel, Origin text, MATLAB, netCDF or a text report")
     e.add_argument("file", nargs="+")
     e.add_argument("--format", help="reader name, to skip detection")
+    e.add_argument("--no-strict", action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings")
     e.add_argument("--active-mass-mg", type=float)
     e.add_argument("--nominal-capacity-mah", type=float)
     e.add_argument("--cycles", help="dQ/dU cycles, e.g. '1,10,100' or '1-1000:50' (default: none)")
@@ -75,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert a cycler file to BDF CSV/Parquet, netCDF or zarr")
     c.add_argument("file", nargs="+")
     c.add_argument("--format", help="reader name, to skip detection")
+    c.add_argument("--no-strict", action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings")
     c.add_argument("-o", "--output", required=True)
     c.add_argument("--max-memory-mb", type=float, help="memory budget; larger BaSyTec files are streamed to parquet")
 
@@ -113,10 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read(files, fmt):
+def _read(files, fmt, strict: bool = True):
     import batteryviz as bv
 
-    return bv.read(files[0] if len(files) == 1 else files, format=fmt)
+    return bv.read(files[0] if len(files) == 1 else files, format=fmt, strict=strict)
 
 
 #: Name endings of variables batteryviz gives a meaning and unit (BDF style); other columns a
@@ -138,7 +148,7 @@ def cmd_info(args) -> int:
     from .io.text import read_head
     from .schema import data_variables
 
-    ds = _read(args.file, args.format)
+    ds = _read(args.file, args.format, not args.no_strict)
     cyc = assign_cycles(ds) if "current_ampere" in ds and "voltage_volt" in ds else None  # None: a spectrum
     t = ds["test_time_second"].values if "test_time_second" in ds else np.zeros(0)
     size = sum(Path(f).stat().st_size for f in args.file)
@@ -188,7 +198,7 @@ def cmd_summary(args) -> int:
     if not files:
         print("batteryviz summary: give a FILE or --example", file=sys.stderr)
         return 2
-    ds = _read(files, args.format)
+    ds = _read(files, args.format, not args.no_strict)
     analysis = CycleSummary(
         cycle_mode=args.cycle_mode,
         active_mass_mg=args.active_mass_mg,
@@ -225,7 +235,7 @@ def cmd_dqdu(args) -> int:
     from .analysis.dqdu import DifferentialCapacity
     from .export import dqdu_long, dqdu_wide, peak_table
 
-    ds = _read(args.file, args.format)
+    ds = _read(args.file, args.format, not args.no_strict)
     analysis = DifferentialCapacity(
         cycles=parse_cycle_selection(args.cycles), direction=args.direction,
         units="mAh/g/V" if args.active_mass_mg else "mAh/V", active_mass_mg=args.active_mass_mg,
@@ -252,7 +262,7 @@ def cmd_export(args) -> int:
     from .analysis.summary import CycleSummary
     from . import export as ex
 
-    ds = _read(args.file, args.format)
+    ds = _read(args.file, args.format, not args.no_strict)
     summary = CycleSummary(active_mass_mg=args.active_mass_mg, nominal_capacity_mah=args.nominal_capacity_mah).compute(ds)
     cycles = parse_cycle_selection(args.cycles)
     dqdu = DifferentialCapacity(cycles=cycles, active_mass_mg=args.active_mass_mg,
@@ -333,7 +343,7 @@ def cmd_convert(args) -> int:
 
     limit = None if args.max_memory_mb is None else int(args.max_memory_mb * 2**20)
     try:
-        ds = bv.read(args.file[0], format=args.format, max_memory_bytes=limit) if len(args.file) == 1 else _read(args.file, args.format)
+        ds = bv.read(args.file[0], format=args.format, strict=not args.no_strict, max_memory_bytes=limit) if len(args.file) == 1 else _read(args.file, args.format, not args.no_strict)
     except FileTooLargeError:
         out = Path(args.output)
         reader = bv.detect(args.file[0]) if not args.format else bv.READERS[args.format]

@@ -120,6 +120,11 @@ class TruncatedFileError(ParseError):
     """The file ends in the middle of a row (an interrupted copy or export)."""
 
 
+class ImplausibleDataError(BatteryvizError):
+    """The file was parsed, but what it holds cannot be real measurement data (a misread):
+    see :func:`batteryviz.quality.implausible`. ``strict=False`` reads it with a warning."""
+
+
 class FileTooLargeError(BatteryvizError):
     """Reading the file into memory would exceed the memory available."""
 

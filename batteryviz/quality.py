@@ -79,3 +79,128 @@ def warnings_of(ds: xr.Dataset) -> list[str]:
     """The quality warnings recorded on a dataset or result, as a list."""
     text = ds.attrs.get("quality_warnings", "")
     return [line for line in text.split("\n") if line]
+
+
+# --- the plausibility gate ------------------------------------------------------------------
+#: A file whose time column goes backwards in more than this share of its records (and at
+#: least :data:`MIN_REVERSALS` times) is not read as a clock: a misread column, not glitches.
+TIME_REVERSAL_SHARE = 0.02
+MIN_REVERSALS = 20
+#: A median voltage magnitude above this is not a cell's voltage read in volts (mV as V?).
+MAX_MEDIAN_VOLTAGE_V = 100.0
+#: In an impedance sweep, the share of frequency steps that may go against the sweep's
+#: direction (each new sweep restarting at the top adds one or two).
+FREQUENCY_REVERSAL_SHARE = 0.2
+#: Counters that must hold whole numbers ≥ 0 where they hold anything.
+INTEGER_COUNTERS = ("cycle_count", "step_index", "test_number")
+
+
+def implausible(ds: xr.Dataset) -> list[str]:
+    """What cannot hold for real cycler or potentiostat data, each as a sentence with its evidence.
+
+    An empty list means the dataset passed. The checks are meant to catch a misread (a column
+    mapped to the wrong quantity, a unit off by 1000, header names shifted against the values)
+    rather than an instrument's glitch, which :func:`record_checks` reports as a warning:
+
+    * ``test_time_second`` is finite somewhere, and goes backwards in at most
+      :data:`TIME_REVERSAL_SHARE` of the records (or fewer than :data:`MIN_REVERSALS` times);
+      files joined from several tests have a time that continues across them;
+    * the median of ``|voltage_volt|`` is at most :data:`MAX_MEDIAN_VOLTAGE_V`;
+    * ``frequency_hertz`` is never negative or infinite (0 and NaN mark records without an
+      impedance measurement, as EC-Lab writes them), and its positive values step against the
+      sweep direction in at most :data:`FREQUENCY_REVERSAL_SHARE` of their steps.
+
+    Counters that do not count are not a reason to refuse a file: see :func:`demote_counters`.
+    """
+    out: list[str] = []
+    if not ds.sizes.get("record", 0):
+        return out
+    if "test_time_second" in ds:
+        t = np.asarray(ds["test_time_second"].values, dtype=float)
+        if not np.isfinite(t).any():
+            out.append("test_time_second: no finite value in any record (the time column is empty or not numbers)")
+        else:
+            finite = t[np.isfinite(t)]
+            back = int(np.count_nonzero(np.diff(finite) < 0))
+            if back >= MIN_REVERSALS and back > TIME_REVERSAL_SHARE * finite.size:
+                out.append(
+                    f"test_time_second: goes backwards {back:,} times in {finite.size:,} records "
+                    f"({back / finite.size:.0%}); a clock does this at most now and then, so the column read as "
+                    "time is probably another quantity (step time? a counter?)"
+                )
+    if "voltage_volt" in ds:
+        u = np.abs(np.asarray(ds["voltage_volt"].values, dtype=float))
+        if np.isfinite(u).any():
+            med = float(np.nanmedian(u))
+            if med > MAX_MEDIAN_VOLTAGE_V:
+                out.append(
+                    f"voltage_volt: median |voltage| is {med:g} V, more than {MAX_MEDIAN_VOLTAGE_V:g} V; "
+                    "a cell voltage in mV read as V, or another column read as voltage"
+                )
+    if "frequency_hertz" in ds:
+        f = np.asarray(ds["frequency_hertz"].values, dtype=float)
+        bad = (f < 0) | np.isinf(f)
+        if bad.any():
+            k = int(np.argmax(bad))
+            out.append(
+                f"frequency_hertz: {int(bad.sum()):,} record(s) with a negative or infinite frequency "
+                f"(first {f[k]:g} Hz at record {k}); an impedance spectrum has positive frequencies only"
+            )
+        else:
+            steps = np.sign(np.diff(np.log(f[f > 0])))
+            steps = steps[steps != 0]
+            if steps.size >= 10:
+                major = 1 if (steps > 0).sum() > (steps < 0).sum() else -1
+                against = int(np.count_nonzero(steps != major))
+                if against > FREQUENCY_REVERSAL_SHARE * steps.size:
+                    out.append(
+                        f"frequency_hertz: {against} of {steps.size} steps go against the sweep direction "
+                        f"({against / steps.size:.0%}); a sweep's frequency is monotonic, so the column read as "
+                        "frequency is probably another quantity"
+                    )
+    return out
+
+
+def demote_counters(ds: xr.Dataset) -> list[str]:
+    """Counters (:data:`INTEGER_COUNTERS`) holding values that are not whole numbers ≥ 0 are
+    not counters: each is renamed ``<name>_as_written`` (kept, with no meaning given to it) so
+    cycles and steps are found from the current instead. Changes ``ds`` in place; returns a
+    warning per demoted column."""
+    out: list[str] = []
+    for name in INTEGER_COUNTERS:
+        if name in ds and ds[name].dtype.kind == "f":
+            v = np.asarray(ds[name].values, dtype=float)
+            v = v[np.isfinite(v)]
+            wrong = (v < 0) | (v != np.round(v))
+            if wrong.any():
+                first = v[int(np.argmax(wrong))]
+                ds[f"{name}_as_written"] = ds[name].assign_attrs(role="", note=f"not a count: {first:g}")
+                del ds[name]
+                out.append(
+                    f"{name}: {int(wrong.sum()):,} value(s) that are not whole numbers ≥ 0 (first {first:g}), so the "
+                    f"column is not a counter; kept as {name}_as_written and not used (cycles are found from the current)"
+                )
+    return out
+
+
+def gate(ds: xr.Dataset, *, path, strict: bool = True) -> xr.Dataset:
+    """The plausibility gate every read passes: demote counters that do not count, then refuse
+    the dataset if :func:`implausible` finds anything (``strict=True``), or keep it with each
+    finding as a quality warning starting "IMPLAUSIBLE" (``strict=False``)."""
+    from .errors import ImplausibleDataError
+
+    notes = demote_counters(ds)
+    found = implausible(ds)
+    if found and strict:
+        raise ImplausibleDataError(
+            "refused: this does not look like real measurement data, so it was probably misread — "
+            + "; ".join(found)
+            + ". If the file really holds this, read it with strict=False (batteryviz info --no-strict) and "
+            "check the warnings; otherwise give the column mapping with format='generic', columns={...}",
+            path=path,
+        )
+    notes += [f"IMPLAUSIBLE {line}" for line in found]
+    if notes:
+        old = ds.attrs.get("quality_warnings", "")
+        ds.attrs["quality_warnings"] = "\n".join([w for w in [old] if w] + notes)
+    return ds

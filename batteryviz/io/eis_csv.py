@@ -37,6 +37,21 @@ def has_cycling_columns(names: list[str]) -> bool:
     return all(any(p.search(n) for n in other) for p in (_TIME_NAME, _VOLTAGE_NAME, _CURRENT_NAME))
 
 
+def by_name(names: list[str]) -> list[str] | None:
+    """The frequency, real and imaginary columns of a header, found by their names (``freq``,
+    ``Re``/``Z'``, ``Im``/``Z''``) wherever they are; None when the names do not say."""
+    low = [n.strip().lower() for n in names]
+
+    def find(test) -> str | None:
+        return next((names[k] for k, n in enumerate(low) if test(n)), None)
+
+    freq = find(lambda n: "freq" in n)
+    imag = find(lambda n: re.search(r"\bim\b|im\(|imag|z''|z\"", n) is not None)
+    real = find(lambda n: (re.search(r"\bre\b|re\(|real|z'", n) is not None) and "z''" not in n and "imag" not in n)
+    found = [freq, real, imag]
+    return found if None not in found and len(set(found)) == 3 else None
+
+
 class EISCsvReader(Reader):
     """Frequency / Re(Z) / Im(Z) tables."""
 
@@ -54,7 +69,7 @@ class EISCsvReader(Reader):
         header = not all(_NUM.match(x) for x in first if x.strip())
         if header:
             names = [x.strip().lower() for x in first]
-            if not (any("freq" in n for n in names) and any("re" in n for n in names) and any("im" in n for n in names)):
+            if by_name([x.strip().strip('"') for x in first]) is None:
                 return None
             if has_cycling_columns(names):
                 return None  # a cycling export with impedance columns: left to the cycler readers
@@ -85,7 +100,7 @@ class EISCsvReader(Reader):
         df = pl.read_csv(io.StringIO(text), separator=sep, has_header=header, infer_schema_length=None)
         if df.height == 0:
             raise EmptyFileError("no spectrum rows", path=path)
-        cols = df.columns
+        cols = (by_name(df.columns) or df.columns[:3]) if header else df.columns[:3]
         im_name = cols[2]
         im_sign = -1.0 if header and (im_name.strip().startswith("-") or "-z''" in im_name.lower()) else 1.0
         data = {

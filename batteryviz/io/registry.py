@@ -15,6 +15,7 @@ from typing import Iterator
 
 import xarray as xr
 
+from .. import quality
 from ..errors import BatteryvizError, UnknownFormatError, quote
 from .base import Evidence, Reader
 from .text import Head, read_head
@@ -150,7 +151,7 @@ def weigh(path: str | os.PathLike, head: Head | None = None) -> tuple[Reader, Ev
     )
 
 
-def read(path: str | os.PathLike, format: str | None = None, **options) -> xr.Dataset:
+def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = True, **options) -> xr.Dataset:
     """Read a cycler file into a cell dataset (BDF names, current > 0 charges the cell).
 
     Parameters
@@ -160,6 +161,9 @@ def read(path: str | os.PathLike, format: str | None = None, **options) -> xr.Da
         list; they are read in order and joined into one test.
     format
         A registered reader name to skip detection (see ``batteryviz.io.READERS``).
+    strict
+        Refuse what the plausibility gate finds implausible (``ImplausibleDataError``); with
+        ``False`` the dataset is returned with each finding as a quality warning.
     **options
         Passed to the reader's ``read`` (e.g. ``on_bad_lines="skip"``, ``columns={...}``).
 
@@ -171,14 +175,14 @@ def read(path: str | os.PathLike, format: str | None = None, **options) -> xr.Da
     if isinstance(path, (list, tuple)):
         from .combine import read_many
 
-        return read_many(list(path), format=format, **options)
+        return read_many(list(path), format=format, strict=strict, **options)
     path = Path(path)
     head = read_head(path)
     if format:
         reader, evidence, others = READERS[format], None, []
     else:
         reader, evidence, others = weigh(path, head)
-    ds = reader.read(path, **options)
+    ds = quality.gate(reader.read(path, **options), path=path, strict=strict)
     ds.attrs.setdefault("source_file", path.name)
     ds.attrs["reader"] = reader.name
     ds.attrs.setdefault("variant", reader.description if evidence is None else evidence.reason)
