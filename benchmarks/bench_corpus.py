@@ -39,10 +39,11 @@ def one_pass(rows: list[dict]) -> tuple[float, dict[str, float], dict[str, objec
 
 
 def table(rows: list[dict], results: dict[str, object]) -> str:
-    from batteryviz.cycles import assign_cycles
+    from batteryviz.analysis.summary import CycleSummary
+    from batteryviz.errors import BatteryvizError
     from batteryviz.quality import warnings_of
 
-    lines = ["| file | reader | variant | rows | cycles | warnings |", "| --- | --- | --- | ---: | ---: | --- |"]
+    lines = ["| file | reader | variant | rows | cycles (summary) | warnings |", "| --- | --- | --- | ---: | ---: | --- |"]
     for row in rows:
         ds = results[row["path"]]
         if isinstance(ds, Exception):
@@ -50,10 +51,10 @@ def table(rows: list[dict], results: dict[str, object]) -> str:
             continue
         cycles = ""
         if "frequency_hertz" not in ds and ds.sizes.get("record", 0):
-            try:
-                cycles = str(int(assign_cycles(ds)["cycle"].max()))
-            except Exception as exc:  # the table reports, it does not judge
-                cycles = type(exc).__name__
+            try:  # the cycles the summary finds (the cycler's counter where it has one)
+                cycles = str(CycleSummary().compute(ds).sizes["cycle"])
+            except BatteryvizError as exc:
+                cycles = f"none ({type(exc).__name__})"
         warn = "; ".join(w[:70] for w in warnings_of(ds))
         lines.append(f"| {row['path']} | {ds.attrs['reader']} | {ds.attrs.get('variant', '')[:60]} | "
                      f"{ds.sizes.get('record', 0):,} | {cycles} | {warn} |")
