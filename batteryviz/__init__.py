@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 # name -> (module, attribute); resolved on first access (PEP 562)
 _LAZY = {
-    "read": ("batteryviz.io.registry", "read"),
+    "read": ("batteryviz.io.reading", "read"),
     "detect": ("batteryviz.io.registry", "detect"),
     "READERS": ("batteryviz.io.registry", "READERS"),
     "CycleSummary": ("batteryviz.analysis.summary", "CycleSummary"),
@@ -43,7 +43,8 @@ __all__ = sorted(_LAZY) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis.summary import CycleSummary
     from .errors import BatteryvizError
-    from .io.registry import READERS, detect, read
+    from .io.reading import read
+    from .io.registry import READERS, detect
 
 
 def __getattr__(name: str):

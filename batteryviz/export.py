@@ -103,9 +103,10 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     path = Path(path)
     name = path.name.lower()
     if name.endswith((".bdf.csv", ".bdf.parquet", ".parquet", ".csv")):
+        from .analysis.summary import with_cycle_aggregates
         from .io.bdf import write_bdf
 
-        return write_bdf(ds, path)
+        return write_bdf(with_cycle_aggregates(ds) if name.endswith(".parquet") else ds, path)
     if name.endswith(".nc"):
         with atomic_path(path) as tmp:
             storable(ds).to_netcdf(tmp, engine="h5netcdf")

@@ -27,6 +27,10 @@ from .errors import SchemaError
 
 RECORD_DIM = "record"
 CYCLE_DIM = "cycle"
+#: The variable on ``(cycle, aggregate)`` holding the per-cycle sums and extremes the cycle
+#: summary is computed from (see :func:`batteryviz.analysis.summary.with_cycle_aggregates`);
+#: a ``.bdf.parquet`` file carries it when the dataset written does.
+CYCLE_AGGREGATES = "cycle_aggregates"
 
 
 @dataclass(frozen=True)

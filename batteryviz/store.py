@@ -327,9 +327,10 @@ class Workspace:
             for key, value in (metadata or {}).items():
                 record.metadata[key] = _metadata_value(key, value)
             self._put_file(local, f"{cell_dir}/original/{name}")
+            from .analysis.summary import with_cycle_aggregates
             from .io.bdf import write_bdf
 
-            write_bdf(dataset, work / "data.bdf.parquet")
+            write_bdf(with_cycle_aggregates(dataset), work / "data.bdf.parquet")
             for produced in sorted(work.glob("data.*")):
                 self._put_file(produced, f"{cell_dir}/{produced.name}")
             self._write_record(record)  # last: the cell exists from here on
@@ -343,7 +344,7 @@ class Workspace:
         import numpy as np
 
         from .cycles import assign_cycles
-        from .io.registry import read
+        from .io.reading import read
         from .quality import warnings_of
 
         ds = read(local)
@@ -405,7 +406,7 @@ class Workspace:
 
     def open_dataset(self, cell_id: str):
         """The parsed cell dataset (BDF names, cycle structure included)."""
-        from .io.registry import read
+        from .io.reading import read
 
         record = self.get(cell_id)
         sidecar = "data.metadata.json"

@@ -99,7 +99,18 @@ SIGN_CONVENTION = "current > 0 charges the cell; capacities and energies are pos
 
 
 #: The cached per-cycle aggregates a converted file carries (:func:`cycle_aggregates`).
-AGGREGATES = "cycle_aggregates"
+AGGREGATES = schema.CYCLE_AGGREGATES
+
+
+def with_cycle_aggregates(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with its cycle structure and :func:`cycle_aggregates` (computed when missing), as
+    a converted ``.bdf.parquet`` file stores them so re-opening it and summarising skips the pass
+    over the records. A dataset without time and current is returned unchanged."""
+    if not all(v in ds for v in ("current_ampere", "test_time_second")):
+        return ds
+    if "cycle_start" not in ds:
+        ds = assign_cycles(ds)
+    return ds if AGGREGATES in ds else ds.assign({AGGREGATES: cycle_aggregates(ds)})
 
 
 def cycle_aggregates(ds: xr.Dataset, resistance_max_interval_s: float = 1.0) -> xr.DataArray:

@@ -1,5 +1,6 @@
 """Readers of cycler files. ``READERS`` lists them; ``read`` detects the format and reads."""
 
-from .registry import READERS, detect, read
+from .reading import read
+from .registry import READERS, detect
 
 __all__ = ["READERS", "detect", "read"]

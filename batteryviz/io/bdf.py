@@ -265,10 +265,10 @@ def _restore_structure(ds: xr.Dataset, structure: dict) -> xr.Dataset:
     resolved.attrs.update(step_type_attrs())
     new.update(cycle_index=cycle_index, step_type_resolved=resolved)
     n_cycles = len(structure["cycle"])
-    cache = structure.get("cycle_aggregates")
+    cache = structure.get(schema.CYCLE_AGGREGATES)
     if cache and len(cache.get("values", [])) == n_cycles:
         values = np.asarray(cache["values"], dtype=float).reshape(n_cycles, len(cache["keys"]))
-        new["cycle_aggregates"] = xr.DataArray(values, dims=(CYCLE_DIM, "aggregate"), coords={"aggregate": cache["keys"]},
+        new[schema.CYCLE_AGGREGATES] = xr.DataArray(values, dims=(CYCLE_DIM, "aggregate"), coords={"aggregate": cache["keys"]},
                                                attrs=cache["attrs"])
     # one update (each item assignment would re-merge the whole dataset)
     ds = ds.assign_coords({CYCLE_DIM: (CYCLE_DIM, np.asarray(structure["cycle"], dtype=np.int64), {"long_name": "Cycle"})}).assign(new)
@@ -339,7 +339,9 @@ def to_frame(ds: xr.Dataset) -> pl.DataFrame:
 def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write a cell dataset as ``.bdf.csv`` or ``.bdf.parquet`` (atomic: temp file, then rename).
 
-    Cell metadata goes to ``<name>.metadata.json`` beside it.
+    Cell metadata goes to ``<name>.metadata.json`` beside it. A parquet file also stores the
+    cycle structure (assigned when missing) and the summary's per-cycle aggregates when ``ds``
+    carries them.
     """
     path = Path(path)
     structure = None
@@ -353,12 +355,12 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
             "rule": ds.attrs.get("cycle_rule", ""), "mode": ds.attrs.get("cycle_mode", ""),
             **{name: ds[name].values.tolist() for name in (CYCLE_DIM,) + CYCLE_VARIABLES if name in ds},
         }
-        # and the summary's per-cycle aggregates: re-opening then skips the pass over the records
-        from ..analysis.summary import AGGREGATES, cycle_aggregates
-
-        cache = ds[AGGREGATES] if AGGREGATES in ds else cycle_aggregates(ds)
-        structure[AGGREGATES] = {"attrs": dict(cache.attrs), "keys": [str(k) for k in cache["aggregate"].values],
-                                 "values": cache.values.tolist()}
+        # and the summary's per-cycle aggregates when the dataset carries them (the codec computes
+        # nothing: see analysis.summary.with_cycle_aggregates): re-opening then skips the records
+        if schema.CYCLE_AGGREGATES in ds:
+            cache = ds[schema.CYCLE_AGGREGATES]
+            structure[schema.CYCLE_AGGREGATES] = {"attrs": dict(cache.attrs), "keys": [str(k) for k in cache["aggregate"].values],
+                                                  "values": cache.values.tolist()}
     frame = to_frame(ds)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

@@ -9,17 +9,12 @@ from ..errors import BatteryvizError
 from ..schema import RECORD_DIM
 
 
-def read_many(paths: list, format: str | None = None, **options) -> xr.Dataset:
-    """Read ``paths`` in order and join them on ``record``.
+def join_parts(parts: list[xr.Dataset], paths: list) -> xr.Dataset:
+    """Join the datasets of one test's files, in order, on ``record``.
 
     Step numbers (``step_index``) of later parts are offset so they keep increasing, as the
     cycler restarts them in each file. Test time must not go backwards between parts.
     """
-    from .registry import read
-
-    if not paths:
-        raise ValueError("no files given")
-    parts = [read(p, format=format, **options) for p in paths]
     common = set(parts[0].data_vars)
     for ds in parts[1:]:
         common &= set(ds.data_vars)

@@ -13,7 +13,7 @@ class BatteryvizBackend(BackendEntrypoint):
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "format")
 
     def open_dataset(self, filename_or_obj, *, drop_variables=None, format=None):
-        from .registry import read
+        from .reading import read
 
         ds = read(filename_or_obj, format=format)
         if drop_variables:
