@@ -212,3 +212,19 @@ def test_an_empty_ec_lab_technique_reads_without_records():
     ds = bv.read(CORPUS / "biologic/bioconv_wait.mpt")
     assert ds.sizes["record"] == 0 and "no data rows" in ds.attrs["quality_warnings"]
     assert ds.attrs["device"].startswith("SP-240")  # the header block is still read
+
+
+def test_a_test_saved_in_two_files_is_read_as_one_in_order_and_refused_out_of_order(tmp_path):
+    whole = CORPUS / "arbin/battdat_arbin_example.csv"
+    lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
+    half = len(lines) // 2
+    first, second = tmp_path / "part1.csv", tmp_path / "part2.csv"
+    first.write_text("".join(lines[:half]), encoding="utf-8")
+    second.write_text(lines[0] + "".join(lines[half:]), encoding="utf-8")
+    joined, ref = bv.read([first, second]), bv.read(whole)
+    assert joined.attrs["parts"] == 2 and joined.attrs["source_file"] == "part1.csv, part2.csv"
+    for name in ("test_time_second", "voltage_volt", "current_ampere"):
+        np.testing.assert_array_equal(joined[name].values, ref[name].values)
+    with pytest.raises(BatteryvizError, match="part 2 starts at .* before part 1 ends") as err:
+        bv.read([second, first])
+    assert err.value.path == str(first)
