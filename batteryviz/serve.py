@@ -337,7 +337,7 @@ def warm_up() -> None:
     import gc
     from importlib import import_module
 
-    for module in ("batteryviz.ui.app", "batteryviz.ui.views", "batteryviz.plots", "batteryviz.export",
+    for module in ("batteryviz.ui.app", "batteryviz.ui.views", "batteryviz.viz.plots", "batteryviz.export",
                    "batteryviz.analysis.registry", "holoviews", "holoviews.plotting.bokeh"):
         import_module(module)
     from .analysis.registry import ANALYSES

@@ -39,6 +39,6 @@ assert tracks.sizes["cycle"] == 20
 analysis.plot(dqdu)
 
 # %%
-from batteryviz import plots
+from batteryviz.viz import plots
 
 plots.peak_track_plot(tracks)

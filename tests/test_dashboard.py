@@ -18,7 +18,7 @@ import xarray as xr
 from batteryviz.store import Workspace
 from batteryviz.ui import Dashboard
 from batteryviz.ui import jobs
-from batteryviz.ui.markup import to_text
+from batteryviz.viz.markup import to_text
 
 
 def _alerts(obj, kind=None) -> list[str]:

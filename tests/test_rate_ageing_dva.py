@@ -69,6 +69,11 @@ def test_calendar_ageing_checkups_and_sqrt_fit():
     assert flag_name(r["best_model"]) == "sqrt" and float(r["sqrt_b"]) < 0
     with pytest.raises(ValueError, match="no storage period"):
         CalendarAging(min_storage_h=1000).compute(cell.ds)
+    # its plot names the best fit and the storage-time unit the result was computed in
+    weeks = CalendarAging(min_storage_h=24, time_unit="week").compute(cell.ds)
+    figure = CalendarAging().plot(weeks)
+    assert figure.opts.get().kwargs["title"] == "Calendar ageing (best fit: sqrt)"
+    assert figure.kdims[0].name == "Storage time (week)"
 
 
 def test_dvdq_integrates_back_to_the_voltage_change():
@@ -90,7 +95,7 @@ def test_cycle_life_plot_names_its_axis_and_shows_end_of_life(example_ds, axis, 
     """The x axis once read "x", and the end of life and knee were on no plot (#16 item 7)."""
     import holoviews as hv
 
-    from batteryviz import plots
+    from batteryviz.viz import plots
     from batteryviz.analysis.registry import ANALYSES
 
     result = ANALYSES["cycle_life"](x=axis, nominal_capacity_mah=5000).compute(example_ds)

@@ -23,27 +23,26 @@ def test_every_cycling_analysis_renders_with_widgets_and_a_plot(name, example_ds
     analysis = ANALYSES[name]()
     if name == "dqdu":
         analysis.cycles = [1, 20]
-    layout = analysis.view(example_ds)
-    root = bokeh_models(layout)
+    view = analysis.view(example_ds)
+    root = bokeh_models(view)
     assert root is not None
-    pane = analysis._render()
+    pane = view.render()
     assert isinstance(pane, pn.pane.HoloViews), pane
     hv.render(pane.object, backend="bokeh")
 
 
 def test_impedance_view(example_ds):
-    analysis = bv.Impedance()
-    pane = analysis.view(bv.read(REAL / "eis" / "impedancepy_exampleData.csv"))
-    bokeh_models(pane)
-    assert isinstance(analysis._render(), pn.pane.HoloViews)
+    view = bv.Impedance().view(bv.read(REAL / "eis" / "impedancepy_exampleData.csv"))
+    bokeh_models(view)
+    assert isinstance(view.render(), pn.pane.HoloViews)
 
 
 def test_changing_a_parameter_changes_the_plot(example_ds):
     analysis = bv.CycleSummary()
-    analysis.view(example_ds)
-    first = analysis._render().object
+    view = analysis.view(example_ds)
+    first = view.render().object
     analysis.reference_cycle = 15
-    second = analysis._render().object
+    second = view.render().object
     retention = lambda layout: layout[1].Curve.I.data  # noqa: E731 - the retention curve's data
     a, b = retention(first), retention(second)
     assert not np.allclose(a.iloc[:, 1], b.iloc[:, 1])
@@ -51,22 +50,30 @@ def test_changing_a_parameter_changes_the_plot(example_ds):
 
 
 def test_errors_show_as_a_message_not_a_traceback(example_ds):
-    analysis = bv.DifferentialCapacity(cycles=[999])
-    analysis.view(example_ds)
-    pane = analysis._render()
+    pane = bv.DifferentialCapacity(cycles=[999]).view(example_ds).render()
     assert isinstance(pane, pn.pane.Alert) and "999" in pane.object
 
 
 def test_panel_of_an_analysis_without_data_explains_what_to_do():
     analysis = bv.RateCapability()
     bokeh_models(analysis)
-    assert "analysis.view(ds)" in analysis._render().object
+    assert "analysis.view(ds)" in analysis.view().render().object
+
+
+def test_two_views_of_one_analysis_keep_their_own_data(example_ds):
+    """The analysis stores nothing of its views: a second view(ds2) does not retarget the first."""
+    analysis = bv.CycleSummary()
+    first = analysis.view(example_ds)
+    second = analysis.view(example_ds.isel(record=slice(0, example_ds.sizes["record"] // 2)))
+    n_first = len(first.render().object[1].Curve.I.data)  # the retention curve, a point per cycle
+    n_second = len(second.render().object[1].Curve.I.data)
+    assert n_first > n_second and first.data is example_ds
 
 
 def test_a_thousand_dqdu_curves_are_rasterised_by_datashader():
     import xarray as xr
 
-    from batteryviz import plots
+    from batteryviz.viz import plots
 
     v = np.linspace(3.0, 4.2, 333)
     curves = np.array([np.exp(-((v - 3.6 - 1e-4 * k) / 0.05) ** 2) for k in range(1000)])
@@ -86,7 +93,7 @@ def test_peak_tracks_render_with_plain_colours_one_per_track(n_tracks):
     import xarray as xr
     from bokeh.models import GlyphRenderer
 
-    from batteryviz.plots import peak_track_plot
+    from batteryviz.viz.plots import peak_track_plot
     from batteryviz.ui.views import render
 
     cycles = np.arange(1, 9)

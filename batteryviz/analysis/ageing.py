@@ -155,6 +155,19 @@ def flag_name(var: xr.DataArray) -> str:
     return meanings[int(var.values) + 1]
 
 
+def fitted_curves(result: xr.Dataset, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Each model fitted in a :class:`CycleLife` or :class:`CalendarAging` result evaluated at
+    ``x`` (in the result's capacity unit), for the models whose parameters are all finite."""
+    out = {}
+    for name, (f, names) in MODELS.items():
+        keys = [f"{name}_{p}" for p in names]
+        if all(k in result for k in keys):
+            values = [float(result[k]) for k in keys]
+            if np.isfinite(values).all():
+                out[name] = f(np.asarray(x, dtype=float), *values)
+    return out
+
+
 END_OF_LIFE_METHODS = ["observed", "projected"]
 
 
@@ -220,12 +233,6 @@ class CycleLife(Analysis):
     cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
                                 doc="Cycle rule (see batteryviz.cycles).")
     seed = param.Integer(default=0, bounds=(0, None), doc="Random seed of the end-of-life interval draws.")
-
-    def plot(self, result: xr.Dataset):
-        """Retention with the fitted models."""
-        from .. import plots
-
-        return plots.cycle_life(result)
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Retention, fits, end of life and knee on the ``cycle`` dimension.
@@ -306,14 +313,6 @@ class CalendarAging(Analysis):
     models = param.ListSelector(default=["sqrt", "linear"], objects=list(MODELS), doc="Models to fit against storage time.")
     cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
                                 doc="Cycle rule (see batteryviz.cycles).")
-
-    def plot(self, result: xr.Dataset):
-        """Check-up retention against storage time."""
-        import holoviews as hv
-
-        x = result["storage_time"].values
-        return hv.Scatter((x, result["retention_percent"].values), f"Storage time ({self.time_unit})", "Retention (%)").opts(
-            size=8, width=650, height=330, title=f"Calendar ageing (best: {result.attrs.get('best_model', '')})")
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Check-ups on the ``checkup`` dimension; lazy on a Dask-backed dataset (the check-ups

@@ -52,64 +52,24 @@ class Analysis(param.Parameterized):
                 column=missing[0],
             )
 
-    # -- presentation -------------------------------------------------------------------------
-    def plot(self, result: xr.Dataset):  # pragma: no cover - each analysis draws its own
-        """A HoloViews object drawing ``result`` (see :mod:`batteryviz.plots`)."""
-        raise NotImplementedError
+    # -- presentation: delegated to the view layer (batteryviz.viz), imported by name ------------
+    def plot(self, result: xr.Dataset):
+        """A HoloViews object drawing ``result``: the figure :mod:`batteryviz.viz` registers for
+        ``result.attrs["analysis"]``. A plug-in analysis may override this on its own class."""
+        return view_layer().plot(result)
 
-    def view(self, ds: xr.Dataset):
-        """Widgets for the parameters and the plot of the result on ``ds``, as a Panel layout.
+    def view(self, ds: xr.Dataset | None = None):
+        """Widgets for the parameters and the plot of the result on ``ds``, as a Panel viewer
+        (:class:`batteryviz.viz.view.AnalysisView`).
 
         Works inline in JupyterLab and inside the dashboards; the plot is recomputed when a
-        parameter changes. Errors are shown as a message, never as a traceback.
+        parameter changes. Errors are shown as a message, never as a traceback. Each call makes
+        a new view: two views of one analysis on two datasets stay apart.
         """
-        self._view_data = ds
-        return self.__panel__()
-
-    def _widget_names(self) -> list[str]:
-        return [n for n, p in self.param.objects("existing").items()
-                if n != "name" and (p.precedence is None or p.precedence >= 0)]
-
-    def widget_types(self, names: list[str]) -> dict:
-        """Widgets for parameters that may be ``None`` ("not set"): sliders cannot show that, so
-        numbers get input boxes and ranges a literal input."""
-        import panel as pn
-
-        out = {}
-        for n in names:
-            p = self.param[n]
-            if not p.allow_None:
-                continue
-            if isinstance(p, param.Range):
-                out[n] = {"type": pn.widgets.LiteralInput, "placeholder": "e.g. (3.0, 4.2); empty = not set"}
-            elif isinstance(p, param.Integer):
-                out[n] = pn.widgets.IntInput
-            elif isinstance(p, param.Number):
-                out[n] = pn.widgets.FloatInput
-        return out
-
-    def _render(self, *_):
-        import panel as pn
-
-        from ..errors import BatteryvizError
-
-        ds = getattr(self, "_view_data", None)
-        if ds is None:
-            return pn.pane.Alert("No data: call `analysis.view(ds)` with a cell dataset.", alert_type="info")
-        try:
-            return pn.pane.HoloViews(self.plot(self.compute(ds)), sizing_mode="stretch_width")
-        except (BatteryvizError, ValueError, KeyError) as exc:
-            from ..ui.markup import alert  # lazy: the view layer, used only when a view is drawn
-
-            return alert(f"{type(self).__name__}: {exc}")
+        return view_layer().AnalysisView(analysis=self, data=ds)
 
     def __panel__(self):
-        import panel as pn
-
-        names = self._widget_names()
-        widgets = pn.Param(self.param, parameters=names, widgets=self.widget_types(names), show_name=False, width=300)
-        plot = pn.bind(self._render, *[self.param[n] for n in names])
-        return pn.Row(pn.Column(f"### {type(self).__name__}", widgets), pn.panel(plot, sizing_mode="stretch_width"))
+        return self.view().__panel__()
 
     def parameter_values(self) -> dict:
         """The analysis parameters as plain values (``name`` excluded)."""
@@ -123,6 +83,14 @@ class Analysis(param.Parameterized):
             "batteryviz_version": __version__,
             "parameters": json.dumps(values, default=_jsonable, sort_keys=True),
         }
+
+
+def view_layer():
+    """:mod:`batteryviz.viz`, imported by name when something is drawn: the analysis layer
+    never imports plotting or widget libraries, and works without them."""
+    import importlib
+
+    return importlib.import_module("batteryviz.viz")
 
 
 def combine(results: dict, dim: str = "cell") -> xr.Dataset:

@@ -252,15 +252,6 @@ class DifferentialCapacity(Analysis):
 
     requires = ("test_time_second", "voltage_volt", "current_ampere")
 
-    def plot(self, result: xr.Dataset):
-        """dQ/dU overlays with peak markers, one panel per direction."""
-        import holoviews as hv
-
-        from .. import plots
-
-        panels = [plots.dqdu_overlay(result, d) for d in ("charge", "discharge") if f"{d}_dqdu" in result]
-        return hv.Layout(panels).cols(1) if len(panels) > 1 else panels[0]
-
     def settings(self, scale: float) -> dict:
         """The per-curve settings as plain values (sent to workers with each task)."""
         keys = ("method", "smoothing", "smoothing_width_v", "smoothing_points", "savgol_order",

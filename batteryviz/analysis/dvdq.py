@@ -45,20 +45,6 @@ class DifferentialVoltage(Analysis):
     cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
                                 doc="Cycle rule (see batteryviz.cycles).")
 
-    def plot(self, result: xr.Dataset):
-        """dU/dQ curves coloured by cycle."""
-        import holoviews as hv
-
-        panels = []
-        for d in ("charge", "discharge"):
-            if f"{d}_dvdq" not in result:
-                continue
-            x = result[f"{d}_{self.x}"].values
-            curves = [hv.Curve((x, result[f"{d}_dvdq"].values[k]), self.x, f"dU/dQ ({d})", label=f"Cycle {int(c)}")
-                      for k, c in enumerate(result["cycle"].values)]
-            panels.append(hv.Overlay(curves).opts(width=650, height=300, title=f"dU/dQ ({d})", show_legend=len(curves) <= 12))
-        return hv.Layout(panels).cols(1)
-
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Curves on ``(cycle, {direction}_{x})``; lazy on a Dask-backed dataset chunked on whole
         cycles (the capacity grid comes from the half cycles' extents, one task per chunk)."""

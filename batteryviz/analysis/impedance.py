@@ -102,12 +102,6 @@ class Impedance(Analysis):
             raise ValueError(f"circuit {self.circuit!r} needs an initial_guess (one value per parameter)")
         return _circuit({"circuit": self.circuit, "initial_guess": self.initial_guess})
 
-    def plot(self, result: xr.Dataset):
-        """Nyquist and Bode plots of every spectrum."""
-        from .. import plots
-
-        return (plots.nyquist(result) + plots.bode(result)).cols(1)
-
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Spectra on ``(spectrum, point)`` with their fits and KK check on ``spectrum``.
 

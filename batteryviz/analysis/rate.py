@@ -79,12 +79,6 @@ class RateCapability(Analysis):
     cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
                                 doc="Cycle rule (see batteryviz.cycles).")
 
-    def plot(self, result: xr.Dataset):
-        """Capacity against C-rate with the spread of the repeats."""
-        from .. import plots
-
-        return plots.rate_capability(result)
-
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Per-rate table on the ``rate`` dimension, per-block table on ``block``.
 

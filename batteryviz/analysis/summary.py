@@ -231,13 +231,6 @@ class CycleSummary(Analysis):
         doc="Specific discharge capacities outside this range (mAh/g) are flagged in the warnings.",
     )
 
-    def plot(self, result: xr.Dataset):
-        """Capacity, retention, coulombic efficiency and voltage window against cycle."""
-        from .. import plots
-
-        return (plots.capacity_vs_cycle(result) + plots.retention_vs_cycle(result)
-                + plots.ce_vs_cycle(result) + plots.voltage_window(result)).cols(2)
-
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Summarise ``ds`` per cycle; returns a dataset on the ``cycle`` dimension.
 

@@ -29,7 +29,9 @@ from ..cycles import format_cycles, parse_cycle_selection
 from ..errors import BatteryvizError, quote
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
-from . import jobs, markup, panel_fixes, views
+from ..viz import markup
+from ..viz.view import widget_types
+from . import jobs, panel_fixes, views
 from .loopwatch import watch_running_loop
 from .upload import SpooledFileDropper
 
@@ -85,7 +87,7 @@ class AnalysisTab(pn.viewable.Viewer):
         """The tab's layout (parameter widgets are costly: made in a worker thread, once)."""
         names = [n for n, p in self.analysis.param.objects("existing").items()
                  if n not in CELL_PARAMETERS and (p.precedence is None or p.precedence >= 0)]
-        widgets = pn.Param(self.analysis.param, parameters=names, widgets=self.analysis.widget_types(names),
+        widgets = pn.Param(self.analysis.param, parameters=names, widgets=widget_types(self.analysis, names),
                            show_name=False, width=280)
         doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
         return pn.Row(
@@ -614,7 +616,7 @@ class _CurvesTab(pn.viewable.Viewer):
         return pn.Column(pn.Row(self.direction, self.button), self.output, sizing_mode="stretch_width")
 
     async def _draw(self, _event=None):
-        from .. import plots
+        from ..viz import plots
 
         dash = self.dashboard
         if dash.dataset is None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..export import peak_table, result_table, summary_statistics
-from . import markup
+from ..viz import markup
 
 SUMMARY_FIGURES = [
     ("total_cycles", "Cycles", "{value:.0f}"),
@@ -114,8 +114,8 @@ def prepare(analysis, key: str, result) -> PreparedView:
         stats = summary_statistics(result)
         view.numbers = [_figure(label, stats.get(k), fmt) for k, label, fmt in SUMMARY_FIGURES if k in stats]
     if key == "dqdu":
-        from .. import plots
         from ..analysis.dqdu import peak_tracks
+        from ..viz import plots
 
         view.peaks = peak_table(result)
         if result.sizes.get("cycle", 0) > 1 and len(view.peaks):

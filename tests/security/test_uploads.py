@@ -17,7 +17,7 @@ from panel.models.file_dropper import DeleteEvent, UploadEvent
 
 from batteryviz.store import Workspace
 from batteryviz.ui import Dashboard
-from batteryviz.ui.markup import to_text
+from batteryviz.viz.markup import to_text
 from batteryviz.ui.upload import SpooledFileDropper, clean_stale_spools, spool_root
 
 MiB = 2**20

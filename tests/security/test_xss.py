@@ -1,7 +1,7 @@
 """Cross-site scripting: hostile text from a link, a form, a file name or a file's content is
 shown as text and never runs — in a real server on loopback, driven by headless Chromium.
 
-Every path below ran a script in a victim's browser before :mod:`batteryviz.ui.markup`: the cell
+Every path below ran a script in a victim's browser before :mod:`batteryviz.viz.markup`: the cell
 id in a link (also when the victim had to log in first), the cycles field, an uploaded file's
 name, the first line of a file batteryviz cannot read, the metadata form's error, and a BaSyTec
 header (stored: it ran again on every later page of the user). A script that runs would call

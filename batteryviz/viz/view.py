@@ -1,0 +1,65 @@
+"""A Panel view of an analysis: its parameters as widgets beside the plot of its result.
+
+:class:`AnalysisView` holds the analysis and the dataset as its own parameters, so two views of
+one analysis on two datasets stay apart (the analysis is a pure computation and stores nothing
+of its views). ``analysis.view(ds)`` and ``pn.panel(analysis)`` return one.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+import xarray as xr
+
+from ..analysis.base import Analysis
+from ..errors import BatteryvizError
+
+
+def widget_names(analysis: Analysis) -> list[str]:
+    """The parameters a user sets (``name`` and negative-precedence ones left out)."""
+    return [n for n, p in analysis.param.objects("existing").items()
+            if n != "name" and (p.precedence is None or p.precedence >= 0)]
+
+
+def widget_types(analysis: Analysis, names: list[str]) -> dict:
+    """Widgets for parameters that may be ``None`` ("not set"): sliders cannot show that, so
+    numbers get input boxes and ranges a literal input."""
+    out = {}
+    for n in names:
+        p = analysis.param[n]
+        if not p.allow_None:
+            continue
+        if isinstance(p, param.Range):
+            out[n] = {"type": pn.widgets.LiteralInput, "placeholder": "e.g. (3.0, 4.2); empty = not set"}
+        elif isinstance(p, param.Integer):
+            out[n] = pn.widgets.IntInput
+        elif isinstance(p, param.Number):
+            out[n] = pn.widgets.FloatInput
+    return out
+
+
+class AnalysisView(pn.viewable.Viewer):
+    """Widgets for an analysis's parameters and the plot of its result on ``data``, recomputed
+    when a parameter changes. Errors show as a message, never as a traceback."""
+
+    analysis = param.ClassSelector(class_=Analysis, doc="The analysis whose parameters the widgets set.")
+    data = param.ClassSelector(class_=xr.Dataset, default=None, allow_None=True,
+                               doc="The cell dataset it computes on (None: the view says how to give one).")
+
+    def render(self, *_) -> pn.viewable.Viewable:
+        """The plot of ``analysis.compute(data)`` as a pane (or a message saying what went wrong)."""
+        if self.data is None:
+            return pn.pane.Alert("No data: call `analysis.view(ds)` with a cell dataset.", alert_type="info")
+        try:
+            return pn.pane.HoloViews(self.analysis.plot(self.analysis.compute(self.data)), sizing_mode="stretch_width")
+        except (BatteryvizError, ValueError, KeyError) as exc:
+            from .markup import alert
+
+            return alert(f"{type(self.analysis).__name__}: {exc}")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        names = widget_names(self.analysis)
+        widgets = pn.Param(self.analysis.param, parameters=names, widgets=widget_types(self.analysis, names),
+                           show_name=False, width=300)
+        plot = pn.bind(self.render, *[self.analysis.param[n] for n in names])
+        return pn.Row(pn.Column(f"### {type(self.analysis).__name__}", widgets), pn.panel(plot, sizing_mode="stretch_width"))
