@@ -40,11 +40,12 @@ _LAZY = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .analysis.summary import CycleSummary
-    from .errors import BatteryvizError
-    from .io.reading import read
-    from .io.registry import READERS, detect
+if TYPE_CHECKING:  # pragma: no cover - names for type checkers; __getattr__ imports them lazily
+    from .analysis.summary import CycleSummary as CycleSummary
+    from .errors import BatteryvizError as BatteryvizError
+    from .io.reading import read as read
+    from .io.registry import READERS as READERS
+    from .io.registry import detect as detect
 
 
 def __getattr__(name: str):

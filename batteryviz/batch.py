@@ -41,14 +41,19 @@ class BatchReport:
     failed: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return f"{len(self.done)} computed, {len(self.skipped)} already done, {len(self.failed)} failed"
+        return (
+            f"{len(self.done)} computed, {len(self.skipped)} already done, "
+            f"{len(self.failed)} failed"
+        )
 
 
 def _params_key(analyses: list[str], params: dict) -> str:
     return json.dumps({"analyses": sorted(analyses), "params": params}, sort_keys=True, default=str)
 
 
-def process_file(path: str, out_dir: str, analyses: list[str], params: dict, delay_s: float = 0.0) -> dict:
+def process_file(
+    path: str, out_dir: str, analyses: list[str], params: dict, delay_s: float = 0.0
+) -> dict:
     """Read one file, run the analyses and write the results (runs on a worker)."""
     import time
 
@@ -74,8 +79,13 @@ def process_file(path: str, out_dir: str, analyses: list[str], params: dict, del
         with atomic_path(target) as tmp:
             _write_netcdf(storable(result), tmp)
         written[name] = str(target)
-    done = {"file": str(src), "sha256": checksum, "key": _params_key(analyses, params), "results": written,
-            "batteryviz_version": bv.__version__}
+    done = {
+        "file": str(src),
+        "sha256": checksum,
+        "key": _params_key(analyses, params),
+        "results": written,
+        "batteryviz_version": bv.__version__,
+    }
     with atomic_path(cell_dir / "done.json") as tmp:
         Path(tmp).write_text(json.dumps(done, indent=2))
     if summary_table is not None:
@@ -85,7 +95,11 @@ def process_file(path: str, out_dir: str, analyses: list[str], params: dict, del
 
 def _cycle_table(summary):
     """The per-cycle variables of a summary as a small pandas table."""
-    return summary.drop_vars([v for v in summary.data_vars if summary[v].dims != ("cycle",)]).to_dataframe().reset_index()
+    return (
+        summary.drop_vars([v for v in summary.data_vars if summary[v].dims != ("cycle",)])
+        .to_dataframe()
+        .reset_index()
+    )
 
 
 def _write_netcdf(ds, path) -> None:
@@ -107,11 +121,21 @@ def is_done(path: Path, out_dir: Path, analyses: list[str], params: dict) -> boo
         done = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
-    return done.get("key") == _params_key(analyses, params) and done.get("sha256") == file_checksum(path)
+    return done.get("key") == _params_key(analyses, params) and done.get("sha256") == file_checksum(
+        path
+    )
 
 
-def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None, client=None,
-              retries: int = 3, progress: bool = True, delay_s: float = 0.0) -> BatchReport:
+def run_batch(
+    files,
+    out_dir,
+    analyses=("summary",),
+    params: dict | None = None,
+    client=None,
+    retries: int = 3,
+    progress: bool = True,
+    delay_s: float = 0.0,
+) -> BatchReport:
     """Run ``analyses`` over ``files`` on a Dask cluster; see the module docstring.
 
     Parameters
@@ -138,7 +162,9 @@ def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None,
     analyses = list(analyses)
     unknown = [a for a in analyses if a not in ANALYSES]
     if unknown:
-        raise ValueError(f"unknown analysis {', '.join(unknown)}; registered: {', '.join(ANALYSES)}")
+        raise ValueError(
+            f"unknown analysis {', '.join(unknown)}; registered: {', '.join(ANALYSES)}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = [Path(f) for f in files]
@@ -153,7 +179,12 @@ def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None,
     try:
         # the task key hashes the arguments (file, folder, analyses, parameters): the same
         # work submitted twice is one task, different work never shares a key
-        futures = {client.submit(process_file, str(f), str(out), analyses, params, delay_s, retries=retries): f for f in todo}
+        futures = {
+            client.submit(
+                process_file, str(f), str(out), analyses, params, delay_s, retries=retries
+            ): f
+            for f in todo
+        }
         bar = None
         if progress and futures:
             from tqdm.auto import tqdm
@@ -182,14 +213,18 @@ def run_batch(files, out_dir, analyses=("summary",), params: dict | None = None,
     return report
 
 
-def _write_reports(out: Path, files: list[Path], report: BatchReport, tables_done: dict | None = None) -> None:
+def _write_reports(
+    out: Path, files: list[Path], report: BatchReport, tables_done: dict | None = None
+) -> None:
     import pandas as pd
     import xarray as xr
 
     from .export import atomic_path
 
     with atomic_path(out / "errors.csv") as tmp:
-        pd.DataFrame(sorted(report.failed.items()), columns=["file", "reason"]).to_csv(tmp, index=False)
+        pd.DataFrame(sorted(report.failed.items()), columns=["file", "reason"]).to_csv(
+            tmp, index=False
+        )
     tables = []
     tables_done = tables_done or {}
     for f in files:

@@ -19,8 +19,18 @@ from intake.readers import datatypes, readers
 
 from .analysis.base import combine  # noqa: F401 - part of this module's API since round one
 
-META_KEYS = ("reader", "cycler", "test_name", "cell_name", "start_time", "channel", "active_mass_mg",
-             "nominal_capacity_ah", "electrode_area_cm2", "test_plan")
+META_KEYS = (
+    "reader",
+    "cycler",
+    "test_name",
+    "cell_name",
+    "start_time",
+    "channel",
+    "active_mass_mg",
+    "nominal_capacity_ah",
+    "electrode_area_cm2",
+    "test_plan",
+)
 
 
 class CyclerFile(datatypes.FileData):
@@ -42,7 +52,7 @@ class BatteryvizReader(readers.BaseReader):
 
         url = data.url
         if isinstance(url, str) and url.startswith("file://"):
-            url = url[len("file://"):]
+            url = url[len("file://") :]
         return bv.read(url, **kw)
 
 
@@ -50,7 +60,9 @@ def _entry_name(rel: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "_", rel).strip("_").lower()
 
 
-def build_catalog(data_dir: str | os.PathLike, out: str | os.PathLike, tags: list[str] | None = None):
+def build_catalog(
+    data_dir: str | os.PathLike, out: str | os.PathLike, tags: list[str] | None = None
+):
     """Scan ``data_dir`` (recursively) for cell files and write an intake 2 catalog to ``out``.
 
     Every file batteryviz recognises becomes an entry whose URL is relative to the catalog
@@ -68,11 +80,23 @@ def build_catalog(data_dir: str | os.PathLike, out: str | os.PathLike, tags: lis
         try:
             ds = bv.read(path)
         except Exception as exc:
-            cat.metadata["skipped"][os.path.relpath(path, data_dir)] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            cat.metadata["skipped"][os.path.relpath(path, data_dir)] = (
+                f"{type(exc).__name__}: {str(exc)[:200]}"
+            )
             continue
-        meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items() if k in META_KEYS}
-        meta.update(records=int(ds.sizes.get("record", 0)), file=os.path.relpath(path, data_dir), tags=list(tags or []) + [meta.get("reader", "")])
-        cat[_entry_name(os.path.relpath(path, data_dir))] = BatteryvizReader(CyclerFile(url="{CATALOG_DIR}/" + rel.replace(os.sep, "/"), metadata=meta))
+        meta = {
+            k: (v.item() if hasattr(v, "item") else v)
+            for k, v in ds.attrs.items()
+            if k in META_KEYS
+        }
+        meta.update(
+            records=int(ds.sizes.get("record", 0)),
+            file=os.path.relpath(path, data_dir),
+            tags=list(tags or []) + [meta.get("reader", "")],
+        )
+        cat[_entry_name(os.path.relpath(path, data_dir))] = BatteryvizReader(
+            CyclerFile(url="{CATALOG_DIR}/" + rel.replace(os.sep, "/"), metadata=meta)
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     cat.to_yaml_file(str(out))
     return cat
@@ -114,5 +138,3 @@ def open_cells(cat, names: list[str] | None = None, chunks: int | str | None = N
         ds.attrs["cell"] = name
         out[name] = chunk_by_cycle(ds, records_per_chunk=chunks) if chunks else ds
     return out
-
-

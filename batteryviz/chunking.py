@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .cycles import CYCLE_VARIABLES, EXTENT_VARIABLES, RECORD_VARIABLES, assign_cycles, half_cycle_extents
+from .cycles import (
+    CYCLE_VARIABLES,
+    EXTENT_VARIABLES,
+    RECORD_VARIABLES,
+    assign_cycles,
+    half_cycle_extents,
+)
 from .schema import CYCLE_DIM, RECORD_DIM
 
 
@@ -22,7 +28,8 @@ def is_lazy(ds: xr.Dataset) -> bool:
 
 
 def cycle_chunks(starts: np.ndarray, n: int, records_per_chunk: int) -> tuple[int, ...]:
-    """Chunk sizes along ``record`` that cut only at cycle starts, each about ``records_per_chunk``."""
+    """Chunk sizes along ``record`` that cut only at cycle starts, each about
+    ``records_per_chunk``."""
     cuts = [0]
     for s in starts:
         if s - cuts[-1] >= records_per_chunk:
@@ -30,7 +37,9 @@ def cycle_chunks(starts: np.ndarray, n: int, records_per_chunk: int) -> tuple[in
     return tuple(int(x) for x in np.diff(np.r_[cuts, n]) if x > 0)
 
 
-def chunk_by_cycle(ds: xr.Dataset, records_per_chunk: int = 1_000_000, cycle_mode: str = "auto") -> xr.Dataset:
+def chunk_by_cycle(
+    ds: xr.Dataset, records_per_chunk: int = 1_000_000, cycle_mode: str = "auto"
+) -> xr.Dataset:
     """A Dask-backed copy of ``ds`` with the cycle structure and chunks of whole cycles.
 
     The cycle structure (``cycle_index``, ``cycle_start``, ``cycle_length``, what each cycle
@@ -42,21 +51,45 @@ def chunk_by_cycle(ds: xr.Dataset, records_per_chunk: int = 1_000_000, cycle_mod
 
     if "cycle_start" not in ds or is_lazy(ds):
         # the cycle rule reads only these variables
-        loaded = ds[[v for v in ("test_time_second", "voltage_volt", "current_ampere", "step_type", "step_index", "cycle_count") if v in ds]].load()
+        loaded = ds[
+            [
+                v
+                for v in (
+                    "test_time_second",
+                    "voltage_volt",
+                    "current_ampere",
+                    "step_type",
+                    "step_index",
+                    "cycle_count",
+                )
+                if v in ds
+            ]
+        ].load()
         structure = assign_cycles(loaded, cycle_mode)
         structure = structure.assign(half_cycle_extents(structure))
-        added = [n for n in RECORD_VARIABLES + CYCLE_VARIABLES + EXTENT_VARIABLES + ("step_type",)
-                 if n in structure and (n != "step_type" or n not in ds)]
+        added = [
+            n
+            for n in RECORD_VARIABLES + CYCLE_VARIABLES + EXTENT_VARIABLES + ("step_type",)
+            if n in structure and (n != "step_type" or n not in ds)
+        ]
         ds = ds.drop_dims(CYCLE_DIM, errors="ignore").assign({n: structure[n] for n in added})
         ds.attrs.update({k: structure.attrs[k] for k in ("cycle_rule", "cycle_mode")})
     elif not all(n in ds for n in EXTENT_VARIABLES):
         ds = ds.assign(half_cycle_extents(ds))
     chunks = cycle_chunks(ds["cycle_start"].values, ds.sizes[RECORD_DIM], records_per_chunk)
-    return ds.map(lambda var: var.copy(data=da.asarray(var.data).rechunk((chunks,))) if var.dims == (RECORD_DIM,) else var,
-                  keep_attrs=True)
+    return ds.map(
+        lambda var: (
+            var.copy(data=da.asarray(var.data).rechunk((chunks,)))
+            if var.dims == (RECORD_DIM,)
+            else var
+        ),
+        keep_attrs=True,
+    )
 
 
-def apply_per_cycle(ds: xr.Dataset, variables: list[str], positions: np.ndarray, func, width: int, *args) -> np.ndarray:
+def apply_per_cycle(
+    ds: xr.Dataset, variables: list[str], positions: np.ndarray, func, width: int, *args
+) -> np.ndarray:
     """Rows of ``func`` for the cycles at ``positions`` (of the ``cycle`` dimension), in that order.
 
     ``func(*arrays, spans, *args)`` gets the record arrays named by ``variables`` and ``spans``,
@@ -83,7 +116,9 @@ def apply_per_cycle(ds: xr.Dataset, variables: list[str], positions: np.ndarray,
         a, b = int(bounds[k]), int(bounds[k + 1])
         chosen = positions[order][chunk_of == k]
         if (ends[chosen] > b).any():
-            raise ValueError("chunks must hold whole cycles: rechunk with batteryviz.chunking.chunk_by_cycle")
+            raise ValueError(
+                "chunks must hold whole cycles: rechunk with batteryviz.chunking.chunk_by_cycle"
+            )
         spans = [(int(starts[p]) - a, int(ends[p]) - a) for p in chosen]
         task = dask.delayed(func)(*[ds[v].data[a:b] for v in variables], spans, *args)
         parts.append(da.from_delayed(task, shape=(len(spans), width), dtype=float))
@@ -95,7 +130,9 @@ def apply_per_cycle(ds: xr.Dataset, variables: list[str], positions: np.ndarray,
     return stacked[np.argsort(order)]
 
 
-def with_cycle_structure(ds: xr.Dataset, cycle_mode: str = "auto", extents: bool = False) -> xr.Dataset:
+def with_cycle_structure(
+    ds: xr.Dataset, cycle_mode: str = "auto", extents: bool = False
+) -> xr.Dataset:
     """A record dataset with its cycle structure (and, with ``extents``, the half cycles' extents:
     :func:`batteryviz.cycles.half_cycle_extents`). A Dask-backed one is chunked on whole cycles
     (:func:`chunk_by_cycle`, which computes the structure once); one in memory gets it in memory."""

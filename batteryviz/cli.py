@@ -1,7 +1,8 @@
 """The ``batteryviz`` command line.
 
     batteryviz info FILE
-    batteryviz summary FILE [--active-mass-mg M] [--nominal-capacity-mah C] [--cycle-mode MODE] [-o out.csv|out.xlsx|out.nc]
+    batteryviz summary FILE [--active-mass-mg M] [--nominal-capacity-mah C] [--cycle-mode MODE] [-o
+    out.csv|out.xlsx|out.nc]
     batteryviz summary --example
     batteryviz convert FILE -o out.bdf.csv|out.bdf.parquet|out.nc|out.zarr
 
@@ -18,26 +19,50 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="batteryviz", description="Battery cycling data: read, summarise, convert.")
+    p = argparse.ArgumentParser(
+        prog="batteryviz", description="Battery cycling data: read, summarise, convert."
+    )
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command")
 
-    info = sub.add_parser("info", help="format, rows, cycles, time span, columns and metadata of a file")
+    info = sub.add_parser(
+        "info", help="format, rows, cycles, time span, columns and metadata of a file"
+    )
     info.add_argument("file", nargs="+", help="cycler file (several files of one test are joined)")
     info.add_argument("--format", help="reader name, to skip detection")
-    info.add_argument("--no-strict", action="store_true",
-        help="read a file the plausibility gate refuses, with its findings as warnings")
+    info.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings",
+    )
 
     s = sub.add_parser("summary", help="per-cycle summary table")
     s.add_argument("file", nargs="*", help="cycler file (omit with --example)")
-    s.add_argument("--example", action="store_true", help="use the bundled 34-cycle BaSyTec example")
+    s.add_argument(
+        "--example", action="store_true", help="use the bundled 34-cycle BaSyTec example"
+    )
     s.add_argument("--format", help="reader name, to skip detection")
-    s.add_argument("--no-strict", action="store_true",
-        help="read a file the plausibility gate refuses, with its findings as warnings")
-    s.add_argument("--active-mass-mg", type=float, help="active material mass in mg (specific capacity)")
-    s.add_argument("--nominal-capacity-mah", type=float, help="nominal capacity in mAh (C-rates, equivalent full cycles)")
-    s.add_argument("--electrode-area-cm2", type=float, help="electrode area in cm² (areal capacity)")
-    s.add_argument("--cycle-mode", choices=["auto", "cycler", "charge_first", "discharge_first"], default="auto")
+    s.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings",
+    )
+    s.add_argument(
+        "--active-mass-mg", type=float, help="active material mass in mg (specific capacity)"
+    )
+    s.add_argument(
+        "--nominal-capacity-mah",
+        type=float,
+        help="nominal capacity in mAh (C-rates, equivalent full cycles)",
+    )
+    s.add_argument(
+        "--electrode-area-cm2", type=float, help="electrode area in cm² (areal capacity)"
+    )
+    s.add_argument(
+        "--cycle-mode",
+        choices=["auto", "cycler", "charge_first", "discharge_first"],
+        default="auto",
+    )
     s.add_argument("--reference-cycle", type=int, help="cycle that retention is relative to")
     s.add_argument("--test-plan", help="test plan text file: adds nominal C-rates per cycle")
     s.add_argument("-o", "--output", help="write the table to .csv, .xlsx or .nc")
@@ -45,31 +70,56 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dqdu", help="differential capacity curves, peaks and peak tracks")
     d.add_argument("file", nargs="+")
     d.add_argument("--format", help="reader name, to skip detection")
-    d.add_argument("--no-strict", action="store_true",
-        help="read a file the plausibility gate refuses, with its findings as warnings")
+    d.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings",
+    )
     d.add_argument("--cycles", help="cycles: '1,10,100', ranges '1-30', every Nth '1-1000:10'")
     d.add_argument("--direction", choices=["charge", "discharge", "both"], default="both")
     d.add_argument("--active-mass-mg", type=float, help="active mass in mg (units mAh/g/V)")
     d.add_argument("--smoothing-width-v", type=float, default=0.02)
     d.add_argument("--voltage-step", type=float, help="voltage grid step in V")
-    d.add_argument("-o", "--output", help="curves: .csv (long) or .wide.csv (Cycle n Charge U[V] / dQ/dU pairs)")
+    d.add_argument(
+        "-o",
+        "--output",
+        help="curves: .csv (long) or .wide.csv (Cycle n Charge U[V] / dQ/dU pairs)",
+    )
     d.add_argument("--peaks", help="peak table .csv")
 
-    e = sub.add_parser("export", help="summary and dQ/dU to Excel, Origin text, MATLAB, netCDF or a text report")
+    e = sub.add_parser(
+        "export", help="summary and dQ/dU to Excel, Origin text, MATLAB, netCDF or a text report"
+    )
     e.add_argument("file", nargs="+")
     e.add_argument("--format", help="reader name, to skip detection")
-    e.add_argument("--no-strict", action="store_true",
-        help="read a file the plausibility gate refuses, with its findings as warnings")
+    e.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings",
+    )
     e.add_argument("--active-mass-mg", type=float)
     e.add_argument("--nominal-capacity-mah", type=float)
     e.add_argument("--cycles", help="dQ/dU cycles, e.g. '1,10,100' or '1-1000:50' (default: none)")
-    e.add_argument("-o", "--output", required=True,
-                   help=".xlsx (workbook), .mat (MATLAB), .origin.txt (Origin), .nc (netCDF), .report.txt (report)")
+    e.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help=".xlsx (workbook), .mat (MATLAB), .origin.txt (Origin), .nc (netCDF), .report.txt "
+        "(report)",
+    )
 
     b = sub.add_parser("batch", help="run analyses over many files on a Dask cluster")
     b.add_argument("files", nargs="+", help="files, glob patterns or intake catalogs (.yaml)")
-    b.add_argument("--analysis", default="summary", help="comma-separated analyses (summary,dqdu,rate,cycle_life,...)")
-    b.add_argument("--scheduler", help="address of a running Dask scheduler (default: DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
+    b.add_argument(
+        "--analysis",
+        default="summary",
+        help="comma-separated analyses (summary,dqdu,rate,cycle_life,...)",
+    )
+    b.add_argument(
+        "--scheduler",
+        help="address of a running Dask scheduler (default: DASK_SCHEDULER_ADDRESS, else a "
+        "LocalCluster)",
+    )
     b.add_argument("--workers", type=int, help="workers of the LocalCluster")
     b.add_argument("-o", "--output", required=True, help="results folder")
 
@@ -83,35 +133,72 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert a cycler file to BDF CSV/Parquet, netCDF or zarr")
     c.add_argument("file", nargs="+")
     c.add_argument("--format", help="reader name, to skip detection")
-    c.add_argument("--no-strict", action="store_true",
-        help="read a file the plausibility gate refuses, with its findings as warnings")
+    c.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="read a file the plausibility gate refuses, with its findings as warnings",
+    )
     c.add_argument("-o", "--output", required=True)
-    c.add_argument("--max-memory-mb", type=float, help="memory budget; larger BaSyTec files are streamed to parquet")
+    c.add_argument(
+        "--max-memory-mb",
+        type=float,
+        help="memory budget; larger BaSyTec files are streamed to parquet",
+    )
 
     sv = sub.add_parser("serve", help="the dashboard on a Panel server (http://localhost:5006)")
     sv.add_argument("--port", type=int, default=5006)
-    sv.add_argument("--address", default="localhost", help="interface to listen on (0.0.0.0: every interface)")
-    sv.add_argument("--workspace", help="workspace root: a folder or any fsspec URL (default: BATTERYVIZ_WORKSPACE, "
-                                        "else ~/.batteryviz/workspace)")
+    sv.add_argument(
+        "--address", default="localhost", help="interface to listen on (0.0.0.0: every interface)"
+    )
+    sv.add_argument(
+        "--workspace",
+        help="workspace root: a folder or any fsspec URL (default: BATTERYVIZ_WORKSPACE, "
+        "else ~/.batteryviz/workspace)",
+    )
     sv.add_argument("--auth", choices=["none", "basic", "oauth"], default="none")
-    sv.add_argument("--credentials", help="--auth basic: JSON file of users and hashed passwords (`batteryviz user add`)")
-    sv.add_argument("--cookie-secret", help="required with auth (default: BATTERYVIZ_COOKIE_SECRET)")
-    sv.add_argument("--admin", action="append", default=[], help="user allowed on /admin (repeatable)")
-    sv.add_argument("--oauth-provider", help="Panel OAuth provider: github, gitlab, google, azure, okta, generic, ...")
+    sv.add_argument(
+        "--credentials",
+        help="--auth basic: JSON file of users and hashed passwords (`batteryviz user add`)",
+    )
+    sv.add_argument(
+        "--cookie-secret", help="required with auth (default: BATTERYVIZ_COOKIE_SECRET)"
+    )
+    sv.add_argument(
+        "--admin", action="append", default=[], help="user allowed on /admin (repeatable)"
+    )
+    sv.add_argument(
+        "--oauth-provider",
+        help="Panel OAuth provider: github, gitlab, google, azure, okta, generic, ...",
+    )
     sv.add_argument("--oauth-key")
     sv.add_argument("--oauth-secret")
     sv.add_argument("--oauth-redirect-uri")
     sv.add_argument("--oauth-encryption-key")
-    sv.add_argument("--allow-websocket-origin", action="append", default=[],
-                    help="HOST[:PORT] the browser reaches the server at (repeatable; never '*')")
+    sv.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        default=[],
+        help="HOST[:PORT] the browser reaches the server at (repeatable; never '*')",
+    )
     sv.add_argument("--num-procs", type=int, default=1, help="server processes (0: one per core)")
     sv.add_argument("--max-upload-mb", type=int, default=500)
-    sv.add_argument("--scheduler", help="Dask scheduler address for heavy work (default: the server's own job processes)")
-    sv.add_argument("--use-xheaders", action="store_true", help="behind a reverse proxy: trust X-Forwarded-* headers")
+    sv.add_argument(
+        "--scheduler",
+        help="Dask scheduler address for heavy work (default: the server's own job processes)",
+    )
+    sv.add_argument(
+        "--use-xheaders",
+        action="store_true",
+        help="behind a reverse proxy: trust X-Forwarded-* headers",
+    )
     sv.add_argument("--prefix", help="URL prefix when the proxy serves the dashboard below a path")
     sv.add_argument("--show", action="store_true", help="open a browser tab")
-    sv.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
-                    help="of batteryviz's messages on stderr (info: what each session does)")
+    sv.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="of batteryviz's messages on stderr (info: what each session does)",
+    )
 
     u = sub.add_parser("user", help="manage the users of `serve --auth basic`")
     u_sub = u.add_subparsers(dest="user_command", required=True)
@@ -119,7 +206,9 @@ def _parser() -> argparse.ArgumentParser:
     ua.add_argument("credentials", help="credentials JSON file (created when missing, mode 600)")
     ua.add_argument("name")
     ua.add_argument("--admin", action="store_true", help="may open /admin")
-    ua.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    ua.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
     return p
 
 
@@ -149,7 +238,9 @@ def cmd_info(args) -> int:
     from .schema import data_variables
 
     ds = _read(args.file, args.format, not args.no_strict)
-    cyc = assign_cycles(ds) if "current_ampere" in ds and "voltage_volt" in ds else None  # None: a spectrum
+    cyc = (
+        assign_cycles(ds) if "current_ampere" in ds and "voltage_volt" in ds else None
+    )  # None: a spectrum
     t = ds["test_time_second"].values if "test_time_second" in ds else np.zeros(0)
     size = sum(Path(f).stat().st_size for f in args.file)
     print(f"file        {', '.join(args.file)} ({size / 1024:.1f} KiB)")
@@ -168,13 +259,32 @@ def cmd_info(args) -> int:
     else:
         print(f"cycles      {cyc.sizes['cycle']} ({cyc.attrs['cycle_rule']})")
     if t.size and np.isfinite(t).any():
-        print(f"time span   {np.nanmin(t):g} – {np.nanmax(t):g} s ({(np.nanmax(t) - np.nanmin(t)) / 3600:.2f} h)")
+        print(
+            f"time span   {np.nanmin(t):g} – {np.nanmax(t):g} s "
+            f"({(np.nanmax(t) - np.nanmin(t)) / 3600:.2f} h)"
+        )
     else:
         print("time span   no records")
-    print("columns     " + ", ".join(f"{n} [{v.attrs.get('units', '')}]" if v.attrs.get("units") else n for n, v in data_variables(ds)))
-    raw = [f"{n} (from {v.attrs['source_column']!r})" if v.attrs.get("source_column") else n
-           for n, v in data_variables(ds) if kept_raw(n, v.attrs)]
-    print("kept raw    " + (", ".join(raw) + "  (as written: no batteryviz meaning is given to them)" if raw else "nothing"))
+    print(
+        "columns     "
+        + ", ".join(
+            f"{n} [{v.attrs.get('units', '')}]" if v.attrs.get("units") else n
+            for n, v in data_variables(ds)
+        )
+    )
+    raw = [
+        f"{n} (from {v.attrs['source_column']!r})" if v.attrs.get("source_column") else n
+        for n, v in data_variables(ds)
+        if kept_raw(n, v.attrs)
+    ]
+    print(
+        "kept raw    "
+        + (
+            ", ".join(raw) + "  (as written: no batteryviz meaning is given to them)"
+            if raw
+            else "nothing"
+        )
+    )
     print("metadata")
     for k, v in ds.attrs.items():
         if k not in ("quality_warnings", "conventions", "detection", "variant"):
@@ -216,12 +326,21 @@ def cmd_summary(args) -> int:
     else:
         import pandas as pd
 
-        cols = ["cycle", "charge_capacity_ah", "discharge_capacity_ah", "coulombic_efficiency_percent",
-                "mean_discharge_voltage_v", "discharge_c_rate", "retention_percent"]
+        cols = [
+            "cycle",
+            "charge_capacity_ah",
+            "discharge_capacity_ah",
+            "coulombic_efficiency_percent",
+            "mean_discharge_voltage_v",
+            "discharge_c_rate",
+            "retention_percent",
+        ]
         if "specific_discharge_capacity_mah_g" in summary:
             cols.insert(3, "specific_discharge_capacity_mah_g")
         table = summary_table(summary)
-        with pd.option_context("display.max_rows", 60, "display.width", 160, "display.precision", 4):
+        with pd.option_context(
+            "display.max_rows", 60, "display.width", 160, "display.precision", 4
+        ):
             print(table[[c for c in cols if c in table]].to_string(index=False))
     print(f"\ncapacity: {summary.attrs['capacity_source']}")
     print(f"cycles:   {summary.attrs['cycle_rule']}")
@@ -231,15 +350,18 @@ def cmd_summary(args) -> int:
 
 
 def cmd_dqdu(args) -> int:
-    from .cycles import parse_cycle_selection
     from .analysis.dqdu import DifferentialCapacity
+    from .cycles import parse_cycle_selection
     from .export import dqdu_long, dqdu_wide, peak_table
 
     ds = _read(args.file, args.format, not args.no_strict)
     analysis = DifferentialCapacity(
-        cycles=parse_cycle_selection(args.cycles), direction=args.direction,
-        units="mAh/g/V" if args.active_mass_mg else "mAh/V", active_mass_mg=args.active_mass_mg,
-        smoothing_width_v=args.smoothing_width_v, voltage_step=args.voltage_step,
+        cycles=parse_cycle_selection(args.cycles),
+        direction=args.direction,
+        units="mAh/g/V" if args.active_mass_mg else "mAh/V",
+        active_mass_mg=args.active_mass_mg,
+        smoothing_width_v=args.smoothing_width_v,
+        voltage_step=args.voltage_step,
     )
     result = analysis.compute(ds)
     peaks = peak_table(result)
@@ -257,16 +379,25 @@ def cmd_dqdu(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .cycles import parse_cycle_selection
+    from . import export as ex
     from .analysis.dqdu import DifferentialCapacity
     from .analysis.summary import CycleSummary
-    from . import export as ex
+    from .cycles import parse_cycle_selection
 
     ds = _read(args.file, args.format, not args.no_strict)
-    summary = CycleSummary(active_mass_mg=args.active_mass_mg, nominal_capacity_mah=args.nominal_capacity_mah).compute(ds)
+    summary = CycleSummary(
+        active_mass_mg=args.active_mass_mg, nominal_capacity_mah=args.nominal_capacity_mah
+    ).compute(ds)
     cycles = parse_cycle_selection(args.cycles)
-    dqdu = DifferentialCapacity(cycles=cycles, active_mass_mg=args.active_mass_mg,
-                                units="mAh/g/V" if args.active_mass_mg else "mAh/V").compute(ds) if cycles else None
+    dqdu = (
+        DifferentialCapacity(
+            cycles=cycles,
+            active_mass_mg=args.active_mass_mg,
+            units="mAh/g/V" if args.active_mass_mg else "mAh/V",
+        ).compute(ds)
+        if cycles
+        else None
+    )
     out = args.output
     if out.endswith(".xlsx"):
         ex.write_excel(out, summary, dqdu)
@@ -279,7 +410,10 @@ def cmd_export(args) -> int:
     elif out.endswith(".nc"):
         ex.write_table(summary, out)
     else:
-        print("batteryviz export: output must end in .xlsx, .mat, .origin.txt, .report.txt or .nc", file=sys.stderr)
+        print(
+            "batteryviz export: output must end in .xlsx, .mat, .origin.txt, .report.txt or .nc",
+            file=sys.stderr,
+        )
         return 2
     print(f"wrote {out}")
     return 0
@@ -292,7 +426,10 @@ def cmd_catalog(args) -> int:
     skipped = cat.metadata.get("skipped", {})
     from .catalog import cell_names
 
-    print(f"wrote {len(cell_names(cat))} cell(s) to {args.output}" + (f"; skipped {len(skipped)} file(s) that are not cell data" if skipped else ""))
+    print(
+        f"wrote {len(cell_names(cat))} cell(s) to {args.output}"
+        + (f"; skipped {len(skipped)} file(s) that are not cell data" if skipped else "")
+    )
     for f, why in skipped.items():
         print(f"  skipped {f}: {why}")
     return 0
@@ -310,7 +447,7 @@ def _batch_files(patterns: list[str]) -> list[str]:
             cat = open_catalog(pattern)
             for name in cell_names(cat):
                 url = cat[name].kwargs["args"][0].url
-                files.append(url[len("file://"):] if url.startswith("file://") else url)
+                files.append(url[len("file://") :] if url.startswith("file://") else url)
         else:
             files.extend(glob.glob(pattern) or [pattern])
     return sorted(set(files))
@@ -343,7 +480,13 @@ def cmd_convert(args) -> int:
 
     limit = None if args.max_memory_mb is None else int(args.max_memory_mb * 2**20)
     try:
-        ds = bv.read(args.file[0], format=args.format, strict=not args.no_strict, max_memory_bytes=limit) if len(args.file) == 1 else _read(args.file, args.format, not args.no_strict)
+        ds = (
+            bv.read(
+                args.file[0], format=args.format, strict=not args.no_strict, max_memory_bytes=limit
+            )
+            if len(args.file) == 1
+            else _read(args.file, args.format, not args.no_strict)
+        )
     except FileTooLargeError:
         out = Path(args.output)
         reader = bv.detect(args.file[0]) if not args.format else bv.READERS[args.format]
@@ -382,28 +525,41 @@ def cmd_serve(args) -> int:
     from .serve import ServeConfig, default_workspace, make_server
 
     try:
-        import panel  # noqa: F401
         import holoviews  # noqa: F401
+        import panel  # noqa: F401
     except ImportError as exc:
-        print(f"batteryviz serve needs the dashboard extras ({exc.name} is missing): "
-              "pip install 'batteryviz[server]'", file=sys.stderr)
+        print(
+            f"batteryviz serve needs the dashboard extras ({exc.name} is missing): "
+            "pip install 'batteryviz[server]'",
+            file=sys.stderr,
+        )
         return 2
 
     if args.scheduler:
         os.environ["BATTERYVIZ_SCHEDULER"] = args.scheduler
     _log_to_stderr(args.log_level)
     config = ServeConfig(
-        workspace=args.workspace or default_workspace(), auth=args.auth, credentials=args.credentials,
-        cookie_secret=args.cookie_secret, admins=tuple(args.admin), max_upload_mb=args.max_upload_mb,
-        oauth_provider=args.oauth_provider, oauth_key=args.oauth_key, oauth_secret=args.oauth_secret,
-        oauth_redirect_uri=args.oauth_redirect_uri, oauth_encryption_key=args.oauth_encryption_key,
+        workspace=args.workspace or default_workspace(),
+        auth=args.auth,
+        credentials=args.credentials,
+        cookie_secret=args.cookie_secret,
+        admins=tuple(args.admin),
+        max_upload_mb=args.max_upload_mb,
+        oauth_provider=args.oauth_provider,
+        oauth_key=args.oauth_key,
+        oauth_secret=args.oauth_secret,
+        oauth_redirect_uri=args.oauth_redirect_uri,
+        oauth_encryption_key=args.oauth_encryption_key,
     )
     extra = {}
     if args.use_xheaders:
         extra["use_xheaders"] = True
     if args.prefix:
         extra["prefix"] = args.prefix
-    print(f"batteryviz: workspace {config.workspace}; auth {config.auth}; http://{args.address}:{args.port}/")
+    print(
+        f"batteryviz: workspace {config.workspace}; auth {config.auth}; "
+        f"http://{args.address}:{args.port}/"
+    )
     from .serve import exposure_warning
 
     warning = exposure_warning(config.auth, args.address)
@@ -411,8 +567,15 @@ def cmd_serve(args) -> int:
         print(warning, file=sys.stderr)
     _stop_on_sigterm()
     try:
-        make_server(config, port=args.port, address=args.address, websocket_origin=args.allow_websocket_origin or None,
-                    num_procs=args.num_procs, show=args.show, **extra)
+        make_server(
+            config,
+            port=args.port,
+            address=args.address,
+            websocket_origin=args.allow_websocket_origin or None,
+            num_procs=args.num_procs,
+            show=args.show,
+            **extra,
+        )
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a normal stop
         print("batteryviz: stopped", file=sys.stderr)
     return 0
@@ -460,8 +623,17 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     try:
-        return {"info": cmd_info, "summary": cmd_summary, "convert": cmd_convert, "dqdu": cmd_dqdu, "export": cmd_export, "batch": cmd_batch, "catalog": cmd_catalog,
-                "serve": cmd_serve, "user": cmd_user}[args.command](args)
+        return {
+            "info": cmd_info,
+            "summary": cmd_summary,
+            "convert": cmd_convert,
+            "dqdu": cmd_dqdu,
+            "export": cmd_export,
+            "batch": cmd_batch,
+            "catalog": cmd_catalog,
+            "serve": cmd_serve,
+            "user": cmd_user,
+        }[args.command](args)
     except (BatteryvizError, FileNotFoundError, IsADirectoryError, ValueError) as exc:
         print(f"batteryviz {args.command}: error: {exc}", file=sys.stderr)
         return 2

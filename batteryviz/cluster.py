@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import os
 
-
 #: glibc malloc settings of local workers (module docstring): heap for arrays up to 64 MiB,
 #: up to 256 MiB of freed heap kept for the next file.
 MMAP_THRESHOLD = 64 * 2**20
 TRIM_THRESHOLD = 256 * 2**20
 
 
-def get_client(address: str | None = None, n_workers: int | None = None, threads_per_worker: int = 1):
+def get_client(
+    address: str | None = None, n_workers: int | None = None, threads_per_worker: int = 1
+):
     """A :class:`distributed.Client`: explicit address, then the environment, then a LocalCluster.
 
     Parameters
@@ -50,22 +51,35 @@ def get_client(address: str | None = None, n_workers: int | None = None, threads
     import dask
     from distributed import Client
 
-    address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None)
+    address = (
+        address
+        or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        or dask.config.get("scheduler-address", None)
+    )
     if address:
         return Client(address)
     # the client starts the cluster itself, so closing the client (or leaving its `with`) closes it
     n_workers = n_workers or os.cpu_count() or 1
     with dask.config.set(_environ_config(n_workers, threads_per_worker)):
-        return Client(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                      host="127.0.0.1", dashboard_address=None)
+        return Client(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
 
 
-def _environ_config(n_workers: int, threads_per_worker: int, polars_threads: int | None = None) -> dict:
+def _environ_config(
+    n_workers: int, threads_per_worker: int, polars_threads: int | None = None
+) -> dict:
     env = worker_environment(n_workers, threads_per_worker, polars_threads)
     return {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
 
 
-def worker_environment(n_workers: int, threads_per_worker: int = 1, polars_threads: int | None = None) -> dict[str, str]:
+def worker_environment(
+    n_workers: int, threads_per_worker: int = 1, polars_threads: int | None = None
+) -> dict[str, str]:
     """The ``distributed.nanny.pre-spawn-environ`` entries batteryviz sets for local workers;
     see the module docstring.
 
@@ -73,12 +87,22 @@ def worker_environment(n_workers: int, threads_per_worker: int = 1, polars_threa
     among the workers, at least ``threads_per_worker``)."""
     cores = os.cpu_count() or 1
     if polars_threads is None:
-        polars_threads = max(1, cores // max(1, n_workers)) if threads_per_worker == 1 else threads_per_worker
-    return {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD),
-            "POLARS_MAX_THREADS": str(int(polars_threads))}
+        polars_threads = (
+            max(1, cores // max(1, n_workers)) if threads_per_worker == 1 else threads_per_worker
+        )
+    return {
+        "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+        "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD),
+        "POLARS_MAX_THREADS": str(int(polars_threads)),
+    }
 
 
-def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1, polars_threads: int | None = None, **kwargs):
+def local_cluster(
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    polars_threads: int | None = None,
+    **kwargs,
+):
     """A :class:`distributed.LocalCluster` of worker processes on 127.0.0.1, without a dashboard,
     with :func:`worker_environment` (``polars_threads`` as there)."""
     import dask
@@ -86,5 +110,11 @@ def local_cluster(n_workers: int | None = None, threads_per_worker: int = 1, pol
 
     n_workers = n_workers or os.cpu_count() or 1
     with dask.config.set(_environ_config(n_workers, threads_per_worker, polars_threads)):
-        return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                            host="127.0.0.1", dashboard_address=None, **kwargs)
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            **kwargs,
+        )

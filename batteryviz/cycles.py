@@ -56,11 +56,19 @@ CycleMode = Literal["auto", "cycler", "charge_first", "discharge_first"]
 #: What :func:`assign_cycles` adds: per-record variables, and the variables of the ``cycle``
 #: dimension (the cycle structure that lazy analyses and converted files carry).
 RECORD_VARIABLES = ("cycle_index", "half_cycle_index", "step_type_resolved")
-CYCLE_VARIABLES = ("cycle_start", "cycle_length", "cycle_first_direction", "cycle_has_charge", "cycle_has_discharge")
+CYCLE_VARIABLES = (
+    "cycle_start",
+    "cycle_length",
+    "cycle_first_direction",
+    "cycle_has_charge",
+    "cycle_has_discharge",
+)
 #: What :func:`half_cycle_extents` adds on the ``cycle`` dimension: how far each half cycle
 #: reaches, which lays out the grids of dQ/dU and dV/dQ before any curve is computed.
 EXTENT_FIELDS = ("voltage_low", "voltage_high", "capacity_ah", "records")
-EXTENT_VARIABLES = tuple(f"cycle_{d}_{f}" for d in ("charge", "discharge") for f in EXTENT_FIELDS) + ("cycle_rest_before_s",)
+EXTENT_VARIABLES = tuple(
+    f"cycle_{d}_{f}" for d in ("charge", "discharge") for f in EXTENT_FIELDS
+) + ("cycle_rest_before_s",)
 
 #: Below this median voltage a test without a cycle counter is taken for an anode half cell.
 ANODE_HALF_CELL_MAX_V = 2.0
@@ -76,7 +84,11 @@ def classify_steps(ds: xr.Dataset, rest_current_fraction: float = 0.002) -> np.n
     if given is not None and not (given == OTHER).any():
         return given  # the cycler's charge/discharge/rest, nothing to resolve
     with np.errstate(invalid="ignore"):
-        scale = float(np.nanmax(np.abs(current))) if current.size and not np.isnan(current).all() else 0.0
+        scale = (
+            float(np.nanmax(np.abs(current)))
+            if current.size and not np.isnan(current).all()
+            else 0.0
+        )
     threshold = rest_current_fraction * scale
     by_current = np.full(current.shape, REST, dtype=np.int8)
     by_current[current > threshold] = CHARGE
@@ -89,7 +101,9 @@ def classify_steps(ds: xr.Dataset, rest_current_fraction: float = 0.002) -> np.n
     return by_current
 
 
-def _by_step_runs(step: np.ndarray, current: np.ndarray, by_current: np.ndarray, threshold: float) -> np.ndarray:
+def _by_step_runs(
+    step: np.ndarray, current: np.ndarray, by_current: np.ndarray, threshold: float
+) -> np.ndarray:
     """One type per run of equal cycler step number, from the run's mean current.
 
     A run whose records clearly go both ways (more than 10 % of its loaded records in each
@@ -106,7 +120,9 @@ def _by_step_runs(step: np.ndarray, current: np.ndarray, by_current: np.ndarray,
     neg = np.add.reduceat((by_current == DISCHARGE).astype(np.int64), starts)
     loaded = np.maximum(pos + neg, 1)
     mixed = (pos > 0.1 * loaded) & (neg > 0.1 * loaded)
-    run_type = np.where(mean > threshold, CHARGE, np.where(mean < -threshold, DISCHARGE, REST)).astype(np.int8)
+    run_type = np.where(
+        mean > threshold, CHARGE, np.where(mean < -threshold, DISCHARGE, REST)
+    ).astype(np.int8)
     out = np.repeat(run_type, lengths)
     mixed_records = np.repeat(mixed, lengths)
     return np.where(mixed_records, by_current, out).astype(np.int8)
@@ -160,7 +176,9 @@ def assign_cycles(
     counter = None
     if "cycle_count" in ds:
         c = np.asarray(ds["cycle_count"].values)
-        finite = np.issubdtype(c.dtype, np.integer) or (np.issubdtype(c.dtype, np.number) and np.isfinite(c).all())
+        finite = np.issubdtype(c.dtype, np.integer) or (
+            np.issubdtype(c.dtype, np.number) and np.isfinite(c).all()
+        )
         if finite:
             active_vals = c[active]
             varies = active_vals.size > 0 and active_vals.min() != active_vals.max()
@@ -196,8 +214,11 @@ def assign_cycles(
             numbers = np.arange(1, starts.size + 1)
         why = ""
         if mode == "auto":
-            why = (" (auto: median voltage below 2 V, an anode half cell)" if chosen == "discharge_first"
-                   else " (auto: median voltage 2 V or above, a cathode or full cell)")
+            why = (
+                " (auto: median voltage below 2 V, an anode half cell)"
+                if chosen == "discharge_first"
+                else " (auto: median voltage 2 V or above, a cathode or full cell)"
+            )
         rule = (
             f"half cycles paired {chosen.replace('_', ' ')}{why}: a cycle starts with each "
             f"{'charge' if direction == CHARGE else 'discharge'} half cycle; half cycles before "
@@ -209,31 +230,69 @@ def assign_cycles(
     out = ds.drop_dims(CYCLE_DIM, errors="ignore")  # a previous cycle structure is replaced
     new: dict[str, xr.Variable] = {}
     if "step_type" not in out:
-        new["step_type"] = xr.Variable((RECORD_DIM,), st, attrs={**step_type_attrs(), "derived_from": "current sign"})
+        new["step_type"] = xr.Variable(
+            (RECORD_DIM,), st, attrs={**step_type_attrs(), "derived_from": "current sign"}
+        )
     new["step_type_resolved"] = xr.Variable(
-        (RECORD_DIM,), st, attrs={**step_type_attrs(), "long_name": "Step type used for cycles (cycler's, 'other' resolved by current)"}
+        (RECORD_DIM,),
+        st,
+        attrs={
+            **step_type_attrs(),
+            "long_name": "Step type used for cycles (cycler's, 'other' resolved by current)",
+        },
     )
     new["half_cycle_index"] = xr.Variable(
-        (RECORD_DIM,), half, attrs={"long_name": "Half cycle (0-based; rests belong to the preceding one; -1 before the first)"}
+        (RECORD_DIM,),
+        half,
+        attrs={
+            "long_name": "Half cycle (0-based; rests belong to the preceding one; -1 before the "
+            "first)"
+        },
     )
     new["cycle_index"] = xr.Variable(
-        (RECORD_DIM,), cycle, attrs={"long_name": "Analysis cycle index (-1: before the first cycle)", "rule": rule, "mode": chosen}
+        (RECORD_DIM,),
+        cycle,
+        attrs={
+            "long_name": "Analysis cycle index (-1: before the first cycle)",
+            "rule": rule,
+            "mode": chosen,
+        },
     )
-    new["cycle_start"] = xr.Variable((CYCLE_DIM,), starts, attrs={"long_name": "First record of the cycle"})
+    new["cycle_start"] = xr.Variable(
+        (CYCLE_DIM,), starts, attrs={"long_name": "First record of the cycle"}
+    )
     new["cycle_length"] = xr.Variable(
-        (CYCLE_DIM,), lengths, attrs={"long_name": "Records in the cycle", "sample_dimension": RECORD_DIM}
+        (CYCLE_DIM,),
+        lengths,
+        attrs={"long_name": "Records in the cycle", "sample_dimension": RECORD_DIM},
     )
     # what each cycle holds, known from the step types alone (lets lazy analyses decide the CE
     # direction and the reference cycle without touching the data)
     first = np.searchsorted(active, starts)
-    first_dir = np.where(first < active.size, st[active[np.clip(first, 0, max(active.size - 1, 0))]] if active.size else 0, 0)
+    first_dir = np.where(
+        first < active.size,
+        st[active[np.clip(first, 0, max(active.size - 1, 0))]] if active.size else 0,
+        0,
+    )
     has = {}
     for code, name in ((CHARGE, "charge"), (DISCHARGE, "discharge")):
         # records of this direction per cycle (cycles are the runs from one start to the next)
-        has[name] = (np.add.reduceat(st == code, starts, dtype=np.int64) > 0) if starts.size else np.zeros(0, dtype=bool)
-    new["cycle_first_direction"] = xr.Variable((CYCLE_DIM,), first_dir.astype(np.int8), attrs={"long_name": "Step type of the cycle's first charge or discharge record"})
-    new["cycle_has_charge"] = xr.Variable((CYCLE_DIM,), has["charge"], attrs={"long_name": "The cycle holds charge records"})
-    new["cycle_has_discharge"] = xr.Variable((CYCLE_DIM,), has["discharge"], attrs={"long_name": "The cycle holds discharge records"})
+        has[name] = (
+            (np.add.reduceat(st == code, starts, dtype=np.int64) > 0)
+            if starts.size
+            else np.zeros(0, dtype=bool)
+        )
+    new["cycle_first_direction"] = xr.Variable(
+        (CYCLE_DIM,),
+        first_dir.astype(np.int8),
+        attrs={"long_name": "Step type of the cycle's first charge or discharge record"},
+    )
+    new["cycle_has_charge"] = xr.Variable(
+        (CYCLE_DIM,), has["charge"], attrs={"long_name": "The cycle holds charge records"}
+    )
+    new["cycle_has_discharge"] = xr.Variable(
+        (CYCLE_DIM,), has["discharge"], attrs={"long_name": "The cycle holds discharge records"}
+    )
     # one update (each item assignment would re-merge the whole dataset)
     out = out.assign_coords({CYCLE_DIM: (CYCLE_DIM, numbers, {"long_name": "Cycle"})}).assign(new)
     out.attrs["cycle_rule"] = rule
@@ -242,7 +301,8 @@ def assign_cycles(
 
 
 def _runs_to_ids(n: int, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per-record ids: ``values[k]`` from ``starts[k]`` up to the next start; -1 before the first."""
+    """Per-record ids: ``values[k]`` from ``starts[k]`` up to the next start; -1 before the
+    first."""
     dtype = np.int32 if (np.asarray(values).max(initial=0) < 2**31 - 1) else np.int64
     if not starts.size:
         return np.full(n, -1, dtype=dtype)
@@ -251,12 +311,18 @@ def _runs_to_ids(n: int, starts: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.repeat(ids, np.r_[starts[0], np.diff(np.r_[starts, n])])
 
 
-def _cycles_from_counter(c: np.ndarray, active_idx: np.ndarray, first_active: int) -> tuple[np.ndarray, np.ndarray, str]:
+def _cycles_from_counter(
+    c: np.ndarray, active_idx: np.ndarray, first_active: int
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Cycle starts and numbers from the cycler's counter (see the module docstring);
     ``active_idx``: indices of the charge and discharge records."""
     n = c.size
     if first_active >= n:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), "the cycler's cycle counter (no charge or discharge records)"
+        return (
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            "the cycler's cycle counter (no charge or discharge records)",
+        )
     change = np.flatnonzero(c[1:] != c[:-1]) + 1
     change = np.r_[0, change]
     # a counter group holds an active record when one lies between its start and the next
@@ -276,13 +342,16 @@ def _cycles_from_counter(c: np.ndarray, active_idx: np.ndarray, first_active: in
     else:
         numbers = np.arange(1, starts.size + 1)
         rule = (
-            "the cycler's cycle counter (cycle_count): a new cycle wherever it changes; the counter "
+            "the cycler's cycle counter (cycle_count): a new cycle wherever it changes; the "
+            "counter "
             "restarts within the test, so cycles are renumbered 1..N in test order"
         )
     return starts, numbers, rule
 
 
-def select_cycles(ds: xr.Dataset, cycles=None, mode: CycleMode = "auto") -> tuple[xr.Dataset, np.ndarray]:
+def select_cycles(
+    ds: xr.Dataset, cycles=None, mode: CycleMode = "auto"
+) -> tuple[xr.Dataset, np.ndarray]:
     """``ds`` with its cycle index, and the wanted cycle numbers that exist (all by default).
 
     Raises :class:`ValueError` when none of ``cycles`` is in the data.
@@ -300,7 +369,9 @@ def select_cycles(ds: xr.Dataset, cycles=None, mode: CycleMode = "auto") -> tupl
     return ds, wanted
 
 
-def half_cycle_records(ds: xr.Dataset, cycles, direction: int, min_records: int = 3) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def half_cycle_records(
+    ds: xr.Dataset, cycles, direction: int, min_records: int = 3
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``{cycle: (time, voltage, current)}`` of the records of one direction in each cycle."""
     t = np.asarray(ds["test_time_second"].values, dtype=float)
     u = np.asarray(ds["voltage_volt"].values, dtype=float)
@@ -351,8 +422,10 @@ class CycleSelection:
     def numbers(self) -> list[int]:
         """Every selected number, sorted (refused above :data:`MAX_LISTED_CYCLES`)."""
         if self.size_bound() > MAX_LISTED_CYCLES:
-            raise ValueError(f"cycles: the selection holds more than {MAX_LISTED_CYCLES:,} cycle numbers; "
-                             "narrow the ranges")
+            raise ValueError(
+                f"cycles: the selection holds more than {MAX_LISTED_CYCLES:,} cycle numbers; "
+                "narrow the ranges"
+            )
         out: set[int] = set()
         for first, last, step in self.ranges:
             out.update(range(first, last + 1, step))
@@ -369,12 +442,16 @@ def parse_cycle_ranges(text: str | None) -> CycleSelection | None:
     if text is None or not text.strip() or text.strip().lower() == "all":
         return None
     if len(text) > MAX_SELECTION_TEXT:
-        raise ValueError(f"cycles: the selection is {len(text):,} characters long; at most "
-                         f"{MAX_SELECTION_TEXT:,} are read (write ranges such as 1-1000:10)")
+        raise ValueError(
+            f"cycles: the selection is {len(text):,} characters long; at most "
+            f"{MAX_SELECTION_TEXT:,} are read (write ranges such as 1-1000:10)"
+        )
     parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
     if len(parts) > MAX_SELECTION_PARTS:
-        raise ValueError(f"cycles: {len(parts):,} parts; at most {MAX_SELECTION_PARTS} are read "
-                         "(write ranges such as 1-30 instead of single numbers)")
+        raise ValueError(
+            f"cycles: {len(parts):,} parts; at most {MAX_SELECTION_PARTS} are read "
+            "(write ranges such as 1-30 instead of single numbers)"
+        )
     ranges = []
     for part in parts:
         try:
@@ -392,8 +469,9 @@ def parse_cycle_ranges(text: str | None) -> CycleSelection | None:
             else:
                 first = last = int(body)
         except ValueError:
-            raise ValueError(f"cycles: cannot read {quote(part, 40)}; "
-                             "write e.g. 1,10,100 or 1-30 or 1-1000:10") from None
+            raise ValueError(
+                f"cycles: cannot read {quote(part, 40)}; write e.g. 1,10,100 or 1-30 or 1-1000:10"
+            ) from None
         ranges.append((first, last, step))
     return CycleSelection(tuple(ranges))
 
@@ -485,10 +563,21 @@ def half_cycle_extents(ds: xr.Dataset) -> xr.Dataset:
                 low[cyc], high[cyc] = first, np.maximum.reduceat(uf, seg)
             else:
                 low[cyc], high[cyc] = np.minimum.reduceat(uf, seg), first
-        for field, values, unit in (("voltage_low", low, "V"), ("voltage_high", high, "V"),
-                                    ("capacity_ah", capacity, "Ah"), ("records", records.astype(np.int64), "1")):
-            out[f"cycle_{name}_{field}"] = xr.Variable((CYCLE_DIM,), values, attrs={
-                "units": unit, "long_name": f"{field.replace('_', ' ').replace(' ah', '')} of the cycle's {name} records"})
+        for field, values, unit in (
+            ("voltage_low", low, "V"),
+            ("voltage_high", high, "V"),
+            ("capacity_ah", capacity, "Ah"),
+            ("records", records.astype(np.int64), "1"),
+        ):
+            out[f"cycle_{name}_{field}"] = xr.Variable(
+                (CYCLE_DIM,),
+                values,
+                attrs={
+                    "units": unit,
+                    "long_name": f"{field.replace('_', ' ').replace(' ah', '')} of the cycle's "
+                    f"{name} records",
+                },
+            )
     active = np.flatnonzero((st == CHARGE) | (st == DISCHARGE))
     rest = np.zeros(m)
     if active.size and m:
@@ -497,6 +586,13 @@ def half_cycle_extents(ds: xr.Dataset) -> xr.Dataset:
         first = active[np.minimum(j, active.size - 1)]
         before = np.where(j > 0, active[np.maximum(j - 1, 0)], 0)
         rest = np.where(has, t[first] - t[before], 0.0)
-    out["cycle_rest_before_s"] = xr.Variable((CYCLE_DIM,), rest, attrs={
-        "units": "s", "long_name": "Time since the previous charge or discharge record (rest or storage before the cycle)"})
+    out["cycle_rest_before_s"] = xr.Variable(
+        (CYCLE_DIM,),
+        rest,
+        attrs={
+            "units": "s",
+            "long_name": "Time since the previous charge or discharge record (rest or storage "
+            "before the cycle)",
+        },
+    )
     return out

@@ -30,7 +30,8 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
 
 
 def quote_list(values, limit: int = 20) -> str:
-    """The first ``limit`` of ``values``, each quoted, comma-separated, with how many were left off."""
+    """The first ``limit`` of ``values``, each quoted, comma-separated, with how many were left
+    off."""
     values = list(values)
     shown = ", ".join(quote(v, 40) if isinstance(v, str) else quote(v) for v in values[:limit])
     return shown + (f" … and {len(values) - limit:,} more" if len(values) > limit else "")
@@ -61,7 +62,9 @@ class BatteryvizError(Exception):
     ) -> None:
         self.path = None if path is None else str(path)
         self.line = line
-        self.column = column if column is None or isinstance(column, int) else str(column)[:QUOTE_LIMIT]
+        self.column = (
+            column if column is None or isinstance(column, int) else str(column)[:QUOTE_LIMIT]
+        )
         if len(message) > MAX_REASON:
             message = f"{message[:MAX_REASON]}… ({len(message) - MAX_REASON:,} more characters)"
         self.reason = message
@@ -72,7 +75,8 @@ class BatteryvizError(Exception):
         return _rebuild_error, (type(self), self.reason, self.path, self.line, self.column)
 
     def renamed(self, path: str) -> "BatteryvizError":
-        """The same error naming ``path`` instead (e.g. the upload's name, not a server temp file)."""
+        """The same error naming ``path`` instead (e.g. the upload's name, not a server temp
+        file)."""
         old = self.path
         self.path = path
         if old is not None:

@@ -50,7 +50,11 @@ def storable(ds: xr.Dataset) -> xr.Dataset:
         for k, v in var.attrs.items():
             attrs[k] = v.tolist() if isinstance(v, np.ndarray) else v
         out[name].attrs = attrs
-    out.attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in ds.attrs.items() if v is not None}
+    out.attrs = {
+        k: (v.tolist() if isinstance(v, np.ndarray) else v)
+        for k, v in ds.attrs.items()
+        if v is not None
+    }
     return out
 
 
@@ -85,11 +89,26 @@ def write_table(summary: xr.Dataset, path: str | os.PathLike) -> Path:
             with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
                 summary_table(summary).to_excel(xw, sheet_name="Summary", index=False)
                 params = json.loads(summary.attrs.get("parameters", "{}"))
-                rows = [(k, json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in params.items()]
+                rows = [
+                    (k, json.dumps(v) if isinstance(v, (list, dict)) else v)
+                    for k, v in params.items()
+                ]
                 rows += [(k, str(v)) for k, v in summary.attrs.items() if k != "parameters"]
-                pd.DataFrame(rows, columns=["Parameter", "Value"]).to_excel(xw, sheet_name="Parameters", index=False)
-                units = [(n, v.attrs.get("units", ""), v.attrs.get("long_name", ""), v.attrs.get("definition", "")) for n, v in summary.data_vars.items()]
-                pd.DataFrame(units, columns=["Column", "Units", "Long name", "Definition"]).to_excel(xw, sheet_name="Definitions", index=False)
+                pd.DataFrame(rows, columns=["Parameter", "Value"]).to_excel(
+                    xw, sheet_name="Parameters", index=False
+                )
+                units = [
+                    (
+                        n,
+                        v.attrs.get("units", ""),
+                        v.attrs.get("long_name", ""),
+                        v.attrs.get("definition", ""),
+                    )
+                    for n, v in summary.data_vars.items()
+                ]
+                pd.DataFrame(
+                    units, columns=["Column", "Units", "Long name", "Definition"]
+                ).to_excel(xw, sheet_name="Definitions", index=False)
     elif suffix == ".nc":
         with atomic_path(path) as tmp:
             storable(summary).to_netcdf(tmp, engine="h5netcdf")
@@ -128,14 +147,23 @@ def dqdu_long(result: xr.Dataset):
         if name not in result:
             continue
         da = result[name]
-        df = da.to_dataframe(name="dqdu").reset_index().rename(columns={f"{direction}_voltage": "voltage_v"})
+        df = (
+            da.to_dataframe(name="dqdu")
+            .reset_index()
+            .rename(columns={f"{direction}_voltage": "voltage_v"})
+        )
         df.insert(1, "direction", direction)
         frames.append(df.dropna(subset=["dqdu"]))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["cycle", "direction", "voltage_v", "dqdu"])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["cycle", "direction", "voltage_v", "dqdu"])
+    )
 
 
 def dqdu_wide(result: xr.Dataset):
-    """The predecessor's wide layout: ``Cycle n Charge U[V]`` / ``Cycle n Charge dQ/dU`` column pairs,
+    """The predecessor's wide layout: ``Cycle n Charge U[V]`` / ``Cycle n Charge dQ/dU`` column
+    pairs,
     ordered by cycle, then charge before discharge."""
     import pandas as pd
 
@@ -155,7 +183,8 @@ def dqdu_wide(result: xr.Dataset):
 
 
 def peak_table(result: xr.Dataset):
-    """One row per peak: cycle, direction, voltage_v, intensity, prominence, width_v, area, track."""
+    """One row per peak: cycle, direction, voltage_v, intensity, prominence, width_v, area,
+    track."""
     import pandas as pd
 
     rows = []
@@ -165,21 +194,39 @@ def peak_table(result: xr.Dataset):
         for k, c in enumerate(result["cycle"].values):
             v = result[f"{direction}_peak_voltage"].values[k]
             for j in np.flatnonzero(np.isfinite(v)):
-                rows.append({
-                    "cycle": int(c), "direction": direction, "voltage_v": v[j],
-                    "intensity": result[f"{direction}_peak_intensity"].values[k, j],
-                    "prominence": result[f"{direction}_peak_prominence"].values[k, j],
-                    "width_v": result[f"{direction}_peak_width"].values[k, j],
-                    "area": result[f"{direction}_peak_area"].values[k, j],
-                    "track": int(result[f"{direction}_peak_track"].values[k, j]),
-                })
-    return pd.DataFrame(rows, columns=["cycle", "direction", "voltage_v", "intensity", "prominence", "width_v", "area", "track"])
+                rows.append(
+                    {
+                        "cycle": int(c),
+                        "direction": direction,
+                        "voltage_v": v[j],
+                        "intensity": result[f"{direction}_peak_intensity"].values[k, j],
+                        "prominence": result[f"{direction}_peak_prominence"].values[k, j],
+                        "width_v": result[f"{direction}_peak_width"].values[k, j],
+                        "area": result[f"{direction}_peak_area"].values[k, j],
+                        "track": int(result[f"{direction}_peak_track"].values[k, j]),
+                    }
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "cycle",
+            "direction",
+            "voltage_v",
+            "intensity",
+            "prominence",
+            "width_v",
+            "area",
+            "track",
+        ],
+    )
 
 
 # -- publication exports ------------------------------------------------------------------
 
+
 def summary_statistics(summary: xr.Dataset) -> dict:
-    """The predecessor's summary block: cycles, averages, CE spread, retention, fade, window, duration."""
+    """The predecessor's summary block: cycles, averages, CE spread, retention, fade, window,
+    duration."""
     q = summary["discharge_capacity_ah"].values
     complete = summary["complete"].values.astype(bool) if "complete" in summary else np.isfinite(q)
     ce = summary["coulombic_efficiency_percent"].values[complete]
@@ -189,16 +236,25 @@ def summary_statistics(summary: xr.Dataset) -> dict:
         "total_cycles": n,
         "complete_cycles": int(complete.sum()),
         "mean_discharge_capacity_ah": float(np.nanmean(q[complete])) if complete.any() else np.nan,
-        "mean_charge_capacity_ah": float(np.nanmean(summary["charge_capacity_ah"].values[complete])) if complete.any() else np.nan,
+        "mean_charge_capacity_ah": float(np.nanmean(summary["charge_capacity_ah"].values[complete]))
+        if complete.any()
+        else np.nan,
         "mean_coulombic_efficiency_percent": float(np.nanmean(ce)) if ce.size else np.nan,
         "std_coulombic_efficiency_percent": float(np.nanstd(ce, ddof=1)) if ce.size > 1 else np.nan,
         "final_retention_percent": float(ret[complete][-1]) if complete.any() else np.nan,
-        "fade_percent_per_cycle": float((100 - ret[complete][-1]) / max(int(complete.sum()), 1)) if complete.any() else np.nan,
-        "mean_voltage_window_v": float(np.nanmean(summary["max_voltage_v"].values) - np.nanmean(summary["min_voltage_v"].values)),
+        "fade_percent_per_cycle": float((100 - ret[complete][-1]) / max(int(complete.sum()), 1))
+        if complete.any()
+        else np.nan,
+        "mean_voltage_window_v": float(
+            np.nanmean(summary["max_voltage_v"].values)
+            - np.nanmean(summary["min_voltage_v"].values)
+        ),
         "total_duration_h": float(np.nansum(summary["duration_h"].values)),
     }
     if "specific_discharge_capacity_mah_g" in summary:
-        stats["mean_specific_discharge_capacity_mah_g"] = float(np.nanmean(summary["specific_discharge_capacity_mah_g"].values[complete]))
+        stats["mean_specific_discharge_capacity_mah_g"] = float(
+            np.nanmean(summary["specific_discharge_capacity_mah_g"].values[complete])
+        )
     return stats
 
 
@@ -213,24 +269,40 @@ def _parameters_rows(results: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def write_excel(path: str | os.PathLike, summary: xr.Dataset | None = None, dqdu: xr.Dataset | None = None,
-                extra: dict | None = None) -> Path:
-    """Workbook with sheets Summary, Cycle Data, dQdU Data, Peak Data, Parameters (and one per extra result)."""
+def write_excel(
+    path: str | os.PathLike,
+    summary: xr.Dataset | None = None,
+    dqdu: xr.Dataset | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Workbook with sheets Summary, Cycle Data, dQdU Data, Peak Data, Parameters (and one per
+    extra result)."""
     import pandas as pd
 
     path = Path(path)
-    results = {k: v for k, v in (("summary", summary), ("dqdu", dqdu), *((extra or {}).items())) if v is not None}
+    results = {
+        k: v
+        for k, v in (("summary", summary), ("dqdu", dqdu), *((extra or {}).items()))
+        if v is not None
+    }
     tables = []  # (sheet name, table), all made and checked before the workbook is opened
     if summary is not None:
         stats = summary_statistics(summary)
-        tables += [("Summary", pd.DataFrame(list(stats.items()), columns=["Statistic", "Value"])),
-                   ("Cycle Data", summary_table(summary))]
+        tables += [
+            ("Summary", pd.DataFrame(list(stats.items()), columns=["Statistic", "Value"])),
+            ("Cycle Data", summary_table(summary)),
+        ]
     if dqdu is not None:
         tables += [("dQdU Data", dqdu_long(dqdu)), ("Peak Data", peak_table(dqdu))]
     for name, res in (extra or {}).items():
         if res.sizes:  # each result as the table its CSV download holds (curves on their own grid)
             tables.append((name, result_table(name, res)))
-    tables.append(("Parameters", pd.DataFrame(_parameters_rows(results), columns=["Analysis", "Parameter", "Value"])))
+    tables.append(
+        (
+            "Parameters",
+            pd.DataFrame(_parameters_rows(results), columns=["Analysis", "Parameter", "Value"]),
+        )
+    )
     sheets = [(sheet, part) for name, table in tables for sheet, part in _sheet_parts(table, name)]
     with atomic_path(path) as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
@@ -252,20 +324,34 @@ def _sheet_parts(table, name: str) -> list:
     holds it."""
     parts = max(1, -(-len(table) // EXCEL_ROWS))
     if parts > EXCEL_MAX_PARTS:
-        raise ValueError(f"the {name} table has {len(table):,} rows, more than {EXCEL_MAX_PARTS} Excel sheets hold "
-                         f"({EXCEL_ROWS:,} rows each); download it as CSV or netCDF instead")
-    return [(name[:31] if k == 0 else f"{name[:25]} ({k + 1})", table.iloc[k * EXCEL_ROWS:(k + 1) * EXCEL_ROWS])
-            for k in range(parts)]
+        raise ValueError(
+            f"the {name} table has {len(table):,} rows, more than {EXCEL_MAX_PARTS} Excel sheets "
+            f"hold "
+            f"({EXCEL_ROWS:,} rows each); download it as CSV or netCDF instead"
+        )
+    return [
+        (
+            name[:31] if k == 0 else f"{name[:25]} ({k + 1})",
+            table.iloc[k * EXCEL_ROWS : (k + 1) * EXCEL_ROWS],
+        )
+        for k in range(parts)
+    ]
 
 
-def write_origin(table, path: str | os.PathLike, units: dict | None = None, comments: dict | None = None) -> Path:
+def write_origin(
+    table, path: str | os.PathLike, units: dict | None = None, comments: dict | None = None
+) -> Path:
     """Origin-ready text: tab separated, three header rows (Long Name, Units, Comments) that
     Origin's ASCII import turns into column labels, then the data."""
     path = Path(path)
     units = units or {}
     comments = comments or {}
     cols = list(table.columns)
-    lines = ["\t".join(cols), "\t".join(units.get(c, "") for c in cols), "\t".join(comments.get(c, "") for c in cols)]
+    lines = [
+        "\t".join(cols),
+        "\t".join(units.get(c, "") for c in cols),
+        "\t".join(comments.get(c, "") for c in cols),
+    ]
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write("\n".join(lines) + "\n")
@@ -293,7 +379,11 @@ def write_matlab(path: str | os.PathLike, **results: xr.Dataset) -> Path:
         for var in list(res.data_vars) + list(res.coords):
             values = res[var].values
             key = _matlab_name(var)
-            struct[key] = values.astype(str) if values.dtype == object else (values.astype(np.int8) if values.dtype == bool else values)
+            struct[key] = (
+                values.astype(str)
+                if values.dtype == object
+                else (values.astype(np.int8) if values.dtype == bool else values)
+            )
         struct["attrs"] = {_matlab_name(k): str(v) for k, v in res.attrs.items()}
         payload[_matlab_name(name)] = struct
     with atomic_path(path) as tmp:
@@ -309,11 +399,26 @@ def _matlab_name(name: str) -> str:
     return out if out[:1].isalpha() else "v_" + out
 
 
-def write_report(path: str | os.PathLike, ds: xr.Dataset, summary: xr.Dataset | None = None, dqdu: xr.Dataset | None = None) -> Path:
+def write_report(
+    path: str | os.PathLike,
+    ds: xr.Dataset,
+    summary: xr.Dataset | None = None,
+    dqdu: xr.Dataset | None = None,
+) -> Path:
     """A short text report: file information, parameters, summary statistics or peaks, warnings."""
     path = Path(path)
     lines = ["batteryviz report", "=" * 60, "", "FILE INFORMATION"]
-    for key in ("source_file", "reader", "cycler", "test_name", "cell_name", "start_time", "channel", "operator", "test_plan"):
+    for key in (
+        "source_file",
+        "reader",
+        "cycler",
+        "test_name",
+        "cell_name",
+        "start_time",
+        "channel",
+        "operator",
+        "test_plan",
+    ):
         if key in ds.attrs:
             lines.append(f"  {key}: {ds.attrs[key]}")
     lines.append(f"  records: {ds.sizes.get('record', 0)}")
@@ -323,7 +428,14 @@ def write_report(path: str | os.PathLike, ds: xr.Dataset, summary: xr.Dataset | 
         lines += ["", f"ANALYSIS PARAMETERS ({title})"]
         for k, v in json.loads(res.attrs.get("parameters", "{}")).items():
             lines.append(f"  {k}: {v}")
-        for k in ("capacity_source", "ce_definition", "cycle_rule", "method", "sign_convention", "nominal_capacity"):
+        for k in (
+            "capacity_source",
+            "ce_definition",
+            "cycle_rule",
+            "method",
+            "sign_convention",
+            "nominal_capacity",
+        ):
             if k in res.attrs:
                 lines.append(f"  {k}: {res.attrs[k]}")
     if summary is not None:
@@ -334,8 +446,17 @@ def write_report(path: str | os.PathLike, ds: xr.Dataset, summary: xr.Dataset | 
         peaks = peak_table(dqdu)
         lines += ["", f"dQ/dU PEAKS ({len(peaks)})"]
         for row in peaks.itertuples(index=False):
-            lines.append(f"  cycle {row.cycle} {row.direction}: {row.voltage_v:.4f} V, intensity {row.intensity:.4g}, track {row.track}")
-    warnings = [w for res in (ds, summary, dqdu) if res is not None for w in res.attrs.get("quality_warnings", "").split("\n") if w]
+            lines.append(
+                f"  cycle {row.cycle} {row.direction}: {row.voltage_v:.4f} V, intensity "
+                f"{row.intensity:.4g}, track {row.track}"
+            )
+    warnings = [
+        w
+        for res in (ds, summary, dqdu)
+        if res is not None
+        for w in res.attrs.get("quality_warnings", "").split("\n")
+        if w
+    ]
     lines += ["", "WARNINGS"] + ([f"  - {w}" for w in dict.fromkeys(warnings)] or ["  none"])
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -343,6 +464,7 @@ def write_report(path: str | os.PathLike, ds: xr.Dataset, summary: xr.Dataset | 
 
 
 # -- any result, for the dashboards' downloads ---------------------------------------------------
+
 
 def result_table(name: str, result: xr.Dataset):
     """The main table of any analysis result: the cycle table of a summary, the long dQ/dU
@@ -374,7 +496,9 @@ def _long_table(result: xr.Dataset, dim: str):
             continue
         other = var.dims[1]
         df = var.to_dataframe(name=name).reset_index()[[dim, other, name]].dropna(subset=[name])
-        frames.append(df.rename(columns={other: "x", name: "value"}).assign(variable=name, x_name=other))
+        frames.append(
+            df.rename(columns={other: "x", name: "value"}).assign(variable=name, x_name=other)
+        )
     if not frames:
         return pd.DataFrame({dim: result[dim].values}) if dim in result.coords else pd.DataFrame()
     return pd.concat(frames, ignore_index=True)[[dim, "variable", "x_name", "x", "value"]]
@@ -391,7 +515,9 @@ DOWNLOADS = {
 }
 
 
-def export_bytes(kind: str, name: str, results: dict[str, xr.Dataset], ds: xr.Dataset | None = None) -> bytes:
+def export_bytes(
+    kind: str, name: str, results: dict[str, xr.Dataset], ds: xr.Dataset | None = None
+) -> bytes:
     """The file a user downloads for result ``name`` (``results`` holds every result of the cell,
     so workbooks, MATLAB files and reports carry all of them)."""
     result = results[name]

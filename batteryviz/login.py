@@ -58,7 +58,14 @@ def hash_password(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
         raise ValueError("a password must not be empty")
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    return "$".join(["pbkdf2_sha256", str(iterations), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()])
+    return "$".join(
+        [
+            "pbkdf2_sha256",
+            str(iterations),
+            base64.b64encode(salt).decode(),
+            base64.b64encode(digest).decode(),
+        ]
+    )
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -68,7 +75,9 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "pbkdf2_sha256":
             return False
         expected = base64.b64decode(digest)
-        got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), base64.b64decode(salt), int(iterations))
+        got = hashlib.pbkdf2_hmac(
+            "sha256", password.encode("utf-8"), base64.b64decode(salt), int(iterations)
+        )
     except (ValueError, TypeError, AttributeError):
         return False
     return hmac.compare_digest(got, expected)
@@ -123,7 +132,10 @@ class LoginGuard:
     def check_allowed(self, username: str, address: str, key: str = "") -> None:
         """Raise :class:`LoginRefused` when the account or the address must still wait."""
         with self._lock:
-            wait = max(self._wait_left(self._accounts, username, key), self._wait_left(self._addresses, address))
+            wait = max(
+                self._wait_left(self._accounts, username, key),
+                self._wait_left(self._addresses, address),
+            )
         if wait > 0:
             raise LoginRefused(f"Too many failed logins: try again in {math.ceil(wait)} s.")
 
@@ -148,10 +160,15 @@ class LoginGuard:
         checks wait already."""
         with self._lock:
             if self._pending >= self.max_pending:
-                raise LoginRefused("The server is busy checking other logins: try again in a few seconds.")
+                raise LoginRefused(
+                    "The server is busy checking other logins: try again in a few seconds."
+                )
             self._pending += 1
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="batteryviz-login")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.threads, thread_name_prefix="batteryviz-login"
+                )
+
         def check() -> bool:  # in a guard thread: the dummy hash is made there too, once
             return verify_password(password, stored if stored is not None else self.dummy_hash())
 

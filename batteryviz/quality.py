@@ -30,19 +30,29 @@ def record_checks(ds: xr.Dataset) -> list[str]:
         "nan_t": pl.col("t").is_nan(),
         "nan_u": pl.col("u").is_nan(),
         "nan_i": pl.col("i").is_nan(),
-        "volt": ((pl.col("u") < lo) | (pl.col("u") > hi)) & ~pl.col("u").is_nan(),  # NaN sorts above all in polars
+        "volt": ((pl.col("u") < lo) | (pl.col("u") > hi))
+        & ~pl.col("u").is_nan(),  # NaN sorts above all in polars
         "back": pl.col("t").diff() < 0,
         "dup": (pl.col("t").diff() == 0) & (pl.col("u").diff() == 0) & (pl.col("i").diff() == 0),
     }
-    counts = frame.select(**{k: v.fill_null(False).sum() for k, v in flags.items()}).row(0, named=True)
+    counts = frame.select(**{k: v.fill_null(False).sum() for k, v in flags.items()}).row(
+        0, named=True
+    )
     out: list[str] = []
 
     def first(key: str) -> int:
         return int(frame.select(flags[key].fill_null(False).arg_max()).item())
 
-    for key, name in (("nan_t", "test_time_second"), ("nan_u", "voltage_volt"), ("nan_i", "current_ampere")):
+    for key, name in (
+        ("nan_t", "test_time_second"),
+        ("nan_u", "voltage_volt"),
+        ("nan_i", "current_ampere"),
+    ):
         if counts[key]:
-            out.append(f"{name}: {counts[key]} NaN value(s), first at record {first(key)}; they are skipped in integrals")
+            out.append(
+                f"{name}: {counts[key]} NaN value(s), first at record {first(key)}; they are "
+                f"skipped in integrals"
+            )
     if counts["volt"]:
         k = first("volt")
         out.append(
@@ -60,10 +70,17 @@ def record_checks(ds: xr.Dataset) -> list[str]:
             f"{counts['dup']} duplicated record(s) (same time, voltage and current as the "
             f"previous one, first at record {first('dup')}); they add nothing to integrals"
         )
-    if i.size >= 10 and not counts["nan_i"] == i.size and np.nanmax(np.abs(i)) == 0 and np.nanmax(u) - np.nanmin(u) > 0.05:
+    if (
+        i.size >= 10
+        and not counts["nan_i"] == i.size
+        and np.nanmax(np.abs(i)) == 0
+        and np.nanmax(u) - np.nanmin(u) > 0.05
+    ):
         out.append(
-            f"{NO_CURRENT}: the voltage moves ({np.nanmin(u):g}–{np.nanmax(u):g} V) but the current is 0 in every "
-            "record, so no capacity can be computed (values rounded to 0 by the export, or a current column in "
+            f"{NO_CURRENT}: the voltage moves ({np.nanmin(u):g}–{np.nanmax(u):g} V) but the "
+            f"current is 0 in every "
+            "record, so no capacity can be computed (values rounded to 0 by the export, or a "
+            "current column in "
             "another unit?); check the current column"
         )
     for line in out:
@@ -118,14 +135,18 @@ def implausible(ds: xr.Dataset) -> list[str]:
     if "test_time_second" in ds:
         t = np.asarray(ds["test_time_second"].values, dtype=float)
         if not np.isfinite(t).any():
-            out.append("test_time_second: no finite value in any record (the time column is empty or not numbers)")
+            out.append(
+                "test_time_second: no finite value in any record (the time column is empty or not "
+                "numbers)"
+            )
         else:
             finite = t[np.isfinite(t)]
             back = int(np.count_nonzero(np.diff(finite) < 0))
             if back >= MIN_REVERSALS and back > TIME_REVERSAL_SHARE * finite.size:
                 out.append(
                     f"test_time_second: goes backwards {back:,} times in {finite.size:,} records "
-                    f"({back / finite.size:.0%}); a clock does this at most now and then, so the column read as "
+                    f"({back / finite.size:.0%}); a clock does this at most now and then, so the "
+                    f"column read as "
                     "time is probably another quantity (step time? a counter?)"
                 )
     if "voltage_volt" in ds:
@@ -134,7 +155,8 @@ def implausible(ds: xr.Dataset) -> list[str]:
             med = float(np.nanmedian(u))
             if med > MAX_MEDIAN_VOLTAGE_V:
                 out.append(
-                    f"voltage_volt: median |voltage| is {med:g} V, more than {MAX_MEDIAN_VOLTAGE_V:g} V; "
+                    f"voltage_volt: median |voltage| is {med:g} V, more than "
+                    f"{MAX_MEDIAN_VOLTAGE_V:g} V; "
                     "a cell voltage in mV read as V, or another column read as voltage"
                 )
     if "frequency_hertz" in ds:
@@ -143,8 +165,10 @@ def implausible(ds: xr.Dataset) -> list[str]:
         if bad.any():
             k = int(np.argmax(bad))
             out.append(
-                f"frequency_hertz: {int(bad.sum()):,} record(s) with a negative or infinite frequency "
-                f"(first {f[k]:g} Hz at record {k}); an impedance spectrum has positive frequencies only"
+                f"frequency_hertz: {int(bad.sum()):,} record(s) with a negative or infinite "
+                f"frequency "
+                f"(first {f[k]:g} Hz at record {k}); an impedance spectrum has positive "
+                f"frequencies only"
             )
         else:
             steps = np.sign(np.diff(np.log(f[f > 0])))
@@ -154,8 +178,10 @@ def implausible(ds: xr.Dataset) -> list[str]:
                 against = int(np.count_nonzero(steps != major))
                 if against > FREQUENCY_REVERSAL_SHARE * steps.size:
                     out.append(
-                        f"frequency_hertz: {against} of {steps.size} steps go against the sweep direction "
-                        f"({against / steps.size:.0%}); a sweep's frequency is monotonic, so the column read as "
+                        f"frequency_hertz: {against} of {steps.size} steps go against the sweep "
+                        f"direction "
+                        f"({against / steps.size:.0%}); a sweep's frequency is monotonic, so the "
+                        f"column read as "
                         "frequency is probably another quantity"
                     )
     return out
@@ -174,11 +200,15 @@ def demote_counters(ds: xr.Dataset) -> list[str]:
             wrong = (v < 0) | (v != np.round(v))
             if wrong.any():
                 first = v[int(np.argmax(wrong))]
-                ds[f"{name}_as_written"] = ds[name].assign_attrs(role="", note=f"not a count: {first:g}")
+                ds[f"{name}_as_written"] = ds[name].assign_attrs(
+                    role="", note=f"not a count: {first:g}"
+                )
                 del ds[name]
                 out.append(
-                    f"{name}: {int(wrong.sum()):,} value(s) that are not whole numbers ≥ 0 (first {first:g}), so the "
-                    f"column is not a counter; kept as {name}_as_written and not used (cycles are found from the current)"
+                    f"{name}: {int(wrong.sum()):,} value(s) that are not whole numbers ≥ 0 (first "
+                    f"{first:g}), so the "
+                    f"column is not a counter; kept as {name}_as_written and not used (cycles are "
+                    f"found from the current)"
                 )
     return out
 
@@ -195,8 +225,10 @@ def gate(ds: xr.Dataset, *, path, strict: bool = True) -> xr.Dataset:
         raise ImplausibleDataError(
             "refused: this does not look like real measurement data, so it was probably misread — "
             + "; ".join(found)
-            + ". If the file really holds this, read it with strict=False (batteryviz info --no-strict) and "
-            "check the warnings; otherwise give the column mapping with format='generic', columns={...}",
+            + ". If the file really holds this, read it with strict=False (batteryviz info "
+            "--no-strict) and "
+            "check the warnings; otherwise give the column mapping with format='generic', "
+            "columns={...}",
             path=path,
         )
     notes += [f"IMPLAUSIBLE {line}" for line in found]

@@ -68,10 +68,20 @@ VARIABLES: dict[str, Variable] = {
         _v("discharging_energy_wh", "Wh", "Discharge energy counter", "Discharging Energy / Wh"),
         _v("net_energy_wh", "Wh", "Net energy since test start", "Net Energy / Wh"),
         _v("power_watt", "W", "Power", "Power / W"),
-        _v("internal_resistance_ohm", "ohm", "Internal resistance (cycler)", "Internal Resistance / ohm"),
+        _v(
+            "internal_resistance_ohm",
+            "ohm",
+            "Internal resistance (cycler)",
+            "Internal Resistance / ohm",
+        ),
         _v("frequency_hertz", "Hz", "Frequency", "Frequency / Hz"),
         _v("real_impedance_ohm", "ohm", "Real part of impedance", "Real Impedance / ohm"),
-        _v("imaginary_impedance_ohm", "ohm", "Imaginary part of impedance", "Imaginary Impedance / ohm"),
+        _v(
+            "imaginary_impedance_ohm",
+            "ohm",
+            "Imaginary part of impedance",
+            "Imaginary Impedance / ohm",
+        ),
         _v("step_type", "1", "Step type (batteryviz code)", "Step Type / 1"),
         _v("data_point", "1", "Record number written by the cycler", "Data Point / 1"),
     ]
@@ -85,7 +95,11 @@ REQUIRED_EIS = ("frequency_hertz", "real_impedance_ohm", "imaginary_impedance_oh
 #: Variables every reader parses when the file is read (the cycle summary and the cycle rule
 #: need them); other columns may be deferred and parsed on first access (see io/lazy.py).
 CORE = REQUIRED + (
-    "cycle_count", "step_index", "step_type", "command", "ambient_temperature_celsius",
+    "cycle_count",
+    "step_index",
+    "step_type",
+    "command",
+    "ambient_temperature_celsius",
 )
 
 #: Step-type codes used in ``step_type`` (and in the derived step tables).
@@ -110,6 +124,7 @@ def step_type_codes(labels: list[str]) -> np.ndarray:
             out.append(STEP_TYPES["other"])
     return np.array(out, dtype=np.int8)
 
+
 #: Roles a vendor counter can have; the cycle summary looks counters up by role, so a
 #: reader only declares what a column means (``attrs["role"]``) and the summary does the rest.
 COUNTER_ROLES = ("charge_capacity", "discharge_capacity", "charge_energy", "discharge_energy")
@@ -118,7 +133,9 @@ COUNTER_ROLES = ("charge_capacity", "discharge_capacity", "charge_energy", "disc
 def variable_attrs(name: str, **extra) -> dict:
     """Attrs (units, long_name, label) for a known variable name, plus ``extra``."""
     var = VARIABLES.get(name)
-    attrs = {} if var is None else {"units": var.units, "long_name": var.long_name, "label": var.label}
+    attrs = (
+        {} if var is None else {"units": var.units, "long_name": var.long_name, "label": var.label}
+    )
     attrs.update({k: v for k, v in extra.items() if v is not None})
     return attrs
 
@@ -147,19 +164,23 @@ def build_dataset(
     """
     variables = {}
     for name, value in data.items():
-        array, extra = (value if isinstance(value, tuple) else (value, {}))
+        array, extra = value if isinstance(value, tuple) else (value, {})
         base = step_type_attrs() if name == "step_type" else variable_attrs(name)
         base.update(extra)
         data_ = array if hasattr(array, "get_duck_array") else np.asarray(array)  # lazy stays lazy
         variables[name] = xr.Variable((RECORD_DIM,), data_, attrs=base)
     ds = xr.Dataset(variables, attrs=dict(attrs or {}))
-    ds.attrs.setdefault("conventions", "batteryviz cell dataset; BDF names; current > 0 charges the cell")
+    ds.attrs.setdefault(
+        "conventions", "batteryviz cell dataset; BDF names; current > 0 charges the cell"
+    )
     return ds
 
 
 def validate(ds: xr.Dataset, *, path=None) -> xr.Dataset:
     """Check that ``ds`` is a cell dataset; raise :class:`SchemaError` saying what is missing."""
-    if all(name in ds.variables for name in REQUIRED_EIS) and not all(name in ds.variables for name in REQUIRED):
+    if all(name in ds.variables for name in REQUIRED_EIS) and not all(
+        name in ds.variables for name in REQUIRED
+    ):
         return ds  # an impedance spectrum
     missing = [name for name in REQUIRED if name not in ds.variables]
     if missing:
@@ -187,5 +208,9 @@ def data_variables(ds: xr.Dataset):
 
 def counters(ds: xr.Dataset, role: str) -> list[str]:
     """Names of the variables declared as counters of ``role``, preferred first."""
-    found = [(var.attrs.get("preference", 0), name) for name, var in data_variables(ds) if var.attrs.get("role") == role]
+    found = [
+        (var.attrs.get("preference", 0), name)
+        for name, var in data_variables(ds)
+        if var.attrs.get("role") == role
+    ]
     return [name for _, name in sorted(found, key=lambda t: -t[0])]

@@ -40,15 +40,21 @@ def load_credentials(path: str | os.PathLike) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: credentials file not found; create it with `batteryviz user add {path} NAME`") from None
+        raise FileNotFoundError(
+            f"{path}: credentials file not found; create it with `batteryviz user add {path} NAME`"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
     users = data.get("users") if isinstance(data, dict) else None
     if not isinstance(users, dict):
         raise ValueError(f'{path}: expected {{"users": {{name: {{"password": hash}}}}}}')
     for name, entry in users.items():
-        if not isinstance(entry, dict) or not str(entry.get("password", "")).startswith("pbkdf2_sha256$"):
-            raise ValueError(f"{path}: user {name!r} has no hashed password; set one with `batteryviz user add`")
+        if not isinstance(entry, dict) or not str(entry.get("password", "")).startswith(
+            "pbkdf2_sha256$"
+        ):
+            raise ValueError(
+                f"{path}: user {name!r} has no hashed password; set one with `batteryviz user add`"
+            )
     return data
 
 
@@ -89,13 +95,21 @@ class ServeConfig:
         if self.auth != "none":
             self.cookie_secret = self.cookie_secret or os.environ.get("BATTERYVIZ_COOKIE_SECRET")
             if not self.cookie_secret or len(self.cookie_secret) < 16:
-                raise ValueError("auth needs a cookie secret of at least 16 characters: --cookie-secret or "
-                                 "BATTERYVIZ_COOKIE_SECRET (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)")
+                raise ValueError(
+                    "auth needs a cookie secret of at least 16 characters: --cookie-secret or "
+                    "BATTERYVIZ_COOKIE_SECRET (e.g. `python -c 'import secrets; "
+                    "print(secrets.token_hex(32))'`)"
+                )
         if self.auth == "basic":
             if not self.credentials:
-                raise ValueError("--auth basic needs --credentials FILE (create it with `batteryviz user add FILE NAME`)")
+                raise ValueError(
+                    "--auth basic needs --credentials FILE (create it with `batteryviz user add "
+                    "FILE NAME`)"
+                )
             load_credentials(self.credentials)
-        if self.auth == "oauth" and not (self.oauth_provider and self.oauth_key and self.oauth_secret):
+        if self.auth == "oauth" and not (
+            self.oauth_provider and self.oauth_key and self.oauth_secret
+        ):
             raise ValueError("--auth oauth needs --oauth-provider, --oauth-key and --oauth-secret")
 
     def sessions_folder(self) -> Path:
@@ -134,7 +148,9 @@ def app_factory(config: ServeConfig):
         from .store import Workspace
         from .ui.app import create_app
 
-        workspace = Workspace(config.workspace, session_user(config), max_upload_bytes=config.max_upload_mb * 2**20)
+        workspace = Workspace(
+            config.workspace, session_user(config), max_upload_bytes=config.max_upload_mb * 2**20
+        )
         return create_app(workspace)
 
     return make
@@ -156,10 +172,8 @@ class _LocalAssets:
 
 
 def _login_provider(config: ServeConfig):
-    from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler
-
     import tornado.escape
-    from panel.auth import _validate_next_url
+    from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler, _validate_next_url
     from panel.io.state import state
 
     from .login import LoginGuard, LoginRefused
@@ -201,8 +215,13 @@ def _login_provider(config: ServeConfig):
                 self._fail("Invalid username or password!")
                 return
             self.set_current_user(username)
-            self.set_secure_cookie(SESSION_COOKIE, sessions.create(username, stored), httponly=True,
-                                   samesite="Lax", expires_days=MAX_AGE_S / 86400)
+            self.set_secure_cookie(
+                SESSION_COOKIE,
+                sessions.create(username, stored),
+                httponly=True,
+                samesite="Lax",
+                expires_days=MAX_AGE_S / 86400,
+            )
             self.redirect(_validate_next_url(self.get_cookie("next_url", state.base_url)))
 
     def stored_hash_of(user: str) -> str | None:
@@ -223,7 +242,9 @@ def _login_provider(config: ServeConfig):
         @property
         def get_user(self):
             def get_user(request_handler):
-                token = request_handler.get_secure_cookie(SESSION_COOKIE, max_age_days=MAX_AGE_S / 86400)
+                token = request_handler.get_secure_cookie(
+                    SESSION_COOKIE, max_age_days=MAX_AGE_S / 86400
+                )
                 user = sessions.user_of(token.decode() if token else None, stored_hash_of)
                 if user is None:
                     return None
@@ -241,7 +262,9 @@ def _login_provider(config: ServeConfig):
         @property
         def logout_handler(self):
             class LocalLogoutHandler(LogoutHandler):
-                _logout_template = _LocalAssets(self._logout_template or LogoutHandler._logout_template)
+                _logout_template = _LocalAssets(
+                    self._logout_template or LogoutHandler._logout_template
+                )
                 _login_endpoint = self._login_endpoint
 
                 def get(self):
@@ -275,9 +298,13 @@ def exposure_warning(auth: str, address: str | None) -> str | None:
             return None
     except ValueError:
         pass  # a host name: other machines may resolve it
-    return (f"WARNING: serving WITHOUT LOGIN on {address or 'every address'}: anyone who can reach this machine "
-            "can read, upload and delete every cell. Use --auth basic (batteryviz user add NAME) or --address "
-            "127.0.0.1 behind a proxy that logs users in")
+    return (
+        f"WARNING: serving WITHOUT LOGIN on {address or 'every address'}: anyone who can reach "
+        f"this machine "
+        "can read, upload and delete every cell. Use --auth basic (batteryviz user add NAME) or "
+        "--address "
+        "127.0.0.1 behind a proxy that logs users in"
+    )
 
 
 def same_origin(request, typed_in: bool = False) -> bool:
@@ -310,8 +337,10 @@ def check_origin_pattern(pattern: str, where: str = "--allow-websocket-origin") 
     labels = host.split(".")
     named = [x for x in labels if x and "*" not in x]
     if "*" in host and (any("*" in x for x in labels[1:]) or labels[0] != "*" or len(named) < 2):
-        raise ValueError(f"{where} {pattern!r} would let web pages on hosts nobody named drive the server; "
-                         "name the real host (a wildcard only as the first label, as in *.lab.example.org)")
+        raise ValueError(
+            f"{where} {pattern!r} would let web pages on hosts nobody named drive the server; "
+            "name the real host (a wildcard only as the first label, as in *.lab.example.org)"
+        )
 
 
 def websocket_origins(address: str | None, port: int, extra: list[str] | None) -> list[str]:
@@ -333,12 +362,20 @@ def warm_up() -> None:
     """Import what a session uses before the first user arrives (the first page would otherwise
     take seconds), then move every object alive now into the garbage collector's permanent
     generation: Panel runs a full ``gc.collect()`` on the event loop after sessions close, and
-    it then walks only what sessions created, not the whole of numpy, xarray, HoloViews and Bokeh."""
+    it then walks only what sessions created, not the whole of numpy, xarray, HoloViews and
+    Bokeh."""
     import gc
     from importlib import import_module
 
-    for module in ("batteryviz.ui.app", "batteryviz.ui.views", "batteryviz.viz.plots", "batteryviz.export",
-                   "batteryviz.analysis.registry", "holoviews", "holoviews.plotting.bokeh"):
+    for module in (
+        "batteryviz.ui.app",
+        "batteryviz.ui.views",
+        "batteryviz.viz.plots",
+        "batteryviz.export",
+        "batteryviz.analysis.registry",
+        "holoviews",
+        "holoviews.plotting.bokeh",
+    ):
         import_module(module)
     from .analysis.registry import ANALYSES
 
@@ -352,28 +389,30 @@ def warm_up() -> None:
 #: ``'unsafe-inline' 'unsafe-eval'``; the policy still keeps what an injected script could do
 #: inside the server's own origin: no request, image, font, frame or form to another site (a link
 #: that sent a victim's cell list elsewhere now cannot), no plug-ins, no framing of the page.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    # blob: scripts are made by the page's own scripts (Panel compiles ES modules into blob URLs
-    # and imports them); without it the browser logs a violation on every page
-    "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data: blob:",
-    "font-src 'self' data:",
-    "connect-src 'self'",
-    "worker-src 'self' blob:",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        # blob: scripts are made by the page's own scripts (Panel compiles ES modules into blob URLs
+        # and imports them); without it the browser logs a violation on every page
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 #: Headers on every response of ``batteryviz serve``.
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",            # older browsers' frame-ancestors
+    "X-Frame-Options": "DENY",  # older browsers' frame-ancestors
     "X-Content-Type-Options": "nosniff",  # a download is never run as a script or page
-    "Referrer-Policy": "same-origin",     # a cell id in the URL is not sent to other sites
+    "Referrer-Policy": "same-origin",  # a cell id in the URL is not sent to other sites
 }
 
 
@@ -404,8 +443,12 @@ def _authorize_every_route() -> None:
     server is built from) are replaced by subclasses that refuse with 403 whom the callback
     refuses. Private Panel structure, checked against Panel 1.9.4; a Panel without the list
     fails loudly here rather than serving unchecked routes."""
-    _wrap_panel_routes((r"/ws", r"/autoload.js"), "_batteryviz_authorizes",
-                       lambda handler, route: _authorizing(handler, route.lstrip("/")), "authorize its websockets")
+    _wrap_panel_routes(
+        (r"/ws", r"/autoload.js"),
+        "_batteryviz_authorizes",
+        lambda handler, route: _authorizing(handler, route.lstrip("/")),
+        "authorize its websockets",
+    )
 
 
 def _wrap_panel_routes(routes: tuple[str, ...], marker: str, wrap, purpose: str) -> None:
@@ -424,8 +467,10 @@ def _wrap_panel_routes(routes: tuple[str, ...], marker: str, wrap, purpose: str)
             if not getattr(handler, marker, False):
                 patterns[k] = (route, wrap(handler, route))
     if found != set(routes):
-        raise RuntimeError(f"this Panel's routes changed: batteryviz cannot {purpose}; "
-                           "use the Panel version pinned in pyproject.toml")
+        raise RuntimeError(
+            f"this Panel's routes changed: batteryviz cannot {purpose}; "
+            "use the Panel version pinned in pyproject.toml"
+        )
 
 
 def _limit_page_builds() -> None:
@@ -436,7 +481,12 @@ def _limit_page_builds() -> None:
     Replaces the page handler in Panel's ``per_app_patterns`` like
     :func:`_authorize_every_route`; each server keeps its own limiter on its Tornado
     application."""
-    _wrap_panel_routes((r"/?",), "_batteryviz_limits", lambda handler, _route: _limiting(handler), "limit page builds")
+    _wrap_panel_routes(
+        (r"/?",),
+        "_batteryviz_limits",
+        lambda handler, _route: _limiting(handler),
+        "limit page builds",
+    )
 
 
 def _limiting(handler):
@@ -453,7 +503,9 @@ def _limiting(handler):
             limiter = getattr(app, "_batteryviz_page_limiter", None)
             if limiter is None:
                 limiter = app._batteryviz_page_limiter = page_build_limiter()
-            user = self.current_user if app.auth_provider.get_user is not None else None  # else "default_user"
+            user = (
+                self.current_user if app.auth_provider.get_user is not None else None
+            )  # else "default_user"
             user = user.decode() if isinstance(user, bytes) else user
             wait = limiter.take(f"user:{user}" if user else f"address:{self.request.remote_ip}")
             if wait > 0:
@@ -481,7 +533,11 @@ def _authorizing(handler, suffix: str):
                 return
             user = self.current_user
             user = user.decode() if isinstance(user, bytes) else user
-            path = self.request.path[: -len(suffix)] if self.request.path.endswith(suffix) else self.request.path
+            path = (
+                self.request.path[: -len(suffix)]
+                if self.request.path.endswith(suffix)
+                else self.request.path
+            )
             try:
                 allowed = callback({"user": user}, path.rstrip("/") or "/")
             except Exception:  # noqa: BLE001 - a failing check refuses
@@ -507,9 +563,16 @@ def session_signing_key(cookie_secret: str) -> str:
 UNUSED_SESSION_LIFETIME_MS = 120_000
 
 
-def make_server(config: ServeConfig, port: int = 5006, address: str | None = "localhost",
-                websocket_origin: list[str] | None = None, num_procs: int = 1, show: bool = False,
-                threaded: bool = False, **kwargs):
+def make_server(
+    config: ServeConfig,
+    port: int = 5006,
+    address: str | None = "localhost",
+    websocket_origin: list[str] | None = None,
+    num_procs: int = 1,
+    show: bool = False,
+    threaded: bool = False,
+    **kwargs,
+):
     """Build (and with ``threaded=True`` start, in a thread) the Panel server of the dashboard.
 
     Returns the server (a ``StoppableThread`` when threaded). ``port=0`` picks a free port (only
@@ -518,14 +581,21 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
     import panel as pn
 
     config.check()
-    opts = {"unused_session_lifetime_milliseconds": UNUSED_SESSION_LIFETIME_MS,
-            "transforms": [_security_headers_transform()], **kwargs}
+    opts = {
+        "unused_session_lifetime_milliseconds": UNUSED_SESSION_LIFETIME_MS,
+        "transforms": [_security_headers_transform()],
+        **kwargs,
+    }
     if config.auth == "basic":
         opts["auth_provider"] = _login_provider(config)
     elif config.auth == "oauth":
-        opts.update(oauth_provider=config.oauth_provider, oauth_key=config.oauth_key,
-                    oauth_secret=config.oauth_secret, oauth_redirect_uri=config.oauth_redirect_uri,
-                    oauth_encryption_key=config.oauth_encryption_key)
+        opts.update(
+            oauth_provider=config.oauth_provider,
+            oauth_key=config.oauth_key,
+            oauth_secret=config.oauth_secret,
+            oauth_redirect_uri=config.oauth_redirect_uri,
+            oauth_encryption_key=config.oauth_encryption_key,
+        )
     if config.auth != "none":
         opts["cookie_secret"] = config.cookie_secret
         # session ids signed: a browser cannot make up a session token, only use one it was given
@@ -534,23 +604,44 @@ def make_server(config: ServeConfig, port: int = 5006, address: str | None = "lo
 
         def authorize(user_info, path):
             if path.rstrip("/").endswith("/admin"):
-                user = (user_info or {}).get("user") or (user_info or {}).get("login") or (user_info or {}).get("email")
+                user = (
+                    (user_info or {}).get("user")
+                    or (user_info or {}).get("login")
+                    or (user_info or {}).get("email")
+                )
                 return config.is_admin(user)
             return True
 
         pn.config.authorize_callback = authorize
         opts["admin"] = True
     _limit_page_builds()
-    Path(config.workspace).expanduser().mkdir(parents=True, exist_ok=True) if "://" not in config.workspace else None
-    origins = websocket_origins(address, port, websocket_origin) if port else (websocket_origin or None)
+    Path(config.workspace).expanduser().mkdir(
+        parents=True, exist_ok=True
+    ) if "://" not in config.workspace else None
+    origins = (
+        websocket_origins(address, port, websocket_origin) if port else (websocket_origin or None)
+    )
     warm_up()
     from .ui.upload import clean_stale_spools
 
     clean_stale_spools()  # uploads cut off when an earlier server was killed
-    if num_procs == 1:  # several server processes are forked later: each starts its own when first needed
+    if (
+        num_procs == 1
+    ):  # several server processes are forked later: each starts its own when first needed
         from .ui.jobs import warm_job_processes
 
         warm_job_processes()
-    return pn.serve({"/": app_factory(config)}, port=port, address=address, websocket_origin=origins,
-                    num_procs=num_procs, show=show, start=True, threaded=threaded, title="batteryviz",
-                    liveness=True, websocket_max_message_size=64 * 2**20, **opts)
+    return pn.serve(
+        {"/": app_factory(config)},
+        port=port,
+        address=address,
+        websocket_origin=origins,
+        num_procs=num_procs,
+        show=show,
+        start=True,
+        threaded=threaded,
+        title="batteryviz",
+        liveness=True,
+        websocket_max_message_size=64 * 2**20,
+        **opts,
+    )

@@ -40,8 +40,13 @@ def fingerprint(stored_hash: str) -> str:
 class SessionStore:
     """Server-side sessions in ``folder`` (created with mode 700)."""
 
-    def __init__(self, folder: str | os.PathLike, idle_s: float = IDLE_S, max_age_s: float = MAX_AGE_S,
-                 clock=time.time) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        idle_s: float = IDLE_S,
+        max_age_s: float = MAX_AGE_S,
+        clock=time.time,
+    ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.idle_s, self.max_age_s, self.clock = idle_s, max_age_s, clock
@@ -59,8 +64,10 @@ class SessionStore:
         """Open a session of ``user``; returns its token (for the browser's cookie only)."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        self._write(self._file(token), {"user": user, "fingerprint": fingerprint(stored_hash),
-                                        "started": now, "seen": now})
+        self._write(
+            self._file(token),
+            {"user": user, "fingerprint": fingerprint(stored_hash), "started": now, "seen": now},
+        )
         return token
 
     def user_of(self, token: str | None, stored_hash_of) -> str | None:
@@ -77,8 +84,12 @@ class SessionStore:
             return None
         now = self.clock()
         current = stored_hash_of(user)
-        if (current is None or fingerprint(current) != record.get("fingerprint")
-                or now - seen > self.idle_s or now - started > self.max_age_s):
+        if (
+            current is None
+            or fingerprint(current) != record.get("fingerprint")
+            or now - seen > self.idle_s
+            or now - started > self.max_age_s
+        ):
             path.unlink(missing_ok=True)
             return None
         if now - seen > RENEW_EVERY_S:
@@ -99,8 +110,12 @@ class SessionStore:
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
                 current = stored_hash_of(record["user"])
-                ended = (current is None or fingerprint(current) != record.get("fingerprint")
-                         or now - float(record["seen"]) > self.idle_s or now - float(record["started"]) > self.max_age_s)
+                ended = (
+                    current is None
+                    or fingerprint(current) != record.get("fingerprint")
+                    or now - float(record["seen"]) > self.idle_s
+                    or now - float(record["started"]) > self.max_age_s
+                )
             except (OSError, ValueError, KeyError, TypeError):
                 ended = True
             if ended:

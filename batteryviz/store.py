@@ -125,8 +125,13 @@ class Workspace:
     >>> ds = ws.open_dataset(cell.id)                                # doctest: +SKIP
     """
 
-    def __init__(self, root: str, user: str, max_upload_bytes: int = MAX_UPLOAD_BYTES,
-                 seed_examples: bool = True) -> None:
+    def __init__(
+        self,
+        root: str,
+        user: str,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        seed_examples: bool = True,
+    ) -> None:
         import fsspec
 
         self.root = str(root)
@@ -134,7 +139,9 @@ class Workspace:
         self.max_upload_bytes = int(max_upload_bytes)
         self.fs, base = fsspec.core.url_to_fs(self.root)
         self.prefix = f"{base.rstrip('/')}/users/{user_key(user)}"
-        self._local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self._local = "file" in (
+            self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        )
         self._cache = Path(tempfile.gettempdir()) / "batteryviz-cache" / user_key(user)
         if not self.fs.exists(f"{self.prefix}/workspace.json"):
             self._create(seed_examples)
@@ -152,11 +159,18 @@ class Workspace:
 
             path = example_file()
             try:
-                self.add(path.name, path.read_bytes(), metadata={"nominal_capacity_mah": 5000.0}, example=True)
+                self.add(
+                    path.name,
+                    path.read_bytes(),
+                    metadata={"nominal_capacity_mah": 5000.0},
+                    example=True,
+                )
             except BatteryvizError:  # pragma: no cover - the bundled example is tested to read
                 pass
-        self._put_bytes(f"{self.prefix}/workspace.json",
-                        json.dumps({"user": self.user, "created": _now()}).encode())
+        self._put_bytes(
+            f"{self.prefix}/workspace.json",
+            json.dumps({"user": self.user, "created": _now()}).encode(),
+        )
 
     def _atomic_write(self, path: str, write) -> None:
         """``write(tmp)`` to a temporary name beside ``path``, then rename it into place."""
@@ -184,7 +198,8 @@ class Workspace:
         return sorted(out, key=lambda c: (c.uploaded, c.id))
 
     def get(self, cell_id: str) -> CellRecord:
-        """The record of ``cell_id``; :class:`CellNotFoundError` when it is not in this workspace."""
+        """The record of ``cell_id``; :class:`CellNotFoundError` when it is not in this
+        workspace."""
         path = f"{self._cell_dir(cell_id)}/cell.json"
         try:
             return self._record(json.loads(self.fs.cat_file(path)))
@@ -203,11 +218,18 @@ class Workspace:
         return CellRecord(**{k: v for k, v in data.items() if k in known})
 
     def _write_record(self, record: CellRecord) -> None:
-        self._put_bytes(f"{self._cell_dir(record.id)}/cell.json",
-                        json.dumps(asdict(record), indent=1, default=str).encode())
+        self._put_bytes(
+            f"{self._cell_dir(record.id)}/cell.json",
+            json.dumps(asdict(record), indent=1, default=str).encode(),
+        )
 
-    def add(self, filename: str, data: bytes | os.PathLike, metadata: dict | None = None,
-            example: bool = False) -> CellRecord:
+    def add(
+        self,
+        filename: str,
+        data: bytes | os.PathLike,
+        metadata: dict | None = None,
+        example: bool = False,
+    ) -> CellRecord:
         """Store an upload and its parsed dataset; return the cell's record.
 
         ``data`` is the file's bytes, or the path of a local file holding them (an upload the
@@ -220,8 +242,11 @@ class Workspace:
         size = source.stat().st_size if source is not None else len(data)
         if size > self.max_upload_bytes:
             raise UploadTooLargeError(
-                f"{filename}: {size / 2**20:.1f} MiB is larger than the {self.max_upload_bytes / 2**20:.0f} MiB "
-                "this workspace accepts; convert it with `batteryviz convert` and upload the .bdf.parquet")
+                f"{filename}: {size / 2**20:.1f} MiB is larger than the "
+                f"{self.max_upload_bytes / 2**20:.0f} MiB "
+                "this workspace accepts; convert it with `batteryviz convert` and upload the "
+                ".bdf.parquet"
+            )
         if size == 0:
             from .errors import EmptyFileError
 
@@ -256,8 +281,10 @@ class Workspace:
                 self.fs.rm(path)
                 continue
             if time.monotonic() > deadline:
-                raise BatteryvizError(f"cell {cell_id} is being stored by another upload of the same file; "
-                                      "try again in a few minutes")
+                raise BatteryvizError(
+                    f"cell {cell_id} is being stored by another upload of the same file; "
+                    "try again in a few minutes"
+                )
             time.sleep(0.2)
             done = self._find(cell_id)
             if done is not None:
@@ -309,7 +336,9 @@ class Workspace:
             return not psutil.pid_exists(int(claimant.get("pid", 0)))
         return False
 
-    def _store(self, cell_id, filename, data, source, digest, size, metadata, example) -> CellRecord:
+    def _store(
+        self, cell_id, filename, data, source, digest, size, metadata, example
+    ) -> CellRecord:
         """Write a new cell (under its claim): original, parsed dataset, then ``cell.json``."""
         cell_dir = self._cell_dir(cell_id)
         name = safe_filename(filename)
@@ -351,18 +380,33 @@ class Workspace:
         if ds.sizes.get("record", 0) == 0:
             from .errors import EmptyFileError
 
-            raise EmptyFileError(f"{name}: the file holds a header but no records (nothing was measured); "
-                                 "there is nothing to analyse, so it is not stored")
+            raise EmptyFileError(
+                f"{name}: the file holds a header but no records (nothing was measured); "
+                "there is nothing to analyse, so it is not stored"
+            )
         cyc = assign_cycles(ds)
         t = ds["test_time_second"].values
         span = float(np.nanmax(t) - np.nanmin(t)) / 3600 if t.size else 0.0
         skip = {"quality_warnings", "conventions", "source_file", "reader", "cycler"}
-        header = {k: str(v) for k, v in ds.attrs.items() if k not in skip and not isinstance(v, (list, dict))}
+        header = {
+            k: str(v)
+            for k, v in ds.attrs.items()
+            if k not in skip and not isinstance(v, (list, dict))
+        }
         return CellRecord(
-            id=cell_id, filename=name, sha256=digest, size_bytes=size, uploaded=_now(),
-            format=str(ds.attrs.get("reader", "")), cycler=str(ds.attrs.get("cycler", "")),
-            rows=int(ds.sizes.get("record", 0)), cycles=int(cyc.sizes.get("cycle", 0)), time_span_h=span,
-            header=header, warnings=list(warnings_of(ds)), example=example,
+            id=cell_id,
+            filename=name,
+            sha256=digest,
+            size_bytes=size,
+            uploaded=_now(),
+            format=str(ds.attrs.get("reader", "")),
+            cycler=str(ds.attrs.get("cycler", "")),
+            rows=int(ds.sizes.get("record", 0)),
+            cycles=int(cyc.sizes.get("cycle", 0)),
+            time_span_h=span,
+            header=header,
+            warnings=list(warnings_of(ds)),
+            example=example,
         ), cyc
 
     def update_metadata(self, cell_id: str, **metadata) -> CellRecord:
@@ -469,9 +513,15 @@ def _metadata_value(key: str, value):
     try:
         out = kind(float(text)) if kind is int else kind(text)
     except (TypeError, ValueError):
-        raise ValueError(f"cell metadata {key}: expected a {'number' if kind is not str else 'text'}, got {quote(value)}") from None
+        raise ValueError(
+            f"cell metadata {key}: expected a {'number' if kind is not str else 'text'}, got "
+            f"{quote(value)}"
+        ) from None
     if kind in (int, float) and not (out > 0 and out == out and out != float("inf")):
         raise ValueError(f"cell metadata {key}: expected a positive number, got {quote(value)}")
     if key == "cycle_mode" and out not in ("auto", "cycler", "charge_first", "discharge_first"):
-        raise ValueError(f"cell metadata cycle_mode: expected auto, cycler, charge_first or discharge_first, got {quote(value)}")
+        raise ValueError(
+            f"cell metadata cycle_mode: expected auto, cycler, charge_first or discharge_first, "
+            f"got {quote(value)}"
+        )
     return out

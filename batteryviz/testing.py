@@ -37,10 +37,18 @@ def _soc_of_voltage(v: np.ndarray) -> np.ndarray:
     logistic step per plateau, so dSOC/dU (and dQ/dU) peaks exactly at :data:`PLATEAUS_V`."""
     v = np.asarray(v, dtype=float)
     background = (1 - sum(_PLATEAU_WEIGHTS)) * (v - _V_MIN) / (_V_MAX - _V_MIN)
-    steps = sum(w / (1 + np.exp(-(v - p) / PLATEAU_WIDTH_V)) for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V))
-    lo = sum(w / (1 + np.exp(-(_V_MIN - p) / PLATEAU_WIDTH_V)) for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V))
-    hi = sum(w / (1 + np.exp(-(_V_MAX - p) / PLATEAU_WIDTH_V)) for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V))
-    return (background + (steps - lo) * sum(_PLATEAU_WEIGHTS) / (hi - lo))
+    steps = sum(
+        w / (1 + np.exp(-(v - p) / PLATEAU_WIDTH_V)) for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V)
+    )
+    lo = sum(
+        w / (1 + np.exp(-(_V_MIN - p) / PLATEAU_WIDTH_V))
+        for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V)
+    )
+    hi = sum(
+        w / (1 + np.exp(-(_V_MAX - p) / PLATEAU_WIDTH_V))
+        for w, p in zip(_PLATEAU_WEIGHTS, PLATEAUS_V)
+    )
+    return background + (steps - lo) * sum(_PLATEAU_WEIGHTS) / (hi - lo)
 
 
 _V_GRID = np.linspace(_V_MIN, _V_MAX, 200_001)
@@ -109,8 +117,17 @@ def synthetic_cell(
     """
     i_cc = c_rate * capacity_ah
     t_all, i_all, u_all, st_all, cyc_all = [], [], [], [], []
-    truth = {k: [] for k in ("charge_capacity_ah", "discharge_capacity_ah", "charge_energy_wh",
-                             "discharge_energy_wh", "charge_duration_h", "discharge_duration_h")}
+    truth = {
+        k: []
+        for k in (
+            "charge_capacity_ah",
+            "discharge_capacity_ah",
+            "charge_energy_wh",
+            "discharge_energy_wh",
+            "charge_duration_h",
+            "discharge_duration_h",
+        )
+    }
     t0 = 0.0
     soc = 0.0 if start_with == "charge" else 1.0
     v_max = float(ocv(np.array([1.0]))[0])
@@ -138,7 +155,11 @@ def synthetic_cell(
         else:
             # CC until U = v_max: find the SOC where OCV + I R = v_max
             grid = np.linspace(0, 1, 200001)
-            soc_lim = grid[np.argmax(ocv(grid) + i_cc * resistance_ohm >= v_max)] if (ocv(grid) + i_cc * resistance_ohm >= v_max).any() else 1.0
+            soc_lim = (
+                grid[np.argmax(ocv(grid) + i_cc * resistance_ohm >= v_max)]
+                if (ocv(grid) + i_cc * resistance_ohm >= v_max).any()
+                else 1.0
+            )
             t_cc = max(soc_lim - soc, 0) * q_cap * 3600.0 / i_cc / (1 - coulombic_loss)
             # CV: current decays exponentially with time constant tau until cutoff
             tau = 1800.0
@@ -150,9 +171,16 @@ def synthetic_cell(
         tf = np.linspace(0, total, n * fine + 1)
 
         def current(x):
-            return np.where(x <= t_cc, sign * i_cc, sign * i_cc * np.exp(-np.maximum(x - t_cc, 0) / tau))
+            return np.where(
+                x <= t_cc, sign * i_cc, sign * i_cc * np.exp(-np.maximum(x - t_cc, 0) / tau)
+            )
 
-        qf = np.concatenate([[0], np.cumsum(0.5 * (current(tf[1:]) + current(tf[:-1])) * np.diff(tf))]) / 3600.0
+        qf = (
+            np.concatenate(
+                [[0], np.cumsum(0.5 * (current(tf[1:]) + current(tf[:-1])) * np.diff(tf))]
+            )
+            / 3600.0
+        )
         eff = (1 - coulombic_loss) if kind == "charge" else 1.0
         soc_f = soc + eff * qf / q_cap
         uf = np.where(tf <= t_cc, ocv(soc_f) + current(tf) * resistance_ohm, v_max)
@@ -183,7 +211,11 @@ def synthetic_cell(
     cyc_all.append(np.array([1]))
     order = ("charge", "discharge") if start_with == "charge" else ("discharge", "charge")
     for k in range(n_cycles):
-        q_cap = capacities_ah[k] if capacities_ah is not None else capacity_ah * (1 - fade_per_cycle * k)
+        q_cap = (
+            capacities_ah[k]
+            if capacities_ah is not None
+            else capacity_ah * (1 - fade_per_cycle * k)
+        )
         if storage_s is not None and storage_s[k] > 0:
             segment("rest", q_cap, k + 1, duration_s=float(storage_s[k]))
         for kind in order:
@@ -209,9 +241,21 @@ def synthetic_cell(
     tr["mean_charge_voltage_v"] = tr["charge_energy_wh"] / tr["charge_capacity_ah"]
     tr["mean_discharge_voltage_v"] = tr["discharge_energy_wh"] / tr["discharge_capacity_ah"]
     first, second = ("charge", "discharge") if start_with == "charge" else ("discharge", "charge")
-    tr["coulombic_efficiency_percent"] = 100 * tr[f"{second}_capacity_ah"] / tr[f"{first}_capacity_ah"]
-    return SyntheticCell(ds=ds, truth=tr, params=dict(n_cycles=n_cycles, capacity_ah=capacity_ah, c_rate=c_rate,
-                                                       resistance_ohm=resistance_ohm, dt_s=dt_s, start_with=start_with))
+    tr["coulombic_efficiency_percent"] = (
+        100 * tr[f"{second}_capacity_ah"] / tr[f"{first}_capacity_ah"]
+    )
+    return SyntheticCell(
+        ds=ds,
+        truth=tr,
+        params=dict(
+            n_cycles=n_cycles,
+            capacity_ah=capacity_ah,
+            c_rate=c_rate,
+            resistance_ohm=resistance_ohm,
+            dt_s=dt_s,
+            start_with=start_with,
+        ),
+    )
 
 
 # -- writers: the synthetic (or any) cell as a vendor text export ---------------------------
@@ -231,7 +275,11 @@ def write_text(ds: xr.Dataset, path: str | os.PathLike, format: str) -> Path:
     i = ds["current_ampere"].values
     st = ds["step_type"].values if "step_type" in ds else np.where(i > 0, 1, np.where(i < 0, 2, 0))
     cyc = ds["cycle_count"].values if "cycle_count" in ds else np.ones(t.size, dtype=int)
-    temp = ds["ambient_temperature_celsius"].values if "ambient_temperature_celsius" in ds else np.full(t.size, 25.0)
+    temp = (
+        ds["ambient_temperature_celsius"].values
+        if "ambient_temperature_celsius" in ds
+        else np.full(t.size, 25.0)
+    )
     step = np.cumsum(np.r_[1, np.diff(st) != 0])
     start = datetime(2025, 2, 3, 8, 41, 17)
     if format == "bdf":
@@ -243,39 +291,98 @@ def write_text(ds: xr.Dataset, path: str | os.PathLike, format: str) -> Path:
         de = format == "basytec_de"
         sep = " " if de else "\t"
         cmd = np.array(["Pause", "Charge", "Discharge", "Pause"])[st]
-        names = ["~Time[h]", "DataSet", "DateTime", "Line", "Command", "U[V]", "I[A]", "T1[°C]", "Cyc-Count", "State"]
-        head = ["~Resultfile from Basytec Battery Test System", "~", "~Name of Test: synthetic",
-                "~Battery: synthetic cell", f"~Start of Test: {start:%d.%m.%Y %H:%M:%S}", "~", sep.join(names)]
+        names = [
+            "~Time[h]",
+            "DataSet",
+            "DateTime",
+            "Line",
+            "Command",
+            "U[V]",
+            "I[A]",
+            "T1[°C]",
+            "Cyc-Count",
+            "State",
+        ]
+        head = [
+            "~Resultfile from Basytec Battery Test System",
+            "~",
+            "~Name of Test: synthetic",
+            "~Battery: synthetic cell",
+            f"~Start of Test: {start:%d.%m.%Y %H:%M:%S}",
+            "~",
+            sep.join(names),
+        ]
         for k in range(t.size):
             stamp = (start + timedelta(seconds=float(t[k]))).strftime("%d.%m.%Y %H:%M:%S")
-            vals = [f"{t[k] / 3600:.9f}", str(k + 1), stamp, str(step[k]), cmd[k], f"{u[k]:.6f}", f"{i[k]:.7f}", f"{temp[k]:.3f}", str(int(cyc[k])), "1"]
+            vals = [
+                f"{t[k] / 3600:.9f}",
+                str(k + 1),
+                stamp,
+                str(step[k]),
+                cmd[k],
+                f"{u[k]:.6f}",
+                f"{i[k]:.7f}",
+                f"{temp[k]:.3f}",
+                str(int(cyc[k])),
+                "1",
+            ]
             line = sep.join(vals)
-            rows.append(line.replace(".", ",").replace(stamp.replace(".", ","), stamp) if de else line)
+            rows.append(
+                line.replace(".", ",").replace(stamp.replace(".", ","), stamp) if de else line
+            )
         text = "\r\n".join(head + rows) + "\r\n" if de else "\n".join(head + rows) + "\n"
         path.write_bytes(text.encode("cp1252"))
         return path
     if format == "arbin":
-        head = "Data Point,Date Time,Test Time (s),Step Time (s),Cycle Index,Step Index,Current (A),Voltage (V),Aux_Temperature_1 (C)"
+        head = (
+            "Data Point,Date Time,Test Time (s),Step Time (s),Cycle Index,Step Index,Current (A),"
+            "Voltage (V),Aux_Temperature_1 (C)"
+        )
         for k in range(t.size):
-            rows.append(f"{k + 1},\t{(start + timedelta(seconds=float(t[k]))):%m/%d/%Y %H:%M:%S.%f},{t[k]:.4f},0,{int(cyc[k])},{step[k]},{i[k]:.7f},{u[k]:.6f},{temp[k]:.3f}")
+            when = start + timedelta(seconds=float(t[k]))
+            rows.append(
+                f"{k + 1},\t{when:%m/%d/%Y %H:%M:%S.%f},{t[k]:.4f},0,{int(cyc[k])},{step[k]},"
+                f"{i[k]:.7f},{u[k]:.6f},{temp[k]:.3f}"
+            )
         text = "\ufeff" + head + "\n" + "\n".join(rows) + "\n"
     elif format == "neware":
-        head = "DataPoint,Cycle Index,Step Index,Step Type,Time,Cumulative Time,Current(A),Voltage(V)"
+        head = (
+            "DataPoint,Cycle Index,Step Index,Step Type,Time,Cumulative Time,Current(A),Voltage(V)"
+        )
         names = np.array(["Rest", "CC Chg", "CC DChg", "Rest"])[st]
         for k in range(t.size):
-            rows.append(f"{k + 1},{int(cyc[k])},{step[k]},{names[k]},0,{_hms(t[k])},{i[k]:.8f},{u[k]:.5f}")
+            rows.append(
+                f"{k + 1},{int(cyc[k])},{step[k]},{names[k]},0,{_hms(t[k])},{i[k]:.8f},{u[k]:.5f}"
+            )
         text = head + "\n" + "\n".join(rows) + "\n"
     elif format == "maccor":
-        head = "Today's Date:\t03 February 2025\tDate of Test:\t03 February 2025\nRec#\tCyc#\tStep\tTest (Sec)\tAmps\tVolts\tState\tDPt Time"
+        head = (
+            "Today's Date:\t03 February 2025\tDate of Test:\t03 February 2025\n"
+            "Rec#\tCyc#\tStep\tTest (Sec)\tAmps\tVolts\tState\tDPt Time"
+        )
         state = np.array(["R", "C", "D", "R"])[st]
         for k in range(t.size):
-            rows.append(f"{k + 1}\t{int(cyc[k])}\t{step[k]}\t{t[k]:.4f}\t{abs(i[k]):.7f}\t{u[k]:.6f}\t{state[k]}\t{(start + timedelta(seconds=float(t[k]))):%m/%d/%Y %H:%M:%S}")
+            when = start + timedelta(seconds=float(t[k]))
+            rows.append(
+                f"{k + 1}\t{int(cyc[k])}\t{step[k]}\t{t[k]:.4f}\t{abs(i[k]):.7f}\t{u[k]:.6f}\t"
+                f"{state[k]}\t{when:%m/%d/%Y %H:%M:%S}"
+            )
         text = head + "\n" + "\n".join(rows) + "\n"
     elif format == "biologic":
         names = ["time/s", "Ecell/V", "I/mA", "cycle number", "Ns"]
         pre = ["BT-Lab ASCII FILE", "Nb header lines : 4", "", "\t".join(names)]
         for k in range(t.size):
-            rows.append("\t".join([f"{t[k]:.6f}", f"{u[k]:.7f}", f"{1000 * i[k]:.6f}", f"{int(cyc[k]) - 1}", str(step[k] - 1)]).replace(".", ","))
+            rows.append(
+                "\t".join(
+                    [
+                        f"{t[k]:.6f}",
+                        f"{u[k]:.7f}",
+                        f"{1000 * i[k]:.6f}",
+                        f"{int(cyc[k]) - 1}",
+                        str(step[k] - 1),
+                    ]
+                ).replace(".", ",")
+            )
         text = "\n".join(pre + rows) + "\n"
         path.write_bytes(text.encode("latin-1"))
         return path
@@ -312,15 +419,36 @@ def write_excel(ds: xr.Dataset, path: str | os.PathLike, format: str) -> Path:
     step = np.cumsum(np.r_[1, np.diff(st) != 0])
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         if format == "arbin_xlsx":
-            pd.DataFrame({"Channel": [1], "Schedule File Name": ["synthetic.sdu"]}).to_excel(xw, sheet_name="Global_Info", index=False)
-            pd.DataFrame({"Data_Point": np.arange(1, t.size + 1), "Test_Time(s)": t, "Step_Index": step, "Cycle_Index": cyc,
-                          "Current(A)": i, "Voltage(V)": u}).to_excel(xw, sheet_name="Channel_1_1", index=False)
+            pd.DataFrame({"Channel": [1], "Schedule File Name": ["synthetic.sdu"]}).to_excel(
+                xw, sheet_name="Global_Info", index=False
+            )
+            pd.DataFrame(
+                {
+                    "Data_Point": np.arange(1, t.size + 1),
+                    "Test_Time(s)": t,
+                    "Step_Index": step,
+                    "Cycle_Index": cyc,
+                    "Current(A)": i,
+                    "Voltage(V)": u,
+                }
+            ).to_excel(xw, sheet_name="Channel_1_1", index=False)
         elif format == "neware_xlsx":
             names = np.array(["Rest", "CC_Chg", "CC_DChg", "Rest"])[st]
-            pd.DataFrame({"DataPoint": np.arange(1, t.size + 1), "Cycle Index": cyc, "Step Index": step, "Step Type": names,
-                          "Total Time": [_hms(x) for x in t], "Current(A)": i, "Voltage(V)": u}).to_excel(xw, sheet_name="record", index=False)
+            pd.DataFrame(
+                {
+                    "DataPoint": np.arange(1, t.size + 1),
+                    "Cycle Index": cyc,
+                    "Step Index": step,
+                    "Step Type": names,
+                    "Total Time": [_hms(x) for x in t],
+                    "Current(A)": i,
+                    "Voltage(V)": u,
+                }
+            ).to_excel(xw, sheet_name="record", index=False)
         elif format == "generic_xlsx":
-            pd.DataFrame({"Time (s)": t, "Voltage (V)": u, "Current (mA)": 1000 * i}).to_excel(xw, sheet_name="data", index=False)
+            pd.DataFrame({"Time (s)": t, "Voltage (V)": u, "Current (mA)": 1000 * i}).to_excel(
+                xw, sheet_name="data", index=False
+            )
         else:
             raise ValueError(f"unknown Excel format {format!r}; one of {', '.join(EXCEL_FORMATS)}")
     return path

@@ -65,7 +65,9 @@ class TestPlan:
 def parse_test_plan(source: str | Path) -> TestPlan:
     """Parse a test plan from a file path or its text."""
     name = ""
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and Path(source).exists()):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and "\n" not in source and Path(source).exists()
+    ):
         path = Path(source)
         raw = path.read_bytes()
         for enc in ("utf-8", "cp1252", "latin-1"):
@@ -107,8 +109,13 @@ def parse_test_plan(source: str | Path) -> TestPlan:
     return plan
 
 
-def nominal_rates(plan: TestPlan, cycle_numbers: np.ndarray, step_index: np.ndarray | None,
-                  step_type: np.ndarray | None, starts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str]:
+def nominal_rates(
+    plan: TestPlan,
+    cycle_numbers: np.ndarray,
+    step_index: np.ndarray | None,
+    step_type: np.ndarray | None,
+    starts: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Nominal charge and discharge C-rate per cycle, and how they were assigned."""
     m = len(cycle_numbers)
     ch = np.full(m, np.nan)

@@ -1,6 +1,7 @@
 """`batteryviz batch` throughput on a LocalCluster with 1 and 2 workers, against a plain loop.
 
-    python benchmarks/bench_batch.py [N_FILES] [ROWS_PER_FILE] [ROUNDS]   # default 200 files x 100,000 rows, 3 rounds
+    python benchmarks/bench_batch.py [N_FILES] [ROWS_PER_FILE] [ROUNDS]   # default 200 files x
+    100,000 rows, 3 rounds
 
 Reports files per second for a plain in-process loop (read + CycleSummary + write) and for
 ``run_batch`` with 1 and 2 worker processes, the scaling from 1 to 2 workers, the per-file
@@ -17,7 +18,8 @@ fixed pure-Python arithmetic and to filling fresh memory.
 
 All clusters are started first; then each round runs the loop and every cluster in turn, so a
 slow spell of the (shared) machine hits all of them; the medians over the rounds are reported,
-with each round's time. Both paths are timed warm: the loop after one file (its imports), the cluster after every
+with each round's time. Both paths are timed warm: the loop after one file (its imports), the
+cluster after every
 worker has imported what a task uses (``warm_worker``). The one-time start of the cluster
 (processes and imports) is reported on its own (``workers_N_start_s``).
 """
@@ -37,8 +39,8 @@ HERE = Path(__file__).parent
 
 def main(n_files: int = 200, rows: int = 100_000, rounds: int = 3) -> dict:
     sys.path.insert(0, str(HERE))
-    from generate import generate
     from distributed import Client
+    from generate import generate
 
     from batteryviz.batch import process_file, run_batch
     from batteryviz.cluster import local_cluster
@@ -54,7 +56,9 @@ def main(n_files: int = 200, rows: int = 100_000, rounds: int = 3) -> dict:
     out_root = HERE / "data" / "batch_out"
     shutil.rmtree(out_root, ignore_errors=True)
 
-    process_file(str(files[0]), str(out_root / "warm"), ["summary"], {})  # imports, as the workers get
+    process_file(
+        str(files[0]), str(out_root / "warm"), ["summary"], {}
+    )  # imports, as the workers get
     result: dict = {"files": n_files, "rows_per_file": rows, "rounds": rounds}
     result["machine_scaling_1_to_2"] = machine_scaling()
     # "1c": one worker held to one core (one polars thread), as each of the two workers is
@@ -78,11 +82,21 @@ def main(n_files: int = 200, rows: int = 100_000, rounds: int = 3) -> dict:
             times["loop"].append(time.perf_counter() - t0)
             for label, _, _ in configs:
                 t0 = time.perf_counter()
-                report = run_batch(files, out_root / f"w{label}_{r}", analyses=["summary"], client=clients[label], progress=False)
+                report = run_batch(
+                    files,
+                    out_root / f"w{label}_{r}",
+                    analyses=["summary"],
+                    client=clients[label],
+                    progress=False,
+                )
                 times[label].append(time.perf_counter() - t0)
                 assert len(report.done) == n_files, report
         for label, client in clients.items():
-            memory = client.run(lambda: __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss)
+            memory = client.run(
+                lambda: (
+                    __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss
+                )
+            )
             result[f"workers_{label}_peak_mib_per_worker"] = round(max(memory.values()) / 1024, 1)
     median = {label: statistics.median(ts) for label, ts in times.items()}
     for label, ts in times.items():
@@ -93,7 +107,9 @@ def main(n_files: int = 200, rows: int = 100_000, rounds: int = 3) -> dict:
     result["scaling_1_to_2"] = round(median["1"] / median["2"], 2)
     # per core: each worker one core in both runs (the default single worker parses with both)
     result["scaling_per_core_1_to_2"] = round(median["1c"] / median["2"], 2)
-    result["dask_overhead_per_file_vs_loop_percent"] = round(100 * (median["1"] / median["loop"] - 1), 1)
+    result["dask_overhead_per_file_vs_loop_percent"] = round(
+        100 * (median["1"] / median["loop"] - 1), 1
+    )
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "batch.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

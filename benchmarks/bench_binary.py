@@ -23,11 +23,15 @@ import batteryviz as bv
 
 REAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "real"
 FILES = {
-    "neware_nda": [REAL / "neware" / "newarenda_TESTCELL0001-B2-2025-M50T_NewareNDA_Investigation.ndax",
-                   REAL / "neware" / "newarenda_TestFile.nda"],
+    "neware_nda": [
+        REAL / "neware" / "newarenda_TESTCELL0001-B2-2025-M50T_NewareNDA_Investigation.ndax",
+        REAL / "neware" / "newarenda_TestFile.nda",
+    ],
     "arbin_res": [REAL / "arbin" / "cellpy_20160805_test001_45_cc_01.res"],
-    "biologic_mpr": [REAL / "biologic" / "navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr",
-                     REAL / "biologic" / "cellpy_biol.mpr"],
+    "biologic_mpr": [
+        REAL / "biologic" / "navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr",
+        REAL / "biologic" / "cellpy_biol.mpr",
+    ],
 }
 
 
@@ -47,16 +51,35 @@ def main():
         for path in paths:
             n = bv.read(path).sizes["record"]
             ours = best(lambda: bv.read(path))
-            row = {"reader": reader, "file": path.name, "rows": n, "batteryviz_s": round(ours, 4),
-                   "batteryviz_rows_per_s": round(n / ours)}
+            row = {
+                "reader": reader,
+                "file": path.name,
+                "rows": n,
+                "batteryviz_s": round(ours, 4),
+                "batteryviz_rows_per_s": round(n / ours),
+            }
             if reader == "neware_nda":
                 import fastnda
 
                 lib = best(lambda: fastnda.read(path, cycle_mode="raw"))
-                row.update(wrapped="fastnda.read", wrapped_s=round(lib, 4), wrapped_rows_per_s=round(n / lib))
+                row.update(
+                    wrapped="fastnda.read",
+                    wrapped_s=round(lib, 4),
+                    wrapped_rows_per_s=round(n / lib),
+                )
             elif reader == "arbin_res" and shutil.which("mdb-export"):
-                lib = best(lambda: subprocess.run(["mdb-export", str(path), "Channel_Normal_Table"], capture_output=True, check=True))
-                row.update(wrapped="mdb-export Channel_Normal_Table", wrapped_s=round(lib, 4), wrapped_rows_per_s=round(n / lib))
+                lib = best(
+                    lambda: subprocess.run(
+                        ["mdb-export", str(path), "Channel_Normal_Table"],
+                        capture_output=True,
+                        check=True,
+                    )
+                )
+                row.update(
+                    wrapped="mdb-export Channel_Normal_Table",
+                    wrapped_s=round(lib, 4),
+                    wrapped_rows_per_s=round(n / lib),
+                )
             elif reader == "biologic_mpr":
                 try:
                     from galvani import BioLogic  # optional, GPL: only for comparison
@@ -64,7 +87,11 @@ def main():
                     row.update(wrapped="(none: own parser; galvani not installed)")
                 else:
                     lib = best(lambda: BioLogic.MPRfile(str(path)))
-                    row.update(wrapped="galvani MPRfile", wrapped_s=round(lib, 4), wrapped_rows_per_s=round(n / lib))
+                    row.update(
+                        wrapped="galvani MPRfile",
+                        wrapped_s=round(lib, 4),
+                        wrapped_rows_per_s=round(n / lib),
+                    )
             rows.append(row)
             print(json.dumps(row))
     out = Path(__file__).parent / "results"

@@ -43,11 +43,17 @@ def table(rows: list[dict], results: dict[str, object]) -> str:
     from batteryviz.errors import BatteryvizError
     from batteryviz.quality import warnings_of
 
-    lines = ["| file | reader | variant | rows | cycles (summary) | warnings |", "| --- | --- | --- | ---: | ---: | --- |"]
+    lines = [
+        "| file | reader | variant | rows | cycles (summary) | warnings |",
+        "| --- | --- | --- | ---: | ---: | --- |",
+    ]
     for row in rows:
         ds = results[row["path"]]
         if isinstance(ds, Exception):
-            lines.append(f"| {row['path']} | refused: {type(ds).__name__} | {str(ds).split(': ', 1)[-1][:80]} | | | |")
+            lines.append(
+                f"| {row['path']} | refused: {type(ds).__name__} | "
+                f"{str(ds).split(': ', 1)[-1][:80]} | | | |"
+            )
             continue
         cycles = ""
         if "frequency_hertz" not in ds and ds.sizes.get("record", 0):
@@ -56,8 +62,10 @@ def table(rows: list[dict], results: dict[str, object]) -> str:
             except BatteryvizError as exc:
                 cycles = f"none ({type(exc).__name__})"
         warn = "; ".join(w[:70] for w in warnings_of(ds))
-        lines.append(f"| {row['path']} | {ds.attrs['reader']} | {ds.attrs.get('variant', '')[:60]} | "
-                     f"{ds.sizes.get('record', 0):,} | {cycles} | {warn} |")
+        lines.append(
+            f"| {row['path']} | {ds.attrs['reader']} | {ds.attrs.get('variant', '')[:60]} | "
+            f"{ds.sizes.get('record', 0):,} | {cycles} | {warn} |"
+        )
     return "\n".join(lines)
 
 
@@ -79,7 +87,9 @@ def main(rounds: int = 3, with_table: bool = False) -> dict:
         "refused": sum(isinstance(v, Exception) for v in results.values()),
         "pass_s_median": round(statistics.median(times), 3),
         "pass_s_each": [round(t, 3) for t in times],
-        "slowest_files_s": {k: round(v, 3) for k, v in sorted(slowest.items(), key=lambda kv: -kv[1])[:5]},
+        "slowest_files_s": {
+            k: round(v, 3) for k, v in sorted(slowest.items(), key=lambda kv: -kv[1])[:5]
+        },
     }
     print(json.dumps(out, indent=2))
     if with_table:

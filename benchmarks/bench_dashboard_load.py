@@ -17,7 +17,8 @@ Chromium in the idle scheduling class (``chrt --idle 0``) so the server gets the
 would when its users sit at their own machines. (Until session 6 it was started with ``nice -n
 15``, which did nothing: Chromium, run as root here, sets the niceness of its own processes —
 measured -8 for the browser and GPU processes, 0 or 5 for renderers — but keeps the scheduling
-class. The figures of sessions 3–5 were measured with the browsers competing at full priority.) The probe has a Chromium of its own at normal priority: its user's
+class. The figures of sessions 3–5 were measured with the browsers competing at full priority.) The
+probe has a Chromium of its own at normal priority: its user's
 browser is not one of the 20 (sharing their browser process put its clicks behind theirs). Sessions
 arrive 0.5 s apart (all 20 overlap: each takes far longer than the 10 s of arrivals).
 An interaction that gets no answer within 30 s counts as 30 s.
@@ -45,12 +46,22 @@ sys.path.insert(0, str(HERE.parent))
 
 from generate import generate  # noqa: E402
 
-from tests.dashboard_support import (CHROMIUM, CHROMIUM_ARGS, NGINX, UNDRAWABLE_COLOURS, free_port, serve_process, start_nginx,  # noqa: E402
-                                    stop_process, wait_until_live)
-
+from tests.dashboard_support import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NGINX,
+    UNDRAWABLE_COLOURS,
+    free_port,
+    serve_process,
+    start_nginx,
+    stop_process,
+    wait_until_live,
+)
 
 ARRIVAL_S = 0.5
-SESSION_TIMEOUT_S = 600.0  # a step this late is lost, not slow: 20 Chromium pages share 2 cores with the server
+SESSION_TIMEOUT_S = (
+    600.0  # a step this late is lost, not slow: 20 Chromium pages share 2 cores with the server
+)
 PROBE_TIMEOUT_S = 30.0
 
 
@@ -70,8 +81,20 @@ async def loaded_session(browser, url, path: Path, results: list, errors: list, 
     page = await context.new_page()
     page.set_default_timeout(SESSION_TIMEOUT_S * 1000)
     console = []
-    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text[:300]}") if msg.type in ("error", "warning") else None)
-    page.on("pageerror", lambda exc: console.append(f"pageerror: {(getattr(exc, 'stack', None) or str(exc))[:1500]}"))
+    page.on(
+        "console",
+        lambda msg: (
+            console.append(f"{msg.type}: {msg.text[:300]}")
+            if msg.type in ("error", "warning")
+            else None
+        ),
+    )
+    page.on(
+        "pageerror",
+        lambda exc: console.append(
+            f"pageerror: {(getattr(exc, 'stack', None) or str(exc))[:1500]}"
+        ),
+    )
     step = "open"
     try:
         await page.goto(f"{url}/")
@@ -87,15 +110,24 @@ async def loaded_session(browser, url, path: Path, results: list, errors: list, 
         step = "dQ/dU result"
         await page.get_by_text("Peaks found").wait_for()
         end = time.perf_counter()
-        results.append({"file": path.name, "upload_and_summary_s": uploaded - start, "total_s": end - start, "end": end})
+        results.append(
+            {
+                "file": path.name,
+                "upload_and_summary_s": uploaded - start,
+                "total_s": end - start,
+                "end": end,
+            }
+        )
     except Exception as exc:  # noqa: BLE001 - a benchmark reports failures instead of stopping
         try:
             undrawable = await page.evaluate(UNDRAWABLE_COLOURS)
         except Exception as js_exc:  # noqa: BLE001
             undrawable = [f"(not inspected: {js_exc})"]
-        errors.append(f"{path.name} at {step}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-                      + (f"; undrawable colours: {undrawable}" if undrawable else "")
-                      + (f"; browser console: {' | '.join(console[-5:])}" if console else ""))
+        errors.append(
+            f"{path.name} at {step}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            + (f"; undrawable colours: {undrawable}" if undrawable else "")
+            + (f"; browser console: {' | '.join(console[-5:])}" if console else "")
+        )
         await page.screenshot(path=str(HERE / "results" / f"dashboard_load_failed_{path.stem}.png"))
     finally:
         await context.close()
@@ -130,7 +162,10 @@ async def main(n_sessions: int, rows: int, n_servers: int = 1) -> dict:
     if n_servers > 1 and NGINX is None:
         raise SystemExit("SERVERS > 1 needs nginx as the sticky proxy: apt-get install nginx")
     data = Path(tempfile.mkdtemp(prefix="bv-load-data-"))
-    files = [generate(rows, data / f"load_{k:02d}.txt", rows_per_cycle=5000, seed=k + 1) for k in range(n_sessions)]
+    files = [
+        generate(rows, data / f"load_{k:02d}.txt", rows_per_cycle=5000, seed=k + 1)
+        for k in range(n_sessions)
+    ]
     workspace = Path(tempfile.mkdtemp(prefix="bv-load-ws-"))
     ports = [free_port() for _ in range(n_servers)]
     servers, logs = [], []
@@ -166,7 +201,12 @@ async def main(n_sessions: int, rows: int, n_servers: int = 1) -> dict:
             probe = asyncio.create_task(probe_session(probe_browser, url, stop, latencies))
             await asyncio.sleep(3)
             t0 = time.perf_counter()
-            await asyncio.gather(*[loaded_session(browser, url, f, results, errors, k * ARRIVAL_S) for k, f in enumerate(files)])
+            await asyncio.gather(
+                *[
+                    loaded_session(browser, url, f, results, errors, k * ARRIVAL_S)
+                    for k, f in enumerate(files)
+                ]
+            )
             wall = time.perf_counter() - t0
             stop.set()
             await probe
@@ -184,23 +224,47 @@ async def main(n_sessions: int, rows: int, n_servers: int = 1) -> dict:
 
     def pct(values, q):
         values = sorted(values)
-        return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+        return (
+            values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+            if values
+            else float("nan")
+        )
 
     totals = [r["total_s"] for r in results]
     # "under load": clicks made while sessions were still working (until the last one that
     # completed); a lost session's wait for its timeout is not load
     load_end = max((r["end"] for r in results), default=float("inf"))
     idle_latencies = [lat for _, lat in idle_latencies]
-    slow = [(round(t - t0, 1), round(lat, 2)) for t, lat in latencies if t <= load_end and lat > 1.0]
+    slow = [
+        (round(t - t0, 1), round(lat, 2)) for t, lat in latencies if t <= load_end and lat > 1.0
+    ]
     latencies = [lat for t, lat in latencies if t <= load_end]
     return {
-        "sessions": n_sessions, "server_processes": n_servers, "sticky_proxy": n_servers > 1, "rows_per_file": rows, "file_mib": round(files[0].stat().st_size / 2**20, 2),
-        "pages_per_server": pages, "completed": len(results), "errors": errors, "wall_s": round(wall, 1),
-        "session_total_s": {"median": round(statistics.median(totals), 1) if totals else None, "max": round(max(totals), 1) if totals else None},
-        "probe_idle_s": {"n": len(idle_latencies), "median": round(pct(idle_latencies, 0.5), 3), "p95": round(pct(idle_latencies, 0.95), 3)},
-        "probe_under_load_s": {"n": len(latencies), "median": round(pct(latencies, 0.5), 3), "p95": round(pct(latencies, 0.95), 3),
-                               "max": round(max(latencies), 3) if latencies else None,
-                               "over_1s_at": slow},  # (seconds after the first session started, latency)
+        "sessions": n_sessions,
+        "server_processes": n_servers,
+        "sticky_proxy": n_servers > 1,
+        "rows_per_file": rows,
+        "file_mib": round(files[0].stat().st_size / 2**20, 2),
+        "pages_per_server": pages,
+        "completed": len(results),
+        "errors": errors,
+        "wall_s": round(wall, 1),
+        "session_total_s": {
+            "median": round(statistics.median(totals), 1) if totals else None,
+            "max": round(max(totals), 1) if totals else None,
+        },
+        "probe_idle_s": {
+            "n": len(idle_latencies),
+            "median": round(pct(idle_latencies, 0.5), 3),
+            "p95": round(pct(idle_latencies, 0.95), 3),
+        },
+        "probe_under_load_s": {
+            "n": len(latencies),
+            "median": round(pct(latencies, 0.5), 3),
+            "p95": round(pct(latencies, 0.95), 3),
+            "max": round(max(latencies), 3) if latencies else None,
+            "over_1s_at": slow,
+        },  # (seconds after the first session started, latency)
     }
 
 

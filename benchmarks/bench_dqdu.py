@@ -32,8 +32,13 @@ def main(n_rows: int = 10_000_000) -> dict:
     result = DifferentialCapacity().compute(ds)
     elapsed = time.perf_counter() - t0
     n_peaks = int(sum(result[f"{d}_peak_voltage"].notnull().sum() for d in ("charge", "discharge")))
-    out = {"rows": n_rows, "cycles": int(result.sizes["cycle"]), "half_cycles": 2 * int(result.sizes["cycle"]),
-           "peaks": n_peaks, "seconds": round(elapsed, 3)}
+    out = {
+        "rows": n_rows,
+        "cycles": int(result.sizes["cycle"]),
+        "half_cycles": 2 * int(result.sizes["cycle"]),
+        "peaks": n_peaks,
+        "seconds": round(elapsed, 3),
+    }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "dqdu.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out))

@@ -26,8 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.dashboard_support import (CHROMIUM, CHROMIUM_ARGS, free_port, running_server,  # noqa: E402
-                                     serve_process, stop_process, wait_until_live)
+from tests.dashboard_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    running_server,  # noqa: E402
+    serve_process,
+    stop_process,
+    wait_until_live,
+)
 from tests.security.test_bombs import MiB, _read_in_child, _zip_with  # noqa: E402
 
 
@@ -37,15 +44,27 @@ def bombs(tmp: Path) -> None:
     import pyarrow.parquet as pq
 
     cases = {
-        "ndax 400 MiB of zeros": _zip_with(tmp / "bomb.ndax", {"VersionInfo.xml": b"<x/>", "Step.xml": b"<x/>",
-                                                                "data.ndc": (b"\0" * MiB, 400)}),
-        "xlsx 400 MiB sharedStrings": _zip_with(tmp / "bomb.xlsx", {
-            "[Content_Types].xml": b"<Types/>",
-            "xl/workbook.xml": b'<workbook><sheets><sheet name="Channel_1-001" sheetId="1"/></sheets></workbook>',
-            "xl/sharedStrings.xml": (b"<si><t>a</t></si>" * 65536, 400)}),
+        "ndax 400 MiB of zeros": _zip_with(
+            tmp / "bomb.ndax",
+            {"VersionInfo.xml": b"<x/>", "Step.xml": b"<x/>", "data.ndc": (b"\0" * MiB, 400)},
+        ),
+        "xlsx 400 MiB sharedStrings": _zip_with(
+            tmp / "bomb.xlsx",
+            {
+                "[Content_Types].xml": b"<Types/>",
+                "xl/workbook.xml": b'<workbook><sheets><sheet name="Channel_1-001" '
+                b'sheetId="1"/></sheets></workbook>',
+                "xl/sharedStrings.xml": (b"<si><t>a</t></si>" * 65536, 400),
+            },
+        ),
     }
     path = tmp / "bomb.parquet"
-    block = pa.table({n: np.zeros(1_000_000) for n in ("test_time_second", "voltage_volt", "current_ampere", "a")})
+    block = pa.table(
+        {
+            n: np.zeros(1_000_000)
+            for n in ("test_time_second", "voltage_volt", "current_ampere", "a")
+        }
+    )
     with pq.ParquetWriter(path, block.schema, compression="zstd") as writer:
         for _ in range(50):
             writer.write_table(block)
@@ -53,8 +72,11 @@ def bombs(tmp: Path) -> None:
     for name, file in cases.items():
         start = time.perf_counter()
         out = _read_in_child(file)
-        print(f"{name:30s} {file.stat().st_size / MiB:6.2f} MiB file  -> {out['error']:15s} "
-              f"peak {out['peak_mib']:6.0f} MiB, {time.perf_counter() - start:5.1f} s (child incl. imports)")
+        print(
+            f"{name:30s} {file.stat().st_size / MiB:6.2f} MiB file  -> {out['error']:15s} "
+            f"peak {out['peak_mib']:6.0f} MiB, {time.perf_counter() - start:5.1f} s (child incl. "
+            f"imports)"
+        )
 
 
 def superlinear(tmp: Path) -> None:
@@ -72,7 +94,9 @@ def superlinear(tmp: Path) -> None:
     start = time.perf_counter()
     records(data, {"start": 0, "end": len(data), "new_layout": True}, "x.mpr")
     print(f".mpr 20,000 repeated column ids {time.perf_counter() - start:6.3f} s")
-    header = ",".join(["Test Time (s)", "Voltage (V)", "Current (A)"] + [f"aux{k}" for k in range(n)])
+    header = ",".join(
+        ["Test Time (s)", "Voltage (V)", "Current (A)"] + [f"aux{k}" for k in range(n)]
+    )
     rows = [",".join([str(r), "3.5", "0.1" if r < 10 else "-0.1"] + ["1"] * n) for r in range(20)]
     csv = tmp / "wide.csv"
     csv.write_text("\n".join([header, *rows]) + "\n")
@@ -86,14 +110,20 @@ def login_flood(tmp: Path, attackers: int = 16, seconds: float = 10.0) -> None:
 
     credentials = tmp / "users.json"
     add_user(credentials, "alice", "wonderland")
-    config = ServeConfig(workspace=str(tmp / "flood"), auth="basic", credentials=str(credentials),
-                         cookie_secret="bench-cookie-secret-0123456789abcdef")
+    config = ServeConfig(
+        workspace=str(tmp / "flood"),
+        auth="basic",
+        credentials=str(credentials),
+        cookie_secret="bench-cookie-secret-0123456789abcdef",
+    )
     with running_server(config) as url:
         stop = time.monotonic() + seconds
         attempts = [0]
 
         def attack(k):
-            data = urllib.parse.urlencode({"username": f"user{k % 3}", "password": "guess"}).encode()
+            data = urllib.parse.urlencode(
+                {"username": f"user{k % 3}", "password": "guess"}
+            ).encode()
             while time.monotonic() < stop:
                 try:
                     with urllib.request.urlopen(f"{url}/login", data=data, timeout=30) as r:
@@ -115,15 +145,19 @@ def login_flood(tmp: Path, attackers: int = 16, seconds: float = 10.0) -> None:
         for t in threads:
             t.join()
     waits.sort()
-    print(f"login flood: {attackers} clients, {attempts[0]} attempts in {seconds:g} s; other users' "
-          f"requests: median {statistics.median(waits) * 1000:.1f} ms, p95 {waits[int(0.95 * len(waits))] * 1000:.1f} ms")
+    print(
+        f"login flood: {attackers} clients, {attempts[0]} attempts in {seconds:g} s; other users' "
+        f"requests: median {statistics.median(waits) * 1000:.1f} ms, p95 "
+        f"{waits[int(0.95 * len(waits))] * 1000:.1f} ms"
+    )
 
 
 #: Sends the chunks of a made-up file through the page's own upload widget (its view's upload
 #: routine), skipping the widget's size check: the messages are those of a real upload.
 SEND_FAKE_FILE = """(size) => new Promise((resolve) => {
   const found = [];
-  const walk = (v) => { if (!v) return; if (v.model && String(v.model.type).endsWith('FileDropper')) found.push(v);
+  const walk = (v) => { if (!v) return; if (v.model &&
+  String(v.model.type).endsWith('FileDropper')) found.push(v);
                         for (const k of (v.child_views ? [...v.child_views] : [])) walk(k); };
   Object.values(Bokeh.index).forEach(walk);
   const fake = {name: 'huge.txt', size: size, type: 'text/plain',
@@ -154,7 +188,11 @@ def oversized_upload(tmp: Path, declared_bytes: int = 2 * 10**9) -> None:
             return total
 
         def spooled():
-            return sum(f.stat().st_size for f in spool.rglob("*") if f.is_file()) if spool.exists() else 0
+            return (
+                sum(f.stat().st_size for f in spool.rglob("*") if f.is_file())
+                if spool.exists()
+                else 0
+            )
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -184,15 +222,22 @@ def oversized_upload(tmp: Path, declared_bytes: int = 2 * 10**9) -> None:
             elapsed = time.perf_counter() - start
             done.set()
             watcher.join()
-            shown = page.locator("text=/larger than|refused|too large/i").first.inner_text(timeout=10_000)
+            shown = page.locator("text=/larger than|refused|too large/i").first.inner_text(
+                timeout=10_000
+            )
             browser.close()
     finally:
         stop_process(server)
     waits.sort()
-    print(f"oversized upload: {declared_bytes / 1e9:g} GB declared, chunks {outcome} in {elapsed:.1f} s; server "
-          f"+{(peak[0] - baseline) / 2**20:.0f} MiB over its {baseline / 2**20:.0f} MiB (with job processes), "
-          f"spool on disk at most {disk[0] / 2**20:.1f} MiB; /liveness median {statistics.median(waits) * 1000:.1f} ms, "
-          f"p95 {waits[int(0.95 * len(waits))] * 1000:.1f} ms; the page said: {shown[:120]!r}")
+    print(
+        f"oversized upload: {declared_bytes / 1e9:g} GB declared, chunks {outcome} in "
+        f"{elapsed:.1f} s; server "
+        f"+{(peak[0] - baseline) / 2**20:.0f} MiB over its {baseline / 2**20:.0f} MiB (with job "
+        f"processes), "
+        f"spool on disk at most {disk[0] / 2**20:.1f} MiB; /liveness median "
+        f"{statistics.median(waits) * 1000:.1f} ms, "
+        f"p95 {waits[int(0.95 * len(waits))] * 1000:.1f} ms; the page said: {shown[:120]!r}"
+    )
 
 
 if __name__ == "__main__":

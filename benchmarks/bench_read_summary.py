@@ -36,7 +36,8 @@ FLOOR = r"""
 import polars as pl, sys, time
 t0 = time.perf_counter()
 df = (pl.scan_csv(sys.argv[1], separator="\t", skip_rows=4, has_header=True, encoding="utf8-lossy")
-        .group_by("Cyc-Count").agg(pl.col("Ah-Cyc-Charge-0").max(), pl.col("Ah-Cyc-Discharge-0").max()).collect())
+        .group_by("Cyc-Count").agg(pl.col("Ah-Cyc-Charge-0").max(),
+        pl.col("Ah-Cyc-Discharge-0").max()).collect())
 assert df.height > 0
 print("WORK_S", time.perf_counter() - t0)
 """
@@ -44,12 +45,18 @@ print("WORK_S", time.perf_counter() - t0)
 # libraries they use are imported on first use, not by `import batteryviz`; xarray imports
 # dask.array (when installed) on the first Variable it builds; format detection imports every
 # registered reader on its first call
-IMPORTS = ("import xarray, dask.array, polars, numpy, batteryviz.io.registry, batteryviz.io.basytec, batteryviz.io.bdf, "
-           "batteryviz.analysis.summary\nbatteryviz.io.registry.READERS.by_priority()")
-READ = r"""
+IMPORTS = (
+    "import xarray, dask.array, polars, numpy, batteryviz.io.registry, batteryviz.io.basytec, "
+    "batteryviz.io.bdf, "
+    "batteryviz.analysis.summary\nbatteryviz.io.registry.READERS.by_priority()"
+)
+READ = (
+    r"""
 import sys, time, batteryviz as bv
 bv.read, bv.CycleSummary  # imports
-""" + IMPORTS + r"""
+"""
+    + IMPORTS
+    + r"""
 import resource; print("BASE_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 t0 = time.perf_counter()
 ds = bv.read(sys.argv[1]); s = bv.CycleSummary().compute(ds); assert s.sizes["cycle"] > 0
@@ -57,6 +64,7 @@ print("WORK_S", time.perf_counter() - t0)
 import numpy as np
 print("NUMERIC_BYTES", sum(v.nbytes for v in ds.data_vars.values()))
 """
+)
 PARSE = r"""
 import itertools, sys, tempfile, time
 import numpy as np, polars as pl
@@ -74,11 +82,14 @@ needed = {}
 for var in ds.data_vars.values():
     column = var.attrs.get("source_column")
     if column and not var.attrs.get("deferred"):
-        needed[column] = (pl.Enum(COMMANDS) if column == "Command" else pl.Int64 if np.issubdtype(var.dtype, np.integer)
+        needed[column] = (pl.Enum(COMMANDS) if column == "Command" else pl.Int64 if
+        np.issubdtype(var.dtype, np.integer)
                           else pl.Float64)
 t0 = time.perf_counter()
-df = pl.scan_csv(sys.argv[1], separator=separator, has_header=False, skip_lines=n_header, quote_char=None,
-                 schema={n: needed.get(n, pl.String) for n in names}, encoding="utf8-lossy").select(list(needed)).collect()
+df = pl.scan_csv(sys.argv[1], separator=separator, has_header=False, skip_lines=n_header,
+quote_char=None,
+                 schema={n: needed.get(n, pl.String) for n in names},
+                 encoding="utf8-lossy").select(list(needed)).collect()
 assert df.height > 0
 print("WORK_S", time.perf_counter() - t0)
 """
@@ -87,20 +98,29 @@ import sys, batteryviz as bv
 from batteryviz.export import write_dataset
 write_dataset(bv.read(sys.argv[1]), sys.argv[2])
 """
-REOPEN = r"""
+REOPEN = (
+    r"""
 import sys, time, batteryviz as bv
 bv.read, bv.CycleSummary  # imports
-""" + IMPORTS + r"""
+"""
+    + IMPORTS
+    + r"""
 t0 = time.perf_counter()
 ds = bv.read(sys.argv[1]); s = bv.CycleSummary().compute(ds); assert s.sizes["cycle"] > 0
 print("WORK_S", time.perf_counter() - t0)
 """
+)
 
 
 def run(code: str, *args) -> dict:
-    wrapper = code + "\nimport resource; print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    wrapper = (
+        code + "\nimport resource; print('PEAK_KB', "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", wrapper, *map(str, args)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *map(str, args)], capture_output=True, text=True, check=True
+    )
     wall = time.perf_counter() - t0
     res = {"wall_s": round(wall, 3)}
     for line in out.stdout.splitlines():
@@ -137,7 +157,10 @@ def bench(n_rows: int) -> dict:
         runs["reopen"].append(run(REOPEN, parquet))
     for key, rounds in runs.items():
         ordered = sorted(rounds, key=lambda r: r["work_s"])
-        result[key] = {**ordered[len(ordered) // 2], "work_s_each_round": [r["work_s"] for r in rounds]}
+        result[key] = {
+            **ordered[len(ordered) // 2],
+            "work_s_each_round": [r["work_s"] for r in rounds],
+        }
     result["read_vs_floor"] = round(result["read"]["wall_s"] / result["floor"]["wall_s"], 2)
     result["read_vs_floor_work"] = round(result["read"]["work_s"] / result["floor"]["work_s"], 2)
     result["parse_vs_floor_work"] = round(result["parse"]["work_s"] / result["floor"]["work_s"], 2)
@@ -145,8 +168,11 @@ def bench(n_rows: int) -> dict:
     result["reopen_speedup_work"] = round(result["read"]["work_s"] / result["reopen"]["work_s"], 2)
     result["peak_vs_numeric"] = round(result["read"]["peak_mib"] / result["read"]["numeric_mib"], 2)
     # the memory the work itself takes (the interpreter and the imported libraries excluded)
-    result["work_peak_vs_numeric"] = round((result["read"]["peak_mib"] - result["read"]["after_imports_mib"])
-                                           / result["read"]["numeric_mib"], 2)
+    result["work_peak_vs_numeric"] = round(
+        (result["read"]["peak_mib"] - result["read"]["after_imports_mib"])
+        / result["read"]["numeric_mib"],
+        2,
+    )
     return result
 
 

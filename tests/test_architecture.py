@@ -12,7 +12,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "batteryviz"
 
 #: The bottom layer: what every other part speaks. It imports nothing above itself.
-DATA_MODEL = {"batteryviz.schema", "batteryviz.cycles", "batteryviz.quality", "batteryviz.errors", "batteryviz.testplan"}
+DATA_MODEL = {
+    "batteryviz.schema",
+    "batteryviz.cycles",
+    "batteryviz.quality",
+    "batteryviz.errors",
+    "batteryviz.testplan",
+}
 PLOTTING = ("panel", "holoviews", "bokeh", "batteryviz.viz", "batteryviz.ui", "batteryviz.plots")
 
 
@@ -22,12 +28,18 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> set[str]:
-    """Dotted names imported by one file (``from a import b`` gives ``a.b`` when that is a module)."""
+    """Dotted names imported by one file (``from a import b`` gives ``a.b`` when that is a
+    module)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for child in node.body for n in ast.walk(child)}
+    skip = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in node.body
+        for n in ast.walk(child)
+    }
     out = set()
     for node in ast.walk(tree):
         if id(node) in skip:
@@ -86,8 +98,16 @@ def circles() -> list[list[str]]:
 
 
 def test_the_graph_is_read_from_every_module():
-    assert {"batteryviz.io.reading", "batteryviz.analysis.summary", "batteryviz.viz.plots", "batteryviz.ui.app"} <= set(MODULES)
-    assert "batteryviz.viz.plots" in GRAPH["batteryviz.ui.app"] or "batteryviz.viz" in GRAPH["batteryviz.ui.app"]
+    assert {
+        "batteryviz.io.reading",
+        "batteryviz.analysis.summary",
+        "batteryviz.viz.plots",
+        "batteryviz.ui.app",
+    } <= set(MODULES)
+    assert (
+        "batteryviz.viz.plots" in GRAPH["batteryviz.ui.app"]
+        or "batteryviz.viz" in GRAPH["batteryviz.ui.app"]
+    )
 
 
 def test_there_is_no_import_circle():
@@ -116,7 +136,28 @@ def test_analysis_modules_do_not_import_holoviews_when_used():
     import subprocess
     import sys
 
-    code = ("import sys, batteryviz as bv; bv.CycleSummary().compute(bv.read(bv.example_file())); "
-            "print(sorted(m for m in ('holoviews', 'panel', 'bokeh') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, batteryviz as bv; bv.CycleSummary().compute(bv.read(bv.example_file())); "
+        "print(sorted(m for m in ('holoviews', 'panel', 'bokeh') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_keeps_the_style(command):
+    """``ruff`` with the configuration in pyproject.toml (line length 100, pyflakes, pycodestyle,
+    import sorting) passes on the package, the tests and the benchmarks."""
+    import subprocess
+    import sys
+
+    root = PACKAGE.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "batteryviz", "tests", "benchmarks"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

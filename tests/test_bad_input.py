@@ -8,8 +8,14 @@ import pytest
 import batteryviz as bv
 from batteryviz import schema
 from batteryviz.errors import (
-    BatteryvizError, BinaryFileError, EmptyFileError, FileTooLargeError, MissingColumnError,
-    ParseError, TruncatedFileError, UnknownFormatError,
+    BatteryvizError,
+    BinaryFileError,
+    EmptyFileError,
+    FileTooLargeError,
+    MissingColumnError,
+    ParseError,
+    TruncatedFileError,
+    UnknownFormatError,
 )
 from batteryviz.quality import warnings_of
 
@@ -132,7 +138,15 @@ def test_file_too_large_for_memory_is_refused_up_front(example_path):
 
 
 def test_all_errors_share_one_base_class():
-    for cls in (EmptyFileError, UnknownFormatError, BinaryFileError, MissingColumnError, ParseError, TruncatedFileError, FileTooLargeError):
+    for cls in (
+        EmptyFileError,
+        UnknownFormatError,
+        BinaryFileError,
+        MissingColumnError,
+        ParseError,
+        TruncatedFileError,
+        FileTooLargeError,
+    ):
         assert issubclass(cls, BatteryvizError)
 
 
@@ -149,7 +163,9 @@ def test_cp1252_header_with_ascii_rows_reads_as_its_utf8_twin(tmp_path, example_
     lines = example_lines[:300]
     assert any(b"\xb0" in ln for ln in lines[:20]) and all(ln.isascii() for ln in lines[20:])
     cp = bv.read(write(tmp_path, lines, "cp1252.txt"))
-    utf8 = bv.read(write(tmp_path, [ln.decode("cp1252").encode("utf-8") for ln in lines], "utf8.txt"))
+    utf8 = bv.read(
+        write(tmp_path, [ln.decode("cp1252").encode("utf-8") for ln in lines], "utf8.txt")
+    )
     assert cp["ambient_temperature_celsius"].attrs["source_column"] == "T1[°C]"
     for name in ("test_time_second", "voltage_volt", "current_ampere", "command"):
         np.testing.assert_array_equal(cp[name].values, utf8[name].values)
@@ -196,21 +212,31 @@ def test_a_row_longer_than_the_header_names_its_line_then_skips_on_request(tmp_p
         bv.read(p)
     assert exc.value.line == k + 1 and str(p) in str(exc.value)
     ds = bv.read(p, on_bad_lines="skip")
-    assert ds.sizes["record"] == bv.read(write(tmp_path, example_lines, "clean.txt")).sizes["record"] - 1
+    assert (
+        ds.sizes["record"]
+        == bv.read(write(tmp_path, example_lines, "clean.txt")).sizes["record"] - 1
+    )
     assert any("more fields than the header" in w for w in warnings_of(ds))
 
 
 def test_a_trailing_separator_on_every_line_is_not_a_longer_row(tmp_path):
-    rows = ["Test Time (s),Voltage (V),Current (A),"] + [f"{t},{3 + t / 100},{0.1 if t < 5 else -0.1}," for t in range(10)]
+    rows = ["Test Time (s),Voltage (V),Current (A),"] + [
+        f"{t},{3 + t / 100},{0.1 if t < 5 else -0.1}," for t in range(10)
+    ]
     p = tmp_path / "trailing.csv"
     p.write_text("\n".join(rows) + "\n")
     assert bv.read(p).sizes["record"] == 10
 
 
-@pytest.mark.parametrize("reader_file", ["bdf/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.bdf.csv",
-                                         "maccor/pyprobe_sample_data_maccor.csv",
-                                         "biologic/pyprobe_Sample_data_biologic_01_MB_CA1.txt",
-                                         "novonix/pyprobe_sample_data_novonix.csv"])
+@pytest.mark.parametrize(
+    "reader_file",
+    [
+        "bdf/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.bdf.csv",
+        "maccor/pyprobe_sample_data_maccor.csv",
+        "biologic/pyprobe_Sample_data_biologic_01_MB_CA1.txt",
+        "novonix/pyprobe_sample_data_novonix.csv",
+    ],
+)
 def test_each_text_reader_refuses_a_longer_row_by_its_line(tmp_path, real, reader_file):
     lines = (real / reader_file).read_bytes().split(b"\n")
     k = len(lines) - 3
@@ -275,4 +301,7 @@ def test_a_rest_only_file_of_three_rows_stores_converts_and_summarises(tmp_path)
     out = write_dataset(bv.read(p), tmp_path / "rest.bdf.parquet")
     summary = CycleSummary().compute(bv.read(out))
     assert summary.sizes["cycle"] == 0
-    assert summary.attrs["capacity_source"].startswith("none") and "no cycles" in summary.attrs["quality_warnings"]
+    assert (
+        summary.attrs["capacity_source"].startswith("none")
+        and "no cycles" in summary.attrs["quality_warnings"]
+    )

@@ -37,8 +37,12 @@ def client():
 def files(tmp_path, example_path):
     folder = tmp_path / "cells"
     folder.mkdir()
-    picks = [example_path, DATA / "simulated" / "basytec_rate_fade_de.txt", REAL / "neware" / "cellpy_neware_uio.csv",
-             REAL / "arbin" / "cellpy_20160805_test001_45_cc_01.res"]
+    picks = [
+        example_path,
+        DATA / "simulated" / "basytec_rate_fade_de.txt",
+        REAL / "neware" / "cellpy_neware_uio.csv",
+        REAL / "arbin" / "cellpy_20160805_test001_45_cc_01.res",
+    ]
     out = []
     for k, src in enumerate(picks):
         dst = folder / f"{k}_{src.name}"
@@ -73,7 +77,14 @@ def test_a_resumed_batch_repeats_no_work(client, files, tmp_path):
     assert second.done == [] and len(second.skipped) == len(first.done)
     assert {p: p.stat().st_mtime_ns for p in out.rglob("done.json")} == stamps
     # changed parameters mean different results: that cell is recomputed
-    third = run_batch(files[:1], out, analyses=["summary"], params={"summary": {"active_mass_mg": 25000.0}}, client=client, progress=False)
+    third = run_batch(
+        files[:1],
+        out,
+        analyses=["summary"],
+        params={"summary": {"active_mass_mg": 25000.0}},
+        client=client,
+        progress=False,
+    )
     assert third.done == [str(files[0])]
 
 
@@ -89,7 +100,9 @@ def test_a_worker_killed_mid_batch_and_the_batch_still_completes(client, files, 
 
     killer = threading.Thread(target=kill)
     killer.start()
-    report = run_batch(good, out, analyses=["summary"], client=client, progress=False, delay_s=3.0, retries=3)
+    report = run_batch(
+        good, out, analyses=["summary"], client=client, progress=False, delay_s=3.0, retries=3
+    )
     killer.join()
     assert sorted(report.done) == sorted(map(str, good)) and not report.failed
     for f in good:
@@ -97,7 +110,9 @@ def test_a_worker_killed_mid_batch_and_the_batch_still_completes(client, files, 
         with xr.open_dataset(done["results"]["summary"]) as s:
             assert s.sizes["cycle"] > 0
     client.wait_for_workers(2, timeout=60)
-    assert victim not in client.scheduler_info()["workers"]  # it really died (the nanny started a new one)
+    assert (
+        victim not in client.scheduler_info()["workers"]
+    )  # it really died (the nanny started a new one)
 
 
 def test_get_client_prefers_an_explicit_address_then_the_environment(client, monkeypatch):
@@ -113,14 +128,22 @@ def test_get_client_prefers_an_explicit_address_then_the_environment(client, mon
 
 def test_local_workers_keep_freed_memory_and_share_the_cores_among_polars(client):
     # Dask's MALLOC_TRIM_THRESHOLD_=65536 made reads ~30 % slower in workers; keeping freed
-    # heap for the next file made them ~10 % faster than glibc's defaults (benchmarks/bench_batch.py)
+    # heap for the next file made them ~10 % faster than glibc's defaults
+    # (benchmarks/bench_batch.py)
     from batteryviz.cluster import MMAP_THRESHOLD, TRIM_THRESHOLD
 
-    env = client.run(lambda: (os.environ.get("MALLOC_MMAP_THRESHOLD_"), os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-                              __import__("polars").thread_pool_size()))
+    env = client.run(
+        lambda: (
+            os.environ.get("MALLOC_MMAP_THRESHOLD_"),
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            __import__("polars").thread_pool_size(),
+        )
+    )
     cores = os.cpu_count() or 1
-    assert all((mmap, trim) == (str(MMAP_THRESHOLD), str(TRIM_THRESHOLD)) and threads == max(1, cores // 2)
-               for mmap, trim, threads in env.values()), env
+    assert all(
+        (mmap, trim) == (str(MMAP_THRESHOLD), str(TRIM_THRESHOLD)) and threads == max(1, cores // 2)
+        for mmap, trim, threads in env.values()
+    ), env
 
 
 def test_worker_environment_shares_cores_unless_polars_threads_are_given():
@@ -128,7 +151,9 @@ def test_worker_environment_shares_cores_unless_polars_threads_are_given():
 
     cores = os.cpu_count() or 1
     assert worker_environment(1)["POLARS_MAX_THREADS"] == str(cores)
-    assert worker_environment(1, polars_threads=1)["POLARS_MAX_THREADS"] == "1"  # one core per worker
+    assert (
+        worker_environment(1, polars_threads=1)["POLARS_MAX_THREADS"] == "1"
+    )  # one core per worker
     assert worker_environment(cores * 2)["POLARS_MAX_THREADS"] == "1"
     assert worker_environment(1, threads_per_worker=3)["POLARS_MAX_THREADS"] == "3"
 

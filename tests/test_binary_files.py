@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 import zipfile
 
 import numpy as np
 import pytest
 
 import batteryviz as bv
-from batteryviz.errors import BatteryvizError, BinaryFileError, EmptyFileError, MissingColumnError, UnknownFormatError
+from batteryviz.errors import (
+    BatteryvizError,
+    BinaryFileError,
+    EmptyFileError,
+    MissingColumnError,
+    UnknownFormatError,
+)
 
 from .conftest import REAL
 
@@ -29,7 +34,9 @@ def test_nda_records_and_per_cycle_capacities():
     # NewareNDA's reference (cycle_mode "chg") and the file's own counter agree here: 3 cycles
     np.testing.assert_array_equal(s.cycle.values, [1, 2, 3])
     np.testing.assert_allclose(s["charge_capacity_ah"] * 1000, [0, 5811.025, 5815.090], atol=0.01)
-    np.testing.assert_allclose(s["discharge_capacity_ah"] * 1000, [3790.168, 5806.646, 0], atol=0.01)
+    np.testing.assert_allclose(
+        s["discharge_capacity_ah"] * 1000, [3790.168, 5806.646, 0], atol=0.01
+    )
     np.testing.assert_allclose(s["charge_energy_wh"] * 1000, [0, 21961.174, 21972.916], rtol=2e-4)
 
 
@@ -52,7 +59,9 @@ def test_rest_only_ndax_reads_and_says_there_are_no_cycles():
     ds = bv.read(NEWARE / "newarenda_123456789012_Unit27_Example_Data_File.ndax")
     assert ds.sizes["record"] == 301
     assert ds["voltage_volt"].values[0] == pytest.approx(2.982991, abs=1e-6)
-    assert ds["test_time_second"].values[-1] - ds["test_time_second"].values[0] == pytest.approx(300.0, abs=1.0)
+    assert ds["test_time_second"].values[-1] - ds["test_time_second"].values[0] == pytest.approx(
+        300.0, abs=1.0
+    )
     assert ds["ambient_temperature_celsius"].values[-1] == pytest.approx(25.413998, abs=1e-5)
     assert ds["temperature_t2_celsius"].values[-1] == pytest.approx(25.487, abs=1e-5)
     s = bv.CycleSummary().compute(ds)
@@ -103,13 +112,85 @@ def test_ndax_with_a_member_missing(tmp_path):
 RES = REAL / "arbin" / "cellpy_20160805_test001_45_cc_01.res"
 
 # cellpy's golden summary for this silicon half cell (Ah), lithiation ("discharge") first
-RES_CHARGE = [0.001625, 0.001700, 0.001732, 0.001576, 0.001535, 0.001537, 0.001535, 0.001532, 0.001575,
-              0.001528, 0.001542, 0.001540, 0.001573, 0.001565, 0.001555, 0.001586, 0.001525, 0.0]
-RES_DISCHARGE = [0.001755, 0.001567, 0.001586, 0.001517, 0.001471, 0.001471, 0.001471, 0.001465, 0.001509,
-                 0.001463, 0.001478, 0.001476, 0.001507, 0.001503, 0.001492, 0.001526, 0.001465, 0.000239]
-RES_CE = [92.61, 108.43, 109.19, 103.87, 104.36, 104.52, 104.40, 104.59, 104.34, 104.44, 104.38, 104.34,
-          104.32, 104.12, 104.25, 103.89, 104.13]
-RES_LAST_POINT = [1457, 2283, 3119, 3635, 4133, 4632, 5130, 5628, 6134, 6632, 7133, 7633, 8143, 8649, 9154, 9666, 10165, 10261]
+RES_CHARGE = [
+    0.001625,
+    0.001700,
+    0.001732,
+    0.001576,
+    0.001535,
+    0.001537,
+    0.001535,
+    0.001532,
+    0.001575,
+    0.001528,
+    0.001542,
+    0.001540,
+    0.001573,
+    0.001565,
+    0.001555,
+    0.001586,
+    0.001525,
+    0.0,
+]
+RES_DISCHARGE = [
+    0.001755,
+    0.001567,
+    0.001586,
+    0.001517,
+    0.001471,
+    0.001471,
+    0.001471,
+    0.001465,
+    0.001509,
+    0.001463,
+    0.001478,
+    0.001476,
+    0.001507,
+    0.001503,
+    0.001492,
+    0.001526,
+    0.001465,
+    0.000239,
+]
+RES_CE = [
+    92.61,
+    108.43,
+    109.19,
+    103.87,
+    104.36,
+    104.52,
+    104.40,
+    104.59,
+    104.34,
+    104.44,
+    104.38,
+    104.34,
+    104.32,
+    104.12,
+    104.25,
+    103.89,
+    104.13,
+]
+RES_LAST_POINT = [
+    1457,
+    2283,
+    3119,
+    3635,
+    4133,
+    4632,
+    5130,
+    5628,
+    6134,
+    6632,
+    7133,
+    7633,
+    8143,
+    8649,
+    9154,
+    9666,
+    10165,
+    10261,
+]
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +258,12 @@ def test_mpr_peis_impedance_values():
     f = ds["frequency_hertz"].values
     re_z, im_z = ds["real_impedance_ohm"].values, ds["imaginary_impedance_ohm"].values
     assert f[0] == pytest.approx(10001.0) and f[-1] == pytest.approx(0.009313226, rel=1e-6)
-    assert re_z[0] == pytest.approx(5.521314, abs=1e-6) and im_z[0] == pytest.approx(-1.551307, abs=1e-6)
-    assert re_z[-1] == pytest.approx(95.288635, abs=1e-5) and im_z[-1] == pytest.approx(-80.352745, abs=1e-5)
+    assert re_z[0] == pytest.approx(5.521314, abs=1e-6) and im_z[0] == pytest.approx(
+        -1.551307, abs=1e-6
+    )
+    assert re_z[-1] == pytest.approx(95.288635, abs=1e-5) and im_z[-1] == pytest.approx(
+        -80.352745, abs=1e-5
+    )
     assert ds["voltage_volt"].values[0] == pytest.approx(3.032213, abs=1e-6)
 
 
@@ -194,8 +279,12 @@ def test_mpr_gcpl_without_current_says_so():
 def test_mpr_eclab_1150_modulo_bat():
     ds = bv.read(BIOLOGIC / "navani_00_test_02_MB_C01.mpr")
     assert ds.sizes["record"] == 11
-    np.testing.assert_allclose(ds["voltage_volt"].values[[0, -1]], [-1.650172, -1.650145], atol=1e-6)
-    np.testing.assert_allclose(ds["current_ampere"].values[[0, -1]] * 1000, [-0.0567, -0.0450], atol=1e-4)
+    np.testing.assert_allclose(
+        ds["voltage_volt"].values[[0, -1]], [-1.650172, -1.650145], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ds["current_ampere"].values[[0, -1]] * 1000, [-0.0567, -0.0450], atol=1e-4
+    )
 
 
 def test_mpr_gcpl_half_cycle_capacities():
@@ -205,11 +294,21 @@ def test_mpr_gcpl_half_cycle_capacities():
     s = bv.CycleSummary().compute(ds)
     # a cathode (2.0-3.8 V): charge first; the discharge from open circuit is cycle 0
     assert s.attrs["cycle_mode"] == "charge_first"
-    np.testing.assert_allclose(s["discharge_capacity_ah"] * 1000, [0.20653, 0.85285, 0.87633, 0.87468, 0.87666, 0.87861, 0.87949], atol=1e-5)
-    np.testing.assert_allclose(s["charge_capacity_ah"] * 1000, [0, 0.98678, 0.93709, 0.94194, 0.94793, 0.95169, 0.95589], atol=1e-5)
+    np.testing.assert_allclose(
+        s["discharge_capacity_ah"] * 1000,
+        [0.20653, 0.85285, 0.87633, 0.87468, 0.87666, 0.87861, 0.87949],
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        s["charge_capacity_ah"] * 1000,
+        [0, 0.98678, 0.93709, 0.94194, 0.94793, 0.95169, 0.95589],
+        atol=1e-5,
+    )
     # the current derived from dq/dt integrates back to the same capacities
     by_current = bv.CycleSummary(capacity_source="integration").compute(ds)
-    np.testing.assert_allclose(by_current["discharge_capacity_ah"][1:], s["discharge_capacity_ah"][1:], rtol=1e-3)
+    np.testing.assert_allclose(
+        by_current["discharge_capacity_ah"][1:], s["discharge_capacity_ah"][1:], rtol=1e-3
+    )
 
 
 def test_mpr_multi_technique_with_impedance_steps():

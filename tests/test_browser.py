@@ -9,18 +9,26 @@ in and sees none of Alice's cells, not even by putting her cell id in the URL. S
 from __future__ import annotations
 
 import re
-import urllib.parse
 
 import pytest
 
 from batteryviz.serve import ServeConfig, add_user
 from batteryviz.store import Workspace
 
-from .dashboard_support import ARTIFACTS, CHROMIUM, UNDRAWABLE_COLOURS, chromium_available, page_text, running_server
+from .dashboard_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    UNDRAWABLE_COLOURS,
+    chromium_available,
+    page_text,
+    running_server,
+)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not chromium_available(), reason=f"no Chromium at {CHROMIUM} (`apt-get install chromium`)"),
+    pytest.mark.skipif(
+        not chromium_available(), reason=f"no Chromium at {CHROMIUM} (`apt-get install chromium`)"
+    ),
 ]
 
 SECRET = "browser-test-cookie-secret-0123456789"
@@ -33,8 +41,12 @@ def lab(tmp_path_factory):
     credentials = root / "users.json"
     add_user(credentials, "alice", "wonderland")
     add_user(credentials, "bob", "builder")
-    config = ServeConfig(workspace=str(root / "workspace"), auth="basic", credentials=str(credentials),
-                         cookie_secret=SECRET)
+    config = ServeConfig(
+        workspace=str(root / "workspace"),
+        auth="basic",
+        credentials=str(credentials),
+        cookie_secret=SECRET,
+    )
     with running_server(config) as url:
         yield url, config
 
@@ -71,7 +83,11 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
     context, page = _login(browser, url, "alice", "wonderland")
     # upload a real export through the drop zone's file input
     page.locator("input[type=file]").set_input_files(str(fixture))
-    page.get_by_text(re.compile(r"navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09\.mpr: biologic_mpr, [\d,]+ rows")).wait_for()
+    page.get_by_text(
+        re.compile(
+            r"navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09\.mpr: biologic_mpr, [\d,]+ rows"
+        )
+    ).wait_for()
     [cell] = [c for c in Workspace(config.workspace, "alice").cells() if not c.example]
     page.wait_for_url(re.compile(f"cell={cell.id}"))
     assert "navani_jdb11" in page_text(page)  # what Bob must not see
@@ -102,12 +118,16 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
         peaks.wait_for()
     except Exception as exc:  # say what the page said (a script error stops it drawing)
         _shot(page, "03-dqdu-timeout")
-        pytest.fail(f"no dQ/dU peaks on the page ({type(exc).__name__}); script errors: {page.errors}")
+        pytest.fail(
+            f"no dQ/dU peaks on the page ({type(exc).__name__}); script errors: {page.errors}"
+        )
     found = int(re.search(r"Peaks found: (\d+)", peaks.text_content()).group(1))
     assert found > 0
     page.locator(".bv-plot-dqdu").first.wait_for()
     _shot(page, "03-dqdu")
-    assert page.evaluate(UNDRAWABLE_COLOURS) == []  # every colour of every glyph is one BokehJS can draw
+    assert (
+        page.evaluate(UNDRAWABLE_COLOURS) == []
+    )  # every colour of every glyph is one BokehJS can draw
     # the page asked the lab's server only (no font or script from a CDN) and raised no script error
     elsewhere = {u for u in page.requests if not u.startswith((f"{url}/", "data:", "blob:"))}
     assert not elsewhere
@@ -116,7 +136,9 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
 
     # Bob: his own workspace only
     context, page = _login(browser, url, "bob", "builder")
-    page.get_by_text("basytec_rate_fade.txt", exact=True).first.wait_for()  # his example cell is open
+    page.get_by_text(
+        "basytec_rate_fade.txt", exact=True
+    ).first.wait_for()  # his example cell is open
     assert "navani_jdb11" not in page_text(page)
     page.goto(f"{url}/?cell={cell.id}&tab=overview")
     page.get_by_text(f"There is no cell '{cell.id}' in your workspace").wait_for()

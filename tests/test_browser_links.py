@@ -47,8 +47,10 @@ def lab_with_results(tmp_path_factory):
 def _result_on_screen(page) -> bool:
     """The page shows a drawn result (plots) and nowhere the Run hint (hidden tabs are not in
     the page until chosen, so what is drawn is the linked tab's)."""
-    return (page.locator("canvas").count() > 0
-            and page.get_by_text("Choose the parameters and press").count() == 0)
+    return (
+        page.locator("canvas").count() > 0
+        and page.get_by_text("Choose the parameters and press").count() == 0
+    )
 
 
 def test_every_analysis_link_opens_its_result_in_fresh_browsers(browser, lab_with_results):
@@ -97,8 +99,13 @@ def test_every_result_tab_fits_the_screen(browser, lab_with_results, viewport):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"tab-{tab}-{width}.png"), full_page=True)
         scroll = page.evaluate("() => document.documentElement.scrollWidth")
-        rights = page.locator("canvas").evaluate_all("cs => cs.map(c => c.getBoundingClientRect()).filter(r => r.width > 0).map(r => r.right)")
-        if scroll > width or any(r > width + 1 for r in rights):  # Playwright's locators see into shadow roots
+        rights = page.locator("canvas").evaluate_all(
+            "cs => cs.map(c => c.getBoundingClientRect()).filter(r => r.width > 0).map(r => "
+            "r.right)"
+        )
+        if scroll > width or any(
+            r > width + 1 for r in rights
+        ):  # Playwright's locators see into shadow roots
             overflowing[tab] = (scroll, max(rights, default=0))
     context.close()
     assert overflowing == {}

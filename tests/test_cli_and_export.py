@@ -24,12 +24,25 @@ def test_summary_example_prints_34_cycles(capsys):
 
 def test_summary_csv_has_cycle_column_and_documented_names(tmp_path, example_path):
     out = tmp_path / "s.csv"
-    assert main(["summary", str(example_path), "--nominal-capacity-mah", "5000", "-o", str(out)]) == 0
+    assert (
+        main(["summary", str(example_path), "--nominal-capacity-mah", "5000", "-o", str(out)]) == 0
+    )
     df = pd.read_csv(out)
     assert list(df["cycle"]) == list(range(1, 35))
-    for col in ("charge_capacity_ah", "discharge_capacity_ah", "coulombic_efficiency_percent", "charge_energy_wh",
-                "mean_discharge_voltage_v", "min_voltage_v", "max_voltage_v", "charge_duration_h",
-                "discharge_c_rate", "retention_percent", "equivalent_full_cycles", "mean_temperature_celsius"):
+    for col in (
+        "charge_capacity_ah",
+        "discharge_capacity_ah",
+        "coulombic_efficiency_percent",
+        "charge_energy_wh",
+        "mean_discharge_voltage_v",
+        "min_voltage_v",
+        "max_voltage_v",
+        "charge_duration_h",
+        "discharge_c_rate",
+        "retention_percent",
+        "equivalent_full_cycles",
+        "mean_temperature_celsius",
+    ):
         assert col in df.columns
 
 
@@ -37,7 +50,19 @@ def test_summary_xlsx_opens_with_openpyxl(tmp_path):
     import openpyxl
 
     out = tmp_path / "s.xlsx"
-    assert main(["summary", str(REAL / "neware" / "cellpy_neware_uio.csv"), "--active-mass-mg", "2.08", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "summary",
+                str(REAL / "neware" / "cellpy_neware_uio.csv"),
+                "--active-mass-mg",
+                "2.08",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     wb = openpyxl.load_workbook(out)
     assert {"Summary", "Parameters", "Definitions"} <= set(wb.sheetnames)
     rows = list(wb["Summary"].values)
@@ -61,7 +86,11 @@ def test_convert_round_trip_gives_the_same_summary(tmp_path, example_path, suffi
     out = tmp_path / f"cell{suffix}"
     assert main(["convert", str(example_path), "-o", str(out)]) == 0
     if suffix in (".nc", ".zarr"):
-        ds = xr.open_dataset(out, engine="h5netcdf") if suffix == ".nc" else xr.open_zarr(out, consolidated=False)
+        ds = (
+            xr.open_dataset(out, engine="h5netcdf")
+            if suffix == ".nc"
+            else xr.open_zarr(out, consolidated=False)
+        )
     else:
         ds = bv.read(out)
     ref = bv.CycleSummary().compute(bv.read(example_path))
@@ -78,17 +107,28 @@ def test_info_lists_format_cycles_and_metadata(capsys):
 def test_bad_file_is_one_line_and_exit_status_2(tmp_path):
     p = tmp_path / "x.txt"
     p.write_text("nothing to see\n")
-    proc = subprocess.run([sys.executable, "-m", "batteryviz.cli", "summary", str(p)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "batteryviz.cli", "summary", str(p)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "x.txt" in proc.stderr
 
 
-def test_a_file_too_large_for_memory_streams_to_parquet_with_the_same_numbers(tmp_path, example_path):
+def test_a_file_too_large_for_memory_streams_to_parquet_with_the_same_numbers(
+    tmp_path, example_path
+):
     out = tmp_path / "big.bdf.parquet"
     assert main(["convert", str(example_path), "-o", str(out), "--max-memory-mb", "1"]) == 0
     streamed = bv.read(out)
     direct = bv.read(example_path)
-    for name in ("test_time_second", "voltage_volt", "current_ampere", "cycle_count", "step_type", "unix_time_second"):
+    for name in (
+        "test_time_second",
+        "voltage_volt",
+        "current_ampere",
+        "cycle_count",
+        "step_type",
+        "unix_time_second",
+    ):
         np.testing.assert_allclose(streamed[name].values, direct[name].values)
     s1 = bv.CycleSummary().compute(streamed)
     s2 = bv.CycleSummary().compute(direct)
@@ -96,8 +136,14 @@ def test_a_file_too_large_for_memory_streams_to_parquet_with_the_same_numbers(tm
     assert s1.attrs["capacity_source"] == s2.attrs["capacity_source"]
 
 
-@pytest.mark.parametrize("rel", ["arbin/cellpy_20160805_test001_45_cc_01.res", "neware/newarenda_TestFile.nda",
-                                 "biologic/navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "arbin/cellpy_20160805_test001_45_cc_01.res",
+        "neware/newarenda_TestFile.nda",
+        "biologic/navani_jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr",
+    ],
+)
 def test_info_and_summary_on_binary_files(rel, capsys, tmp_path):
     path = REAL / rel
     assert main(["info", str(path)]) == 0
@@ -122,28 +168,51 @@ def test_parquet_keeps_the_cycle_structure_and_another_mode_replaces_it(tmp_path
     reopened = bv.read(path)
     assert reopened.attrs["cycle_mode"] == "cycler" and reopened.sizes["cycle"] == 34
     first = bv.CycleSummary().compute(reopened)
-    xr.testing.assert_allclose(first["discharge_capacity_ah"], bv.CycleSummary().compute(example_ds)["discharge_capacity_ah"])
+    xr.testing.assert_allclose(
+        first["discharge_capacity_ah"],
+        bv.CycleSummary().compute(example_ds)["discharge_capacity_ah"],
+    )
     paired = bv.CycleSummary(cycle_mode="charge_first").compute(reopened)
     assert paired.attrs["cycle_mode"] == "charge_first"
 
 
-def test_parquet_carries_the_summary_aggregates_and_uses_them_only_when_they_match(tmp_path, example_ds):
+def test_parquet_carries_the_summary_aggregates_and_uses_them_only_when_they_match(
+    tmp_path, example_ds
+):
     import xarray as xr
 
     from batteryviz.analysis.summary import cached_aggregates
     from batteryviz.export import write_dataset
 
     reopened = bv.read(write_dataset(example_ds, tmp_path / "cell.bdf.parquet"))
-    assert reopened["cycle_aggregates"].sizes == {"cycle": 34, "aggregate": reopened.sizes["aggregate"]}
-    for params in ({}, {"capacity_source": "integration", "active_mass_mg": 2.0}, {"resistance_max_interval_s": 5.0}):
+    assert reopened["cycle_aggregates"].sizes == {
+        "cycle": 34,
+        "aggregate": reopened.sizes["aggregate"],
+    }
+    for params in (
+        {},
+        {"capacity_source": "integration", "active_mass_mg": 2.0},
+        {"resistance_max_interval_s": 5.0},
+    ):
         cached = bv.CycleSummary(**params).compute(reopened)
         fresh = bv.CycleSummary(**params).compute(reopened.drop_vars("cycle_aggregates"))
         xr.testing.assert_identical(cached, fresh)
-    names = {"t": "test_time_second", "u": "voltage_volt", "i": "current_ampere", "st": "step_type_resolved"}
+    names = {
+        "t": "test_time_second",
+        "u": "voltage_volt",
+        "i": "current_ampere",
+        "st": "step_type_resolved",
+    }
     assert cached_aggregates(reopened, names, 1.0) is not None
-    assert cached_aggregates(reopened, names, 5.0) is None  # another resistance interval: recomputed
-    assert cached_aggregates(reopened.isel(record=slice(0, 1000)), names, 1.0) is None  # other records
-    assert cached_aggregates(reopened, {**names, "u": "current_ampere"}, 1.0) is None  # other inputs
+    assert (
+        cached_aggregates(reopened, names, 5.0) is None
+    )  # another resistance interval: recomputed
+    assert (
+        cached_aggregates(reopened.isel(record=slice(0, 1000)), names, 1.0) is None
+    )  # other records
+    assert (
+        cached_aggregates(reopened, {**names, "u": "current_ampere"}, 1.0) is None
+    )  # other inputs
     # a new cycle rule drops the structure and the aggregates with it
     from batteryviz.cycles import assign_cycles
 
@@ -159,7 +228,11 @@ def test_reopening_a_parquet_file_reads_each_record_column_when_first_used(tmp_p
     reopened = bv.read(path)
 
     def in_memory():
-        return {n for n, v in reopened.data_vars.items() if v.dims == ("record",) and v.variable._in_memory}
+        return {
+            n
+            for n, v in reopened.data_vars.items()
+            if v.dims == ("record",) and v.variable._in_memory
+        }
 
     loaded_at_open = in_memory()
     assert "voltage_volt" not in loaded_at_open and "cycle_index" not in loaded_at_open
@@ -177,7 +250,9 @@ def test_reopening_a_parquet_file_reads_each_record_column_when_first_used(tmp_p
             np.testing.assert_array_equal(reopened[name].values, var.values)
 
 
-def test_a_parquet_file_without_column_types_in_its_metadata_is_read_as_before(tmp_path, example_ds):
+def test_a_parquet_file_without_column_types_in_its_metadata_is_read_as_before(
+    tmp_path, example_ds
+):
     import json
 
     from batteryviz.export import write_dataset
@@ -189,5 +264,7 @@ def test_a_parquet_file_without_column_types_in_its_metadata_is_read_as_before(t
     sidecar.write_text(json.dumps(meta))
     reopened = bv.read(path)
     assert reopened["voltage_volt"].variable._in_memory  # the core columns are read at once
-    np.testing.assert_allclose(bv.CycleSummary().compute(reopened)["discharge_capacity_ah"],
-                               bv.CycleSummary().compute(example_ds)["discharge_capacity_ah"])
+    np.testing.assert_allclose(
+        bv.CycleSummary().compute(reopened)["discharge_capacity_ah"],
+        bv.CycleSummary().compute(example_ds)["discharge_capacity_ah"],
+    )

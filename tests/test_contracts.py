@@ -29,7 +29,9 @@ def test_reader_contract(name, tmp_path):
     assert not reader.sniff(read_head(junk))
 
 
-@pytest.mark.parametrize("name", ["basytec", "arbin", "biologic", "maccor", "neware", "bdf", "generic"])
+@pytest.mark.parametrize(
+    "name", ["basytec", "arbin", "biologic", "maccor", "neware", "bdf", "generic"]
+)
 def test_readers_return_bdf_names_and_charge_positive_current(name, tmp_path):
     cell = synthetic_cell(n_cycles=2)
     fmt = name
@@ -62,7 +64,10 @@ def test_result_attrs_carry_parameters_version_and_definitions(example_ds):
 
 
 def test_import_is_light():
-    code = "import sys, batteryviz; bad = [m for m in ('panel', 'holoviews', 'dask', 'polars', 'xarray') if m in sys.modules]; print(bad)"
+    code = (
+        "import sys, batteryviz; "
+        "print([m for m in ('panel', 'holoviews', 'dask', 'polars', 'xarray') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

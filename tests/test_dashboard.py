@@ -1,4 +1,5 @@
-"""The dashboard's behaviour, driven from Python (the browser tests cover the same paths in Chromium).
+"""The dashboard's behaviour, driven from Python (the browser tests cover the same paths in
+Chromium).
 
 Real workspaces on disk, the real analyses; every download opened with the library a user would.
 """
@@ -16,14 +17,15 @@ import pytest
 import xarray as xr
 
 from batteryviz.store import Workspace
-from batteryviz.ui import Dashboard
-from batteryviz.ui import jobs
+from batteryviz.ui import Dashboard, jobs
 from batteryviz.viz.markup import to_text
 
 
 def _alerts(obj, kind=None) -> list[str]:
     """The text a user reads in the alerts of `obj` (rendered from their Markdown)."""
-    return [to_text(a.object) for a in obj.select(pn.pane.Alert) if kind is None or a.alert_type == kind]
+    return [
+        to_text(a.object) for a in obj.select(pn.pane.Alert) if kind is None or a.alert_type == kind
+    ]
 
 
 @pytest.fixture
@@ -41,12 +43,20 @@ def test_opens_the_example_and_summarises_it(dashboard):
     assert '"nominal_capacity_mah": 5000.0' in summary.attrs["parameters"]
     tab = dashboard.tabs_by_name["summary"]
     assert [d.filename.rsplit("_summary", 1)[1] for d in tab.downloads] == [
-        ".csv", ".xlsx", ".origin.txt", ".mat", ".nc", ".report.txt"]
+        ".csv",
+        ".xlsx",
+        ".origin.txt",
+        ".mat",
+        ".nc",
+        ".report.txt",
+    ]
 
 
 def test_upload_good_and_bad_files(dashboard, real):
     good = real / "arbin" / "pyprobe_sample_data_arbin.csv"
-    event = SimpleNamespace(new={good.name: good.read_bytes(), "notes.txt": b"eggs\nmilk\n", "empty.csv": b""})
+    event = SimpleNamespace(
+        new={good.name: good.read_bytes(), "notes.txt": b"eggs\nmilk\n", "empty.csv": b""}
+    )
     asyncio.run(dashboard._on_upload(event))
     messages = dashboard.upload_messages
     assert any(good.name in m and "arbin" in m for m in _alerts(messages, "success"))
@@ -71,7 +81,9 @@ def test_another_users_cell_cannot_be_opened(tmp_path, real):
     asyncio.run(open_alices())
     assert bob.record is None and bob.dataset is None
     assert any("no cell" in m for m in _alerts(bob.overview, "warning"))
-    assert secret.id in [c.id for c in Workspace(str(tmp_path), "alice").cells()]  # alice still has it
+    assert secret.id in [
+        c.id for c in Workspace(str(tmp_path), "alice").cells()
+    ]  # alice still has it
     assert upload.name not in str(bob.cell_select.options)
 
 
@@ -81,7 +93,9 @@ def test_metadata_form_feeds_the_analyses(dashboard):
     assert dashboard.workspace.get(dashboard.cell).metadata["active_mass_mg"] == 25000.5
     summary = dashboard.results[dashboard.cell]["summary"]
     q = summary["discharge_capacity_ah"].values
-    np.testing.assert_allclose(summary["specific_discharge_capacity_mah_g"].values, q * 1000 / 25.0005)
+    np.testing.assert_allclose(
+        summary["specific_discharge_capacity_mah_g"].values, q * 1000 / 25.0005
+    )
     dashboard.meta_widgets["active_mass_mg"].value = "-1"
     asyncio.run(dashboard._on_save_metadata())
     assert any("positive" in m for m in _alerts(dashboard.notice, "danger"))
@@ -129,8 +143,13 @@ def test_every_download_opens(dashboard, tmp_path):
         data = {suffix: d.callback().getvalue() for suffix, d in files.items()}
         table = pd.read_csv(io.BytesIO(data[".csv"]))
         result = dashboard.results[dashboard.cell][key]
-        expected = 34 if key == "summary" else sum(int(np.isfinite(result[f"{d}_dqdu"].values).sum())
-                                                   for d in ("charge", "discharge"))
+        expected = (
+            34
+            if key == "summary"
+            else sum(
+                int(np.isfinite(result[f"{d}_dqdu"].values).sum()) for d in ("charge", "discharge")
+            )
+        )
         assert len(table) == expected
         (tmp_path / "book.xlsx").write_bytes(data[".xlsx"])
         sheets = load_workbook(tmp_path / "book.xlsx", read_only=True).sheetnames
@@ -140,13 +159,19 @@ def test_every_download_opens(dashboard, tmp_path):
         (tmp_path / "r.mat").write_bytes(data[".mat"])
         assert {"summary", "dqdu"} <= set(loadmat(tmp_path / "r.mat"))
         with xr.open_dataset(io.BytesIO(data[".nc"])) as nc:
-            assert nc.attrs["analysis"] == ("CycleSummary" if key == "summary" else "DifferentialCapacity")
+            assert nc.attrs["analysis"] == (
+                "CycleSummary" if key == "summary" else "DifferentialCapacity"
+            )
         report = data[".report.txt"].decode()
         assert "basytec_rate_fade.txt" in report
 
 
 def test_compare_two_cells(dashboard, simulated_de_path):
-    asyncio.run(dashboard._on_upload(SimpleNamespace(new={simulated_de_path.name: simulated_de_path.read_bytes()})))
+    asyncio.run(
+        dashboard._on_upload(
+            SimpleNamespace(new={simulated_de_path.name: simulated_de_path.read_bytes()})
+        )
+    )
     compare = dashboard.compare
     compare.cells.value = [c.id for c in dashboard.workspace.cells()]
     compare.dqdu_cycle.value = 10
@@ -160,7 +185,9 @@ def test_compare_two_cells(dashboard, simulated_de_path):
     # the two exports of the same simulated cell agree cycle by cycle
     a, b = (np.asarray(r.data_source.data[r.glyph.y]) for r in lines)
     np.testing.assert_allclose(a, b, rtol=1e-4)
-    assert len([r for r in dqdu.renderers if isinstance(r, GlyphRenderer)]) == 4  # charge and discharge of both cells
+    assert (
+        len([r for r in dqdu.renderers if isinstance(r, GlyphRenderer)]) == 4
+    )  # charge and discharge of both cells
 
 
 def test_url_state_round_trip(dashboard):
@@ -175,21 +202,33 @@ def test_heavy_work_goes_to_the_configured_cluster(tmp_path, monkeypatch):
 
     ws = Workspace(str(tmp_path), "alice")
     cell = ws.cells()[0]
-    params = jobs.analysis_parameters(__import__("batteryviz").CycleSummary, cell.metadata, None, {})
-    local = asyncio.run(jobs.run(jobs.compute_analysis, ws.root, ws.user, cell.id, "summary", params))
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    params = jobs.analysis_parameters(
+        __import__("batteryviz").CycleSummary, cell.metadata, None, {}
+    )
+    local = asyncio.run(
+        jobs.run(jobs.compute_analysis, ws.root, ws.user, cell.id, "summary", params)
+    )
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         monkeypatch.setenv("BATTERYVIZ_SCHEDULER", cluster.scheduler_address)
         try:
-            remote = asyncio.run(jobs.run(jobs.compute_analysis, ws.root, ws.user, cell.id, "summary", params))
+            remote = asyncio.run(
+                jobs.run(jobs.compute_analysis, ws.root, ws.user, cell.id, "summary", params)
+            )
             client = jobs._client(cluster.scheduler_address)
-            prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+            prefixes = client.run_on_scheduler(
+                lambda dask_scheduler: list(dask_scheduler.task_prefixes)
+            )
         finally:
             jobs.close_clients()
     assert "compute_analysis" in prefixes  # the scheduler ran the job
     xr.testing.assert_allclose(local[["discharge_capacity_ah"]], remote[["discharge_capacity_ah"]])
 
 
-def test_files_arriving_while_a_stored_cell_opens_are_stored_and_reported(dashboard, real, tmp_path):
+def test_files_arriving_while_a_stored_cell_opens_are_stored_and_reported(
+    dashboard, real, tmp_path
+):
     """The drop zone hands over files one by one as they finish arriving; one arriving while
     the previous upload's cell is being opened was once left waiting for the next drop, and a
     refusal reported meanwhile was overwritten by the upload messages."""
@@ -222,7 +261,9 @@ def test_files_arriving_while_a_stored_cell_opens_are_stored_and_reported(dashbo
     assert dashboard.cell == good_id  # the last file stored stays open
 
 
-def test_files_of_one_drop_stored_by_separate_tasks_all_keep_their_message(dashboard, real, tmp_path):
+def test_files_of_one_drop_stored_by_separate_tasks_all_keep_their_message(
+    dashboard, real, tmp_path
+):
     """A small file finishing before a large one of the same drop is stored (and its task ends)
     first; the large one's message joins it instead of replacing it."""
     notes = tmp_path / "spool-notes"
@@ -243,7 +284,9 @@ def test_files_of_one_drop_stored_by_separate_tasks_all_keep_their_message(dashb
         dashboard._on_refused(f"big{k}.txt", "too large")
     from batteryviz.ui.app import UPLOAD_MESSAGES
 
-    assert len(dashboard.upload_messages) == UPLOAD_MESSAGES and _alerts(dashboard.upload_messages)[-1].startswith("big19.txt")
+    assert len(dashboard.upload_messages) == UPLOAD_MESSAGES and _alerts(dashboard.upload_messages)[
+        -1
+    ].startswith("big19.txt")
 
 
 def test_a_file_without_cycles_stores_opens_and_every_tab_says_why(dashboard, real):
@@ -263,7 +306,11 @@ def test_a_file_without_cycles_stores_opens_and_every_tab_says_why(dashboard, re
         texts = _alerts(tab.output)
         if result is None:  # refused: a sentence, never an exception's name or a traceback
             assert texts, key
-            assert not any(word in t for t in texts for word in ("KeyError", "TypeError", "IndexError", "Traceback")), texts
+            assert not any(
+                word in t
+                for t in texts
+                for word in ("KeyError", "TypeError", "IndexError", "Traceback")
+            ), texts
     ds = dashboard.dataset
     for name, cls in ANALYSES.items():
         try:
@@ -274,7 +321,9 @@ def test_a_file_without_cycles_stores_opens_and_every_tab_says_why(dashboard, re
             assert "min_storage_h" in str(exc) or "cycles" in str(exc), (name, exc)
 
 
-def test_a_failed_download_is_saved_as_text_named_so_not_as_the_promised_format(dashboard, monkeypatch):
+def test_a_failed_download_is_saved_as_text_named_so_not_as_the_promised_format(
+    dashboard, monkeypatch
+):
     import batteryviz.ui.app as app
 
     tab = dashboard.tabs_by_name["summary"]
@@ -322,7 +371,9 @@ def test_a_cell_is_deleted_only_by_a_second_click(dashboard, real):
     asyncio.run(dashboard._on_delete())
     assert doomed not in [c.id for c in dashboard.workspace.cells()]
     assert doomed not in dashboard.cell_select.options.values() and doomed not in dashboard.results
-    assert dashboard.record is not None and dashboard.record.id != doomed  # the remaining cell is open
+    assert (
+        dashboard.record is not None and dashboard.record.id != doomed
+    )  # the remaining cell is open
     asyncio.run(dashboard._on_delete())  # a first click on the next cell asks again
     assert dashboard.record.id in [c.id for c in dashboard.workspace.cells()]
 
@@ -338,7 +389,9 @@ def test_a_stored_result_for_other_cycles_says_so(dashboard):
     asyncio.run(tab.display(force=True))
     notes = [t for t in _alerts(tab.output, "info") if "stored result" in t]
     assert len(notes) == 1
-    assert "cycles 1-26:5" in notes[0] and "cycles 1, 10, 20" in notes[0] and "press Run" in notes[0]
+    assert (
+        "cycles 1-26:5" in notes[0] and "cycles 1, 10, 20" in notes[0] and "press Run" in notes[0]
+    )
 
 
 def test_cycle_lists_read_as_short_ranges():

@@ -8,8 +8,17 @@ import urllib.request
 
 import pytest
 
-from .dashboard_support import (CHROMIUM, CHROMIUM_ARGS, NGINX, free_port, page_text, serve_process, start_nginx,
-                                stop_process, wait_until_live)
+from .dashboard_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NGINX,
+    free_port,
+    page_text,
+    serve_process,
+    start_nginx,
+    stop_process,
+    wait_until_live,
+)
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="needs Debian's nginx (.ci/run installs it)")
 
@@ -19,7 +28,10 @@ def proxied(tmp_path_factory):
     """(proxy URL, backend ports): two server processes on one workspace behind nginx."""
     workspace = tmp_path_factory.mktemp("workspace")
     ports, proxy_port = [free_port(), free_port()], free_port()
-    servers = [serve_process(port, workspace, "--allow-websocket-origin", f"127.0.0.1:{proxy_port}") for port in ports]
+    servers = [
+        serve_process(port, workspace, "--allow-websocket-origin", f"127.0.0.1:{proxy_port}")
+        for port in ports
+    ]
     proxy = None
     try:
         for port in ports:
@@ -55,7 +67,9 @@ def test_each_browser_is_given_a_process_and_kept_on_it(proxied):
         opener.open(f"{url}/liveness", timeout=30).read()
         first = _server_cookie(jar)
         assert first in ours
-        for _ in range(4):  # every later request goes to the same process (which sets the same cookie)
+        for _ in range(
+            4
+        ):  # every later request goes to the same process (which sets the same cookie)
             opener.open(f"{url}/liveness", timeout=30).read()
             assert _server_cookie(jar) == first
         given.append(first)
@@ -64,7 +78,9 @@ def test_each_browser_is_given_a_process_and_kept_on_it(proxied):
 
 def test_a_cookie_naming_another_host_is_not_followed(proxied):
     url, ports = proxied
-    request = urllib.request.Request(f"{url}/liveness", headers={"Cookie": "bvserver=10.255.255.1:22"})
+    request = urllib.request.Request(
+        f"{url}/liveness", headers={"Cookie": "bvserver=10.255.255.1:22"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
         cookie = response.headers.get("Set-Cookie", "")
@@ -85,7 +101,9 @@ def test_the_dashboard_works_through_the_proxy(proxied):
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(f"{url}/")
             page.get_by_text("Workspace of local").wait_for()
-            page.get_by_text("Cycle summary", exact=True).click()  # a round trip to the page's process
+            page.get_by_text(
+                "Cycle summary", exact=True
+            ).click()  # a round trip to the page's process
             page.get_by_text("Mean CE (%)").wait_for()  # the example's summary, computed there
             page.wait_for_url("**tab=summary**")
             assert "basytec_rate_fade" in page_text(page)

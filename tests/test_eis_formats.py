@@ -80,9 +80,13 @@ def test_autolab_z60w_file():
     f, z = spectrum(ds)
     assert ds.sizes["record"] == 41
     # line 12: 10000,0,0,0,0.013785863964281,0.007191946305823,0,0,0 (Freq, …, Z'(a), Z''(b), …)
-    assert f[0] == pytest.approx(10000.0) and z[0] == pytest.approx(0.013785863964281 + 0.007191946305823j)
+    assert f[0] == pytest.approx(10000.0) and z[0] == pytest.approx(
+        0.013785863964281 + 0.007191946305823j
+    )
     # line 52 (last): 0.1,0,0,0,0.0345697771923854,-0.00390292888845954,0,0,0
-    assert f[-1] == pytest.approx(0.1) and z[-1] == pytest.approx(0.0345697771923854 - 0.00390292888845954j)
+    assert f[-1] == pytest.approx(0.1) and z[-1] == pytest.approx(
+        0.0345697771923854 - 0.00390292888845954j
+    )
     assert z[-1].imag < 0  # the capacitive low-frequency point keeps its sign (Z''(b) is signed)
     assert "quality_warnings" not in ds.attrs  # line 10 announces 41 points, 41 are there
 
@@ -109,16 +113,22 @@ def test_parstat_keeps_the_sweep_and_drops_the_dc_records():
     assert ds.sizes["record"] == 31 and (f > 0).all()
     # line 783 (first row with a frequency): 3.50029…, 0.02457…, 7639.602, 10000,
     # Zre -0.00049816280376104, Zim 0.0175143479976367 (inductive at 10 kHz)
-    assert f[0] == pytest.approx(10000.0) and z[0] == pytest.approx(-0.00049816280376104 + 0.0175143479976367j)
+    assert f[0] == pytest.approx(10000.0) and z[0] == pytest.approx(
+        -0.00049816280376104 + 0.0175143479976367j
+    )
     # line 813 (last): 10 Hz, Zre 0.0270946491457229, Zim -0.00399791080333837 (capacitive)
-    assert f[-1] == pytest.approx(10.0) and z[-1] == pytest.approx(0.0270946491457229 - 0.00399791080333837j)
+    assert f[-1] == pytest.approx(10.0) and z[-1] == pytest.approx(
+        0.0270946491457229 - 0.00399791080333837j
+    )
     assert z[-1].imag < 0
     assert ds["voltage_volt"].values[0] == pytest.approx(3.50029397010803)
     assert ds["test_time_second"].values[-1] == pytest.approx(7750.166999)
     assert "781 DC record(s)" in ds.attrs["quality_warnings"]
 
 
-@pytest.mark.parametrize("path,reader", [(GAMRY, "gamry"), (AUTOLAB, "autolab"), (ZPLOT, "zplot"), (PARSTAT, "parstat")])
+@pytest.mark.parametrize(
+    "path,reader", [(GAMRY, "gamry"), (AUTOLAB, "autolab"), (ZPLOT, "zplot"), (PARSTAT, "parstat")]
+)
 def test_detection_picks_the_format_reader_by_content(tmp_path, path, reader):
     assert detect(path).name == reader
     renamed = tmp_path / "spectrum.dat"  # the suffix plays no part

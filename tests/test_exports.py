@@ -28,7 +28,9 @@ def test_excel_workbook_sheets_and_content(results, tmp_path):
     assert wb.sheetnames == ["Summary", "Cycle Data", "dQdU Data", "Peak Data", "Parameters"]
     stats = dict(list(wb["Summary"].values)[1:])
     assert stats["total_cycles"] == 34
-    assert stats["mean_coulombic_efficiency_percent"] == pytest.approx(np.nanmean(summary["coulombic_efficiency_percent"]), rel=1e-9)
+    assert stats["mean_coulombic_efficiency_percent"] == pytest.approx(
+        np.nanmean(summary["coulombic_efficiency_percent"]), rel=1e-9
+    )
     cycle_rows = list(wb["Cycle Data"].values)
     assert cycle_rows[0][0] == "cycle" and len(cycle_rows) == 35
     peaks = pd.read_excel(path, sheet_name="Peak Data")
@@ -45,7 +47,9 @@ def test_origin_text_has_long_name_units_and_comments_rows(results, tmp_path):
     k = names.index("discharge_capacity_ah")
     assert units[k] == "Ah" and "discharge" in comments[k]
     data = pd.read_csv(path, sep="\t", skiprows=[1, 2])
-    np.testing.assert_allclose(data["discharge_capacity_ah"], summary["discharge_capacity_ah"].values)
+    np.testing.assert_allclose(
+        data["discharge_capacity_ah"], summary["discharge_capacity_ah"].values
+    )
 
 
 def test_matlab_struct_per_result(results, tmp_path):
@@ -54,7 +58,9 @@ def test_matlab_struct_per_result(results, tmp_path):
     summary, dqdu = results
     path = ex.write_matlab(tmp_path / "r.mat", summary=summary, dqdu=dqdu)
     mat = loadmat(path, squeeze_me=True, struct_as_record=False)
-    np.testing.assert_allclose(mat["summary"].discharge_capacity_ah, summary["discharge_capacity_ah"].values)
+    np.testing.assert_allclose(
+        mat["summary"].discharge_capacity_ah, summary["discharge_capacity_ah"].values
+    )
     np.testing.assert_array_equal(mat["dqdu"].cycle, [1, 10, 20])
     assert mat["dqdu"].charge_dqdu.shape == dqdu["charge_dqdu"].shape
     assert "discharge/charge" in mat["summary"].attrs.ce_definition
@@ -63,7 +69,13 @@ def test_matlab_struct_per_result(results, tmp_path):
 def test_report_sections(results, example_ds, tmp_path):
     summary, dqdu = results
     text = ex.write_report(tmp_path / "r.report.txt", example_ds, summary, dqdu).read_text()
-    for section in ("FILE INFORMATION", "ANALYSIS PARAMETERS (CYCLE SUMMARY)", "SUMMARY STATISTICS", "dQ/dU PEAKS", "WARNINGS"):
+    for section in (
+        "FILE INFORMATION",
+        "ANALYSIS PARAMETERS (CYCLE SUMMARY)",
+        "SUMMARY STATISTICS",
+        "dQ/dU PEAKS",
+        "WARNINGS",
+    ):
         assert section in text
     assert "total_cycles: 34" in text and "basytec_rate_fade.txt" in text
 
@@ -104,8 +116,11 @@ def test_excel_of_a_cell_with_dvdq_is_a_workbook_holding_the_curves(results, exa
     book = openpyxl.load_workbook(path, read_only=True)
     assert "dvdq" in book.sheetnames
     sheet = pd.read_excel(path, sheet_name="dvdq")
-    assert len(sheet) == len(ex.result_table("dvdq", dvdq)) == int(np.isfinite(dvdq["charge_dvdq"]).sum()
-                                                                    + np.isfinite(dvdq["discharge_dvdq"]).sum())
+    assert (
+        len(sheet)
+        == len(ex.result_table("dvdq", dvdq))
+        == int(np.isfinite(dvdq["charge_dvdq"]).sum() + np.isfinite(dvdq["discharge_dvdq"]).sum())
+    )
 
 
 def test_a_table_longer_than_a_sheet_continues_on_more_sheets_or_is_refused(tmp_path, monkeypatch):

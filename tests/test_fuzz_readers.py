@@ -22,15 +22,26 @@ from batteryviz.errors import BatteryvizError
 from .test_corpus import CORPUS, REFUSED
 
 #: Files small enough to read many times (the mutations, not the size, are the point here).
-SMALL = sorted(p for p in CORPUS.rglob("*") if p.is_file() and "LICENSES" not in p.parts and p.parent != CORPUS
-               and p.stat().st_size < 600_000 and p.relative_to(CORPUS).as_posix() not in REFUSED)
+SMALL = sorted(
+    p
+    for p in CORPUS.rglob("*")
+    if p.is_file()
+    and "LICENSES" not in p.parts
+    and p.parent != CORPUS
+    and p.stat().st_size < 600_000
+    and p.relative_to(CORPUS).as_posix() not in REFUSED
+)
 TEXT = [p for p in SMALL if b"\x00" not in p.read_bytes()[:8192]]
 BINARY = [p for p in SMALL if p not in TEXT]
 #: Seconds one read of a mutated small file may take before it counts as a hang.
 HANG_S = 20
 
-SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @contextmanager
@@ -75,10 +86,25 @@ def _split(line: str) -> tuple[str, list[str]]:
 def text_mutation(draw):
     source = draw(st.sampled_from(TEXT))
     raw = source.read_bytes()
-    text = raw.decode("utf-8", errors="replace") if not raw.startswith(b"\xef\xbb\xbf") else raw[3:].decode("utf-8", "replace")
+    text = (
+        raw.decode("utf-8", errors="replace")
+        if not raw.startswith(b"\xef\xbb\xbf")
+        else raw[3:].decode("utf-8", "replace")
+    )
     lines = text.splitlines()
-    kind = draw(st.sampled_from(["truncate", "encoding", "drop_column", "swap_columns", "text_value",
-                                 "duplicate_lines", "delete_lines"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "truncate",
+                "encoding",
+                "drop_column",
+                "swap_columns",
+                "text_value",
+                "duplicate_lines",
+                "delete_lines",
+            ]
+        )
+    )
     n = len(lines)
     if kind == "truncate":
         cut = draw(st.integers(0, max(len(raw) - 1, 0)))
@@ -102,7 +128,9 @@ def text_mutation(draw):
     if kind == "text_value":
         row = draw(st.integers(0, max(n - 1, 0)))
         col = draw(st.integers(0, 20))
-        word = draw(st.sampled_from(["N/A", "abc", "", "1,499.8856", "--", "nan", "1e999", "0x1F", "∞"]))
+        word = draw(
+            st.sampled_from(["N/A", "abc", "", "1,499.8856", "--", "nan", "1e999", "0x1F", "∞"])
+        )
         if n:
             sep, fields = _split(lines[row])
             if col < len(fields):
@@ -112,9 +140,9 @@ def text_mutation(draw):
     start = draw(st.integers(0, max(n - 1, 0)))
     count = draw(st.integers(1, 50))
     if kind == "duplicate_lines":
-        lines = lines[:start + count] + lines[start:start + count] + lines[start + count:]
+        lines = lines[: start + count] + lines[start : start + count] + lines[start + count :]
     else:
-        lines = lines[:start] + lines[start + count:]
+        lines = lines[:start] + lines[start + count :]
     return source, kind, Mutated(("\n".join(lines) + "\n").encode("utf-8"))
 
 
@@ -124,13 +152,13 @@ def binary_mutation(draw):
     raw = bytearray(source.read_bytes())
     kind = draw(st.sampled_from(["truncate", "overwrite", "zero_block"]))
     if kind == "truncate":
-        return source, kind, Mutated(bytes(raw[:draw(st.integers(0, len(raw) - 1))]))
+        return source, kind, Mutated(bytes(raw[: draw(st.integers(0, len(raw) - 1))]))
     at = draw(st.integers(0, len(raw) - 1))
     if kind == "overwrite":
         patch = draw(st.binary(min_size=1, max_size=16))
-        raw[at:at + len(patch)] = patch
+        raw[at : at + len(patch)] = patch
     else:
-        raw[at:at + 512] = bytes(min(512, len(raw) - at))
+        raw[at : at + 512] = bytes(min(512, len(raw) - at))
     return source, kind, Mutated(bytes(raw))
 
 

@@ -11,7 +11,13 @@ from batteryviz.analysis.impedance import Impedance, lin_kk, split_spectra
 from .conftest import REAL
 
 EXAMPLE = REAL / "eis" / "impedancepy_exampleData.csv"
-REFERENCE = {"R0": 1.86235717e-02, "R1": 1.16804085e-02, "Wo1_0": 6.27121224e-02, "Wo1_1": 2.21232935e02, "C1": 1.17171440e00}
+REFERENCE = {
+    "R0": 1.86235717e-02,
+    "R1": 1.16804085e-02,
+    "Wo1_0": 6.27121224e-02,
+    "Wo1_1": 2.21232935e02,
+    "C1": 1.17171440e00,
+}
 
 
 def test_eis_csv_reader_reads_the_headerless_table():
@@ -25,7 +31,9 @@ def test_eis_csv_reader_reads_the_headerless_table():
 
 
 def test_randles_fit_reproduces_the_reference_within_2_percent():
-    r = Impedance(circuit="randles", initial_guess=[0.01, 0.005, 0.01, 200, 0.1]).compute(bv.read(EXAMPLE))
+    r = Impedance(circuit="randles", initial_guess=[0.01, 0.005, 0.01, 200, 0.1]).compute(
+        bv.read(EXAMPLE)
+    )
     for name, value in REFERENCE.items():
         assert float(r[name].values[0]) == pytest.approx(value, rel=0.02), name
         assert r[f"{name}_stderr"].values[0] > 0
@@ -48,7 +56,9 @@ def test_kramers_kronig_accepts_a_circuit_and_rejects_a_drifting_spectrum():
 def test_mpr_peis_spectrum_fits_and_has_no_cycle():
     r = Impedance().compute(bv.read(REAL / "biologic" / "bdf_PEIS-0.mpr"))
     assert r.sizes["spectrum"] == 1 and r["cycle"].values[0] == -1
-    assert np.isfinite(r["R0"].values[0]) and 0 < r["R0"].values[0] < 20  # the ~5.5 ohm high-frequency intercept region
+    assert (
+        np.isfinite(r["R0"].values[0]) and 0 < r["R0"].values[0] < 20
+    )  # the ~5.5 ohm high-frequency intercept region
 
 
 def test_spectra_inside_a_cycling_test_are_split_and_linked_to_cycles():

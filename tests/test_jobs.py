@@ -1,4 +1,5 @@
-"""Where the dashboard's work runs: heavy jobs in spawned job processes, page building in threads."""
+"""Where the dashboard's work runs: heavy jobs in spawned job processes, page building in
+threads."""
 
 from __future__ import annotations
 

@@ -62,12 +62,17 @@ def test_lazily_opened_zarr_gives_the_same_summary(example_ds, tmp_path):
     assert hasattr(opened["current_ampere"].data, "dask")
     summary = bv.CycleSummary().compute(opened)  # computes the cycle structure once, then lazy
     assert hasattr(summary["charge_capacity_ah"].data, "dask")
-    np.testing.assert_allclose(summary["charge_capacity_ah"].values, bv.CycleSummary().compute(example_ds)["charge_capacity_ah"].values)
+    np.testing.assert_allclose(
+        summary["charge_capacity_ah"].values,
+        bv.CycleSummary().compute(example_ds)["charge_capacity_ah"].values,
+    )
 
 
 def test_test_plan_needs_memory(example_ds):
     with pytest.raises(ValueError, match="Dask"):
-        bv.CycleSummary(test_plan="1: Charge I=1CA\n2: Cycle-end Count=1\n").compute(chunk_by_cycle(example_ds))
+        bv.CycleSummary(test_plan="1: Charge I=1CA\n2: Cycle-end Count=1\n").compute(
+            chunk_by_cycle(example_ds)
+        )
 
 
 def _assert_lazy_then_equal(analysis, chunked, in_memory, known=()):
@@ -78,7 +83,9 @@ def _assert_lazy_then_equal(analysis, chunked, in_memory, known=()):
     with dask.config.set(scheduler=scheduler):
         lazy = analysis.compute(chunked)
         assert scheduler.calls == 0
-        assert all(hasattr(var.data, "dask") for name, var in lazy.data_vars.items() if name not in known)
+        assert all(
+            hasattr(var.data, "dask") for name, var in lazy.data_vars.items() if name not in known
+        )
         result = lazy.compute()
     assert scheduler.calls == 1  # one pass over the records for every variable together
     xr.testing.assert_allclose(result, analysis.compute(in_memory))
@@ -113,7 +120,9 @@ def test_half_cycle_extents_bound_the_curves(example_ds):
     for c, records in half_cycle_records(ds, ds["cycle"].values[:5], CHARGE).items():
         v, _ = half_cycle_curve(*records, CHARGE)
         row = extents.sel(cycle=c)
-        assert row["cycle_charge_voltage_low"] == v[0] and row["cycle_charge_voltage_high"] == v.max()
+        assert (
+            row["cycle_charge_voltage_low"] == v[0] and row["cycle_charge_voltage_high"] == v.max()
+        )
         assert row["cycle_charge_records"] == records[0].size
         q, _ = half_cycle_vq(*records)
         assert float(row["cycle_charge_capacity_ah"]) == pytest.approx(q[-1], rel=1e-9)
@@ -121,19 +130,31 @@ def test_half_cycle_extents_bound_the_curves(example_ds):
 
 def test_cycle_life_is_lazy_until_computed(example_ds, truth):
     chunked = chunk_by_cycle(example_ds, records_per_chunk=2000)
-    result = _assert_lazy_then_equal(bv.CycleLife(selection="longest_block"), chunked, example_ds, known={"x"})
-    np.testing.assert_array_equal(result["cycle"].values[result["used_in_fit"].values], truth["fade_summary"]["cycles"])
+    result = _assert_lazy_then_equal(
+        bv.CycleLife(selection="longest_block"), chunked, example_ds, known={"x"}
+    )
+    np.testing.assert_array_equal(
+        result["cycle"].values[result["used_in_fit"].values], truth["fade_summary"]["cycles"]
+    )
 
 
 def test_calendar_ageing_is_lazy_until_computed():
     from batteryviz.testing import synthetic_cell
 
     days = np.array([0, 7, 14, 28])
-    cell = synthetic_cell(n_cycles=4, capacities_ah=list(2.0 * (1 - 0.01 * np.sqrt(days))),
-                          storage_s=list(np.r_[0, np.diff(days)] * 86400), dt_s=30)
+    cell = synthetic_cell(
+        n_cycles=4,
+        capacities_ah=list(2.0 * (1 - 0.01 * np.sqrt(days))),
+        storage_s=list(np.r_[0, np.diff(days)] * 86400),
+        dt_s=30,
+    )
     chunked = chunk_by_cycle(cell.ds, records_per_chunk=500)
-    result = _assert_lazy_then_equal(bv.CalendarAging(), chunked, cell.ds, known={"storage_time", "cycle"})
-    np.testing.assert_allclose(result["discharge_capacity_ah"], cell.truth["discharge_capacity_ah"], rtol=1e-3)
+    result = _assert_lazy_then_equal(
+        bv.CalendarAging(), chunked, cell.ds, known={"storage_time", "cycle"}
+    )
+    np.testing.assert_allclose(
+        result["discharge_capacity_ah"], cell.truth["discharge_capacity_ah"], rtol=1e-3
+    )
 
 
 def test_rate_capability_computes_the_summary_once(example_ds):

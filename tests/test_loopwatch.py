@@ -1,4 +1,5 @@
-"""The event-loop watch of ``batteryviz serve``: a real asyncio loop in a thread, blocked on purpose."""
+"""The event-loop watch of ``batteryviz serve``: a real asyncio loop in a thread, blocked on
+purpose."""
 
 from __future__ import annotations
 
@@ -55,7 +56,9 @@ def test_a_blocked_loop_is_reported_with_how_long_and_where(running_loop):
         assert 0.8 <= stall.duration_s <= 1.5
         assert stall.samples >= 5
         assert "_block_the_loop_for" in stall.stacks[0][1]  # the innermost frames name the culprit
-        assert any("event loop blocked for" in m and "_block_the_loop_for" in m for m in messages.messages)
+        assert any(
+            "event loop blocked for" in m and "_block_the_loop_for" in m for m in messages.messages
+        )
     finally:
         watch.stop()
         logger.removeHandler(messages)
@@ -66,7 +69,9 @@ def test_short_callbacks_and_a_stopped_loop_are_not_stalls():
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     watch = LoopWatch(loop, threshold_s=0.3, interval_s=0.02, sample_s=0.05).start()
-    for k in range(10):  # many callbacks, each well under the threshold, with the loop free between them
+    for k in range(
+        10
+    ):  # many callbacks, each well under the threshold, with the loop free between them
         loop.call_soon_threadsafe(loop.call_later, 0.07 * k, _block_the_loop_for, 0.05)
     time.sleep(0.8)
     loop.call_soon_threadsafe(loop.stop)

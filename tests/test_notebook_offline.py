@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .dashboard_support import CHROMIUM, CHROMIUM_ARGS, chromium_available
+from .dashboard_support import chromium_available
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not chromium_available(), reason="no Chromium")]
 
@@ -50,15 +50,21 @@ def test_a_notebook_view_renders_with_every_outside_request_refused(browser, tmp
     parts = []
     for out in outputs:  # what a notebook front end does with them, in order
         if "application/javascript" in out:
-            parts.append("<script>" + out["application/javascript"].replace("</script>", "<\\/script>") + "</script>")
+            parts.append(
+                "<script>"
+                + out["application/javascript"].replace("</script>", "<\\/script>")
+                + "</script>"
+            )
         elif "text/html" in out:
             parts.append(out["text/html"])
     page_file = tmp_path / "notebook-output.html"
     page_file.write_text("<html><body>" + "\n".join(parts) + "</body></html>", encoding="utf-8")
     page = browser.new_page()
     refused, errors = [], []
-    page.route(lambda url: not url.startswith(("file:", "data:", "blob:")),
-               lambda route: (refused.append(route.request.url), route.abort()))
+    page.route(
+        lambda url: not url.startswith(("file:", "data:", "blob:")),
+        lambda route: (refused.append(route.request.url), route.abort()),
+    )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(page_file.as_uri())
     page.locator("canvas").first.wait_for(timeout=60_000)

@@ -23,7 +23,11 @@ def test_step_time_read_as_test_time_is_refused_with_the_count_of_reversals():
     with pytest.raises(ImplausibleDataError) as err:
         bv.read(PEC_LIKE, format="generic", columns={"step_time": "test_time_second"})
     text = str(err.value)
-    assert str(PEC_LIKE) in text and "test_time_second: goes backwards" in text and "strict=False" in text
+    assert (
+        str(PEC_LIKE) in text
+        and "test_time_second: goes backwards" in text
+        and "strict=False" in text
+    )
 
 
 def test_a_date_column_read_as_voltage_is_refused():
@@ -32,7 +36,9 @@ def test_a_date_column_read_as_voltage_is_refused():
 
 
 def test_strict_false_reads_the_same_file_with_each_finding_as_a_warning():
-    ds = bv.read(PEC_LIKE, format="generic", columns={"step_time": "test_time_second"}, strict=False)
+    ds = bv.read(
+        PEC_LIKE, format="generic", columns={"step_time": "test_time_second"}, strict=False
+    )
     found = [w for w in quality.warnings_of(ds) if w.startswith("IMPLAUSIBLE ")]
     assert found == [f"IMPLAUSIBLE {line}" for line in quality.implausible(ds)] and len(found) == 1
     assert ds.sizes["record"] == 2442
@@ -48,7 +54,9 @@ def test_negative_frequencies_are_refused_by_the_gate():
 
 def test_a_spectrum_table_with_its_columns_in_another_order_is_read_by_their_names(tmp_path):
     z = bv.read(ZPLOT)
-    table = np.column_stack([z["imaginary_impedance_ohm"], z["frequency_hertz"], z["real_impedance_ohm"]])
+    table = np.column_stack(
+        [z["imaginary_impedance_ohm"], z["frequency_hertz"], z["real_impedance_ohm"]]
+    )
     path = tmp_path / "swapped.csv"
     np.savetxt(path, table, delimiter=",", header="Z'' (ohm),Freq (Hz),Z' (ohm)", comments="")
     ds = bv.read(path)
@@ -59,7 +67,9 @@ def test_a_spectrum_table_with_its_columns_in_another_order_is_read_by_their_nam
 
 def test_a_frequency_column_that_is_not_a_sweep_is_refused(tmp_path):
     z = bv.read(ZPLOT)
-    table = np.column_stack([z["frequency_hertz"], z["real_impedance_ohm"], z["imaginary_impedance_ohm"]])
+    table = np.column_stack(
+        [z["frequency_hertz"], z["real_impedance_ohm"], z["imaginary_impedance_ohm"]]
+    )
     path = tmp_path / "spectrum.csv"
     np.savetxt(path, table, delimiter=",")
     assert bv.read(path).sizes["record"] == 21  # the real order passes
@@ -69,10 +79,16 @@ def test_a_frequency_column_that_is_not_a_sweep_is_refused(tmp_path):
 
 
 def test_a_counter_that_does_not_count_is_kept_aside_and_cycles_come_from_the_current():
-    """The BDF reference file its own project lists as non-compliant: cycle_count is 2π in every row."""
+    """The BDF reference file its own project lists as non-compliant: cycle_count is 2π in every
+    row."""
     ds = bv.read(BDF_2PI)
-    assert "cycle_count" not in ds and float(ds["cycle_count_as_written"][0]) == pytest.approx(2 * np.pi)
-    assert any(w.startswith("cycle_count: 17,587 value(s) that are not whole numbers") for w in quality.warnings_of(ds))
+    assert "cycle_count" not in ds and float(ds["cycle_count_as_written"][0]) == pytest.approx(
+        2 * np.pi
+    )
+    assert any(
+        w.startswith("cycle_count: 17,587 value(s) that are not whole numbers")
+        for w in quality.warnings_of(ds)
+    )
     summary = CycleSummary().compute(ds)
     assert float(summary["discharge_capacity_ah"].max()) > 3.5  # 3.716 Ah discharged at C/30
 
@@ -94,7 +110,9 @@ def test_info_says_why_a_file_is_refused_and_reads_it_with_no_strict(tmp_path, c
     from batteryviz.cli import main
 
     z = bv.read(ZPLOT)
-    table = np.column_stack([z["frequency_hertz"], z["real_impedance_ohm"], z["imaginary_impedance_ohm"]])
+    table = np.column_stack(
+        [z["frequency_hertz"], z["real_impedance_ohm"], z["imaginary_impedance_ohm"]]
+    )
     path = tmp_path / "shuffled.csv"
     np.savetxt(path, table[np.random.default_rng(1).permutation(len(table))], delimiter=",")
     assert main(["info", str(path)]) != 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import batteryviz as bv
 from batteryviz.analysis.ageing import CalendarAging, CycleLife, flag_name
 from batteryviz.analysis.dvdq import DifferentialVoltage
 from batteryviz.analysis.rate import RateCapability, rate_label, snap_rates
@@ -20,25 +19,37 @@ def test_rate_capability_matches_the_truth_with_rates_detected(example_ds, truth
     for rate in r["rate"].values:
         b = expected[float(rate)]
         got = r.sel(rate=rate)
-        assert float(got["capacity_ah"]) == pytest.approx(b["discharge_capacity_Ah_mean"], rel=0.002)
-        assert float(got["retention_percent"]) / 100 == pytest.approx(b["capacity_relative_to_C5_mean"], abs=0.002)
+        assert float(got["capacity_ah"]) == pytest.approx(
+            b["discharge_capacity_Ah_mean"], rel=0.002
+        )
+        assert float(got["retention_percent"]) / 100 == pytest.approx(
+            b["capacity_relative_to_C5_mean"], abs=0.002
+        )
         assert got["cycles"].item() == ",".join(map(str, b["cycles"]))
         assert got["label"].item() == b["discharge_rate_label"]
     assert "cycles 3–14" in r.attrs["rate_test"]
-    assert not r["block_in_rate_test"].values[0] and not r["block_in_rate_test"].values[-1]  # formation, fade
+    assert (
+        not r["block_in_rate_test"].values[0] and not r["block_in_rate_test"].values[-1]
+    )  # formation, fade
 
 
 def test_rate_snapping_and_labels():
-    np.testing.assert_allclose(snap_rates(np.array([0.205, 0.513, 1.025, 2.05, 0.7]), 0.1), [0.2, 0.5, 1.0, 2.0, 0.7])
+    np.testing.assert_allclose(
+        snap_rates(np.array([0.205, 0.513, 1.025, 2.05, 0.7]), 0.1), [0.2, 0.5, 1.0, 2.0, 0.7]
+    )
     assert [rate_label(r) for r in (0.1, 1 / 3, 0.5, 2.0)] == ["C/10", "C/3", "C/2", "2C"]
 
 
 def test_cycle_life_fade_of_the_simulated_fade_block(example_ds, truth):
     r = CycleLife(selection="longest_block").compute(example_ds)
-    np.testing.assert_array_equal(r["cycle"].values[r["used_in_fit"].values], truth["fade_summary"]["cycles"])
+    np.testing.assert_array_equal(
+        r["cycle"].values[r["used_in_fit"].values], truth["fade_summary"]["cycles"]
+    )
     fade = truth["fade_summary"]["fade_percent_per_cycle_vs_first_fade_cycle"]
     assert float(r["fade_percent_per_x"]) == pytest.approx(fade, rel=0.05)
-    assert float(r["linear_b"]) == pytest.approx(truth["fade_summary"]["linear_fit_Ah_per_cycle"], rel=0.05)
+    assert float(r["linear_b"]) == pytest.approx(
+        truth["fade_summary"]["linear_fit_Ah_per_cycle"], rel=0.05
+    )
     assert float(r["linear_b_stderr"]) > 0
     # 80 % is not reached in 20 cycles: projected, with an interval around it
     eol = float(r["end_of_life"])
@@ -61,11 +72,18 @@ def test_cycle_life_observed_end_of_life_and_knee():
 def test_calendar_ageing_checkups_and_sqrt_fit():
     days = np.array([0, 7, 14, 28, 56, 84])
     caps = 2.0 * (1 - 0.01 * np.sqrt(days))
-    cell = synthetic_cell(n_cycles=6, capacities_ah=list(caps), storage_s=list(np.r_[0, np.diff(days)] * 86400), dt_s=30)
+    cell = synthetic_cell(
+        n_cycles=6,
+        capacities_ah=list(caps),
+        storage_s=list(np.r_[0, np.diff(days)] * 86400),
+        dt_s=30,
+    )
     r = CalendarAging(min_storage_h=24).compute(cell.ds)
     # each storage rest runs on from the 10-min pause after the check-up's discharge
     np.testing.assert_allclose(r["storage_time"], days + np.arange(6) * 600 / 86400, atol=1e-3)
-    np.testing.assert_allclose(r["discharge_capacity_ah"], cell.truth["discharge_capacity_ah"], rtol=1e-3)
+    np.testing.assert_allclose(
+        r["discharge_capacity_ah"], cell.truth["discharge_capacity_ah"], rtol=1e-3
+    )
     assert flag_name(r["best_model"]) == "sqrt" and float(r["sqrt_b"]) < 0
     with pytest.raises(ValueError, match="no storage period"):
         CalendarAging(min_storage_h=1000).compute(cell.ds)
@@ -90,18 +108,24 @@ def test_dvdq_integrates_back_to_the_voltage_change():
     assert soc["charge_dvdq"].attrs["units"] == "V"
 
 
-@pytest.mark.parametrize("axis, label", [("cycle", "Cycle"), ("equivalent_full_cycles", "Equivalent full cycles")])
+@pytest.mark.parametrize(
+    "axis, label", [("cycle", "Cycle"), ("equivalent_full_cycles", "Equivalent full cycles")]
+)
 def test_cycle_life_plot_names_its_axis_and_shows_end_of_life(example_ds, axis, label):
     """The x axis once read "x", and the end of life and knee were on no plot (#16 item 7)."""
     import holoviews as hv
 
-    from batteryviz.viz import plots
     from batteryviz.analysis.registry import ANALYSES
+    from batteryviz.viz import plots
 
     result = ANALYSES["cycle_life"](x=axis, nominal_capacity_mah=5000).compute(example_ds)
     figure = hv.render(plots.cycle_life(result))
     assert figure.xaxis[0].axis_label == label and figure.yaxis[0].axis_label == "Retention (%)"
     eol = float(result["end_of_life"])
     assert np.isfinite(eol) and f"end of life {eol:.0f}" in figure.title.text
-    spans = [r for r in figure.renderers if type(r).__name__ == "Span"] + list(getattr(figure, "center", []))
-    assert any(type(s).__name__ == "Span" and s.dimension == "width" and s.location == 80.0 for s in spans)
+    spans = [r for r in figure.renderers if type(r).__name__ == "Span"] + list(
+        getattr(figure, "center", [])
+    )
+    assert any(
+        type(s).__name__ == "Span" and s.dimension == "width" and s.location == 80.0 for s in spans
+    )

@@ -17,8 +17,8 @@ from batteryviz.quality import NO_CURRENT
 
 from .test_corpus import CORPUS
 
-
 # --- detection by evidence ---------------------------------------------------------------
+
 
 def test_an_unknown_file_is_refused_with_each_readers_reason(tmp_path):
     path = tmp_path / "notes.csv"
@@ -28,7 +28,10 @@ def test_an_unknown_file_is_refused_with_each_readers_reason(tmp_path):
     text = str(err.value)
     assert "generic (no line in the first 50 names time, voltage and current columns)" in text
     assert "biologic (no 'EC-Lab ASCII FILE' header" in text
-    assert "biologic_mpr (" in text and "a binary file" not in text.split("biologic_mpr (")[1].split(")")[0]
+    assert (
+        "biologic_mpr (" in text
+        and "a binary file" not in text.split("biologic_mpr (")[1].split(")")[0]
+    )
 
 
 def test_a_headerless_ec_lab_export_goes_to_the_biologic_reader_and_the_runner_up_is_named():
@@ -44,7 +47,9 @@ def test_a_headerless_ec_lab_export_goes_to_the_biologic_reader_and_the_runner_u
     assert ds["current_ampere"].attrs["source_column"] == "I/mA"
 
 
-def test_a_vendor_column_line_below_its_usual_place_is_a_near_miss_the_generic_reader_beats(tmp_path):
+def test_a_vendor_column_line_below_its_usual_place_is_a_near_miss_the_generic_reader_beats(
+    tmp_path,
+):
     lines = (CORPUS / "maccor/dca_test_data_mac.csv").read_text(encoding="utf-8-sig").splitlines()
     path = tmp_path / "long_preamble.csv"
     path.write_text("\n".join([f"Note {k}: x" for k in range(30)] + lines) + "\n")
@@ -55,6 +60,7 @@ def test_a_vendor_column_line_below_its_usual_place_is_a_near_miss_the_generic_r
 
 # --- BioLogic .mpr: column ids batteryviz does not know ------------------------------------
 
+
 def _mpr_ids(data: bytes) -> tuple[int, list[int]]:
     """Byte offset of the column-id list of the VMP data module (old layout) and the ids."""
     from batteryviz.io.biologic_mpr import modules
@@ -62,7 +68,7 @@ def _mpr_ids(data: bytes) -> tuple[int, list[int]]:
     mod = next(m for m in modules(data, "x") if m["name"] == "VMP data")
     n_cols = data[mod["start"] + 4]
     at = mod["start"] + 5
-    return at, list(struct.unpack(f"<{n_cols}H", data[at:at + 2 * n_cols]))
+    return at, list(struct.unpack(f"<{n_cols}H", data[at : at + 2 * n_cols]))
 
 
 def _with_ids(tmp_path, source: str, replace: dict[int, int]):
@@ -70,7 +76,7 @@ def _with_ids(tmp_path, source: str, replace: dict[int, int]):
     at, ids = _mpr_ids(bytes(data))
     for k, i in enumerate(ids):
         if i in replace:
-            data[at + 2 * k:at + 2 * k + 2] = struct.pack("<H", replace[i])
+            data[at + 2 * k : at + 2 * k + 2] = struct.pack("<H", replace[i])
     path = tmp_path / f"patched_{source.split('/')[-1]}"
     path.write_bytes(bytes(data))
     return path
@@ -82,29 +88,47 @@ def test_ec_lab_11_27_ca_mpr_reads_the_same_as_its_mpt_export():
     for name in ("test_time_second", "voltage_volt", "current_ampere"):
         np.testing.assert_allclose(mpr[name].values, mpt[name].values, rtol=1e-6, atol=1e-9)
     # (Q-Qo)/C, id 434, in coulomb → Ah
-    np.testing.assert_allclose(mpr["net_capacity_ah"].values * 3600, mpt["biologic_q_qo_per_c"].values, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        mpr["net_capacity_ah"].values * 3600,
+        mpt["biologic_q_qo_per_c"].values,
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_an_unknown_mpr_column_id_is_kept_undecoded_with_a_warning(tmp_path):
     path = _with_ids(tmp_path, "biologic/bioconv_ca.mpr", {434: 999})
     ds = bv.read(path)
     known = bv.read(CORPUS / "biologic/bioconv_ca.mpr")
-    np.testing.assert_allclose(ds["biologic_column_999"].values, known["net_capacity_ah"].values * 3600, rtol=1e-12)
-    assert "999" in ds.attrs["quality_warnings"] and "biologic_column_999" in ds.attrs["quality_warnings"]
-    np.testing.assert_array_equal(ds["voltage_volt"].values, known["voltage_volt"].values)  # the rest untouched
+    np.testing.assert_allclose(
+        ds["biologic_column_999"].values, known["net_capacity_ah"].values * 3600, rtol=1e-12
+    )
+    assert (
+        "999" in ds.attrs["quality_warnings"]
+        and "biologic_column_999" in ds.attrs["quality_warnings"]
+    )
+    np.testing.assert_array_equal(
+        ds["voltage_volt"].values, known["voltage_volt"].values
+    )  # the rest untouched
 
 
-def test_unknown_mpr_ids_that_cannot_be_sized_are_skipped_at_the_end_and_refused_before_known_ones(tmp_path):
+def test_unknown_mpr_ids_that_cannot_be_sized_are_skipped_at_the_end_and_refused_before_known_ones(
+    tmp_path,
+):
     # cp.mpr ends with ids 39 (2 bytes) and 441 (4 bytes): 6 bytes cannot be split evenly
     ds = bv.read(_with_ids(tmp_path, "biologic/bioconv_cp.mpr", {39: 998, 441: 999}))
     assert "skipped" in ds.attrs["quality_warnings"] and "biologic_column_999" not in ds
-    np.testing.assert_array_equal(ds["voltage_volt"].values, bv.read(CORPUS / "biologic/bioconv_cp.mpr")["voltage_volt"].values)
+    np.testing.assert_array_equal(
+        ds["voltage_volt"].values,
+        bv.read(CORPUS / "biologic/bioconv_cp.mpr")["voltage_volt"].values,
+    )
     # 467 (8 bytes, in the middle) and 441 (4 bytes): the fields after 467 cannot be placed
     with pytest.raises(ParseError, match="cannot be split"):
         bv.read(_with_ids(tmp_path, "biologic/bioconv_cp.mpr", {467: 998, 441: 999}))
 
 
 # --- Maccor re-saved by other tools ---------------------------------------------------------
+
 
 def test_maccor_text_in_milli_units_reads_in_volts_and_amperes_and_says_so():
     ds = bv.read(CORPUS / "maccor/cellpy_maccor_three.txt")
@@ -119,26 +143,36 @@ def test_volts_with_plausible_values_are_never_rescaled(tmp_path):
     text = (CORPUS / "maccor/cellpy_maccor_three.txt").read_text(encoding="latin-1")
     lines = text.splitlines()
     k = next(j for j, ln in enumerate(lines) if ln.startswith("Rec#"))
-    fixed = lines[: k + 1] + ["\t".join(f"{float(f) / 1000:.7f}" if c == 8 else f for c, f in enumerate(ln.split("\t")))
-                              for ln in lines[k + 1:] if ln.strip()]
+    fixed = lines[: k + 1] + [
+        "\t".join(f"{float(f) / 1000:.7f}" if c == 8 else f for c, f in enumerate(ln.split("\t")))
+        for ln in lines[k + 1 :]
+        if ln.strip()
+    ]
     path = tmp_path / "volts.txt"
     path.write_text("\n".join(fixed) + "\n", encoding="latin-1")
     ds = bv.read(path)
-    assert 1.29 < ds["voltage_volt"].values.min() and "millivolts" not in ds.attrs.get("quality_warnings", "")
+    assert 1.29 < ds["voltage_volt"].values.min() and "millivolts" not in ds.attrs.get(
+        "quality_warnings", ""
+    )
 
 
 def test_a_bom_maccor_csv_with_bracketed_units_reads():
     ds = bv.read(CORPUS / "maccor/dca_test_data_mac.csv")
     assert ds.attrs["reader"] == "maccor"
-    assert ds["current_ampere"].values.min() == pytest.approx(-5.471e-05)  # 'Current [A]' on 'D' records
+    assert ds["current_ampere"].values.min() == pytest.approx(
+        -5.471e-05
+    )  # 'Current [A]' on 'D' records
     assert ds["voltage_volt"].values[0] == 3.0
 
 
 # --- names and values that do not line up ----------------------------------------------------
 
+
 def test_a_column_line_one_name_short_of_every_row_is_refused(tmp_path):
     path = tmp_path / "short_header.csv"
-    path.write_text("Time (s),Voltage (V),Current (A)\n" + "".join(f"{t},{t},3.{t},0.1\n" for t in range(20)))
+    path.write_text(
+        "Time (s),Voltage (V),Current (A)\n" + "".join(f"{t},{t},3.{t},0.1\n" for t in range(20))
+    )
     with pytest.raises(ParseError, match="misaligned") as err:
         bv.read(path)
     assert "line 1" in str(err.value)
@@ -146,12 +180,17 @@ def test_a_column_line_one_name_short_of_every_row_is_refused(tmp_path):
 
 # --- BDF variants -----------------------------------------------------------------------------
 
+
 def test_legacy_bdf_parquet_names_are_converted_by_their_units():
     path = CORPUS / "bdf/bdf_legacy.bdf.parquet"
     raw = pl.read_parquet(path)
     ds = bv.read(path)
-    np.testing.assert_allclose(ds["test_time_second"].values, raw["test_time_millisecond"].to_numpy() / 1000)
-    np.testing.assert_allclose(ds["unix_time_second"].values, raw["date_time_millisecond"].to_numpy() / 1000)
+    np.testing.assert_allclose(
+        ds["test_time_second"].values, raw["test_time_millisecond"].to_numpy() / 1000
+    )
+    np.testing.assert_allclose(
+        ds["unix_time_second"].values, raw["date_time_millisecond"].to_numpy() / 1000
+    )
     np.testing.assert_array_equal(ds["cycle_count"].values, raw["cycle_dimensionless"].to_numpy())
     assert ds["test_time_second"].attrs["source_column"] == "test_time_millisecond"
 
@@ -165,17 +204,24 @@ def test_step_names_become_step_codes_and_a_current_against_them_is_negated(tmp_
     path.write_text("\n".join(rows) + "\n")
     ds = bv.read(path)
     assert ds["step_type"].values[:20].tolist() == [1] * 20 and ds["step_type"].values[-1] == 0
-    assert (ds["current_ampere"].values[:20] > 0).all() and "negated" in ds.attrs["quality_warnings"]
+    assert (ds["current_ampere"].values[:20] > 0).all() and "negated" in ds.attrs[
+        "quality_warnings"
+    ]
     # a picture that is not one-sided is left as written
     rows[25] = rows[25].replace(",0.5,", ",-0.5,")
     rows[1:11] = [r.replace(",-0.5,", ",0.5,") for r in rows[1:11]]
     path.write_text("\n".join(rows) + "\n")
     mixed = bv.read(path)
     written = mixed["current_ampere"].values
-    assert written[0] == 0.5 and written[10] == -0.5 and "negated" not in mixed.attrs.get("quality_warnings", "")
+    assert (
+        written[0] == 0.5
+        and written[10] == -0.5
+        and "negated" not in mixed.attrs.get("quality_warnings", "")
+    )
 
 
 # --- PEC, Arbin sidecars, files without current -----------------------------------------------
+
 
 def test_pec_csv_reads_in_volts_and_amperes_with_its_per_cycle_counters():
     from batteryviz.analysis.summary import CycleSummary
@@ -183,8 +229,12 @@ def test_pec_csv_reads_in_volts_and_amperes_with_its_per_cycle_counters():
     ds = bv.read(CORPUS / "generic/cellpy_pec.csv")
     assert ds.attrs["reader"] == "pec" and ds.attrs["test_plan"] == "SAFT VL43EFe dQdV C/25"
     v, i = ds["voltage_volt"].values, ds["current_ampere"].values
-    assert v.min() == pytest.approx(2.4935, abs=1e-4) and v.max() == pytest.approx(3.7998, abs=1e-4)  # MANIFEST, mV
-    assert i.min() == pytest.approx(-1.6406, abs=1e-4) and i.max() == pytest.approx(1.6405, abs=1e-4)
+    assert v.min() == pytest.approx(2.4935, abs=1e-4) and v.max() == pytest.approx(
+        3.7998, abs=1e-4
+    )  # MANIFEST, mV
+    assert i.min() == pytest.approx(-1.6406, abs=1e-4) and i.max() == pytest.approx(
+        1.6405, abs=1e-4
+    )
     summary = CycleSummary().compute(ds)
     # cycle 1: the cycler's own counter ends at 44424.915 mAh of charge
     assert float(summary["charge_capacity_ah"].sel(cycle=1)) == pytest.approx(44.424915, rel=5e-3)

@@ -31,7 +31,9 @@ def test_basytec_pyprobe_excerpt_with_both_cycle_counters(real):
     assert ds["ambient_temperature_celsius"].attrs["source_column"] == "T1[°C]"
     assert "cycle_charging_capacity_ah" in ds and "basytec_ah_cyc_charge" in ds
     # PyProBE: Date of row 2 = 2023-06-19 17:56:54.002823 (start of test + time)
-    assert ds["unix_time_second"].values[2] - ds["unix_time_second"].values[0] == pytest.approx(1.002823)
+    assert ds["unix_time_second"].values[2] - ds["unix_time_second"].values[0] == pytest.approx(
+        1.002823
+    )
     assert set(np.unique(ds["step_index"].values)) == {3, 4}  # PyProBE's steps (Line)
     assert ds.attrs["test_name"] == "test" and ds.attrs["channel"] == "1814 CH14 XCTS_40"
 
@@ -70,7 +72,9 @@ def test_maccor_mims_cellpy(real):
     assert ds.sizes["record"] == 6704
     assert last(ds, "voltage_volt") == pytest.approx(3.55131)
     # "2d 02:52:51.57" as seconds
-    assert last(ds, "test_time_second") == pytest.approx(2 * 86400 + 2 * 3600 + 52 * 60 + 51.57, abs=0.01)
+    assert last(ds, "test_time_second") == pytest.approx(
+        2 * 86400 + 2 * 3600 + 52 * 60 + 51.57, abs=0.01
+    )
     st = ds["step_type"].values
     amp_hr = ds["maccor_amp_hr"].values
     assert amp_hr[st == 1].max() == pytest.approx(3.36871, abs=1e-5)  # cellpy charge_capacity
@@ -105,10 +109,16 @@ def test_neware_csv_per_cycle_capacities(real):
     assert ds.sizes["record"] == 9065
     s = bv.CycleSummary(active_mass_mg=2.08).compute(ds)
     assert s.sizes["cycle"] == 4
-    np.testing.assert_allclose(s["charge_capacity_ah"], [0.004249, 0.004247, 0.007835, 0.001438], atol=2e-6)
-    np.testing.assert_allclose(s["discharge_capacity_ah"], [0.005086, 0.004368, 0.007974, 0.003315], atol=2e-6)
+    np.testing.assert_allclose(
+        s["charge_capacity_ah"], [0.004249, 0.004247, 0.007835, 0.001438], atol=2e-6
+    )
+    np.testing.assert_allclose(
+        s["discharge_capacity_ah"], [0.005086, 0.004368, 0.007974, 0.003315], atol=2e-6
+    )
     assert "Chg. Cap.(Ah)" in s.attrs["capacity_source"]
-    assert s["specific_discharge_capacity_mah_g"].values[1] == pytest.approx(4.368 / 2.08 * 1000, rel=1e-3)
+    assert s["specific_discharge_capacity_mah_g"].values[1] == pytest.approx(
+        4.368 / 2.08 * 1000, rel=1e-3
+    )
 
 
 def test_novonix(real):
@@ -141,7 +151,9 @@ def test_biologic_btlab_part_and_three_parts_as_one_test(real):
 
 def test_biologic_absolute_timestamps(real):
     ds = bv.read(real / "biologic" / "pyprobe_Sample_data_biologic_timestamped.txt")
-    np.testing.assert_allclose(ds["test_time_second"], [0, 6.464, 7.464, 8.464, 9.464, 10.464, 11.464, 12.464], atol=1e-6)
+    np.testing.assert_allclose(
+        ds["test_time_second"], [0, 6.464, 7.464, 8.464, 9.464, 10.464, 11.464, 12.464], atol=1e-6
+    )
 
 
 def test_biologic_peis_mpt_impedance(real):
@@ -168,7 +180,15 @@ def test_bdf_csv_reference(real):
     assert any("disagree" in w for w in s.attrs["quality_warnings"].split("\n"))
 
 
-@pytest.mark.parametrize("path", sorted(p for p in REAL.rglob("*") if p.is_file() and "LICENSES" not in p.parts and p.suffix != ".md"), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p
+        for p in REAL.rglob("*")
+        if p.is_file() and "LICENSES" not in p.parts and p.suffix != ".md"
+    ),
+    ids=lambda p: p.name,
+)
 def test_every_real_file_reads_with_the_required_variables(path):
     from batteryviz.schema import REQUIRED, REQUIRED_EIS
 

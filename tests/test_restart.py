@@ -12,12 +12,23 @@ import pytest
 
 from batteryviz.store import Workspace
 
-from .dashboard_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromium_available, free_port, page_text, serve_process,
-                                stop_process, wait_until_live)
+from .dashboard_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    chromium_available,
+    free_port,
+    page_text,
+    serve_process,
+    stop_process,
+    wait_until_live,
+)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not chromium_available(), reason=f"no Chromium at {CHROMIUM} (`apt-get install chromium`)"),
+    pytest.mark.skipif(
+        not chromium_available(), reason=f"no Chromium at {CHROMIUM} (`apt-get install chromium`)"
+    ),
 ]
 
 
@@ -50,7 +61,9 @@ def test_cell_survives_a_killed_server(tmp_path, simulated_de_path):
             browser, page = _open(p, f"{url}/")
             page.get_by_text("Workspace of local").wait_for()
             page.locator("input[type=file]").set_input_files(str(simulated_de_path))
-            page.get_by_text(re.compile(rf"{re.escape(simulated_de_path.name)}: basytec")).wait_for()
+            page.get_by_text(
+                re.compile(rf"{re.escape(simulated_de_path.name)}: basytec")
+            ).wait_for()
             page.get_by_text("dQ/dU", exact=True).click()
             page.get_by_role("button", name="Run").first.click()
             _kill(proc)  # mid-analysis: no clean shutdown
@@ -59,7 +72,10 @@ def test_cell_survives_a_killed_server(tmp_path, simulated_de_path):
         [cell] = [c for c in ws.cells() if c.filename == simulated_de_path.name]
         assert ws.verify(cell.id)  # the original, byte for byte
         assert ws.original_bytes(cell.id) == simulated_de_path.read_bytes()
-        for name in ("summary", "dqdu"):  # a result is either complete or absent, never half-written
+        for name in (
+            "summary",
+            "dqdu",
+        ):  # a result is either complete or absent, never half-written
             stored = ws.load_result(cell.id, name)
             assert stored is None or stored.sizes["cycle"] > 0
 

@@ -17,10 +17,22 @@ import urllib.request
 
 import pytest
 
-from batteryviz.serve import (ServeConfig, add_user, hash_password, load_credentials, verify_password,
-                              websocket_origins)
+from batteryviz.serve import (
+    ServeConfig,
+    add_user,
+    hash_password,
+    load_credentials,
+    verify_password,
+    websocket_origins,
+)
 
-from .dashboard_support import free_port, running_server, serve_process, stop_process, wait_until_live
+from .dashboard_support import (
+    free_port,
+    running_server,
+    serve_process,
+    stop_process,
+    wait_until_live,
+)
 
 SECRET = "a-cookie-secret-for-tests-0123456789"
 
@@ -63,7 +75,9 @@ def test_without_auth_the_dashboard_page_is_served(tmp_path):
 
 
 def test_basic_auth_asks_for_a_login_and_checks_the_hash(tmp_path, credentials):
-    config = ServeConfig(workspace=str(tmp_path), auth="basic", credentials=str(credentials), cookie_secret=SECRET)
+    config = ServeConfig(
+        workspace=str(tmp_path), auth="basic", credentials=str(credentials), cookie_secret=SECRET
+    )
     with running_server(config) as url:
         opener, jar = _opener()
         with opener.open(f"{url}/", timeout=30) as r:  # not logged in: the login form
@@ -77,7 +91,9 @@ def test_basic_auth_asks_for_a_login_and_checks_the_hash(tmp_path, credentials):
 
 
 def test_admin_page_only_for_admins(tmp_path, credentials):
-    config = ServeConfig(workspace=str(tmp_path), auth="basic", credentials=str(credentials), cookie_secret=SECRET)
+    config = ServeConfig(
+        workspace=str(tmp_path), auth="basic", credentials=str(credentials), cookie_secret=SECRET
+    )
     with running_server(config) as url:
         bob, _ = _opener()
         _login(bob, url, "bob", "builder")
@@ -92,13 +108,16 @@ def test_admin_page_only_for_admins(tmp_path, credentials):
             assert r.status == 200
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"auth": "basic", "credentials": None}, "cookie secret"),
-    ({"auth": "basic", "cookie_secret": "short"}, "at least 16"),
-    ({"auth": "basic", "cookie_secret": SECRET}, "--credentials"),
-    ({"auth": "oauth", "cookie_secret": SECRET}, "--oauth-provider"),
-    ({"auth": "ldap"}, "choose one of"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"auth": "basic", "credentials": None}, "cookie secret"),
+        ({"auth": "basic", "cookie_secret": "short"}, "at least 16"),
+        ({"auth": "basic", "cookie_secret": SECRET}, "--credentials"),
+        ({"auth": "oauth", "cookie_secret": SECRET}, "--oauth-provider"),
+        ({"auth": "ldap"}, "choose one of"),
+    ],
+)
 def test_unsafe_or_incomplete_setups_are_refused(tmp_path, monkeypatch, change, message):
     monkeypatch.delenv("BATTERYVIZ_COOKIE_SECRET", raising=False)
     config = ServeConfig(workspace=str(tmp_path), **change)
@@ -109,23 +128,43 @@ def test_unsafe_or_incomplete_setups_are_refused(tmp_path, monkeypatch, change, 
 def test_plain_text_credentials_are_refused(tmp_path):
     path = tmp_path / "users.json"
     path.write_text(json.dumps({"users": {"alice": {"password": "wonderland"}}}))
-    config = ServeConfig(workspace=str(tmp_path), auth="basic", credentials=str(path), cookie_secret=SECRET)
+    config = ServeConfig(
+        workspace=str(tmp_path), auth="basic", credentials=str(path), cookie_secret=SECRET
+    )
     with pytest.raises(ValueError, match="no hashed password"):
         config.check()
 
 
-@pytest.mark.parametrize("pattern", ["*", "*:5006", "*.*", "*.*:*", "*.org", "*:*", "lab.*.org", "**.example.org",
-                                     "*lab.example.org"])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "*",
+        "*:5006",
+        "*.*",
+        "*.*:*",
+        "*.org",
+        "*:*",
+        "lab.*.org",
+        "**.example.org",
+        "*lab.example.org",
+    ],
+)
 def test_websocket_origin_is_never_a_wildcard_nobody_named(pattern, monkeypatch):
     with pytest.raises(ValueError, match="hosts nobody named"):
         websocket_origins("0.0.0.0", 5006, [pattern])
-    monkeypatch.setenv("BOKEH_ALLOW_WS_ORIGIN", f"lab.example.org,{pattern}")  # Bokeh lets this replace ours
+    monkeypatch.setenv(
+        "BOKEH_ALLOW_WS_ORIGIN", f"lab.example.org,{pattern}"
+    )  # Bokeh lets this replace ours
     with pytest.raises(ValueError, match="BOKEH_ALLOW_WS_ORIGIN"):
         websocket_origins("0.0.0.0", 5006, None)
 
 
 def test_websocket_origins_default_to_the_server_and_keep_named_hosts():
-    assert websocket_origins("0.0.0.0", 5006, None) == ["localhost:5006", "localhost:5006", "127.0.0.1:5006"]
+    assert websocket_origins("0.0.0.0", 5006, None) == [
+        "localhost:5006",
+        "localhost:5006",
+        "127.0.0.1:5006",
+    ]
     assert websocket_origins(None, 5006, ["lab.example.org"]) == ["lab.example.org"]
     named = ["*.lab.example.org", "lab.example.org:*", "[::1]:5006", "10.1.2.3:443"]
     assert websocket_origins(None, 5006, named) == named
@@ -139,9 +178,24 @@ def test_serving_without_login_beyond_the_loopback_warns(tmp_path):
     for address in ("0.0.0.0", "", None, "lab.example.org", "192.168.1.20", "::"):
         assert "WITHOUT LOGIN" in exposure_warning("none", address)
     assert exposure_warning("basic", "0.0.0.0") is None
-    proc = subprocess.Popen([sys.executable, "-m", "batteryviz.cli", "serve", "--address", "0.0.0.0", "--port",
-                             str(free_port()), "--workspace", str(tmp_path / "ws")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "batteryviz.cli",
+            "serve",
+            "--address",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+            "--workspace",
+            str(tmp_path / "ws"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert "WITHOUT LOGIN on 0.0.0.0" in proc.stderr.readline()  # the first thing it says
     finally:
@@ -162,7 +216,8 @@ def test_cli_user_add_reads_the_password_from_stdin(tmp_path, monkeypatch, capsy
 
 
 def test_panel_serve_of_the_app_script(tmp_path, monkeypatch):
-    """`panel serve dashboards/app.py` serves the same dashboard (workspace from the environment)."""
+    """`panel serve dashboards/app.py` serves the same dashboard (workspace from the
+    environment)."""
     from pathlib import Path
 
     import panel as pn
@@ -172,8 +227,16 @@ def test_panel_serve_of_the_app_script(tmp_path, monkeypatch):
     monkeypatch.setenv("BATTERYVIZ_WORKSPACE", str(tmp_path))
     script = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
     port = free_port()
-    thread = pn.serve({"/": str(script)}, port=port, address="127.0.0.1", threaded=True, show=False, verbose=False,
-                      liveness=True, websocket_origin=[f"127.0.0.1:{port}"])
+    thread = pn.serve(
+        {"/": str(script)},
+        port=port,
+        address="127.0.0.1",
+        threaded=True,
+        show=False,
+        verbose=False,
+        liveness=True,
+        websocket_origin=[f"127.0.0.1:{port}"],
+    )
     try:
         wait_until_live(f"http://127.0.0.1:{port}")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
@@ -212,7 +275,9 @@ def test_a_page_waits_for_a_slow_browser_longer_than_bokehs_15_s(tmp_path, page_
     # a page requested but not yet connected (a browser still loading its scripts): Bokeh
     # discards such sessions after 15 s by default and builds the page again when the websocket
     # arrives; the server checks every 0.3 s here
-    with running_server(ServeConfig(workspace=str(tmp_path)), check_unused_sessions_milliseconds=300) as url:
+    with running_server(
+        ServeConfig(workspace=str(tmp_path)), check_unused_sessions_milliseconds=300
+    ) as url:
         urllib.request.urlopen(f"{url}/", timeout=60).read()
         time.sleep(16)
         assert len([m for m in page_log if "page created" in m]) == 1
@@ -221,8 +286,11 @@ def test_a_page_waits_for_a_slow_browser_longer_than_bokehs_15_s(tmp_path, page_
 
 def test_an_unconnected_page_is_discarded_after_its_lifetime(tmp_path, page_log):
     # the same check with a short lifetime shows the discarding the test above relies on
-    with running_server(ServeConfig(workspace=str(tmp_path)), check_unused_sessions_milliseconds=300,
-                        unused_session_lifetime_milliseconds=1000) as url:
+    with running_server(
+        ServeConfig(workspace=str(tmp_path)),
+        check_unused_sessions_milliseconds=300,
+        unused_session_lifetime_milliseconds=1000,
+    ) as url:
         urllib.request.urlopen(f"{url}/", timeout=60).read()
         deadline = time.monotonic() + 15
         while not _closed(page_log) and time.monotonic() < deadline:

@@ -15,7 +15,11 @@ from .conftest import DATA
 
 @pytest.fixture(scope="module", params=["tab_point", "space_comma"])
 def summary(request, example_path):
-    path = example_path if request.param == "tab_point" else DATA / "simulated" / "basytec_rate_fade_de.txt"
+    path = (
+        example_path
+        if request.param == "tab_point"
+        else DATA / "simulated" / "basytec_rate_fade_de.txt"
+    )
     ds = bv.read(path)
     return bv.CycleSummary(nominal_capacity_mah=5000).compute(ds)
 
@@ -33,7 +37,9 @@ def _truth(truth, *keys):
 def test_34_cycles_numbered_1_to_34_although_cyc_count_restarts(summary, truth):
     assert summary.sizes["cycle"] == 34
     np.testing.assert_array_equal(summary.cycle.values, np.arange(1, 35))
-    np.testing.assert_array_equal(summary["cycler_cycle_count"].values, _truth(truth, "basytec_cyc_count"))
+    np.testing.assert_array_equal(
+        summary["cycler_cycle_count"].values, _truth(truth, "basytec_cyc_count")
+    )
 
 
 @pytest.mark.parametrize("half", ["charge", "discharge"])
@@ -45,25 +51,45 @@ def test_capacity_within_0_2_percent(summary, truth, half):
 
 @pytest.mark.parametrize("half", ["charge", "discharge"])
 def test_energy_mean_voltage_and_duration(summary, truth, half):
-    np.testing.assert_allclose(summary[f"{half}_energy_wh"], _truth(truth, half, "energy_Wh"), rtol=0.003)
-    np.testing.assert_allclose(summary[f"mean_{half}_voltage_v"], _truth(truth, half, "mean_voltage_V"), atol=0.003)
-    np.testing.assert_allclose(summary[f"{half}_duration_h"] * 3600, _truth(truth, half, "duration_s"), atol=2)
+    np.testing.assert_allclose(
+        summary[f"{half}_energy_wh"], _truth(truth, half, "energy_Wh"), rtol=0.003
+    )
+    np.testing.assert_allclose(
+        summary[f"mean_{half}_voltage_v"], _truth(truth, half, "mean_voltage_V"), atol=0.003
+    )
+    np.testing.assert_allclose(
+        summary[f"{half}_duration_h"] * 3600, _truth(truth, half, "duration_s"), atol=2
+    )
 
 
 def test_cycle_duration_and_ce(summary, truth):
     np.testing.assert_allclose(summary["duration_h"] * 3600, _truth(truth, "duration_s"), atol=2)
-    np.testing.assert_allclose(summary["coulombic_efficiency_percent"] / 100, _truth(truth, "coulombic_efficiency"), atol=0.001)
-    np.testing.assert_allclose(summary["energy_efficiency_percent"] / 100, _truth(truth, "energy_efficiency"), atol=0.003)
+    np.testing.assert_allclose(
+        summary["coulombic_efficiency_percent"] / 100,
+        _truth(truth, "coulombic_efficiency"),
+        atol=0.001,
+    )
+    np.testing.assert_allclose(
+        summary["energy_efficiency_percent"] / 100, _truth(truth, "energy_efficiency"), atol=0.003
+    )
     assert "discharge/charge" in summary.attrs["ce_definition"]
 
 
 def test_discharge_c_rate_within_1_percent(summary, truth):
-    np.testing.assert_allclose(summary["discharge_c_rate"], _truth(truth, "discharge_c_rate_nominal"), rtol=0.01)
+    np.testing.assert_allclose(
+        summary["discharge_c_rate"], _truth(truth, "discharge_c_rate_nominal"), rtol=0.01
+    )
 
 
 def test_retention_and_end_values(summary, truth):
-    np.testing.assert_allclose(summary["retention_percent"] / 100, _truth(truth, "discharge_capacity_retention_vs_cycle1"), atol=0.002)
-    np.testing.assert_allclose(summary["end_discharge_voltage_v"], _truth(truth, "discharge", "voltage_end_V"), atol=0.003)
+    np.testing.assert_allclose(
+        summary["retention_percent"] / 100,
+        _truth(truth, "discharge_capacity_retention_vs_cycle1"),
+        atol=0.002,
+    )
+    np.testing.assert_allclose(
+        summary["end_discharge_voltage_v"], _truth(truth, "discharge", "voltage_end_V"), atol=0.003
+    )
 
 
 def test_capacities_come_from_the_cycle_counters_which_agree_with_integration(summary):

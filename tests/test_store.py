@@ -14,7 +14,13 @@ import pytest
 
 import batteryviz as bv
 from batteryviz.errors import BatteryvizError, EmptyFileError
-from batteryviz.store import CellNotFoundError, UploadTooLargeError, Workspace, safe_filename, user_key
+from batteryviz.store import (
+    CellNotFoundError,
+    UploadTooLargeError,
+    Workspace,
+    safe_filename,
+    user_key,
+)
 
 
 @pytest.fixture
@@ -48,9 +54,14 @@ def test_workspace_survives_a_restart(tmp_path, upload):
     # a new process: a new Workspace object over the same root
     again = Workspace(str(tmp_path), "alice", seed_examples=False)
     [record] = again.cells()
-    assert record.id == cell.id and record.metadata == {"nominal_capacity_mah": 50.0, "cycle_mode": "charge_first"}
+    assert record.id == cell.id and record.metadata == {
+        "nominal_capacity_mah": 50.0,
+        "cycle_mode": "charge_first",
+    }
     stored = again.load_result(cell.id, "summary")
-    np.testing.assert_allclose(stored["discharge_capacity_ah"].values, summary["discharge_capacity_ah"].values)
+    np.testing.assert_allclose(
+        stored["discharge_capacity_ah"].values, summary["discharge_capacity_ah"].values
+    )
     assert stored.attrs["ce_definition"] == summary.attrs["ce_definition"]
 
 
@@ -125,7 +136,10 @@ def test_fsspec_root_other_than_a_folder(upload):
     cell = ws.add(*upload)
     assert ws.verify(cell.id)
     assert ws.open_dataset(cell.id).sizes["cycle"] == cell.cycles
-    assert json.loads(ws.fs.cat_file(f"{ws.prefix}/cells/{cell.id}/cell.json"))["sha256"] == cell.sha256
+    assert (
+        json.loads(ws.fs.cat_file(f"{ws.prefix}/cells/{cell.id}/cell.json"))["sha256"]
+        == cell.sha256
+    )
 
 
 def test_metadata_is_checked(tmp_path, upload):
@@ -140,12 +154,21 @@ def test_metadata_is_checked(tmp_path, upload):
     with pytest.raises(ValueError, match="charge_first"):
         ws.update_metadata(cell.id, cycle_mode="sideways")
     assert ws.update_metadata(cell.id, active_mass_mg="35,125", reference_cycle="30").metadata == {
-        "active_mass_mg": 35.125, "reference_cycle": 30}
+        "active_mass_mg": 35.125,
+        "reference_cycle": 30,
+    }
     assert ws.update_metadata(cell.id, active_mass_mg=None, reference_cycle="").metadata == {}
 
 
-@pytest.mark.parametrize("name, expected", [("../../etc/passwd", "passwd"), ("C:\\data\\cell 1.txt", "cell 1.txt"),
-                                            ("", "upload"), ("a\x00b.txt", "a_b.txt")])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\data\\cell 1.txt", "cell 1.txt"),
+        ("", "upload"),
+        ("a\x00b.txt", "a_b.txt"),
+    ],
+)
 def test_safe_filename(name, expected):
     assert safe_filename(name) == expected
 

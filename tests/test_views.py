@@ -76,14 +76,20 @@ def test_a_thousand_dqdu_curves_are_rasterised_by_datashader():
     from batteryviz.viz import plots
 
     v = np.linspace(3.0, 4.2, 333)
-    curves = np.array([np.exp(-((v - 3.6 - 1e-4 * k) / 0.05) ** 2) for k in range(1000)])
-    result = xr.Dataset({"charge_dqdu": (("cycle", "charge_voltage"), curves, {"units": "mAh/V"})},
-                        coords={"cycle": np.arange(1, 1001), "charge_voltage": v})
+    curves = np.array([np.exp(-(((v - 3.6 - 1e-4 * k) / 0.05) ** 2)) for k in range(1000)])
+    result = xr.Dataset(
+        {"charge_dqdu": (("cycle", "charge_voltage"), curves, {"units": "mAh/V"})},
+        coords={"cycle": np.arange(1, 1001), "charge_voltage": v},
+    )
     plot = plots.dqdu_overlay(result, "charge", peaks=False)
-    assert isinstance(plot, hv.DynamicMap)  # rasterised: the browser gets an image, not 333,000 glyphs
+    assert isinstance(
+        plot, hv.DynamicMap
+    )  # rasterised: the browser gets an image, not 333,000 glyphs
     hv.render(plot, backend="bokeh")
     few = plots.dqdu_overlay(result.isel(cycle=slice(0, 5)), "charge", peaks=False)
-    assert isinstance(few, hv.Overlay) and len(few) == 5  # five real curves, each with a legend entry
+    assert (
+        isinstance(few, hv.Overlay) and len(few) == 5
+    )  # five real curves, each with a legend entry
 
 
 @pytest.mark.parametrize("n_tracks", [5, 40])
@@ -93,12 +99,15 @@ def test_peak_tracks_render_with_plain_colours_one_per_track(n_tracks):
     import xarray as xr
     from bokeh.models import GlyphRenderer
 
-    from batteryviz.viz.plots import peak_track_plot
     from batteryviz.ui.views import render
+    from batteryviz.viz.plots import peak_track_plot
 
     cycles = np.arange(1, 9)
     voltage = 3.0 + 0.01 * np.arange(n_tracks)[:, None] + 0.001 * cycles[None, :]
-    tracks = xr.Dataset({"voltage": (("track", "cycle"), voltage)}, coords={"cycle": cycles, "track": np.arange(n_tracks)})
+    tracks = xr.Dataset(
+        {"voltage": (("track", "cycle"), voltage)},
+        coords={"cycle": cycles, "track": np.arange(n_tracks)},
+    )
     [figure] = render(peak_track_plot(tracks))
     glyphs = [r for r in figure.renderers if isinstance(r, GlyphRenderer)]
     if n_tracks <= 12:
@@ -128,7 +137,10 @@ def test_a_figure_that_is_not_defined_says_so_instead_of_zero(example_ds):
     ds["current_ampere"] = abs(ds["current_ampere"])  # every step charges
     analysis = ANALYSES["summary"]()
     result = analysis.compute(ds)
-    shown = {label: fmt.format(value=value) for label, value, fmt in views.prepare(analysis, "summary", result).numbers}
+    shown = {
+        label: fmt.format(value=value)
+        for label, value, fmt in views.prepare(analysis, "summary", result).numbers
+    }
     assert shown["Mean CE (%)"] == shown["Final retention (%)"] == views.NOT_DEFINED
     assert shown["Cycles"] != views.NOT_DEFINED
     rows = [r for r in views.build(analysis, "summary", result) if isinstance(r, pn.FlexBox)]

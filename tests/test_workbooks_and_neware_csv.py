@@ -22,7 +22,13 @@ import polars as pl
 import pytest
 
 import batteryviz as bv
-from batteryviz.errors import (BatteryvizError, EmptyFileError, MissingColumnError, ParseError, TruncatedFileError)
+from batteryviz.errors import (
+    BatteryvizError,
+    EmptyFileError,
+    MissingColumnError,
+    ParseError,
+    TruncatedFileError,
+)
 from batteryviz.io.limits import ExpansionError
 from batteryviz.io.registry import detect
 from batteryviz.io.tabular import datetime_seconds, hms_to_seconds, read_excel, workbook_sheet_names
@@ -55,6 +61,7 @@ def regular():
 
 # --- Neware BTS 7 .xls --------------------------------------------------------------------------
 
+
 def test_an_xls_workbook_is_recognised_by_its_magic_and_sheet_names():
     head = read_head(XLS)
     assert head.raw[:8] == bytes.fromhex("d0cf11e0a1b11ae1")
@@ -67,7 +74,8 @@ def test_neware_xls_records_cycles_and_values(xls):
     assert xls.sizes["record"] == 2943 and int(xls["cycle_count"].max()) == 14
     v, i = xls["voltage_volt"].values, xls["current_ampere"].values
     assert v[0] == pytest.approx(2.3304) and v[-1] == pytest.approx(0.0499)
-    # record 2943: CC_DChg, -1.63 mA; record 442: the first CC_Chg, +0.163 mA (charge positive, in A)
+    # record 2943: CC_DChg, -1.63 mA; record 442: the first CC_Chg, +0.163 mA
+    # (charge positive, in A)
     assert i[-1] == pytest.approx(-1.63e-3) and xls["step_type"].values[-1] == DISCHARGE
     assert i[441] == pytest.approx(0.163e-3) and xls["step_type"].values[441] == CHARGE
     # CapaCity(mAh) of the last record, a discharge step counter, in Ah
@@ -76,10 +84,15 @@ def test_neware_xls_records_cycles_and_values(xls):
     # Relative Time is the step time (0:44:34.000); the test time comes from Absolute Time
     assert xls["step_time_second"].values[-1] == pytest.approx(44 * 60 + 34)
     assert xls["test_time_second"].values[0] == 0
-    assert xls["test_time_second"].values[-1] == pytest.approx((44341.42265046296 - 44336.98354166666) * 86400, abs=1e-3)
+    assert xls["test_time_second"].values[-1] == pytest.approx(
+        (44341.42265046296 - 44336.98354166666) * 86400, abs=1e-3
+    )
     assert "Absolute Time" in xls.attrs["test_time_from"]
-    assert xls["unix_time_second"].values[0] == pytest.approx(dt.datetime(2021, 5, 20, 23, 36, 18, tzinfo=dt.timezone.utc).timestamp(), abs=1e-3)
-    # Step is the running step (29 at the end); its plan line comes from the Statis sheet (Raw Step ID 11)
+    assert xls["unix_time_second"].values[0] == pytest.approx(
+        dt.datetime(2021, 5, 20, 23, 36, 18, tzinfo=dt.timezone.utc).timestamp(), abs=1e-3
+    )
+    # Step is the running step (29 at the end); its plan line comes from the Statis sheet
+    # (Raw Step ID 11)
     assert xls["step_count"].values[-1] == 29 and xls["step_index"].values[-1] == 11
     assert xls["data_point"].values[-1] == 2943
 
@@ -130,8 +143,10 @@ def test_an_xls_larger_than_the_bound_is_refused_before_parsing(tmp_path, monkey
 @pytest.fixture(scope="module")
 def bts7_frames():
     """The sheets of the .xls, to write BTS 7 layouts as .xlsx."""
-    return {name: read_excel(XLS, sheet_name=name, header=None if name == "Info" else 0)
-            for name in ("Info", "Statis_14_1_3", "Detail_14_1_3")}
+    return {
+        name: read_excel(XLS, sheet_name=name, header=None if name == "Info" else 0)
+        for name in ("Info", "Statis_14_1_3", "Detail_14_1_3")
+    }
 
 
 def _write_bts7_xlsx(frames: dict, path: Path) -> Path:
@@ -157,7 +172,12 @@ def test_text_in_a_number_column_of_a_sheet_names_sheet_row_and_column(bts7_fram
     with pytest.raises(ParseError) as err:
         bv.read(_write_bts7_xlsx(frames, tmp_path / "text.xlsx"))
     e = err.value
-    assert e.line == 101 and e.column == "Voltage(V)" and "Detail_14_1_3" in str(e) and "text.xlsx" in str(e)
+    assert (
+        e.line == 101
+        and e.column == "Voltage(V)"
+        and "Detail_14_1_3" in str(e)
+        and "text.xlsx" in str(e)
+    )
 
 
 def test_a_bad_step_time_in_a_sheet_names_its_row(bts7_frames, tmp_path):
@@ -180,6 +200,7 @@ def test_a_detail_sheet_without_voltage_is_a_missing_column(bts7_frames, tmp_pat
 
 # --- LANHE (Landt) workbook ---------------------------------------------------------------------
 
+
 def test_landt_workbook_records_cycles_and_values(landt):
     assert landt.attrs["reader"] == "landt" and landt.attrs["sheets"] == "Record-Tab"
     assert landt.sizes["record"] == 16538 and int(landt["cycle_count"].max()) == 14
@@ -191,10 +212,15 @@ def test_landt_workbook_records_cycles_and_values(landt):
     assert landt["half_cycle_discharging_capacity_ah"].values[270] == pytest.approx(0.10077e-3)
     assert landt["half_cycle_discharging_capacity_ah"].attrs["role"] == "discharge_capacity"
     assert landt["current_ampere"].attrs["units"] == "A"
-    assert landt["test_time_second"].values[270] == 16890 and landt["test_time_second"].values[-1] == 388864
+    assert (
+        landt["test_time_second"].values[270] == 16890
+        and landt["test_time_second"].values[-1] == 388864
+    )
     assert landt["step_time_second"].values[270] == 2490
     assert landt["step_index"].values[-1] == 59 and landt["step_type"].values[-1] == REST
-    assert landt["unix_time_second"].values[0] == pytest.approx(dt.datetime(2021, 2, 25, 13, 41, 24, tzinfo=dt.timezone.utc).timestamp())
+    assert landt["unix_time_second"].values[0] == pytest.approx(
+        dt.datetime(2021, 2, 25, 13, 41, 24, tzinfo=dt.timezone.utc).timestamp()
+    )
     # "-" in AuxTemp/AuxVolt (no auxiliary channel): no temperature variable of NaNs
     assert "ambient_temperature_celsius" not in landt
 
@@ -217,17 +243,25 @@ def test_the_generic_reader_chooses_the_record_sheet_by_its_columns_not_its_posi
 
 def _frame(n: int, t0: float = 0.0) -> pd.DataFrame:
     t = t0 + np.arange(n, dtype=float)
-    return pd.DataFrame({"Time (s)": t, "Voltage (V)": 3.0 + 0.001 * t, "Current (A)": np.full(n, 0.5)})
+    return pd.DataFrame(
+        {"Time (s)": t, "Voltage (V)": 3.0 + 0.001 * t, "Current (A)": np.full(n, 0.5)}
+    )
 
 
 def test_of_several_record_sheets_the_one_with_the_most_rows_is_read(tmp_path):
     p = tmp_path / "book.xlsx"
     with pd.ExcelWriter(p, engine="openpyxl") as xw:
-        pd.DataFrame({"Cycle": [1, 2], "Capacity (Ah)": [1.0, 0.9]}).to_excel(xw, sheet_name="summary", index=False)
+        pd.DataFrame({"Cycle": [1, 2], "Capacity (Ah)": [1.0, 0.9]}).to_excel(
+            xw, sheet_name="summary", index=False
+        )
         _frame(5).to_excel(xw, sheet_name="excerpt", index=False)
         _frame(40, 100.0).to_excel(xw, sheet_name="all records", index=False)
     ds = bv.read(p)
-    assert ds.attrs["reader"] == "generic" and ds.attrs["sheets"] == "all records" and ds.sizes["record"] == 40
+    assert (
+        ds.attrs["reader"] == "generic"
+        and ds.attrs["sheets"] == "all records"
+        and ds.sizes["record"] == 40
+    )
     assert "most rows" in ds.attrs["sheet_choice"]
     assert bv.read(p, sheet="excerpt").sizes["record"] == 5
     with pytest.raises(BatteryvizError, match="no sheet"):
@@ -237,8 +271,12 @@ def test_of_several_record_sheets_the_one_with_the_most_rows_is_read(tmp_path):
 def test_a_workbook_without_a_record_sheet_names_its_sheets(tmp_path):
     p = tmp_path / "summary.xlsx"
     with pd.ExcelWriter(p, engine="openpyxl") as xw:
-        pd.DataFrame({"Cycle": [1, 2], "Capacity (Ah)": [1.0, 0.9]}).to_excel(xw, sheet_name="summary", index=False)
-        pd.DataFrame({"Time (s)": [0.0, 1.0], "Voltage (V)": [3.0, 3.1]}).to_excel(xw, sheet_name="no current", index=False)
+        pd.DataFrame({"Cycle": [1, 2], "Capacity (Ah)": [1.0, 0.9]}).to_excel(
+            xw, sheet_name="summary", index=False
+        )
+        pd.DataFrame({"Time (s)": [0.0, 1.0], "Voltage (V)": [3.0, 3.1]}).to_excel(
+            xw, sheet_name="no current", index=False
+        )
     with pytest.raises(MissingColumnError, match="no sheet of the workbook") as err:
         bv.read(p)
     assert "'summary'" in str(err.value) and "summary.xlsx" in str(err.value)
@@ -252,7 +290,9 @@ def landt_records():
 
 def _write_landt(records: pd.DataFrame, path: Path) -> Path:
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
-        pd.DataFrame({"Cycle": [1], "CapC/mAh": [1.0]}).to_excel(xw, sheet_name="Cycle-Tab", index=False)
+        pd.DataFrame({"Cycle": [1], "CapC/mAh": [1.0]}).to_excel(
+            xw, sheet_name="Cycle-Tab", index=False
+        )
         records.to_excel(xw, sheet_name="Record-Tab", index=False)
     return path
 
@@ -263,7 +303,9 @@ def test_text_in_the_landt_current_column_names_row_and_column(landt_records, tm
     records.loc[49, "Current/mA"] = "n.a."
     with pytest.raises(ParseError) as err:
         bv.read(_write_landt(records, tmp_path / "bad.xlsx"))
-    assert err.value.line == 51 and err.value.column == "Current/mA" and "Record-Tab" in str(err.value)
+    assert (
+        err.value.line == 51 and err.value.column == "Current/mA" and "Record-Tab" in str(err.value)
+    )
 
 
 def test_a_landt_record_sheet_without_voltage_is_a_missing_column(landt_records, tmp_path):
@@ -287,7 +329,9 @@ def test_landt_text_export_with_d_hh_mm_ss_times(tmp_path):
         "Record,TestTime,StepTime,Current/mA,Capacity/mAh,Voltage/V,Energy/mWh,SysTime,Cycle-Index,Step-Index,Step-State\n"
         "1,0-23:59:58,0-00:00:00,0.5,0,3.00,0,2021-02-25 13:41:24,1,1,RateC\n"
         "2,1-00:00:08,0-00:00:10,0.5,0.0014,3.01,0.004,2021-02-25 13:41:34,1,1,RateC\n"
-        "3,1-00:00:18,0-00:00:00,-0.5,0,3.00,0,2021-02-25 13:41:44,1,2,RateD\n", encoding="utf-8")
+        "3,1-00:00:18,0-00:00:00,-0.5,0,3.00,0,2021-02-25 13:41:44,1,2,RateD\n",
+        encoding="utf-8",
+    )
     ds = bv.read(p)
     assert ds.attrs["reader"] == "landt"
     np.testing.assert_allclose(ds["test_time_second"].values, [86398, 86408, 86418])
@@ -296,6 +340,7 @@ def test_landt_text_export_with_d_hh_mm_ss_times(tmp_path):
 
 
 # --- Neware "regular" CSV -----------------------------------------------------------------------
+
 
 def test_neware_regular_csv_records_cycles_and_values(regular):
     assert regular.attrs["reader"] == "neware" and detect(REGULAR).name == "neware"
@@ -308,9 +353,15 @@ def test_neware_regular_csv_records_cycles_and_values(regular):
     # DataPoint 176: Capacity(Ah) 0.003952853 in a discharge step
     assert regular["step_discharging_capacity_ah"].values[175] == pytest.approx(0.003952853)
     # the charge counter stands still through the discharge (at the last charge step's end)
-    assert regular["step_charging_capacity_ah"].values[175] == regular["step_charging_capacity_ah"].values[173] == pytest.approx(0.022564143)
+    assert (
+        regular["step_charging_capacity_ah"].values[175]
+        == regular["step_charging_capacity_ah"].values[173]
+        == pytest.approx(0.022564143)
+    )
     # Time is the step time; Total Time (27:55:43 at the end) the test time
-    assert regular["test_time_second"].values[11] == 20 and regular["step_time_second"].values[11] == 0
+    assert (
+        regular["test_time_second"].values[11] == 20 and regular["step_time_second"].values[11] == 0
+    )
     assert regular["test_time_second"].values[-1] == 27 * 3600 + 55 * 60 + 43
     assert regular["step_time_second"].values[-1] == 300
     assert "Total Time" in regular.attrs["test_time_from"]
@@ -331,9 +382,15 @@ def test_neware_regular_csv_takes_cycle_and_step_from_the_rows_above(regular):
 def test_neware_regular_csv_summary_matches_the_cycle_rows(regular):
     s = bv.CycleSummary().compute(regular)
     # cycle rows: 1: 0.02256/0.33067 Ah; 2: 0.32780/0.33172; 20: 0.26738/0.26320
-    for cycle, (charge, discharge) in {1: (0.02256, 0.33067), 2: (0.32780, 0.33172), 20: (0.26738, 0.26320)}.items():
+    for cycle, (charge, discharge) in {
+        1: (0.02256, 0.33067),
+        2: (0.32780, 0.33172),
+        20: (0.26738, 0.26320),
+    }.items():
         assert float(s["charge_capacity_ah"].sel(cycle=cycle)) == pytest.approx(charge, rel=2e-3)
-        assert float(s["discharge_capacity_ah"].sel(cycle=cycle)) == pytest.approx(discharge, rel=2e-3)
+        assert float(s["discharge_capacity_ah"].sel(cycle=cycle)) == pytest.approx(
+            discharge, rel=2e-3
+        )
 
 
 def _mutated(tmp_path: Path, edit) -> Path:
@@ -407,6 +464,7 @@ def test_regular_csv_row_with_too_many_fields(tmp_path):
 
 # --- shared pieces --------------------------------------------------------------------------------
 
+
 def test_hms_durations_with_days_and_strict_errors():
     s = pl.Series("t", ["0:44:34.000", "27:55:43", "1-02:00:00", "2d 01:00:00", "12", None])
     np.testing.assert_allclose(hms_to_seconds(s)[:5], [2674, 100543, 93600, 176400, 12])
@@ -422,7 +480,9 @@ def test_datetime_seconds_of_text_excel_days_and_junk():
     assert datetime_seconds(pl.Series([44336.98354166666]))[0] == pytest.approx(epoch, abs=1e-3)
     assert datetime_seconds(pl.Series(["abc", "def"])) is None
     with pytest.raises(ParseError):
-        datetime_seconds(pl.Series("Date", ["2021-05-20 23:36:18", "yesterday"]), path="f", first_line=2)
+        datetime_seconds(
+            pl.Series("Date", ["2021-05-20 23:36:18", "yesterday"]), path="f", first_line=2
+        )
 
 
 def test_the_new_readers_claim_no_other_file_of_the_corpus_or_the_real_files():
@@ -430,7 +490,13 @@ def test_the_new_readers_claim_no_other_file_of_the_corpus_or_the_real_files():
     claimed = {}
     for root in (CORPUS, DATA / "real"):
         for p in sorted(root.rglob("*")):
-            if not p.is_file() or p in ours or "LICENSES" in p.parts or p.suffix in (".md",) or p.name == "expected.csv":
+            if (
+                not p.is_file()
+                or p in ours
+                or "LICENSES" in p.parts
+                or p.suffix in (".md",)
+                or p.name == "expected.csv"
+            ):
                 continue
             try:
                 claimed[p] = detect(p).name

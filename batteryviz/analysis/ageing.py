@@ -49,11 +49,17 @@ def fit_model(name: str, x: np.ndarray, y: np.ndarray) -> dict:
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     if x.size < len(names) + 1:
-        return {"model": name, "ok": False, "reason": f"{x.size} points for {len(names)} parameters"}
+        return {
+            "model": name,
+            "ok": False,
+            "reason": f"{x.size} points for {len(names)} parameters",
+        }
     span = (y.max() - y.min()) or 1.0
-    p0 = {"linear": (y[0], (y[-1] - y[0]) / max(x[-1] - x[0], 1e-12)),
-          "sqrt": (y[0], (y[-1] - y[0]) / max(np.sqrt(max(x[-1], 0)) - np.sqrt(max(x[0], 0)), 1e-12)),
-          "power": (y[0], -span / max(x[-1], 1e-12), 1.0)}[name]
+    p0 = {
+        "linear": (y[0], (y[-1] - y[0]) / max(x[-1] - x[0], 1e-12)),
+        "sqrt": (y[0], (y[-1] - y[0]) / max(np.sqrt(max(x[-1], 0)) - np.sqrt(max(x[0], 0)), 1e-12)),
+        "power": (y[0], -span / max(x[-1], 1e-12), 1.0),
+    }[name]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optimize.OptimizeWarning)
@@ -64,12 +70,27 @@ def fit_model(name: str, x: np.ndarray, y: np.ndarray) -> dict:
     rss = float(np.sum(resid**2))
     n, k = x.size, len(names)
     aic = n * np.log(max(rss, 1e-300) / n) + 2 * k
-    stderr = np.sqrt(np.clip(np.diag(pcov), 0, None)) if np.all(np.isfinite(pcov)) else np.full(k, np.nan)
-    return {"model": name, "ok": True, "params": popt, "stderr": stderr, "cov": pcov, "names": names,
-            "rss": rss, "aic": float(aic), "r2": 1 - rss / max(float(np.sum((y - y.mean()) ** 2)), 1e-300)}
+    stderr = (
+        np.sqrt(np.clip(np.diag(pcov), 0, None))
+        if np.all(np.isfinite(pcov))
+        else np.full(k, np.nan)
+    )
+    return {
+        "model": name,
+        "ok": True,
+        "params": popt,
+        "stderr": stderr,
+        "cov": pcov,
+        "names": names,
+        "rss": rss,
+        "aic": float(aic),
+        "r2": 1 - rss / max(float(np.sum((y - y.mean()) ** 2)), 1e-300),
+    }
 
 
-def crossing(fit: dict, level: float, x_max: float, rng: np.random.Generator, draws: int = 1000) -> tuple[float, float, float]:
+def crossing(
+    fit: dict, level: float, x_max: float, rng: np.random.Generator, draws: int = 1000
+) -> tuple[float, float, float]:
     """x where the fitted model reaches ``level`` (median over parameter draws, 2.5 and 97.5 %)."""
     f, _ = MODELS[fit["model"]]
     grid = np.linspace(0, x_max, 20001)
@@ -128,11 +149,23 @@ def fit_variables(vec, models: list[str], dims=()) -> dict[str, xr.Variable]:
     out = {}
     for k, m in enumerate(models):
         for j, name in enumerate(MODELS[m][1]):
-            out[f"{m}_{name}"] = xr.Variable(dims, vec[FIT_WIDTH * k + j], {"long_name": f"{m} model parameter {name}"})
-            out[f"{m}_{name}_stderr"] = xr.Variable(dims, vec[FIT_WIDTH * k + 3 + j], {"long_name": f"standard error of {m}_{name}"})
-        out[f"{m}_r2"] = xr.Variable(dims, vec[FIT_WIDTH * k + 6], {"long_name": f"R² of the {m} fit"})
-        out[f"{m}_aic"] = xr.Variable(dims, vec[FIT_WIDTH * k + 7], {"long_name": f"Akaike information criterion of the {m} fit"})
-    out["best_model"] = flag_variable(vec[FIT_WIDTH * len(models)], models, "model with the lowest AIC", dims)
+            out[f"{m}_{name}"] = xr.Variable(
+                dims, vec[FIT_WIDTH * k + j], {"long_name": f"{m} model parameter {name}"}
+            )
+            out[f"{m}_{name}_stderr"] = xr.Variable(
+                dims, vec[FIT_WIDTH * k + 3 + j], {"long_name": f"standard error of {m}_{name}"}
+            )
+        out[f"{m}_r2"] = xr.Variable(
+            dims, vec[FIT_WIDTH * k + 6], {"long_name": f"R² of the {m} fit"}
+        )
+        out[f"{m}_aic"] = xr.Variable(
+            dims,
+            vec[FIT_WIDTH * k + 7],
+            {"long_name": f"Akaike information criterion of the {m} fit"},
+        )
+    out["best_model"] = flag_variable(
+        vec[FIT_WIDTH * len(models)], models, "model with the lowest AIC", dims
+    )
     return out
 
 
@@ -144,9 +177,15 @@ def fit_only(x, y, models: list[str]) -> np.ndarray:
 def flag_variable(code, meanings: list[str], long_name: str, dims=()) -> xr.Variable:
     """An integer variable whose values name one of ``meanings`` (CF ``flag_values`` /
     ``flag_meanings``; -1: none). Read it with :func:`flag_name`."""
-    return xr.Variable(dims, code.astype(np.int8) if hasattr(code, "astype") else np.int8(code), {
-        "long_name": long_name, "flag_values": np.arange(-1, len(meanings), dtype=np.int8),
-        "flag_meanings": " ".join(["none", *meanings])})
+    return xr.Variable(
+        dims,
+        code.astype(np.int8) if hasattr(code, "astype") else np.int8(code),
+        {
+            "long_name": long_name,
+            "flag_values": np.arange(-1, len(meanings), dtype=np.int8),
+            "flag_meanings": " ".join(["none", *meanings]),
+        },
+    )
 
 
 def flag_name(var: xr.DataArray) -> str:
@@ -171,16 +210,21 @@ def fitted_curves(result: xr.Dataset, x: np.ndarray) -> dict[str, np.ndarray]:
 END_OF_LIFE_METHODS = ["observed", "projected"]
 
 
-def cycle_life_vector(x, q, complete, c_rate, d_rate, selection: str, models: list[str], threshold: float,
-                      seed: int) -> np.ndarray:
-    """The numbers of :class:`CycleLife` for one cell, as one vector (layout in ``CycleLife.compute``)."""
+def cycle_life_vector(
+    x, q, complete, c_rate, d_rate, selection: str, models: list[str], threshold: float, seed: int
+) -> np.ndarray:
+    """The numbers of :class:`CycleLife` for one cell, as one vector (layout in
+    ``CycleLife.compute``)."""
     from .rate import blocks, snap_rates
 
     x, q = np.asarray(x, dtype=float), np.asarray(q, dtype=float)
     n = x.size
     used = np.asarray(complete, dtype=bool) & np.isfinite(q) & np.isfinite(x)
     if selection == "longest_block" and n:
-        c, d = snap_rates(np.asarray(c_rate, dtype=float), 0.1), snap_rates(np.asarray(d_rate, dtype=float), 0.1)
+        c, d = (
+            snap_rates(np.asarray(c_rate, dtype=float), 0.1),
+            snap_rates(np.asarray(d_rate, dtype=float), 0.1),
+        )
         a, b = max(blocks(c, d), key=lambda ab: ab[1] - ab[0])
         block = np.zeros(n, dtype=bool)
         block[a : b + 1] = True
@@ -200,7 +244,9 @@ def cycle_life_vector(x, q, complete, c_rate, d_rate, selection: str, models: li
             eol, lo, hi, how = float(xv[below[0]]), np.nan, np.nan, 0
         elif best is not None:
             span = xv[-1] - xv[0]
-            eol, lo, hi = crossing(fits[best], qv[0] * threshold / 100, xv[-1] + 50 * max(span, 1.0), rng)
+            eol, lo, hi = crossing(
+                fits[best], qv[0] * threshold / 100, xv[-1] + 50 * max(span, 1.0), rng
+            )
             how = 1
         else:
             eol, lo, hi, how = np.nan, np.nan, np.nan, -1
@@ -219,20 +265,47 @@ def cycle_life_vector(x, q, complete, c_rate, d_rate, selection: str, models: li
 class CycleLife(Analysis):
     """Capacity and retention against cycle number or equivalent full cycles, with fits."""
 
-    cycles = param.List(default=None, allow_None=True, item_type=int,
-                        doc="Cycles to analyse. Default: per `selection`.")
-    selection = param.Selector(default="all", objects=["all", "longest_block"],
-                               doc="'all' complete cycles, or the longest run at one (charge, discharge) rate (the ageing block).")
-    x = param.Selector(default="cycle", objects=["cycle", "equivalent_full_cycles"], doc="Ageing axis.")
-    models = param.ListSelector(default=["linear", "sqrt", "power"], objects=list(MODELS), doc="Models to fit.")
-    threshold_percent = param.Number(default=80.0, bounds=(1, 100), doc="End-of-life retention threshold (%).")
-    knee_min_drop_percent = param.Number(default=1.0, bounds=(0, 100),
-                                         doc="Smallest distance (percentage points of retention) above the chord to report a knee.")
-    nominal_capacity_mah = param.Number(default=None, allow_None=True, bounds=(0, None), inclusive_bounds=(False, True),
-                                        doc="Nominal capacity (mAh) for equivalent full cycles and C-rates.")
-    cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
-                                doc="Cycle rule (see batteryviz.cycles).")
-    seed = param.Integer(default=0, bounds=(0, None), doc="Random seed of the end-of-life interval draws.")
+    cycles = param.List(
+        default=None,
+        allow_None=True,
+        item_type=int,
+        doc="Cycles to analyse. Default: per `selection`.",
+    )
+    selection = param.Selector(
+        default="all",
+        objects=["all", "longest_block"],
+        doc="'all' complete cycles, or the longest run at one (charge, discharge) rate (the ageing "
+        "block).",
+    )
+    x = param.Selector(
+        default="cycle", objects=["cycle", "equivalent_full_cycles"], doc="Ageing axis."
+    )
+    models = param.ListSelector(
+        default=["linear", "sqrt", "power"], objects=list(MODELS), doc="Models to fit."
+    )
+    threshold_percent = param.Number(
+        default=80.0, bounds=(1, 100), doc="End-of-life retention threshold (%)."
+    )
+    knee_min_drop_percent = param.Number(
+        default=1.0,
+        bounds=(0, 100),
+        doc="Smallest distance (percentage points of retention) above the chord to report a knee.",
+    )
+    nominal_capacity_mah = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        doc="Nominal capacity (mAh) for equivalent full cycles and C-rates.",
+    )
+    cycle_mode = param.Selector(
+        default="auto",
+        objects=["auto", "cycler", "charge_first", "discharge_first"],
+        doc="Cycle rule (see batteryviz.cycles).",
+    )
+    seed = param.Integer(
+        default=0, bounds=(0, None), doc="Random seed of the end-of-life interval draws."
+    )
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Retention, fits, end of life and knee on the ``cycle`` dimension.
@@ -244,47 +317,119 @@ class CycleLife(Analysis):
         """
         if "record" in ds.dims:
             ds = with_cycle_structure(ds, self.cycle_mode)
-        summary = ds if "discharge_capacity_ah" in ds and "record" not in ds.dims else CycleSummary(
-            cycle_mode=self.cycle_mode, nominal_capacity_mah=self.nominal_capacity_mah).compute(ds)
+        summary = (
+            ds
+            if "discharge_capacity_ah" in ds and "record" not in ds.dims
+            else CycleSummary(
+                cycle_mode=self.cycle_mode, nominal_capacity_mah=self.nominal_capacity_mah
+            ).compute(ds)
+        )
         require_cycles(summary, "cycle ageing")
         cycles = summary["cycle"].values
         structural = self._structurally_complete(ds, summary)
         if self.cycles is not None:
             structural &= np.isin(cycles, self.cycles)
         if structural.sum() < 3:
-            raise ValueError(f"{int(structural.sum())} complete cycle(s) selected; cycle-life fits need at least 3")
+            raise ValueError(
+                f"{int(structural.sum())} complete cycle(s) selected; cycle-life fits need at "
+                f"least 3"
+            )
         rows = summary.isel(cycle=np.flatnonzero(structural))
-        xv = rows["cycle"].values.astype(float) if self.x == "cycle" else rows["equivalent_full_cycles"].data
+        xv = (
+            rows["cycle"].values.astype(float)
+            if self.x == "cycle"
+            else rows["equivalent_full_cycles"].data
+        )
         q = rows["discharge_capacity_ah"].data
         models = list(self.models)
         n, nf = rows.sizes["cycle"], FIT_WIDTH * len(models) + 1
-        vec = lazy_call(cycle_life_vector, (nf + 9 + 2 * n,), xv, q, rows["complete"].data, rows["charge_c_rate"].data,
-                        rows["discharge_c_rate"].data, self.selection, models, self.threshold_percent, self.seed)
+        vec = lazy_call(
+            cycle_life_vector,
+            (nf + 9 + 2 * n,),
+            xv,
+            q,
+            rows["complete"].data,
+            rows["charge_c_rate"].data,
+            rows["discharge_c_rate"].data,
+            self.selection,
+            models,
+            self.threshold_percent,
+            self.seed,
+        )
         fade, fade_err, eol, lo, hi, how, kx, kdrop, x0 = (vec[nf + k] for k in range(9))
         knee_x = _where(kdrop >= self.knee_min_drop_percent, kx, np.nan)
         out = xr.Dataset(
             {
                 "discharge_capacity_ah": ("cycle", q, {"units": "Ah"}),
-                "retention_percent": ("cycle", vec[nf + 9 : nf + 9 + n], {
-                    "units": "%", "definition": "discharge capacity relative to the first cycle used in the fits"}),
-                "used_in_fit": ("cycle", vec[nf + 9 + n :] > 0.5, {"long_name": "Cycle used in the fits"}),
+                "retention_percent": (
+                    "cycle",
+                    vec[nf + 9 : nf + 9 + n],
+                    {
+                        "units": "%",
+                        "definition": "discharge capacity relative to the first cycle used in the "
+                        "fits",
+                    },
+                ),
+                "used_in_fit": (
+                    "cycle",
+                    vec[nf + 9 + n :] > 0.5,
+                    {"long_name": "Cycle used in the fits"},
+                ),
                 "x": ("cycle", xv, {"long_name": self.x}),
-                "fade_percent_per_x": ((), fade, {"units": "%", "definition": f"-(linear slope) / capacity of the first fitted cycle x 100, per {self.x}"}),
+                "fade_percent_per_x": (
+                    (),
+                    fade,
+                    {
+                        "units": "%",
+                        "definition": f"-(linear slope) / capacity of the first fitted cycle x "
+                        f"100, per {self.x}",
+                    },
+                ),
                 "fade_percent_per_x_stderr": ((), fade_err, {"units": "%"}),
-                "end_of_life": ((), eol, {"definition": f"{self.x} where retention falls below {self.threshold_percent:g} %: "
-                                                        "observed, or projected with the best model (end_of_life_method)"}),
-                "end_of_life_low": ((), lo, {"definition": "2.5 % percentile of the projection over 1,000 parameter draws"}),
-                "end_of_life_high": ((), hi, {"definition": "97.5 % percentile of the projection over 1,000 parameter draws"}),
-                "knee": ((), knee_x, {"definition": "farthest point of the retention curve above the chord joining its ends, "
-                                                    f"if at least {self.knee_min_drop_percent:g} percentage points above"}),
+                "end_of_life": (
+                    (),
+                    eol,
+                    {
+                        "definition": f"{self.x} where retention falls below "
+                        f"{self.threshold_percent:g} %: "
+                        "observed, or projected with the best model (end_of_life_method)"
+                    },
+                ),
+                "end_of_life_low": (
+                    (),
+                    lo,
+                    {"definition": "2.5 % percentile of the projection over 1,000 parameter draws"},
+                ),
+                "end_of_life_high": (
+                    (),
+                    hi,
+                    {
+                        "definition": "97.5 % percentile of the projection over 1,000 parameter "
+                        "draws"
+                    },
+                ),
+                "knee": (
+                    (),
+                    knee_x,
+                    {
+                        "definition": "farthest point of the retention curve above the chord "
+                        "joining its ends, "
+                        f"if at least {self.knee_min_drop_percent:g} percentage points above"
+                    },
+                ),
                 "knee_distance_percent": ((), kdrop, {"units": "%"}),
             },
             coords={"cycle": ("cycle", rows["cycle"].values)},
         )
-        out["end_of_life_method"] = flag_variable(how, END_OF_LIFE_METHODS, "how the end of life was found")
+        out["end_of_life_method"] = flag_variable(
+            how, END_OF_LIFE_METHODS, "how the end of life was found"
+        )
         out = out.assign(fit_variables(vec[:nf], models))
         out.attrs.update(self.provenance())
-        out.attrs["models"] = "linear: a + b x; sqrt: a + b sqrt(x); power: a + b x^c (least squares, stderr from covariance)"
+        out.attrs["models"] = (
+            "linear: a + b x; sqrt: a + b sqrt(x); power: a + b x^c (least squares, stderr from "
+            "covariance)"
+        )
         return out
 
     @staticmethod
@@ -292,7 +437,9 @@ class CycleLife(Analysis):
         """Cycles holding a charge and a discharge: from the cycle structure of ``ds`` (known
         without the values) when it is the summary's, else from the summary's values."""
         if "cycle_has_charge" in ds and np.array_equal(ds["cycle"].values, summary["cycle"].values):
-            return np.asarray(ds["cycle_has_charge"].values & ds["cycle_has_discharge"].values, dtype=bool)
+            return np.asarray(
+                ds["cycle_has_charge"].values & ds["cycle_has_discharge"].values, dtype=bool
+            )
         return np.asarray(summary["complete"].values, dtype=bool)
 
 
@@ -308,11 +455,22 @@ def _where(condition, a, b):
 class CalendarAging(Analysis):
     """Check-up capacity (and resistance) against storage time, with a sqrt(t) fit."""
 
-    min_storage_h = param.Number(default=24.0, bounds=(0, None), doc="A rest at least this long is storage; the cycle after it is a check-up.")
-    time_unit = param.Selector(default="day", objects=["hour", "day", "week"], doc="Unit of storage time in the result.")
-    models = param.ListSelector(default=["sqrt", "linear"], objects=list(MODELS), doc="Models to fit against storage time.")
-    cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
-                                doc="Cycle rule (see batteryviz.cycles).")
+    min_storage_h = param.Number(
+        default=24.0,
+        bounds=(0, None),
+        doc="A rest at least this long is storage; the cycle after it is a check-up.",
+    )
+    time_unit = param.Selector(
+        default="day", objects=["hour", "day", "week"], doc="Unit of storage time in the result."
+    )
+    models = param.ListSelector(
+        default=["sqrt", "linear"], objects=list(MODELS), doc="Models to fit against storage time."
+    )
+    cycle_mode = param.Selector(
+        default="auto",
+        objects=["auto", "cycler", "charge_first", "discharge_first"],
+        doc="Cycle rule (see batteryviz.cycles).",
+    )
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Check-ups on the ``checkup`` dimension; lazy on a Dask-backed dataset (the check-ups
@@ -323,7 +481,9 @@ class CalendarAging(Analysis):
         storage = rest_before >= self.min_storage_h * 3600
         checkups = np.flatnonzero(storage)
         if checkups.size == 0:
-            raise ValueError(f"no storage period of {self.min_storage_h:g} h or more found; set min_storage_h")
+            raise ValueError(
+                f"no storage period of {self.min_storage_h:g} h or more found; set min_storage_h"
+            )
         # include the initial check-up (the first cycle, before any storage)
         idx = np.r_[0, checkups] if checkups[0] != 0 else checkups
         scale = {"hour": 3600.0, "day": 86400.0, "week": 604800.0}[self.time_unit]
@@ -331,15 +491,34 @@ class CalendarAging(Analysis):
         q = summary["discharge_capacity_ah"].data[idx]
         out = xr.Dataset(
             {
-                "storage_time": ("checkup", stored, {"units": self.time_unit, "definition": f"sum of rests >= {self.min_storage_h:g} h before the check-up"}),
+                "storage_time": (
+                    "checkup",
+                    stored,
+                    {
+                        "units": self.time_unit,
+                        "definition": f"sum of rests >= {self.min_storage_h:g} h before the "
+                        f"check-up",
+                    },
+                ),
                 "discharge_capacity_ah": ("checkup", q, {"units": "Ah"}),
-                "retention_percent": ("checkup", 100 * q / q[0], {"units": "%", "definition": "relative to the first check-up"}),
+                "retention_percent": (
+                    "checkup",
+                    100 * q / q[0],
+                    {"units": "%", "definition": "relative to the first check-up"},
+                ),
                 "cycle": ("checkup", summary["cycle"].values[idx]),
             }
         )
         if "discharge_dc_resistance_ohm" in summary:
-            out["dc_resistance_ohm"] = ("checkup", summary["discharge_dc_resistance_ohm"].data[idx],
-                                        {"units": "ohm", "definition": "DC resistance at the opening of the check-up's discharge (NaN: none)"})
+            out["dc_resistance_ohm"] = (
+                "checkup",
+                summary["discharge_dc_resistance_ohm"].data[idx],
+                {
+                    "units": "ohm",
+                    "definition": "DC resistance at the opening of the check-up's discharge (NaN: "
+                    "none)",
+                },
+            )
         models = list(self.models)
         vec = lazy_call(fit_only, (FIT_WIDTH * len(models) + 1,), stored, q, models)
         out = out.assign(fit_variables(vec, models))

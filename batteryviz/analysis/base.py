@@ -77,7 +77,9 @@ class Analysis(param.Parameterized):
 
     def provenance(self) -> dict:
         """Attrs recording how a result was made."""
-        values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.parameter_values().items()}
+        values = {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in self.parameter_values().items()
+        }
         return {
             "analysis": type(self).__name__,
             "batteryviz_version": __version__,
@@ -98,8 +100,17 @@ def combine(results: dict, dim: str = "cell") -> xr.Dataset:
 
     Plain xarray: combining results needs nothing from the catalog extra."""
     names = list(results)
-    combined = xr.concat([results[n].drop_attrs() if hasattr(results[n], "drop_attrs") else results[n] for n in names],
-                         dim=dim, join="outer", coords="minimal", compat="override", combine_attrs="drop")
+    combined = xr.concat(
+        [
+            results[n].drop_attrs() if hasattr(results[n], "drop_attrs") else results[n]
+            for n in names
+        ],
+        dim=dim,
+        join="outer",
+        coords="minimal",
+        compat="override",
+        combine_attrs="drop",
+    )
     return combined.assign_coords({dim: names})
 
 

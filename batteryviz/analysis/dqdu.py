@@ -69,7 +69,9 @@ def savgol_interp(y: np.ndarray, window: int, order: int) -> np.ndarray:
     return out
 
 
-def half_cycle_curve(t: np.ndarray, u: np.ndarray, i: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
+def half_cycle_curve(
+    t: np.ndarray, u: np.ndarray, i: np.ndarray, direction: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(voltage, capacity in Ah) of the monotonic part of one half cycle."""
     if t.size < 2:
         return np.zeros(0), np.zeros(0)
@@ -136,7 +138,9 @@ def find_curve_peaks(grid: np.ndarray, curve: np.ndarray, s: dict) -> np.ndarray
     idx = np.flatnonzero(ok)
     yy, gg = y[idx], grid[idx]
     step = grid[1] - grid[0]
-    found, props = signal.find_peaks(yy, prominence=s["peak_prominence"] * yy.max(), width=max(s["peak_min_width_v"] / step, 1))
+    found, props = signal.find_peaks(
+        yy, prominence=s["peak_prominence"] * yy.max(), width=max(s["peak_min_width_v"] / step, 1)
+    )
     if not found.size:
         return np.zeros((0, len(PEAK_FIELDS)))
     keep = np.sort(np.argsort(-props["prominences"], kind="stable")[: s["max_peaks"]])
@@ -178,7 +182,8 @@ def dqdu_rows(t, u, i, st, spans, code: int, grid: np.ndarray, s: dict) -> np.nd
 
 def link_peaks(voltages: np.ndarray, tolerance_v: float) -> np.ndarray:
     """Track ids linking the peaks (rows: analysed cycles, NaN: no peak) of consecutive cycles:
-    closest pairs within ``tolerance_v`` first; a peak without a partner starts a track (-1: no peak)."""
+    closest pairs within ``tolerance_v`` first; a peak without a partner starts a track (-1: no
+    peak)."""
     n_cycles, n_peak = voltages.shape
     ids = np.full((n_cycles, n_peak), -1, dtype=np.int64)
     next_id = 0
@@ -187,8 +192,10 @@ def link_peaks(voltages: np.ndarray, tolerance_v: float) -> np.ndarray:
         cur = np.flatnonzero(np.isfinite(voltages[row]))
         if prev_row is not None:
             prev = np.flatnonzero(ids[prev_row] >= 0)
-            pairs = sorted(((abs(voltages[row, a] - voltages[prev_row, b]), a, b) for a in cur for b in prev),
-                           key=lambda x: x[0])
+            pairs = sorted(
+                ((abs(voltages[row, a] - voltages[prev_row, b]), a, b) for a in cur for b in prev),
+                key=lambda x: x[0],
+            )
             used_a, used_b = set(), set()
             for dist, a, b in pairs:
                 if dist > tolerance_v or a in used_a or b in used_b:
@@ -214,53 +221,123 @@ def cycle_positions(ds: xr.Dataset, cycles) -> np.ndarray:
 class DifferentialCapacity(Analysis):
     """dQ/dU curves on a shared voltage grid, with peaks and peak tracks (module docstring)."""
 
-    cycles = param.List(default=None, allow_None=True, item_type=int,
-                        doc="Cycles to analyse (analysis cycle numbers). Default: every cycle.")
-    direction = param.Selector(default="both", objects=["charge", "discharge", "both"],
-                               doc="Half cycles to analyse.")
-    n_points = param.Integer(default=333, bounds=(100, 1000),
-                             doc="Points of the voltage grid across the voltage range (ignored with voltage_step).")
-    voltage_step = param.Number(default=None, allow_None=True, bounds=(1e-5, 0.1),
-                                doc="Voltage grid step in V (overrides n_points).")
-    voltage_window = param.Range(default=None, allow_None=True, bounds=(-10, 10),
-                                 doc="Only this voltage range (V). Default: the data's range.")
-    common_window = param.Boolean(default=False,
-                                  doc="Restrict each direction to the voltage range every selected half cycle covers.")
-    method = param.Selector(default="linear", objects=["linear", "cubic", "smoothing_spline"],
-                            doc="Interpolation of Q(U) onto the grid: linear, monotone cubic (PCHIP) or a smoothing spline.")
-    smoothing = param.Selector(default="savgol", objects=["none", "savgol", "moving_average", "gaussian"],
-                               doc="Smoothing of Q on the grid before differentiation.")
-    smoothing_width_v = param.Number(default=0.02, bounds=(0, 1),
-                                     doc="Smoothing width in volts: Savitzky-Golay / moving-average window, or 2x the Gaussian sigma.")
-    smoothing_points = param.Integer(default=None, allow_None=True, bounds=(3, 501),
-                                     doc="Smoothing width in grid points (overrides smoothing_width_v).")
-    savgol_order = param.Integer(default=3, bounds=(1, 5), doc="Polynomial order of the Savitzky-Golay filter.")
-    units = param.Selector(default="mAh/V", objects=list(UNITS), doc="Units of dQ/dU (mAh/g/V needs an active mass).")
-    active_mass_mg = param.Number(default=None, allow_None=True, bounds=(0, None), inclusive_bounds=(False, True),
-                                  doc="Active mass in mg for mAh/g/V. Default: the file's metadata.")
-    discharge_sign = param.Selector(default="negative", objects=["negative", "absolute"],
-                                    doc="Discharge dQ/dU negative (dQ/dU with Q the cell's charge) or as a magnitude.")
-    peak_prominence = param.Number(default=0.1, bounds=(0, 1),
-                                   doc="Peak prominence relative to the curve's largest |dQ/dU|.")
-    peak_min_width_v = param.Number(default=0.005, bounds=(0, 1), doc="Minimum peak width in V (at half prominence).")
-    max_peaks = param.Integer(default=10, bounds=(1, 50),
-                              doc="Most peaks kept per curve (the most prominent); the width of the peak tables.")
-    track_tolerance_v = param.Number(default=0.05, bounds=(0, 1),
-                                     doc="Largest voltage shift between cycles for two peaks to belong to one track (V).")
-    cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
-                                doc="Cycle rule (see batteryviz.cycles).")
+    cycles = param.List(
+        default=None,
+        allow_None=True,
+        item_type=int,
+        doc="Cycles to analyse (analysis cycle numbers). Default: every cycle.",
+    )
+    direction = param.Selector(
+        default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse."
+    )
+    n_points = param.Integer(
+        default=333,
+        bounds=(100, 1000),
+        doc="Points of the voltage grid across the voltage range (ignored with voltage_step).",
+    )
+    voltage_step = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(1e-5, 0.1),
+        doc="Voltage grid step in V (overrides n_points).",
+    )
+    voltage_window = param.Range(
+        default=None,
+        allow_None=True,
+        bounds=(-10, 10),
+        doc="Only this voltage range (V). Default: the data's range.",
+    )
+    common_window = param.Boolean(
+        default=False,
+        doc="Restrict each direction to the voltage range every selected half cycle covers.",
+    )
+    method = param.Selector(
+        default="linear",
+        objects=["linear", "cubic", "smoothing_spline"],
+        doc="Interpolation of Q(U) onto the grid: linear, monotone cubic (PCHIP) or a smoothing "
+        "spline.",
+    )
+    smoothing = param.Selector(
+        default="savgol",
+        objects=["none", "savgol", "moving_average", "gaussian"],
+        doc="Smoothing of Q on the grid before differentiation.",
+    )
+    smoothing_width_v = param.Number(
+        default=0.02,
+        bounds=(0, 1),
+        doc="Smoothing width in volts: Savitzky-Golay / moving-average window, or 2x the Gaussian "
+        "sigma.",
+    )
+    smoothing_points = param.Integer(
+        default=None,
+        allow_None=True,
+        bounds=(3, 501),
+        doc="Smoothing width in grid points (overrides smoothing_width_v).",
+    )
+    savgol_order = param.Integer(
+        default=3, bounds=(1, 5), doc="Polynomial order of the Savitzky-Golay filter."
+    )
+    units = param.Selector(
+        default="mAh/V", objects=list(UNITS), doc="Units of dQ/dU (mAh/g/V needs an active mass)."
+    )
+    active_mass_mg = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        doc="Active mass in mg for mAh/g/V. Default: the file's metadata.",
+    )
+    discharge_sign = param.Selector(
+        default="negative",
+        objects=["negative", "absolute"],
+        doc="Discharge dQ/dU negative (dQ/dU with Q the cell's charge) or as a magnitude.",
+    )
+    peak_prominence = param.Number(
+        default=0.1, bounds=(0, 1), doc="Peak prominence relative to the curve's largest |dQ/dU|."
+    )
+    peak_min_width_v = param.Number(
+        default=0.005, bounds=(0, 1), doc="Minimum peak width in V (at half prominence)."
+    )
+    max_peaks = param.Integer(
+        default=10,
+        bounds=(1, 50),
+        doc="Most peaks kept per curve (the most prominent); the width of the peak tables.",
+    )
+    track_tolerance_v = param.Number(
+        default=0.05,
+        bounds=(0, 1),
+        doc="Largest voltage shift between cycles for two peaks to belong to one track (V).",
+    )
+    cycle_mode = param.Selector(
+        default="auto",
+        objects=["auto", "cycler", "charge_first", "discharge_first"],
+        doc="Cycle rule (see batteryviz.cycles).",
+    )
 
     requires = ("test_time_second", "voltage_volt", "current_ampere")
 
     def settings(self, scale: float) -> dict:
         """The per-curve settings as plain values (sent to workers with each task)."""
-        keys = ("method", "smoothing", "smoothing_width_v", "smoothing_points", "savgol_order",
-                "peak_prominence", "peak_min_width_v", "max_peaks")
+        keys = (
+            "method",
+            "smoothing",
+            "smoothing_width_v",
+            "smoothing_points",
+            "savgol_order",
+            "peak_prominence",
+            "peak_min_width_v",
+            "max_peaks",
+        )
         values = self.param.values()
-        return {**{k: values[k] for k in keys}, "scale": scale, "discharge_negative": self.discharge_sign == "negative"}
+        return {
+            **{k: values[k] for k in keys},
+            "scale": scale,
+            "discharge_negative": self.discharge_sign == "negative",
+        }
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
-        """Curves on ``(cycle, {direction}_voltage)``, peaks on ``(cycle, {direction}_peak)``, tracks.
+        """Curves on ``(cycle, {direction}_voltage)``, peaks on ``(cycle, {direction}_peak)``,
+        tracks.
 
         Lazy on a Dask-backed dataset (module docstring)."""
         self.check_inputs(ds)
@@ -275,25 +352,43 @@ class DifferentialCapacity(Analysis):
         for name in directions:
             code = CHARGE if name == "charge" else DISCHARGE
             grid = self._grid(ds, name, positions)
-            rows = apply_per_cycle(ds, ["test_time_second", "voltage_volt", "current_ampere", "step_type_resolved"],
-                                   positions, dqdu_rows, grid.size + self.max_peaks * len(PEAK_FIELDS), code, grid, s)
+            rows = apply_per_cycle(
+                ds,
+                ["test_time_second", "voltage_volt", "current_ampere", "step_type_resolved"],
+                positions,
+                dqdu_rows,
+                grid.size + self.max_peaks * len(PEAK_FIELDS),
+                code,
+                grid,
+                s,
+            )
             self._assemble(out, name, grid, rows, unit_note)
         out.attrs.update(self.provenance())
+        by_points = self.smoothing_points is not None
+        width = f"{self.smoothing_points} points" if by_points else f"{self.smoothing_width_v} V"
         out.attrs["method"] = (
-            f"monotonic part of each half cycle; Q = integral of |I| dt; {self.method} interpolation onto a "
-            f"uniform voltage grid; {self.smoothing} smoothing of Q "
-            f"({self.smoothing_points if self.smoothing_points is not None else self.smoothing_width_v} "
-            f"{'points' if self.smoothing_points is not None else 'V'}); gradient; peaks by prominence "
-            f"{self.peak_prominence:g} x max |dQ/dU|, width >= {self.peak_min_width_v:g} V, at most {self.max_peaks} per curve"
+            f"monotonic part of each half cycle; Q = integral of |I| dt; {self.method} "
+            f"interpolation onto a uniform voltage grid; {self.smoothing} smoothing of Q "
+            f"({width}); gradient; peaks by prominence "
+            f"{self.peak_prominence:g} x max |dQ/dU|, width >= {self.peak_min_width_v:g} V, at "
+            f"most {self.max_peaks} per curve"
         )
-        out.attrs["sign_convention"] = ("discharge dQ/dU negative" if self.discharge_sign == "negative" else "discharge dQ/dU as magnitude")
+        out.attrs["sign_convention"] = (
+            "discharge dQ/dU negative"
+            if self.discharge_sign == "negative"
+            else "discharge dQ/dU as magnitude"
+        )
         return out
 
     # -- steps ------------------------------------------------------------------------------
     def _scale(self, ds):
         if self.units != "mAh/g/V":
             return UNITS[self.units], self.units
-        mass = self.active_mass_mg if self.active_mass_mg is not None else ds.attrs.get("active_mass_mg")
+        mass = (
+            self.active_mass_mg
+            if self.active_mass_mg is not None
+            else ds.attrs.get("active_mass_mg")
+        )
         if not mass:
             raise ValueError("units 'mAh/g/V' need an active mass: set active_mass_mg")
         return 1000.0 / (float(mass) / 1000.0), f"mAh/g/V (active mass {float(mass):g} mg)"
@@ -302,7 +397,11 @@ class DifferentialCapacity(Analysis):
         """The uniform voltage grid of one direction, from the extents of its half cycles."""
         lows = np.asarray(ds[f"cycle_{name}_voltage_low"].values, dtype=float)[positions]
         highs = np.asarray(ds[f"cycle_{name}_voltage_high"].values, dtype=float)[positions]
-        ok = (np.asarray(ds[f"cycle_{name}_records"].values)[positions] >= 3) & np.isfinite(lows) & np.isfinite(highs)
+        ok = (
+            (np.asarray(ds[f"cycle_{name}_records"].values)[positions] >= 3)
+            & np.isfinite(lows)
+            & np.isfinite(highs)
+        )
         if not ok.any():
             return np.zeros(0)
         lows, highs = lows[ok], highs[ok]
@@ -319,22 +418,46 @@ class DifferentialCapacity(Analysis):
         unit = unit_note.split(" (")[0]
         vdim, pdim = f"{name}_voltage", f"{name}_peak"
         out.coords[vdim] = (vdim, grid, {"units": "V", "long_name": f"Voltage ({name})"})
-        out[f"{name}_dqdu"] = xr.DataArray(rows[:, : grid.size], dims=(CYCLE_DIM, vdim), attrs={
-            "units": unit, "long_name": f"dQ/dU ({name})",
-            "definition": f"gradient of the {name} capacity on a uniform voltage grid ({unit_note})"})
+        out[f"{name}_dqdu"] = xr.DataArray(
+            rows[:, : grid.size],
+            dims=(CYCLE_DIM, vdim),
+            attrs={
+                "units": unit,
+                "long_name": f"dQ/dU ({name})",
+                "definition": f"gradient of the {name} capacity on a uniform voltage grid "
+                f"({unit_note})",
+            },
+        )
         peaks = rows[:, grid.size :].reshape(rows.shape[0], self.max_peaks, len(PEAK_FIELDS))
-        units = {"voltage": "V", "intensity": unit, "prominence": unit, "width": "V",
-                 "area": "Ah" if unit_note.startswith("Ah") else ("mAh/g" if "g" in unit_note else "mAh")}
+        units = {
+            "voltage": "V",
+            "intensity": unit,
+            "prominence": unit,
+            "width": "V",
+            "area": "Ah"
+            if unit_note.startswith("Ah")
+            else ("mAh/g" if "g" in unit_note else "mAh"),
+        }
         for k, f in enumerate(PEAK_FIELDS):
-            out[f"{name}_peak_{f}"] = xr.DataArray(peaks[:, :, k], dims=(CYCLE_DIM, pdim), attrs={"units": units[f]})
+            out[f"{name}_peak_{f}"] = xr.DataArray(
+                peaks[:, :, k], dims=(CYCLE_DIM, pdim), attrs={"units": units[f]}
+            )
         voltage = out[f"{name}_peak_voltage"].data
         if hasattr(voltage, "dask"):
-            tracks = voltage.rechunk(-1).map_blocks(link_peaks, self.track_tolerance_v, dtype=np.int64)
+            tracks = voltage.rechunk(-1).map_blocks(
+                link_peaks, self.track_tolerance_v, dtype=np.int64
+            )
         else:
             tracks = link_peaks(voltage, self.track_tolerance_v)
-        out[f"{name}_peak_track"] = xr.DataArray(tracks, dims=(CYCLE_DIM, pdim), attrs={
-            "long_name": "Peak track id (-1: no peak)",
-            "definition": f"nearest peak of the previous analysed cycle within {self.track_tolerance_v:g} V"})
+        out[f"{name}_peak_track"] = xr.DataArray(
+            tracks,
+            dims=(CYCLE_DIM, pdim),
+            attrs={
+                "long_name": "Peak track id (-1: no peak)",
+                "definition": f"nearest peak of the previous analysed cycle within "
+                f"{self.track_tolerance_v:g} V",
+            },
+        )
 
 
 def peak_tracks(result: xr.Dataset, direction: str = "charge") -> xr.Dataset:
@@ -349,11 +472,16 @@ def peak_tracks(result: xr.Dataset, direction: str = "charge") -> xr.Dataset:
             if tid >= 0:
                 for f in fields:
                     data[f][tid, row] = result[f"{direction}_peak_{f}"].values[row, j]
-    out = xr.Dataset({f: (("track", CYCLE_DIM), data[f]) for f in fields},
-                     coords={"track": np.arange(n_tracks), CYCLE_DIM: cycles})
+    out = xr.Dataset(
+        {f: (("track", CYCLE_DIM), data[f]) for f in fields},
+        coords={"track": np.arange(n_tracks), CYCLE_DIM: cycles},
+    )
     v = data["voltage"]
     first = np.array([row[np.isfinite(row)][0] if np.isfinite(row).any() else np.nan for row in v])
     out["voltage_shift"] = (("track", CYCLE_DIM), v - first[:, None])
-    out["voltage_shift"].attrs = {"units": "V", "long_name": "Peak voltage relative to the track's first cycle"}
+    out["voltage_shift"].attrs = {
+        "units": "V",
+        "long_name": "Peak voltage relative to the track's first cycle",
+    }
     out.attrs.update(result.attrs)
     return out

@@ -35,15 +35,31 @@ def half_cycle_vq(t, u, i):
 class DifferentialVoltage(Analysis):
     """dU/dQ curves per cycle and direction."""
 
-    cycles = param.List(default=None, allow_None=True, item_type=int, doc="Cycles to analyse. Default: all.")
-    direction = param.Selector(default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse.")
-    x = param.Selector(default="capacity", objects=["capacity", "soc"], doc="Grid: capacity in Ah, or 0-1 of each half cycle.")
+    cycles = param.List(
+        default=None, allow_None=True, item_type=int, doc="Cycles to analyse. Default: all."
+    )
+    direction = param.Selector(
+        default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse."
+    )
+    x = param.Selector(
+        default="capacity",
+        objects=["capacity", "soc"],
+        doc="Grid: capacity in Ah, or 0-1 of each half cycle.",
+    )
     n_points = param.Integer(default=500, bounds=(50, 5000), doc="Points of the grid.")
-    smoothing = param.Selector(default="savgol", objects=["none", "savgol", "moving_average", "gaussian"],
-                               doc="Smoothing of U on the grid before differentiation.")
-    smoothing_points = param.Integer(default=15, bounds=(3, 501), doc="Smoothing width in grid points.")
-    cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
-                                doc="Cycle rule (see batteryviz.cycles).")
+    smoothing = param.Selector(
+        default="savgol",
+        objects=["none", "savgol", "moving_average", "gaussian"],
+        doc="Smoothing of U on the grid before differentiation.",
+    )
+    smoothing_points = param.Integer(
+        default=15, bounds=(3, 501), doc="Smoothing width in grid points."
+    )
+    cycle_mode = param.Selector(
+        default="auto",
+        objects=["auto", "cycler", "charge_first", "discharge_first"],
+        doc="Cycle rule (see batteryviz.cycles).",
+    )
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Curves on ``(cycle, {direction}_{x})``; lazy on a Dask-backed dataset chunked on whole
@@ -58,16 +74,35 @@ class DifferentialVoltage(Analysis):
         for name in directions:
             code = CHARGE if name == "charge" else DISCHARGE
             enough = np.asarray(ds[f"cycle_{name}_records"].values)[positions] >= 5
-            capacity = np.asarray(ds[f"cycle_{name}_capacity_ah"].values, dtype=float)[positions][enough]
+            capacity = np.asarray(ds[f"cycle_{name}_capacity_ah"].values, dtype=float)[positions][
+                enough
+            ]
             qmax = float(capacity.max()) if capacity.size else 0.0
             grid = np.linspace(0, 1 if self.x == "soc" else qmax, self.n_points)
-            values = apply_per_cycle(ds, ["test_time_second", "voltage_volt", "current_ampere", "step_type_resolved"],
-                                     positions, dvdq_rows, grid.size, code, grid, s)
+            values = apply_per_cycle(
+                ds,
+                ["test_time_second", "voltage_volt", "current_ampere", "step_type_resolved"],
+                positions,
+                dvdq_rows,
+                grid.size,
+                code,
+                grid,
+                s,
+            )
             xdim = f"{name}_{self.x}"
-            out = out.assign_coords({xdim: (xdim, grid, {"units": "1" if self.x == "soc" else "Ah"})})
-            out[f"{name}_dvdq"] = xr.DataArray(values, dims=(CYCLE_DIM, xdim), attrs={
-                "units": "V" if self.x == "soc" else "V/Ah", "long_name": f"dU/dQ ({name})",
-                "definition": f"gradient of U interpolated on a uniform {self.x} grid; {self.smoothing} smoothing over {self.smoothing_points} points"})
+            out = out.assign_coords(
+                {xdim: (xdim, grid, {"units": "1" if self.x == "soc" else "Ah"})}
+            )
+            out[f"{name}_dvdq"] = xr.DataArray(
+                values,
+                dims=(CYCLE_DIM, xdim),
+                attrs={
+                    "units": "V" if self.x == "soc" else "V/Ah",
+                    "long_name": f"dU/dQ ({name})",
+                    "definition": f"gradient of U interpolated on a uniform {self.x} grid; "
+                    f"{self.smoothing} smoothing over {self.smoothing_points} points",
+                },
+            )
         out.attrs.update(self.provenance())
         return out
 

@@ -55,7 +55,9 @@ def split_spectra(frequency: np.ndarray) -> list[np.ndarray]:
     return [s for s in out if s.size >= 3]
 
 
-def lin_kk(f: np.ndarray, z: np.ndarray, per_decade: int = 3, extend_decades: float = 1.0, max_m: int = 200) -> dict:
+def lin_kk(
+    f: np.ndarray, z: np.ndarray, per_decade: int = 3, extend_decades: float = 1.0, max_m: int = 200
+) -> dict:
     """Linear Kramers–Kronig test of one spectrum.
 
     Voigt elements (``R_k / (1 + j w tau_k)``) with ``per_decade`` time constants per decade,
@@ -69,37 +71,69 @@ def lin_kk(f: np.ndarray, z: np.ndarray, per_decade: int = 3, extend_decades: fl
     decades = np.log10(omega.max() / omega.min()) + 2 * extend_decades
     m = int(min(max(np.ceil(per_decade * decades), 3), max_m))
     tau = np.geomspace(10**-extend_decades / omega.max(), 10**extend_decades / omega.min(), m)
-    a = np.hstack([np.ones((f.size, 1)), 1 / (1 + 1j * omega[:, None] * tau[None, :]),
-                   (1j * omega)[:, None], (1 / (1j * omega))[:, None]])
+    a = np.hstack(
+        [
+            np.ones((f.size, 1)),
+            1 / (1 + 1j * omega[:, None] * tau[None, :]),
+            (1j * omega)[:, None],
+            (1 / (1j * omega))[:, None],
+        ]
+    )
     w = 1 / np.abs(z)
-    coef, *_ = np.linalg.lstsq(np.vstack([a.real * w[:, None], a.imag * w[:, None]]), np.r_[z.real * w, z.imag * w], rcond=None)
+    coef, *_ = np.linalg.lstsq(
+        np.vstack([a.real * w[:, None], a.imag * w[:, None]]),
+        np.r_[z.real * w, z.imag * w],
+        rcond=None,
+    )
     rk = coef[1 : 1 + m]
     pos, neg = np.abs(rk[rk >= 0]).sum(), np.abs(rk[rk < 0]).sum()
     fit = a @ coef
     res_re, res_im = (z.real - fit.real) / np.abs(z), (z.imag - fit.imag) / np.abs(z)
-    return {"M": m, "mu": float(1 - neg / pos) if pos > 0 else 0.0, "z_fit": fit,
-            "residual_real": res_re, "residual_imag": res_im,
-            "rms_residual": float(np.sqrt(np.mean(res_re**2 + res_im**2))),
-            "max_residual": float(max(np.abs(res_re).max(), np.abs(res_im).max()))}
+    return {
+        "M": m,
+        "mu": float(1 - neg / pos) if pos > 0 else 0.0,
+        "z_fit": fit,
+        "residual_real": res_re,
+        "residual_imag": res_im,
+        "rms_residual": float(np.sqrt(np.mean(res_re**2 + res_im**2))),
+        "max_residual": float(max(np.abs(res_re).max(), np.abs(res_im).max())),
+    }
 
 
 class Impedance(Analysis):
     """Equivalent-circuit fits and a Kramers–Kronig check for every spectrum in a dataset."""
 
-    circuit = param.String(default="randles",
-                           doc="Equivalent circuit in impedance.py notation (e.g. 'R0-p(R1,C1)-W1'), or 'randles'.")
-    initial_guess = param.List(default=None, allow_None=True, item_type=(int, float),
-                               doc="Initial parameter values, in the circuit's order. Required for custom circuits.")
+    circuit = param.String(
+        default="randles",
+        doc="Equivalent circuit in impedance.py notation (e.g. 'R0-p(R1,C1)-W1'), or 'randles'.",
+    )
+    initial_guess = param.List(
+        default=None,
+        allow_None=True,
+        item_type=(int, float),
+        doc="Initial parameter values, in the circuit's order. Required for custom circuits.",
+    )
     capacitive_only = param.Boolean(default=True, doc="Fit only the points with Im(Z) < 0.")
-    global_opt = param.Boolean(default=False, doc="Use impedance.py's global optimiser (basinhopping) instead of curve_fit.")
-    kk_per_decade = param.Integer(default=3, bounds=(1, 10), doc="Lin-KK: Voigt elements per decade of frequency.")
-    kk_max_residual = param.Number(default=0.01, bounds=(0, 1), doc="Largest RMS of the relative Lin-KK residuals of a valid spectrum.")
+    global_opt = param.Boolean(
+        default=False,
+        doc="Use impedance.py's global optimiser (basinhopping) instead of curve_fit.",
+    )
+    kk_per_decade = param.Integer(
+        default=3, bounds=(1, 10), doc="Lin-KK: Voigt elements per decade of frequency."
+    )
+    kk_max_residual = param.Number(
+        default=0.01,
+        bounds=(0, 1),
+        doc="Largest RMS of the relative Lin-KK residuals of a valid spectrum.",
+    )
 
     requires = ("frequency_hertz", "real_impedance_ohm", "imaginary_impedance_ohm")
 
     def _model(self):
         if self.circuit.lower() != "randles" and not self.initial_guess:
-            raise ValueError(f"circuit {self.circuit!r} needs an initial_guess (one value per parameter)")
+            raise ValueError(
+                f"circuit {self.circuit!r} needs an initial_guess (one value per parameter)"
+            )
         return _circuit({"circuit": self.circuit, "initial_guess": self.initial_guess})
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
@@ -111,13 +145,19 @@ class Impedance(Analysis):
         """
         missing = [v for v in self.requires if v not in ds]
         if missing:
-            raise MissingColumnError(f"no impedance data: {', '.join(missing)} missing", path=ds.attrs.get("source_file"), column=missing[0])
+            raise MissingColumnError(
+                f"no impedance data: {', '.join(missing)} missing",
+                path=ds.attrs.get("source_file"),
+                column=missing[0],
+            )
         f = np.asarray(ds["frequency_hertz"].values, dtype=float)
         spectra = split_spectra(f)
         if not spectra:
             raise ValueError("no impedance spectrum: no records with a frequency above 0")
         cycle = ds["cycle_index"].data if "cycle_index" in ds else None
-        cycling = "current_ampere" in ds and "test_time_second" in ds and bool((~(f > 0)).sum() > 10)
+        cycling = (
+            "current_ampere" in ds and "test_time_second" in ds and bool((~(f > 0)).sum() > 10)
+        )
         if cycle is None and cycling:
             from ..chunking import with_cycle_structure
 
@@ -128,14 +168,26 @@ class Impedance(Analysis):
         n_max = max(s.size for s in spectra)
         model = self._model()
         names, units = model.get_param_names()
-        settings = {"circuit": self.circuit, "initial_guess": self.initial_guess, "capacitive_only": self.capacitive_only,
-                    "global_opt": self.global_opt, "kk_per_decade": self.kk_per_decade, "n_max": n_max, "n_params": len(names)}
+        settings = {
+            "circuit": self.circuit,
+            "initial_guess": self.initial_guess,
+            "capacitive_only": self.capacitive_only,
+            "global_opt": self.global_opt,
+            "kk_per_decade": self.kk_per_decade,
+            "n_max": n_max,
+            "n_params": len(names),
+        }
         width = 3 * n_max + 5 + 2 * len(names)
         rows = []
         for idx in spectra:
             sl = slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] + 1 == idx.size else idx
-            args = [ds["frequency_hertz"].data[sl], ds["real_impedance_ohm"].data[sl], ds["imaginary_impedance_ohm"].data[sl],
-                    cycle[sl] if cycle is not None else None, settings]
+            args = [
+                ds["frequency_hertz"].data[sl],
+                ds["real_impedance_ohm"].data[sl],
+                ds["imaginary_impedance_ohm"].data[sl],
+                cycle[sl] if cycle is not None else None,
+                settings,
+            ]
             rows.append(lazy_call(spectrum_vector, (width,), *args))
         table = _stack(rows)
         p = len(names)
@@ -145,12 +197,28 @@ class Impedance(Analysis):
             {
                 "frequency_hertz": (point, table[:, :n_max], {"units": "Hz"}),
                 "real_impedance_ohm": (point, table[:, n_max : 2 * n_max], {"units": "ohm"}),
-                "imaginary_impedance_ohm": (point, table[:, 2 * n_max : 3 * n_max], {"units": "ohm", "definition": "Im(Z), negative = capacitive"}),
-                "cycle": ("spectrum", table[:, 3 * n_max + 4].astype(np.int64), {"long_name": "Analysis cycle of the spectrum (-1: none)"}),
+                "imaginary_impedance_ohm": (
+                    point,
+                    table[:, 2 * n_max : 3 * n_max],
+                    {"units": "ohm", "definition": "Im(Z), negative = capacitive"},
+                ),
+                "cycle": (
+                    "spectrum",
+                    table[:, 3 * n_max + 4].astype(np.int64),
+                    {"long_name": "Analysis cycle of the spectrum (-1: none)"},
+                ),
                 "kk_elements": ("spectrum", kk[:, 0].astype(np.int64)),
                 "kk_mu": ("spectrum", kk[:, 1]),
-                "kk_rms_residual": ("spectrum", kk[:, 2], {"definition": "RMS of (Z - Z_KK) / |Z|"}),
-                "kk_max_residual": ("spectrum", kk[:, 3], {"definition": "largest |Z - Z_KK| component / |Z|"}),
+                "kk_rms_residual": (
+                    "spectrum",
+                    kk[:, 2],
+                    {"definition": "RMS of (Z - Z_KK) / |Z|"},
+                ),
+                "kk_max_residual": (
+                    "spectrum",
+                    kk[:, 3],
+                    {"definition": "largest |Z - Z_KK| component / |Z|"},
+                ),
                 "kk_valid": ("spectrum", kk[:, 2] <= self.kk_max_residual),
             },
             coords={"spectrum": np.arange(len(spectra))},
@@ -158,11 +226,19 @@ class Impedance(Analysis):
         params = table[:, 3 * n_max + 5 :]
         unit_of = dict(zip(names, units))
         for j, name in enumerate(names):
-            out[name] = xr.Variable(("spectrum",), params[:, j], {"units": unit_of.get(name, ""), "long_name": f"fitted {name}"})
-            out[f"{name}_stderr"] = xr.Variable(("spectrum",), params[:, p + j], {"units": unit_of.get(name, "")})
+            out[name] = xr.Variable(
+                ("spectrum",),
+                params[:, j],
+                {"units": unit_of.get(name, ""), "long_name": f"fitted {name}"},
+            )
+            out[f"{name}_stderr"] = xr.Variable(
+                ("spectrum",), params[:, p + j], {"units": unit_of.get(name, "")}
+            )
         out.attrs.update(self.provenance())
         out.attrs["circuit"] = model.circuit
-        out.attrs["fit"] = "complex non-linear least squares (impedance.py); standard errors from the covariance"
+        out.attrs["fit"] = (
+            "complex non-linear least squares (impedance.py); standard errors from the covariance"
+        )
         out.attrs["kramers_kronig"] = "linear Lin-KK (Schoenleber 2014), batteryviz implementation"
         return out
 
@@ -178,14 +254,23 @@ def _circuit(settings: dict):
 def spectrum_vector(f, z_real, z_imag, cycle, settings: dict) -> np.ndarray:
     """One spectrum as a row: frequency, Re Z, Im Z (padded to ``n_max``), KK elements, mu, RMS
     and largest residual, the linked cycle, fitted parameters and their standard errors."""
-    f, z = np.asarray(f, dtype=float), np.asarray(z_real, dtype=float) + 1j * np.asarray(z_imag, dtype=float)
+    f, z = (
+        np.asarray(f, dtype=float),
+        np.asarray(z_real, dtype=float) + 1j * np.asarray(z_imag, dtype=float),
+    )
     n_max, n_params = settings["n_max"], settings["n_params"]
     row = np.full(3 * n_max + 5 + 2 * n_params, np.nan)
-    row[: f.size], row[n_max : n_max + f.size], row[2 * n_max : 2 * n_max + f.size] = f, z.real, z.imag
+    row[: f.size], row[n_max : n_max + f.size], row[2 * n_max : 2 * n_max + f.size] = (
+        f,
+        z.real,
+        z.imag,
+    )
     kk = lin_kk(f, z, settings["kk_per_decade"])
     row[3 * n_max : 3 * n_max + 4] = kk["M"], kk["mu"], kk["rms_residual"], kk["max_residual"]
     c = None if cycle is None else np.asarray(cycle)
-    row[3 * n_max + 4] = int(np.bincount(np.clip(c, 0, None)).argmax()) if c is not None and (c >= 0).any() else -1
+    row[3 * n_max + 4] = (
+        int(np.bincount(np.clip(c, 0, None)).argmax()) if c is not None and (c >= 0).any() else -1
+    )
     model = _circuit(settings)
     sel = z.imag < 0 if settings["capacitive_only"] else np.ones(f.size, dtype=bool)
     with warnings.catch_warnings():

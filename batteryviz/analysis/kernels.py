@@ -18,9 +18,12 @@ def counter_increments(v: pl.Expr) -> pl.Expr:
     prev = v.shift(1)
     d = v - prev
     return (
-        pl.when(d.is_null()).then(0.0)
-        .when(d >= 0).then(d)
-        .when(v < 0.5 * prev).then(v)
+        pl.when(d.is_null())
+        .then(0.0)
+        .when(d >= 0)
+        .then(d)
+        .when(v < 0.5 * prev)
+        .then(v)
         .otherwise(0.0)
     )
 
@@ -28,9 +31,30 @@ def counter_increments(v: pl.Expr) -> pl.Expr:
 def output_keys(inputs: list[str]) -> list[str]:
     """The keys :func:`per_cycle` returns for these inputs (``t, u, i, st``, optional ``temp``
     and counters ``c*``), known before it runs (lazy callers need them)."""
-    keys = ["pos", "q_ch_int", "q_dis_int", "e_ch", "e_dis", "dur_ch", "dur_dis", "duration", "vmin", "vmax",
-            "u_end_ch", "u_end_dis", "first_dir", "peak_ch", "peak_dis", "n", "i_ch", "i_dis", "t_first", "t_start",
-            "r_ch", "r_dis"]
+    keys = [
+        "pos",
+        "q_ch_int",
+        "q_dis_int",
+        "e_ch",
+        "e_dis",
+        "dur_ch",
+        "dur_dis",
+        "duration",
+        "vmin",
+        "vmax",
+        "u_end_ch",
+        "u_end_dis",
+        "first_dir",
+        "peak_ch",
+        "peak_dis",
+        "n",
+        "i_ch",
+        "i_dis",
+        "t_first",
+        "t_start",
+        "r_ch",
+        "r_dis",
+    ]
     if "temp" in inputs:
         keys += ["temp_mean", "temp_end", "temp_max"]
     return keys + [f"sum_{k}" for k in inputs if k.startswith("c")]
@@ -52,7 +76,11 @@ def per_cycle(
 
     ``m`` may be 0 (a file of rest only, or a single step): every output is then empty."""
     if m == 0:
-        inputs = ["t", "u", "i", "st"] + (["temp"] if temperature is not None else []) + list(counters or {})
+        inputs = (
+            ["t", "u", "i", "st"]
+            + (["temp"] if temperature is not None else [])
+            + list(counters or {})
+        )
         return {k: np.empty(0) for k in output_keys(inputs)}
     cols = {"t": t, "u": u, "i": i, "st": np.asarray(st, dtype=np.int8), "pos": pos}
     if temperature is not None:
@@ -94,7 +122,11 @@ def per_cycle(
         pl.len().alias("n"),
     ]
     if temperature is not None:
-        aggs += [pl.col("temp").mean().alias("temp_mean"), pl.col("temp").last().alias("temp_end"), pl.col("temp").max().alias("temp_max")]
+        aggs += [
+            pl.col("temp").mean().alias("temp_mean"),
+            pl.col("temp").last().alias("temp_end"),
+            pl.col("temp").max().alias("temp_max"),
+        ]
     aggs += [pl.col(f"inc_{name}").sum().alias(f"sum_{name}") for name in (counters or {})]
     first = base.group_by("pos", maintain_order=True).agg(aggs).collect()
     first = first.filter(pl.col("pos") >= 0)
@@ -110,7 +142,12 @@ def per_cycle(
     opening = (ch | dis) & (pl.col("absi") >= 0.5 * peak) & (peak > 0)
     second = (
         frame.lazy()
-        .with_columns(absi=i_.abs(), peak_ch=pl.Series(peak_ch), peak_dis=pl.Series(peak_dis), row=pl.int_range(pl.len(), dtype=pl.Int64))
+        .with_columns(
+            absi=i_.abs(),
+            peak_ch=pl.Series(peak_ch),
+            peak_dis=pl.Series(peak_dis),
+            row=pl.int_range(pl.len(), dtype=pl.Int64),
+        )
         .group_by("pos", maintain_order=True)
         .agg(
             pl.col("absi").filter(cc & ch).mean().alias("i_ch"),
@@ -136,6 +173,11 @@ def per_cycle(
         u0, i0, t0 = u[kk - 1], np.nan_to_num(i[kk - 1]), t[kk - 1]
         with np.errstate(invalid="ignore", divide="ignore"):
             di = i1 - i0
-            good = ok & (np.abs(i0) < 0.1 * np.abs(i1)) & ((t1 - t0) <= resistance_max_interval_s) & (np.abs(di) > 0)
+            good = (
+                ok
+                & (np.abs(i0) < 0.1 * np.abs(i1))
+                & ((t1 - t0) <= resistance_max_interval_s)
+                & (np.abs(di) > 0)
+            )
             out[f"r_{name}"] = np.where(good, (u1 - u0) / di, np.nan)
     return out

@@ -57,7 +57,10 @@ def blocks(charge_rate: np.ndarray, discharge_rate: np.ndarray) -> list[tuple[in
     """(first, last) positions of runs with equal (charge, discharge) rates."""
     out, start = [], 0
     for k in range(1, len(charge_rate) + 1):
-        if k == len(charge_rate) or (charge_rate[k], discharge_rate[k]) != (charge_rate[start], discharge_rate[start]):
+        if k == len(charge_rate) or (charge_rate[k], discharge_rate[k]) != (
+            charge_rate[start],
+            discharge_rate[start],
+        ):
             out.append((start, k - 1))
             start = k
     return out
@@ -66,18 +69,42 @@ def blocks(charge_rate: np.ndarray, discharge_rate: np.ndarray) -> list[tuple[in
 class RateCapability(Analysis):
     """Capacity and retention per C-rate, with the rates detected from the current."""
 
-    direction = param.Selector(default="discharge", objects=["discharge", "charge"],
-                               doc="Which half cycle's rate is varied in the test (and whose capacity is reported).")
-    nominal_capacity_mah = param.Number(default=None, allow_None=True, bounds=(0, None), inclusive_bounds=(False, True),
-                                        doc="Nominal capacity in mAh that C-rates refer to. Default: metadata, else the first complete cycle.")
-    rate_tolerance = param.Number(default=0.1, bounds=(0, 0.5),
-                                  doc="Relative distance within which a detected rate snaps to a standard C-rate.")
-    cycles = param.List(default=None, allow_None=True, item_type=int,
-                        doc="Cycles of the rate test. Default: detected (module docstring).")
-    active_mass_mg = param.Number(default=None, allow_None=True, bounds=(0, None), inclusive_bounds=(False, True),
-                                  doc="Active mass in mg, for specific capacity per rate.")
-    cycle_mode = param.Selector(default="auto", objects=["auto", "cycler", "charge_first", "discharge_first"],
-                                doc="Cycle rule (see batteryviz.cycles).")
+    direction = param.Selector(
+        default="discharge",
+        objects=["discharge", "charge"],
+        doc="Which half cycle's rate is varied in the test (and whose capacity is reported).",
+    )
+    nominal_capacity_mah = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        doc="Nominal capacity in mAh that C-rates refer to. Default: metadata, else the first "
+        "complete cycle.",
+    )
+    rate_tolerance = param.Number(
+        default=0.1,
+        bounds=(0, 0.5),
+        doc="Relative distance within which a detected rate snaps to a standard C-rate.",
+    )
+    cycles = param.List(
+        default=None,
+        allow_None=True,
+        item_type=int,
+        doc="Cycles of the rate test. Default: detected (module docstring).",
+    )
+    active_mass_mg = param.Number(
+        default=None,
+        allow_None=True,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        doc="Active mass in mg, for specific capacity per rate.",
+    )
+    cycle_mode = param.Selector(
+        default="auto",
+        objects=["auto", "cycler", "charge_first", "discharge_first"],
+        doc="Cycle rule (see batteryviz.cycles).",
+    )
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Per-rate table on the ``rate`` dimension, per-block table on ``block``.
@@ -86,9 +113,15 @@ class RateCapability(Analysis):
         Dask-backed dataset the cycle summary is therefore computed once (on the cluster when a
         Dask client is active) and the result, a few numbers per rate, is in memory.
         """
-        summary = ds if "discharge_capacity_ah" in ds and "cycle" in ds.dims and "record" not in ds.dims else CycleSummary(
-            cycle_mode=self.cycle_mode, nominal_capacity_mah=self.nominal_capacity_mah,
-            active_mass_mg=self.active_mass_mg).compute(ds)
+        summary = (
+            ds
+            if "discharge_capacity_ah" in ds and "cycle" in ds.dims and "record" not in ds.dims
+            else CycleSummary(
+                cycle_mode=self.cycle_mode,
+                nominal_capacity_mah=self.nominal_capacity_mah,
+                active_mass_mg=self.active_mass_mg,
+            ).compute(ds)
+        )
         if any(hasattr(v.data, "dask") for v in summary.data_vars.values()):
             summary = summary.compute()  # one pass over the records for every variable
         require_cycles(summary, "rate capability")
@@ -108,7 +141,11 @@ class RateCapability(Analysis):
             k = 0
             while k < len(blks):
                 j = k
-                while j + 1 < len(blks) and fixed[blks[j + 1][0]] == fixed[blks[k][0]] and blks[j + 1][0] == blks[j][1] + 1:
+                while (
+                    j + 1 < len(blks)
+                    and fixed[blks[j + 1][0]] == fixed[blks[k][0]]
+                    and blks[j + 1][0] == blks[j][1] + 1
+                ):
                     j += 1
                 distinct = len({varied[a] for a, _ in blks[k : j + 1]})
                 n = blks[j][1] - blks[k][0] + 1
@@ -116,12 +153,23 @@ class RateCapability(Analysis):
                     best = (n, (blks[k][0], blks[j][1]))
                 k = j + 1
             if best[1] is None:
-                raise ValueError("no rate test found: no run of blocks with one fixed rate and two or more varied rates; pass cycles=")
+                raise ValueError(
+                    "no rate test found: no run of blocks with one fixed rate and two or more "
+                    "varied rates; pass cycles="
+                )
             chosen[best[1][0] : best[1][1] + 1] = True
-            how = f"detected: cycles {cycles[best[1][0]]}–{cycles[best[1][1]]}, fixed {'charge' if self.direction == 'discharge' else 'discharge'} rate {rate_label(fixed[best[1][0]])}"
+            other = "charge" if self.direction == "discharge" else "discharge"
+            first, last = best[1]
+            how = (
+                f"detected: cycles {cycles[first]}–{cycles[last]}, "
+                f"fixed {other} rate {rate_label(fixed[first])}"
+            )
         rates = np.unique(varied[chosen])
         rates = rates[np.isfinite(rates)]
-        stats = {name: np.full(rates.size, np.nan) for name in ("mean", "std", "min", "max", "n", "voltage", "energy")}
+        stats = {
+            name: np.full(rates.size, np.nan)
+            for name in ("mean", "std", "min", "max", "n", "voltage", "energy")
+        }
         members = []
         for k, r in enumerate(rates):
             sel = chosen & (varied == r)
@@ -135,32 +183,68 @@ class RateCapability(Analysis):
         lowest = stats["mean"][0] if rates.size else np.nan
         out = xr.Dataset(
             {
-                "capacity_ah": ("rate", stats["mean"], {"units": "Ah", "long_name": f"Mean {self.direction} capacity"}),
-                "capacity_std_ah": ("rate", stats["std"], {"units": "Ah", "long_name": "Standard deviation of the repeats"}),
+                "capacity_ah": (
+                    "rate",
+                    stats["mean"],
+                    {"units": "Ah", "long_name": f"Mean {self.direction} capacity"},
+                ),
+                "capacity_std_ah": (
+                    "rate",
+                    stats["std"],
+                    {"units": "Ah", "long_name": "Standard deviation of the repeats"},
+                ),
                 "capacity_min_ah": ("rate", stats["min"], {"units": "Ah"}),
                 "capacity_max_ah": ("rate", stats["max"], {"units": "Ah"}),
                 "repeats": ("rate", stats["n"].astype(int), {"long_name": "Cycles at this rate"}),
-                "retention_percent": ("rate", 100 * stats["mean"] / lowest, {"units": "%", "definition": "mean capacity / mean capacity at the lowest rate"}),
+                "retention_percent": (
+                    "rate",
+                    100 * stats["mean"] / lowest,
+                    {
+                        "units": "%",
+                        "definition": "mean capacity / mean capacity at the lowest rate",
+                    },
+                ),
                 "mean_voltage_v": ("rate", stats["voltage"], {"units": "V"}),
                 "energy_wh": ("rate", stats["energy"], {"units": "Wh"}),
-                "cycles": ("rate", np.array(members, dtype=object), {"long_name": "Cycles averaged"}),
+                "cycles": (
+                    "rate",
+                    np.array(members, dtype=object),
+                    {"long_name": "Cycles averaged"},
+                ),
                 "label": ("rate", np.array([rate_label(r) for r in rates], dtype=object)),
             },
-            coords={"rate": ("rate", rates, {"units": "1/h", "long_name": f"{self.direction.capitalize()} C-rate"})},
+            coords={
+                "rate": (
+                    "rate",
+                    rates,
+                    {"units": "1/h", "long_name": f"{self.direction.capitalize()} C-rate"},
+                )
+            },
         )
         if "specific_discharge_capacity_mah_g" in summary and self.direction == "discharge":
             spec = summary["specific_discharge_capacity_mah_g"].values
-            out["specific_capacity_mah_g"] = ("rate", [spec[chosen & (varied == r)].mean() for r in rates], {"units": "mAh/g"})
+            out["specific_capacity_mah_g"] = (
+                "rate",
+                [spec[chosen & (varied == r)].mean() for r in rates],
+                {"units": "mAh/g"},
+            )
         first = np.array([cycles[a] for a, _ in blks])
         last = np.array([cycles[b] for _, b in blks])
         out["block_first_cycle"] = ("block", first)
         out["block_last_cycle"] = ("block", last)
         out["block_charge_rate"] = ("block", np.array([c_rate[a] for a, _ in blks]))
         out["block_discharge_rate"] = ("block", np.array([d_rate[a] for a, _ in blks]))
-        out["block_capacity_ah"] = ("block", np.array([capacity[a : b + 1].mean() for a, b in blks]), {"units": "Ah"})
+        out["block_capacity_ah"] = (
+            "block",
+            np.array([capacity[a : b + 1].mean() for a, b in blks]),
+            {"units": "Ah"},
+        )
         out["block_in_rate_test"] = ("block", np.array([bool(chosen[a]) for a, _ in blks]))
         out.attrs.update(self.provenance())
         out.attrs["rate_test"] = how
         out.attrs["c_rate_reference"] = summary.attrs.get("nominal_capacity", "")
-        out.attrs["definition"] = "C-rate detected from the constant-current magnitude; repeats averaged; retention relative to the lowest rate"
+        out.attrs["definition"] = (
+            "C-rate detected from the constant-current magnitude; repeats averaged; retention "
+            "relative to the lowest rate"
+        )
         return out

@@ -23,7 +23,6 @@ from .base import Reader, regex_column
 from .tabular import TableReader, read_excel
 from .text import Head, read_head
 
-
 _c = regex_column
 
 
@@ -38,12 +37,37 @@ COLUMNS = [
     _c(rf"Current({SP}\(A\))?", "current_ampere"),
     _c(rf"Voltage({SP}\(V\))?", "voltage_volt"),
     _c(rf"Power({SP}\(W\))?", "power_watt"),
-    _c(rf"Charge{SP}Capacity({SP}\(Ah\))?", "cycle_charging_capacity_ah", role="charge_capacity", resets="cycle", preference=2),
-    _c(rf"Discharge{SP}Capacity({SP}\(Ah\))?", "cycle_discharging_capacity_ah", role="discharge_capacity", resets="cycle", preference=2),
-    _c(rf"Charge{SP}Energy({SP}\(Wh\))?", "cycle_charging_energy_wh", role="charge_energy", resets="cycle"),
-    _c(rf"Discharge{SP}Energy({SP}\(Wh\))?", "cycle_discharging_energy_wh", role="discharge_energy", resets="cycle"),
+    _c(
+        rf"Charge{SP}Capacity({SP}\(Ah\))?",
+        "cycle_charging_capacity_ah",
+        role="charge_capacity",
+        resets="cycle",
+        preference=2,
+    ),
+    _c(
+        rf"Discharge{SP}Capacity({SP}\(Ah\))?",
+        "cycle_discharging_capacity_ah",
+        role="discharge_capacity",
+        resets="cycle",
+        preference=2,
+    ),
+    _c(
+        rf"Charge{SP}Energy({SP}\(Wh\))?",
+        "cycle_charging_energy_wh",
+        role="charge_energy",
+        resets="cycle",
+    ),
+    _c(
+        rf"Discharge{SP}Energy({SP}\(Wh\))?",
+        "cycle_discharging_energy_wh",
+        role="discharge_energy",
+        resets="cycle",
+    ),
     _c(rf"Internal{SP}Resistance({SP}\(Ohm\))?", "internal_resistance_ohm"),
-    _c(r"Aux_Temperature_1 \(C\)|Temperature \(C\)_1|Aux_Temperature\(C\)_1|Temperature", "ambient_temperature_celsius"),
+    _c(
+        r"Aux_Temperature_1 \(C\)|Temperature \(C\)_1|Aux_Temperature\(C\)_1|Temperature",
+        "ambient_temperature_celsius",
+    ),
     _c(r"DateTime", "unix_time_second"),  # the flat export: Unix seconds
     _c(rf"Date{SP}Time", "arbin_date_time", kind="string"),
 ]
@@ -59,8 +83,10 @@ class ArbinReader(TableReader):
     suffixes = (".csv", ".xlsx", ".xls")
     description = "Arbin MITS Pro / DataPro CSV or Excel export"
     priority = 70
-    header_pattern = (r"(Test[ _]?Time[ _]?\(s\)).*(Cycle[ _]?Index)|(Cycle[ _]?Index).*(Test[ _]?Time[ _]?\(s\))"
-                      r"|^Data_Point,Test_Time,DateTime,Step_Time,Step_Index,Cycle_Index,Current,Voltage")
+    header_pattern = (
+        r"(Test[ _]?Time[ _]?\(s\)).*(Cycle[ _]?Index)|(Cycle[ _]?Index).*(Test[ _]?Time[ _]?\(s\))"
+        r"|^Data_Point,Test_Time,DateTime,Step_Time,Step_Index,Cycle_Index,Current,Voltage"
+    )
     columns = COLUMNS
     vendor = "arbin"
     text_columns = ("Date Time", "Date_Time")
@@ -75,8 +101,12 @@ class ArbinReader(TableReader):
         data.pop("arbin_date_time", None)
         meta["cycler"] = "Arbin"
         flat = "Test_Time" in df.columns and "Current" in df.columns
-        meta["variant"] = ("flat export without units (beep style)" if flat
-                           else "MITS Pro / DataPro export" + (", spaced names" if "Test Time (s)" in df.columns else ""))
+        meta["variant"] = (
+            "flat export without units (beep style)"
+            if flat
+            else "MITS Pro / DataPro export"
+            + (", spaced names" if "Test Time (s)" in df.columns else "")
+        )
         meta.update(sidecar_metadata(Path(path)))
 
 
@@ -92,7 +122,11 @@ def sidecar_metadata(path: Path) -> dict:
         return {}
     if len(rows) < 2 or not ",".join(rows[0]).startswith(SIDECAR_HEADER):
         return {}
-    meta = {f"arbin_{k.strip().lower()}": v.strip() for k, v in zip(rows[0], rows[1]) if k.strip() and v.strip()}
+    meta = {
+        f"arbin_{k.strip().lower()}": v.strip()
+        for k, v in zip(rows[0], rows[1])
+        if k.strip() and v.strip()
+    }
     meta["metadata_sidecar"] = sidecar.name
     if "arbin_schedule_file_name" in meta:
         meta.setdefault("test_plan", meta["arbin_schedule_file_name"])
@@ -108,18 +142,35 @@ class ArbinSidecarReader(Reader):
     priority = 71
 
     def sniff(self, head: Head) -> bool:
-        return not head.is_binary and bool(head.lines) and head.lines[0].lstrip("\ufeff").startswith(SIDECAR_HEADER)
+        return (
+            not head.is_binary
+            and bool(head.lines)
+            and head.lines[0].lstrip("\ufeff").startswith(SIDECAR_HEADER)
+        )
 
     def read(self, path, **_):
         path = Path(path)
         head = read_head(path)
-        fields = dict(zip(next(csv.reader([head.lines[0]])), next(csv.reader([head.lines[1]])) if len(head.lines) > 1 else []))
+        fields = dict(
+            zip(
+                next(csv.reader([head.lines[0]])),
+                next(csv.reader([head.lines[1]])) if len(head.lines) > 1 else [],
+            )
+        )
         stem = path.stem[: -len("_Metadata")] if path.stem.endswith("_Metadata") else None
-        what = ", ".join(f"{k} {quote(fields[k], 60)}" for k in ("Test_ID", "Schedule_File_Name") if fields.get(k))
+        what = ", ".join(
+            f"{k} {quote(fields[k], 60)}"
+            for k in ("Test_ID", "Schedule_File_Name")
+            if fields.get(k)
+        )
         raise BatteryvizError(
-            f"this is an Arbin metadata sidecar ({what or 'one row of test metadata'}): it holds no measurements. "
-            + (f"Read its data file, {quote(stem + '.csv', 120)}, which attaches these fields"
-               if stem else "Read the data file it belongs to, named like it without '_Metadata'"),
+            f"this is an Arbin metadata sidecar ({what or 'one row of test metadata'}): it holds "
+            f"no measurements. "
+            + (
+                f"Read its data file, {quote(stem + '.csv', 120)}, which attaches these fields"
+                if stem
+                else "Read the data file it belongs to, named like it without '_Metadata'"
+            ),
             path=path,
         )
 
@@ -129,6 +180,13 @@ def _global_info(path: Path) -> dict:
     meta = {}
     cells = [str(v) for v in info.values.ravel() if str(v) != "nan"]
     for key, value in zip(cells[:-1], cells[1:]):
-        if key.rstrip(":").strip().lower() in ("schedule file name", "start datetime", "channel", "creator", "comments", "start date time"):
+        if key.rstrip(":").strip().lower() in (
+            "schedule file name",
+            "start datetime",
+            "channel",
+            "creator",
+            "comments",
+            "start date time",
+        ):
             meta[key.rstrip(":").strip().lower().replace(" ", "_")] = value
     return meta

@@ -44,10 +44,24 @@ COLUMNS = [
     Column("Cycle_Index", "cycle_count", kind="int"),
     Column("Current", "current_ampere"),
     Column("Voltage", "voltage_volt"),
-    Column("Charge_Capacity", "cycle_charging_capacity_ah", role="charge_capacity", resets="cycle", preference=2),
-    Column("Discharge_Capacity", "cycle_discharging_capacity_ah", role="discharge_capacity", resets="cycle", preference=2),
+    Column(
+        "Charge_Capacity",
+        "cycle_charging_capacity_ah",
+        role="charge_capacity",
+        resets="cycle",
+        preference=2,
+    ),
+    Column(
+        "Discharge_Capacity",
+        "cycle_discharging_capacity_ah",
+        role="discharge_capacity",
+        resets="cycle",
+        preference=2,
+    ),
     Column("Charge_Energy", "cycle_charging_energy_wh", role="charge_energy", resets="cycle"),
-    Column("Discharge_Energy", "cycle_discharging_energy_wh", role="discharge_energy", resets="cycle"),
+    Column(
+        "Discharge_Energy", "cycle_discharging_energy_wh", role="discharge_energy", resets="cycle"
+    ),
     Column("Internal_Resistance", "internal_resistance_ohm"),
     Column("AC_Impedance", "ac_resistance_ohm"),
 ]
@@ -61,14 +75,18 @@ def _export(path: Path, table: str) -> pl.DataFrame:
         raise BatteryvizError(INSTALL_HINT, path=path)
     # "--" and an absolute path: a file named "-V.res" is a file, not an option
     try:
-        proc = subprocess.run([exe, "--", str(Path(path).resolve()), table], capture_output=True, timeout=3600)
+        proc = subprocess.run(
+            [exe, "--", str(Path(path).resolve()), table], capture_output=True, timeout=3600
+        )
     except subprocess.TimeoutExpired:
-        raise BatteryvizError(f"mdb-export took over an hour on table {table}; the file may be damaged",
-                              path=path) from None
+        raise BatteryvizError(
+            f"mdb-export took over an hour on table {table}; the file may be damaged", path=path
+        ) from None
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
         raise BatteryvizError(
-            f"mdb-export could not read table {table} ({msg[-1] if msg else 'no message'}); the file "
+            f"mdb-export could not read table {table} ({msg[-1] if msg else 'no message'}); the "
+            f"file "
             "may be truncated or not an Arbin result file",
             path=path,
         )
@@ -105,12 +123,17 @@ class ArbinResReader(Reader):
         path = Path(path)
         head = read_head(path)
         if head.raw[4:19] not in JET_MAGIC:
-            raise BinaryFileError("not an Arbin .res file (no MS Access 'Standard Jet DB' header)", path=path)
+            raise BinaryFileError(
+                "not an Arbin .res file (no MS Access 'Standard Jet DB' header)", path=path
+            )
         page = 2048 if head.raw[0x14:0x15] == b"\x00" else 4096  # Jet 3 pages, else Jet 4 / ACE
         if head.size % page:
             raise TruncatedFileError(
-                f"the database is {head.size} bytes, not a whole number of its {page}-byte pages: the file "
-                "is truncated (copied while MITS Pro was writing it, or cut off in a transfer)", path=path)
+                f"the database is {head.size} bytes, not a whole number of its {page}-byte pages: "
+                f"the file "
+                "is truncated (copied while MITS Pro was writing it, or cut off in a transfer)",
+                path=path,
+            )
         glob = self.tests(path)
         if glob.height == 0:
             raise EmptyFileError("the .res file lists no test in Global_Table", path=path)
@@ -124,11 +147,15 @@ class ArbinResReader(Reader):
             key, value = ("Test_ID", test_id) if test_id is not None else ("Channel_Index", channel)
             match = glob.filter(pl.col(key) == value)
             if match.height == 0:
-                raise BatteryvizError(f"no test with {key} {value} in this file; it holds: {listing}", path=path)
+                raise BatteryvizError(
+                    f"no test with {key} {value} in this file; it holds: {listing}", path=path
+                )
             row = match.row(0, named=True)
         records = _export(path, "Channel_Normal_Table")
         if records.height == 0:
-            raise EmptyFileError("Channel_Normal_Table is empty: the test has no records", path=path)
+            raise EmptyFileError(
+                "Channel_Normal_Table is empty: the test has no records", path=path
+            )
         records = records.filter(pl.col("Test_ID") == row["Test_ID"]).sort("Data_Point")
         if records.height == 0:
             raise EmptyFileError(f"no records for Test_ID {row['Test_ID']}", path=path)
@@ -137,14 +164,24 @@ class ArbinResReader(Reader):
         if "arbin_datetime" in data:
             days = records["DateTime"].cast(pl.Float64).to_numpy()
             data.pop("arbin_datetime")
-            data["unix_time_second"] = ((days - 25569.0) * 86400.0, {"source_column": "DateTime", "note": "OLE date (cycler local time)"})
+            data["unix_time_second"] = (
+                (days - 25569.0) * 86400.0,
+                {"source_column": "DateTime", "note": "OLE date (cycler local time)"},
+            )
         aux = _export(path, "Auxiliary_Table")
         if aux.height:
             temps = aux.filter((pl.col("Test_ID") == row["Test_ID"]) & (pl.col("Data_Type") == 1))
             for k, (idx, part) in enumerate(temps.group_by("Auxiliary_Index", maintain_order=True)):
-                joined = records.select("Data_Point").join(part.select("Data_Point", "X"), on="Data_Point", how="left")
-                target = "ambient_temperature_celsius" if k == 0 else f"temperature_t{k + 1}_celsius"
-                data[target] = (joined["X"].cast(pl.Float64).to_numpy(), {"source_column": f"Auxiliary_Table X (index {idx[0]})", "units": "degC"})
+                joined = records.select("Data_Point").join(
+                    part.select("Data_Point", "X"), on="Data_Point", how="left"
+                )
+                target = (
+                    "ambient_temperature_celsius" if k == 0 else f"temperature_t{k + 1}_celsius"
+                )
+                data[target] = (
+                    joined["X"].cast(pl.Float64).to_numpy(),
+                    {"source_column": f"Auxiliary_Table X (index {idx[0]})", "units": "degC"},
+                )
         meta = {
             "cycler": "Arbin",
             "test_id": int(row["Test_ID"]),
@@ -159,11 +196,19 @@ class ArbinResReader(Reader):
         }
         start = row.get("Start_DateTime")
         if start is not None:
-            meta["start_time"] = (OLE_EPOCH + timedelta(days=float(start))).isoformat(timespec="seconds")
+            meta["start_time"] = (OLE_EPOCH + timedelta(days=float(start))).isoformat(
+                timespec="seconds"
+            )
         mass = row.get("MASS")
         if mass:
             meta["active_mass_mg"] = float(mass) * 1000.0  # Arbin stores grams
         cap = row.get("Capacity")
         if cap:
             meta["nominal_capacity_ah"] = float(cap)
-        return finish(data, {k: v for k, v in meta.items() if v is not None}, path=path, notes=[], reader=self.name)
+        return finish(
+            data,
+            {k: v for k, v in meta.items() if v is not None},
+            path=path,
+            notes=[],
+            reader=self.name,
+        )

@@ -117,7 +117,9 @@ def categorical(values: pl.Series) -> tuple[np.ndarray, dict]:
     return codes, attrs
 
 
-def plan_columns(names: Iterable[str], columns: Iterable[Column], vendor: str, keep_unmapped: bool = True) -> list[tuple[str, str, Column | None]]:
+def plan_columns(
+    names: Iterable[str], columns: Iterable[Column], vendor: str, keep_unmapped: bool = True
+) -> list[tuple[str, str, Column | None]]:
     """Decide, once, which vendor column becomes which variable.
 
     Returns ``(source_name, target, spec)`` triples in file order. Each vendor column is used by
@@ -159,19 +161,33 @@ def convert_column(series: pl.Series, target: str, spec: Column | None) -> tuple
     if spec.resets:
         extra["resets"] = spec.resets
     if spec.kind == "category":
-        arr, cat_attrs = categorical(series if isinstance(series.dtype, pl.Enum) else series.cast(pl.String))
+        arr, cat_attrs = categorical(
+            series if isinstance(series.dtype, pl.Enum) else series.cast(pl.String)
+        )
         extra.update(cat_attrs)
     elif spec.kind == "string":
         arr = series.cast(pl.String).fill_null("").to_numpy().astype(str)
-    elif spec.kind == "int" and series.dtype.is_integer() and spec.scale == 1.0 and series.null_count() == 0:
-        arr = (series.abs() if spec.absolute else series).cast(pl.Int64).to_numpy()  # parsed as integers
+    elif (
+        spec.kind == "int"
+        and series.dtype.is_integer()
+        and spec.scale == 1.0
+        and series.null_count() == 0
+    ):
+        arr = (
+            (series.abs() if spec.absolute else series).cast(pl.Int64).to_numpy()
+        )  # parsed as integers
     else:
         values = series.cast(pl.Float64, strict=series.dtype != pl.String)
         if spec.absolute:
             values = values.abs()
         if spec.scale != 1.0:
             values = values * spec.scale
-        if spec.kind == "int" and values.len() and values.null_count() == 0 and not values.is_nan().any():
+        if (
+            spec.kind == "int"
+            and values.len()
+            and values.null_count() == 0
+            and not values.is_nan().any()
+        ):
             arr = values.cast(pl.Int64).to_numpy()
         else:
             arr = values.to_numpy()
@@ -198,7 +214,9 @@ def apply_column_map(
     }
 
 
-def require(data: dict, names: Iterable[str], *, path, available: Iterable[str], hint: str = "") -> None:
+def require(
+    data: dict, names: Iterable[str], *, path, available: Iterable[str], hint: str = ""
+) -> None:
     """Raise :class:`MissingColumnError` when a required variable was not found."""
     for name in names:
         if name not in data:
@@ -252,8 +270,10 @@ class Reader:
         into 1 or 0; readers that can say more (a near miss, why they decline) override it."""
         if self.sniff(head):
             return Evidence(1.0, f"{self.description or self.name}: recognised")
-        return Evidence(0.0, "its marks are not in the file's head"
-                        + (" (a binary file)" if head.is_binary else ""))
+        return Evidence(
+            0.0,
+            "its marks are not in the file's head" + (" (a binary file)" if head.is_binary else ""),
+        )
 
     def read(self, path: str | Path, **options) -> xr.Dataset:  # pragma: no cover - abstract
         """Read the file into a cell dataset (BDF names, current > 0 charges the cell)."""

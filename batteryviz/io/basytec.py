@@ -29,9 +29,9 @@ import polars as pl
 from .. import schema
 from ..errors import MissingColumnError, quote_list
 from .base import Column, Reader, convert_column, plan_columns, require, unique_names
-from .lazy import DeferredColumns, deferred
 from .delimited import read_block
 from .finish import finish
+from .lazy import DeferredColumns, deferred
 from .text import Head, read_head, require_text, uses_decimal_comma
 
 #: Header keys of the "~key: value" lines that have a standard metadata name as well.
@@ -68,17 +68,59 @@ COLUMNS = [
     Column("Ah[Ah]", "net_capacity_ah"),
     Column("Ah-Step", "step_capacity_ah"),
     # Per-cycle counters: "-0" is reset at the start of every cycle pass.
-    Column("Ah-Cyc-Charge-0", "cycle_charging_capacity_ah", role="charge_capacity", resets="cycle", preference=2, absolute=True),
-    Column("Ah-Cyc-Discharge-0", "cycle_discharging_capacity_ah", role="discharge_capacity", resets="cycle", preference=2, absolute=True),
-    Column("Ah-Cyc-Charge", "basytec_ah_cyc_charge", role="charge_capacity", resets="cycle", preference=1, absolute=True),
-    Column("Ah-Cyc-Discharge", "basytec_ah_cyc_discharge", role="discharge_capacity", resets="cycle", preference=1, absolute=True),
+    Column(
+        "Ah-Cyc-Charge-0",
+        "cycle_charging_capacity_ah",
+        role="charge_capacity",
+        resets="cycle",
+        preference=2,
+        absolute=True,
+    ),
+    Column(
+        "Ah-Cyc-Discharge-0",
+        "cycle_discharging_capacity_ah",
+        role="discharge_capacity",
+        resets="cycle",
+        preference=2,
+        absolute=True,
+    ),
+    Column(
+        "Ah-Cyc-Charge",
+        "basytec_ah_cyc_charge",
+        role="charge_capacity",
+        resets="cycle",
+        preference=1,
+        absolute=True,
+    ),
+    Column(
+        "Ah-Cyc-Discharge",
+        "basytec_ah_cyc_discharge",
+        role="discharge_capacity",
+        resets="cycle",
+        preference=1,
+        absolute=True,
+    ),
     Column("Ah-Set", "set_capacity_ah"),
     Column("Ah-Ch-Set", "set_charging_capacity_ah"),
     Column("Ah-Dis-Set", "set_discharging_capacity_ah"),
     Column("Wh[Wh]", "net_energy_wh"),
     Column("Wh[Wh/kg]", "net_specific_energy_wh_per_kg"),
-    Column("Wh-Cyc-Charge-0", "cycle_charging_energy_wh", role="charge_energy", resets="cycle", preference=2, absolute=True),
-    Column("Wh-Cyc-Discharge-0", "cycle_discharging_energy_wh", role="discharge_energy", resets="cycle", preference=2, absolute=True),
+    Column(
+        "Wh-Cyc-Charge-0",
+        "cycle_charging_energy_wh",
+        role="charge_energy",
+        resets="cycle",
+        preference=2,
+        absolute=True,
+    ),
+    Column(
+        "Wh-Cyc-Discharge-0",
+        "cycle_discharging_energy_wh",
+        role="discharge_energy",
+        resets="cycle",
+        preference=2,
+        absolute=True,
+    ),
     Column("Wh-Step", "step_energy_wh"),
     Column(r"T1\[.*C\]", "ambient_temperature_celsius", regex=True),
     Column(r"T2\[.*C\]", "temperature_t2_celsius", regex=True),
@@ -91,14 +133,33 @@ COLUMNS = [
 ]
 
 #: Alternative names seen in hand-edited or older exports (the predecessor's alias map).
-ALIASES = {"Time": "Time[h]", "t[h]": "Time[h]", "Cmd": "Command", "Mode": "Command",
-           "V[V]": "U[V]", "Voltage": "U[V]", "Current": "I[A]", "Status": "State"}
+ALIASES = {
+    "Time": "Time[h]",
+    "t[h]": "Time[h]",
+    "Cmd": "Command",
+    "Mode": "Command",
+    "V[V]": "U[V]",
+    "Voltage": "U[V]",
+    "Current": "I[A]",
+    "Status": "State",
+}
 
 COMMAND_STEP_TYPES = {"charge": 1, "discharge": 2, "pause": 0, "rest": 0}
 
 #: Commands BaSyTec writes in data rows; parsed straight into codes. A file with another
 #: command is read as text instead (slower, same result).
-COMMANDS = ["Pause", "Charge", "Discharge", "Rest", "Wait", "Start", "Stop", "EIS", "Cycle-start", "Cycle-end"]
+COMMANDS = [
+    "Pause",
+    "Charge",
+    "Discharge",
+    "Rest",
+    "Wait",
+    "Start",
+    "Stop",
+    "EIS",
+    "Cycle-start",
+    "Cycle-end",
+]
 
 _DEGREE_FIX = re.compile(r"(T\d)\[(?:\ufffd|º|Â°|�|\?|°)*C\]")
 
@@ -163,7 +224,9 @@ def layout(head: Head, path) -> tuple[int, list[str], dict, str, list[str]]:
     data_lines = [ln for ln in head.lines[n_header : n_header + 50] if ln.strip()]
     separator = "\t" if "\t" in (data_lines[0] if data_lines else "\t") else " "
     if data_lines:
-        n_fields = len(data_lines[0].split(separator)) if separator == "\t" else len(data_lines[0].split())
+        n_fields = (
+            len(data_lines[0].split(separator)) if separator == "\t" else len(data_lines[0].split())
+        )
         if n_fields == len(names) + 1 and "DateTime" in names:
             i = names.index("DateTime")
             names = names[:i] + ["DateTime", "DateTime_time"] + names[i + 1 :]
@@ -192,7 +255,14 @@ class BasytecReader(Reader):
                 return True
         return False
 
-    def read(self, path: str | Path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None, **_):
+    def read(
+        self,
+        path: str | Path,
+        *,
+        on_bad_lines: str = "error",
+        max_memory_bytes: int | None = None,
+        **_,
+    ):
         """Read a BaSyTec export.
 
         Parameters
@@ -219,7 +289,8 @@ class BasytecReader(Reader):
         for required in ("U[V]", "I[A]"):
             if required not in names:
                 raise MissingColumnError(
-                    f"required column {required!r} not in the column line; found {quote_list(names)}",
+                    f"required column {required!r} not in the column line; found "
+                    f"{quote_list(names)}",
                     path=path,
                     line=n_header,
                     column=required,
@@ -233,32 +304,68 @@ class BasytecReader(Reader):
         plan = plan_columns(names, specs, "basytec")
         # DateTime is only needed when the header has no start of test
         skip = {"DateTime", "DateTime_time"} if start is not None else set()
-        eager_pos = [k for k, (name, target, spec) in enumerate(plan)
-                     if name not in skip and (target in schema.CORE or (spec is not None and spec.role)
-                                              or name in ("DateTime", "DateTime_time"))]
-        lazy_pos = [k for k, (name, target, spec) in enumerate(plan)
-                    if k not in eager_pos and name not in skip and spec is not None and spec.kind != "category"]
-        lazy_pos += [k for k, (name, target, spec) in enumerate(plan)
-                     if k not in eager_pos and k not in lazy_pos and name not in skip and spec is None]
+        eager_pos = [
+            k
+            for k, (name, target, spec) in enumerate(plan)
+            if name not in skip
+            and (
+                target in schema.CORE
+                or (spec is not None and spec.role)
+                or name in ("DateTime", "DateTime_time")
+            )
+        ]
+        lazy_pos = [
+            k
+            for k, (name, target, spec) in enumerate(plan)
+            if k not in eager_pos
+            and name not in skip
+            and spec is not None
+            and spec.kind != "category"
+        ]
+        lazy_pos += [
+            k
+            for k, (name, target, spec) in enumerate(plan)
+            if k not in eager_pos and k not in lazy_pos and name not in skip and spec is None
+        ]
         file_pos = {name: names.index(name) for name, _, _ in plan}
         text_cols = {n for n in names if n in ("Command", "DateTime", "DateTime_time")}
         decimal_comma = uses_decimal_comma(data_lines[:20], separator)
-        block = dict(names=names, skip_lines=n_header, separator=separator, encoding=head.encoding,
-                     size=head.size, text_columns=text_cols, decimal_comma=decimal_comma,
-                     on_bad_lines=on_bad_lines, quote_char=None,
-                     integers={name for name, _, spec in plan if spec is not None and spec.kind == "int"})
-        df, notes = read_block(Path(path), usecols=sorted(file_pos[plan[k][0]] for k in eager_pos),
-                               enums={"Command": COMMANDS}, **block)
+        block = dict(
+            names=names,
+            skip_lines=n_header,
+            separator=separator,
+            encoding=head.encoding,
+            size=head.size,
+            text_columns=text_cols,
+            decimal_comma=decimal_comma,
+            on_bad_lines=on_bad_lines,
+            quote_char=None,
+            integers={name for name, _, spec in plan if spec is not None and spec.kind == "int"},
+        )
+        df, notes = read_block(
+            Path(path),
+            usecols=sorted(file_pos[plan[k][0]] for k in eager_pos),
+            enums={"Command": COMMANDS},
+            **block,
+        )
         # Rows without time, voltage and current, and rows with negative time, are dropped (as the
         # cycler software does when an export is cut and re-joined); the count is reported.
-        bad_expr = (pl.col(time_name).is_null() & pl.col("U[V]").is_null() & pl.col("I[A]").is_null()) | (pl.col(time_name) < 0)
+        bad_expr = (
+            pl.col(time_name).is_null() & pl.col("U[V]").is_null() & pl.col("I[A]").is_null()
+        ) | (pl.col(time_name) < 0)
         keep = None
         n_bad = int(df.select(bad_expr.fill_null(False).sum()).item())
         if n_bad:
             keep = ~df.select(bad_expr.fill_null(False)).to_series().to_numpy()
             df = df.filter(pl.Series(keep))
-            notes.append(f"{n_bad} row(s) without time, voltage and current or with negative time dropped")
-        data = {target: convert_column(df[name], target, spec) for k, (name, target, spec) in enumerate(plan) if k in eager_pos}
+            notes.append(
+                f"{n_bad} row(s) without time, voltage and current or with negative time dropped"
+            )
+        data = {
+            target: convert_column(df[name], target, spec)
+            for k, (name, target, spec) in enumerate(plan)
+            if k in eager_pos
+        }
         n_rows = df.height
         if lazy_pos:
             lazy_plan = [plan[k] for k in lazy_pos]
@@ -275,7 +382,9 @@ class BasytecReader(Reader):
         require(data, schema.REQUIRED, path=path, available=names)
         if "command" in data:
             labels = data["command"][1]["labels"].split("\t")
-            lut = np.array([COMMAND_STEP_TYPES.get(lbl.strip().lower(), 3) for lbl in labels], dtype=np.int8)
+            lut = np.array(
+                [COMMAND_STEP_TYPES.get(lbl.strip().lower(), 3) for lbl in labels], dtype=np.int8
+            )
             data["step_type"] = (lut[data["command"][0]], {"derived_from": "Command"})
         metadata = {"cycler": "BaSyTec"}
         for key, value in meta.items():
@@ -284,14 +393,26 @@ class BasytecReader(Reader):
             metadata["start_time"] = start.isoformat()
             data["unix_time_second"] = (
                 start.timestamp() + data["test_time_second"][0],
-                {"note": "Start of Test + test time; cycler local time (time zone not in the file)"},
+                {
+                    "note": "Start of Test + test time; cycler local time (time zone not in the "
+                    "file)"
+                },
             )
         elif "DateTime" in df.columns:
-            stamp = df["DateTime"] if "DateTime_time" not in df.columns else df["DateTime"] + " " + df["DateTime_time"]
+            stamp = (
+                df["DateTime"]
+                if "DateTime_time" not in df.columns
+                else df["DateTime"] + " " + df["DateTime_time"]
+            )
             parsed = stamp.str.strptime(pl.Datetime("ms"), "%d.%m.%Y %H:%M:%S", strict=False)
-            data["unix_time_second"] = (parsed.dt.epoch("ms").cast(pl.Float64).to_numpy() / 1000.0, {})
+            data["unix_time_second"] = (
+                parsed.dt.epoch("ms").cast(pl.Float64).to_numpy() / 1000.0,
+                {},
+            )
         for extra in ("basytec_datetime", "basytec_datetime_time"):
-            data.pop(extra, None)  # parsed into unix_time_second; 1 s resolution strings add nothing
+            data.pop(
+                extra, None
+            )  # parsed into unix_time_second; 1 s resolution strings add nothing
         return finish(data, metadata, path=path, notes=notes, reader=self.name)
 
 
@@ -299,14 +420,25 @@ class _DeferredBlock:
     """Parses the deferred columns of a BaSyTec export (picklable, for Dask workers)."""
 
     def __init__(self, path, plan, positions, block, keep, n_rows):
-        self.path, self.plan, self.positions, self.block, self.keep, self.n_rows = path, plan, positions, block, keep, n_rows
+        self.path, self.plan, self.positions, self.block, self.keep, self.n_rows = (
+            path,
+            plan,
+            positions,
+            block,
+            keep,
+            n_rows,
+        )
 
     def __call__(self) -> dict:
-        frame, _ = read_block(self.path, usecols=self.positions, **{**self.block, "on_bad_lines": "skip"})
+        frame, _ = read_block(
+            self.path, usecols=self.positions, **{**self.block, "on_bad_lines": "skip"}
+        )
         if self.keep is not None:
             frame = frame.filter(pl.Series(self.keep))
         frame = frame.head(self.n_rows)
-        return {target: convert_column(frame[name], target, spec)[0] for name, target, spec in self.plan}
+        return {
+            target: convert_column(frame[name], target, spec)[0] for name, target, spec in self.plan
+        }
 
 
 def _meta_key(key: str) -> str:
@@ -332,10 +464,14 @@ def stream_to_parquet(path: str | Path, out: str | Path) -> Path:
     text_cols = {"Command", "DateTime", "DateTime_time"}
     plan = plan_columns(names, _time_columns(time_name[-2]) + COLUMNS, "basytec")
     lf = pl.scan_csv(
-        str(path), separator=separator, has_header=False, skip_lines=n_header,
+        str(path),
+        separator=separator,
+        has_header=False,
+        skip_lines=n_header,
         schema={n: (pl.String if n in text_cols else pl.Float64) for n in names},
         encoding="utf8" if head.encoding in ("utf-8", "ascii") else "utf8-lossy",
-        quote_char=None, truncate_ragged_lines=True,
+        quote_char=None,
+        truncate_ragged_lines=True,
         decimal_comma=uses_decimal_comma(data_lines[:20], separator),
     ).filter(pl.col(time_name).is_not_null() & (pl.col(time_name) >= 0))
     exprs, variables = [], {}
@@ -358,7 +494,9 @@ def stream_to_parquet(path: str | Path, out: str | Path) -> Path:
     if "Command" in names:
         lut = {c: code for c, code in ((c, COMMAND_STEP_TYPES.get(c.lower(), 3)) for c in COMMANDS)}
         exprs.append(
-            pl.col("Command").str.strip_chars().str.to_lowercase()
+            pl.col("Command")
+            .str.strip_chars()
+            .str.to_lowercase()
             .replace_strict({k.lower(): v for k, v in lut.items()}, default=3, return_dtype=pl.Int8)
             .alias("step_type")
         )

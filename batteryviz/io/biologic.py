@@ -22,7 +22,6 @@ from .base import Evidence, regex_column
 from .tabular import TableReader
 from .text import Head
 
-
 _c = regex_column
 
 
@@ -40,10 +39,31 @@ COLUMNS = [
     _c(r"half cycle", "biologic_half_cycle", kind="int"),
     _c(r"step time/s", "step_time_second"),
     _c(r"\(Q-Qo\)/mA\.h", "net_capacity_ah", scale=1e-3),
-    _c(r"Q charge/mA\.h", "half_cycle_charging_capacity_ah", scale=1e-3, role="charge_capacity", resets="half cycle", preference=2, absolute=True),
-    _c(r"Q discharge/mA\.h", "half_cycle_discharging_capacity_ah", scale=1e-3, role="discharge_capacity", resets="half cycle", preference=2, absolute=True),
+    _c(
+        r"Q charge/mA\.h",
+        "half_cycle_charging_capacity_ah",
+        scale=1e-3,
+        role="charge_capacity",
+        resets="half cycle",
+        preference=2,
+        absolute=True,
+    ),
+    _c(
+        r"Q discharge/mA\.h",
+        "half_cycle_discharging_capacity_ah",
+        scale=1e-3,
+        role="discharge_capacity",
+        resets="half cycle",
+        preference=2,
+        absolute=True,
+    ),
     _c(r"Energy charge/W\.h", "half_cycle_charging_energy_wh", role="charge_energy", absolute=True),
-    _c(r"Energy discharge/W\.h", "half_cycle_discharging_energy_wh", role="discharge_energy", absolute=True),
+    _c(
+        r"Energy discharge/W\.h",
+        "half_cycle_discharging_energy_wh",
+        role="discharge_energy",
+        absolute=True,
+    ),
     _c(r"P/W|Pwe/W", "power_watt"),
     _c(r"Temperature/.*C", "ambient_temperature_celsius"),
     _c(r"freq/Hz", "frequency_hertz"),
@@ -67,10 +87,38 @@ _META = {
 
 
 #: Column names only EC-Lab/BT-Lab write (a headerless export is recognised by them).
-EC_LAB_NAMES = frozenset({"mode", "ox/red", "error", "control changes", "Ns changes", "counter inc.", "Ns", "time/s",
-                          "control/V", "control/mA", "control/V/mA", "Ewe/V", "<Ewe>/V", "I/mA", "<I>/mA", "dQ/C",
-                          "(Q-Qo)/C", "(Q-Qo)/mA.h", "I Range", "Rcmp/Ohm", "freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm",
-                          "|Z|/Ohm", "Phase(Z)/deg", "cycle number", "Ecell/V", "Q charge/discharge/mA.h"})
+EC_LAB_NAMES = frozenset(
+    {
+        "mode",
+        "ox/red",
+        "error",
+        "control changes",
+        "Ns changes",
+        "counter inc.",
+        "Ns",
+        "time/s",
+        "control/V",
+        "control/mA",
+        "control/V/mA",
+        "Ewe/V",
+        "<Ewe>/V",
+        "I/mA",
+        "<I>/mA",
+        "dQ/C",
+        "(Q-Qo)/C",
+        "(Q-Qo)/mA.h",
+        "I Range",
+        "Rcmp/Ohm",
+        "freq/Hz",
+        "Re(Z)/Ohm",
+        "-Im(Z)/Ohm",
+        "|Z|/Ohm",
+        "Phase(Z)/deg",
+        "cycle number",
+        "Ecell/V",
+        "Q charge/discharge/mA.h",
+    }
+)
 
 
 class BiologicTextReader(TableReader):
@@ -82,7 +130,15 @@ class BiologicTextReader(TableReader):
     priority = 80
     columns = COLUMNS
     vendor = "biologic"
-    text_columns = ("time/s", "mode", "ox/red", "error", "control changes", "Ns changes", "counter inc.")
+    text_columns = (
+        "time/s",
+        "mode",
+        "ox/red",
+        "error",
+        "control changes",
+        "Ns changes",
+        "counter inc.",
+    )
 
     def sniff(self, head: Head) -> bool:
         if head.is_binary or not head.lines:
@@ -104,7 +160,11 @@ class BiologicTextReader(TableReader):
         first = next((ln for ln in head.lines[:5] if ln.strip()), "")
         names = set(first.rstrip("\r\n").split("\t"))
         if len(names & EC_LAB_NAMES) >= 3 and ("time/s" in names or "freq/Hz" in names):
-            return Evidence(0.9, f"EC-Lab column names without the header block ({', '.join(sorted(names & EC_LAB_NAMES)[:4])} …)")
+            return Evidence(
+                0.9,
+                f"EC-Lab column names without the header block "
+                f"({', '.join(sorted(names & EC_LAB_NAMES)[:4])} …)",
+            )
         return Evidence(0.0, "no 'EC-Lab ASCII FILE' header and no column line of EC-Lab names")
 
     def header_index(self, head: Head) -> int | None:
@@ -127,11 +187,16 @@ class BiologicTextReader(TableReader):
         return None
 
     def metadata(self, preamble):
-        meta = {"cycler": "BioLogic", "software": preamble[0].split(" ASCII")[0].strip() if preamble else ""}
+        meta = {
+            "cycler": "BioLogic",
+            "software": preamble[0].split(" ASCII")[0].strip() if preamble else "",
+        }
         if preamble and self.sniff_text(preamble[0]):
             meta["variant"] = f"{meta['software']} ASCII export, {len(preamble) + 1} header lines"
         else:
-            meta["variant"] = "EC-Lab ASCII export without its header block (starts at the column line)"
+            meta["variant"] = (
+                "EC-Lab ASCII export without its header block (starts at the column line)"
+            )
         for line in preamble:
             key, sep, value = line.partition(" : ")
             if not sep:
@@ -143,13 +208,17 @@ class BiologicTextReader(TableReader):
                 m = re.match(r"([-+0-9.,eE]+)\s*(\S*)", value)
                 if name in ("active_mass", "characteristic_mass") and m:
                     num = float(m.group(1).replace(",", "."))
-                    factor = {"g": 1000.0, "mg": 1.0, "µg": 1e-3, "ug": 1e-3}.get(m.group(2).lower(), 1.0)
+                    factor = {"g": 1000.0, "mg": 1.0, "µg": 1e-3, "ug": 1e-3}.get(
+                        m.group(2).lower(), 1.0
+                    )
                     meta[f"{name}_mg"] = num * factor
                 elif name == "electrode_area" and m:
                     meta["electrode_area_cm2"] = float(m.group(1).replace(",", "."))
                 elif name == "nominal_capacity" and m:
                     num = float(m.group(1).replace(",", "."))
-                    meta["nominal_capacity_ah"] = num * (1e-3 if m.group(2).lower().startswith("ma") else 1.0)
+                    meta["nominal_capacity_ah"] = num * (
+                        1e-3 if m.group(2).lower().startswith("ma") else 1.0
+                    )
                 else:
                     meta[name] = value
         return meta
@@ -161,15 +230,34 @@ class BiologicTextReader(TableReader):
             if num.null_count() > raw.null_count():
                 stamps = raw.str.strptime(pl.Datetime("us"), "%m/%d/%Y %H:%M:%S%.f", strict=False)
                 secs = (stamps - stamps.first()).dt.total_microseconds().cast(pl.Float64) / 1e6
-                data["test_time_second"] = (secs.to_numpy(), {"source_column": "time/s", "units": "s", "note": "absolute timestamps converted to seconds since the first row"})
+                data["test_time_second"] = (
+                    secs.to_numpy(),
+                    {
+                        "source_column": "time/s",
+                        "units": "s",
+                        "note": "absolute timestamps converted to seconds since the first row",
+                    },
+                )
                 meta.setdefault("start_time", str(stamps.first()))
             else:
-                data["test_time_second"] = (num.to_numpy(), {"source_column": "time/s", "units": "s"})
+                data["test_time_second"] = (
+                    num.to_numpy(),
+                    {"source_column": "time/s", "units": "s"},
+                )
         data.pop("biologic_time_per_s", None)
         if "voltage_volt" in data and "working_electrode_potential_volt" in data:
-            if data["voltage_volt"][1].get("source_column") == data["working_electrode_potential_volt"][1].get("source_column"):
+            if data["voltage_volt"][1].get("source_column") == data[
+                "working_electrode_potential_volt"
+            ][1].get("source_column"):
                 data.pop("working_electrode_potential_volt")
         if "current_ampere" not in data and "voltage_volt" in data and "test_time_second" in data:
             n = data["voltage_volt"][0].size
-            data["current_ampere"] = (np.zeros(n), {"units": "A", "note": "no current column in the file: zero assumed (rest or open-circuit data)"})
+            data["current_ampere"] = (
+                np.zeros(n),
+                {
+                    "units": "A",
+                    "note": "no current column in the file: zero assumed (rest or open-circuit "
+                    "data)",
+                },
+            )
             meta["missing_current"] = "the file has no current column; current set to 0"

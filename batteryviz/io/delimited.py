@@ -12,7 +12,14 @@ from pathlib import Path
 
 import polars as pl
 
-from .text import NO_RECORDS, OVERFLOW, check_complete_last_line, drop_long_rows, raise_truncated, to_float_columns
+from .text import (
+    NO_RECORDS,
+    OVERFLOW,
+    check_complete_last_line,
+    drop_long_rows,
+    raise_truncated,
+    to_float_columns,
+)
 
 #: Above this size a non-UTF-8 file is handed to polars as is (``utf8-lossy``) instead of being
 #: transcoded in memory; data rows of cycler exports are ASCII, only headers hold ° or µ.
@@ -62,24 +69,32 @@ def read_block(
 
     def scan(dtypes):
         # the full schema names every column; only the selected ones are parsed
-        return pl.scan_csv(
-            source,
-            separator=separator,
-            has_header=False,
-            skip_lines=parser_skip,
-            # one column more than the header names: a row with a field beyond it is caught
-            schema={**{n: dtypes.get(n, pl.String) for n in all_names}, OVERFLOW: pl.String},
-            encoding=pl_encoding,
-            quote_char=quote_char,
-            truncate_ragged_lines=True,
-            missing_columns="insert",  # the overflow column is absent from most files
-            raise_if_empty=False,
-            decimal_comma=decimal_comma and dtypes is not None,
-        ).select([*names, OVERFLOW]).collect()
+        return (
+            pl.scan_csv(
+                source,
+                separator=separator,
+                has_header=False,
+                skip_lines=parser_skip,
+                # one column more than the header names: a row with a field beyond it is caught
+                schema={**{n: dtypes.get(n, pl.String) for n in all_names}, OVERFLOW: pl.String},
+                encoding=pl_encoding,
+                quote_char=quote_char,
+                truncate_ragged_lines=True,
+                missing_columns="insert",  # the overflow column is absent from most files
+                raise_if_empty=False,
+                decimal_comma=decimal_comma and dtypes is not None,
+            )
+            .select([*names, OVERFLOW])
+            .collect()
+        )
 
     df = None
-    errors = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.ShapeError,
-              pl.exceptions.SchemaError)
+    errors = (
+        pl.exceptions.ComputeError,
+        pl.exceptions.InvalidOperationError,
+        pl.exceptions.ShapeError,
+        pl.exceptions.SchemaError,
+    )
     fast = {n: pl.Float64 for n in numeric}
     typed = {**fast, **{n: pl.Int64 for n in integers if n in fast}}
     if enums:
@@ -98,12 +113,22 @@ def read_block(
         raw = scan({})
         if raw.height == 0:
             return _no_rows(names, numeric, skip_lines)
-        raw = drop_long_rows(raw, notes, on_bad_lines, path, skip_lines, all_names, separator, encoding, quote_char)
-        df = to_float_columns(raw, numeric, path=path, first_line=skip_lines + 1, decimal_comma=True)
-        if not decimal_comma and numeric and any("," in str(v) for v in raw[numeric[0]].head(50).to_list() if v):
+        raw = drop_long_rows(
+            raw, notes, on_bad_lines, path, skip_lines, all_names, separator, encoding, quote_char
+        )
+        df = to_float_columns(
+            raw, numeric, path=path, first_line=skip_lines + 1, decimal_comma=True
+        )
+        if (
+            not decimal_comma
+            and numeric
+            and any("," in str(v) for v in raw[numeric[0]].head(50).to_list() if v)
+        ):
             notes.append("decimal commas found in a file that otherwise uses decimal points")
     if OVERFLOW in df.columns:
-        df = drop_long_rows(df, notes, on_bad_lines, path, skip_lines, all_names, separator, encoding, quote_char)
+        df = drop_long_rows(
+            df, notes, on_bad_lines, path, skip_lines, all_names, separator, encoding, quote_char
+        )
     if df.height == 0:
         return _no_rows(names, numeric, skip_lines)
     if last is not None:
@@ -115,7 +140,9 @@ def read_block(
     return df, notes
 
 
-def _no_rows(names: list[str], numeric: list[str], skip_lines: int) -> tuple[pl.DataFrame, list[str]]:
+def _no_rows(
+    names: list[str], numeric: list[str], skip_lines: int
+) -> tuple[pl.DataFrame, list[str]]:
     """An empty frame of the header's columns, and the note that says so (a header-only file
     reads as a dataset without records; storing one is refused)."""
     frame = pl.DataFrame(schema={n: (pl.Float64 if n in numeric else pl.String) for n in names})

@@ -26,7 +26,9 @@ _NUM = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 # is a cycler export that happens to carry impedance columns, not an impedance table.
 _IMPEDANCE_NAME = re.compile(r"z|ohm|freq|phase")
 _TIME_NAME = re.compile(r"time|^t\s*([(\[/_]|$)")
-_VOLTAGE_NAME = re.compile(r"volt|potential|\bewe\b|\becell\b|^<?[euv](dc)?>?\s*([(\[/_]|$)|[(\[/_\s]m?v[)\]]?$")
+_VOLTAGE_NAME = re.compile(
+    r"volt|potential|\bewe\b|\becell\b|^<?[euv](dc)?>?\s*([(\[/_]|$)|[(\[/_\s]m?v[)\]]?$"
+)
 _CURRENT_NAME = re.compile(r"current|ampere|^<?i(dc)?>?\s*([(\[/_]|$)|[(\[/_\s]m?a[)\]]?$")
 
 
@@ -47,7 +49,13 @@ def by_name(names: list[str]) -> list[str] | None:
 
     freq = find(lambda n: "freq" in n)
     imag = find(lambda n: re.search(r"\bim\b|im\(|imag|z''|z\"", n) is not None)
-    real = find(lambda n: (re.search(r"\bre\b|re\(|real|z'", n) is not None) and "z''" not in n and "imag" not in n)
+    real = find(
+        lambda n: (
+            (re.search(r"\bre\b|re\(|real|z'", n) is not None)
+            and "z''" not in n
+            and "imag" not in n
+        )
+    )
     found = [freq, real, imag]
     return found if None not in found and len(set(found)) == 3 else None
 
@@ -91,21 +99,42 @@ class EISCsvReader(Reader):
         require_text(head, "impedance table")
         layout = self._layout(head)
         if layout is None:
-            raise ParseError("expected three numeric columns: frequency (Hz), Re(Z) and Im(Z) (ohm)", path=path, line=1)
+            raise ParseError(
+                "expected three numeric columns: frequency (Hz), Re(Z) and Im(Z) (ohm)",
+                path=path,
+                line=1,
+            )
         sep, header = layout
         text = path.read_bytes().decode(head.encoding, errors="replace")
         if sep is None:
             text = "\n".join(",".join(ln.split()) for ln in text.splitlines() if ln.strip())
             sep = ","
-        df = pl.read_csv(io.StringIO(text), separator=sep, has_header=header, infer_schema_length=None)
+        df = pl.read_csv(
+            io.StringIO(text), separator=sep, has_header=header, infer_schema_length=None
+        )
         if df.height == 0:
             raise EmptyFileError("no spectrum rows", path=path)
         cols = (by_name(df.columns) or df.columns[:3]) if header else df.columns[:3]
         im_name = cols[2]
-        im_sign = -1.0 if header and (im_name.strip().startswith("-") or "-z''" in im_name.lower()) else 1.0
+        im_sign = (
+            -1.0
+            if header and (im_name.strip().startswith("-") or "-z''" in im_name.lower())
+            else 1.0
+        )
         data = {
-            "frequency_hertz": (df[cols[0]].cast(pl.Float64).to_numpy(), {"source_column": cols[0]}),
-            "real_impedance_ohm": (df[cols[1]].cast(pl.Float64).to_numpy(), {"source_column": cols[1]}),
-            "imaginary_impedance_ohm": (im_sign * df[cols[2]].cast(pl.Float64).to_numpy(), {"source_column": cols[2]}),
+            "frequency_hertz": (
+                df[cols[0]].cast(pl.Float64).to_numpy(),
+                {"source_column": cols[0]},
+            ),
+            "real_impedance_ohm": (
+                df[cols[1]].cast(pl.Float64).to_numpy(),
+                {"source_column": cols[1]},
+            ),
+            "imaginary_impedance_ohm": (
+                im_sign * df[cols[2]].cast(pl.Float64).to_numpy(),
+                {"source_column": cols[2]},
+            ),
         }
-        return finish(data, {"cycler": "impedance analyser (table)"}, path=path, notes=[], reader=self.name)
+        return finish(
+            data, {"cycler": "impedance analyser (table)"}, path=path, notes=[], reader=self.name
+        )

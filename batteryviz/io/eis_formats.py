@@ -59,7 +59,8 @@ comma-separated rows::
 
 **PARSTAT / VersaStudio tab export**: one header line, tab separated with a trailing tab::
 
-    Potential (V)  Current (A)  Elapsed Time (s)  Frequency (Hz)  Zre (ohms)  Zim (ohms)  |Vac| (V)  |Iac| (A)
+    Potential (V)  Current (A)  Elapsed Time (s)  Frequency (Hz)  Zre (ohms)  Zim (ohms)  |Vac| (V)
+     |Iac| (A)
 
   The DC log of the experiment (rows with ``Frequency (Hz)`` = 0 and zero impedance) comes first,
   then the sweep. Only the sweep is kept (the DC rows are dropped, with a note in
@@ -81,7 +82,14 @@ import numpy as np
 import polars as pl
 import xarray as xr
 
-from ..errors import EmptyFileError, MissingColumnError, ParseError, TruncatedFileError, quote, quote_list
+from ..errors import (
+    EmptyFileError,
+    MissingColumnError,
+    ParseError,
+    TruncatedFileError,
+    quote,
+    quote_list,
+)
 from .base import Column, Reader, convert_column, plan_columns, regex_column, slug, unique_names
 from .finish import check_memory, finish
 from .text import Head, read_head, require_text, uses_decimal_comma
@@ -131,7 +139,9 @@ class _Table:
     line_numbers: list[int] = field(default_factory=list)
 
 
-def _start(path: str | Path, reader: str, max_memory_bytes: int | None) -> tuple[Path, Head, _Lines]:
+def _start(
+    path: str | Path, reader: str, max_memory_bytes: int | None
+) -> tuple[Path, Head, _Lines]:
     """Open ``path`` as text: binary guard, memory guard, the file's lines."""
     path = Path(path)
     head = read_head(path)
@@ -176,8 +186,11 @@ def _data_separator(line: str) -> str:
 
 def _truncated(path: Path, line: int, what: str, in_row: bool = False) -> TruncatedFileError:
     """The error for a file that ends without a line end at ``line`` (``what``: where)."""
-    hint = ("Export the file again, or pass on_bad_lines='skip' to read the complete rows"
-            if in_row else "Export the file again")
+    hint = (
+        "Export the file again, or pass on_bad_lines='skip' to read the complete rows"
+        if in_row
+        else "Export the file again"
+    )
     return TruncatedFileError(
         f"the file ends {what} with no line end: it was truncated (an interrupted copy, or the "
         f"export is still being written). {hint}",
@@ -186,7 +199,9 @@ def _truncated(path: Path, line: int, what: str, in_row: bool = False) -> Trunca
     )
 
 
-def _check_fields(table: _Table, *, path: Path, lines: _Lines, on_bad_lines: str, notes: list[str]) -> _Table:
+def _check_fields(
+    table: _Table, *, path: Path, lines: _Lines, on_bad_lines: str, notes: list[str]
+) -> _Table:
     """Every row has exactly one field per name (empty trailing fields beyond them are allowed).
 
     A short last row of a file without a final line end is a :class:`TruncatedFileError`; any
@@ -218,12 +233,22 @@ def _check_fields(table: _Table, *, path: Path, lines: _Lines, on_bad_lines: str
             line=line,
         )
     if dropped:
-        notes.append(f"{dropped} row(s) with a wrong number of fields dropped (on_bad_lines='skip')")
+        notes.append(
+            f"{dropped} row(s) with a wrong number of fields dropped (on_bad_lines='skip')"
+        )
     return _Table(table.names, keep_rows, keep_lines)
 
 
-def _numbers(tokens: Sequence[str], *, name: str, line_numbers: Sequence[int], path: Path,
-             decimal_comma: bool, strict: bool, required: bool) -> pl.Series | None:
+def _numbers(
+    tokens: Sequence[str],
+    *,
+    name: str,
+    line_numbers: Sequence[int],
+    path: Path,
+    decimal_comma: bool,
+    strict: bool,
+    required: bool,
+) -> pl.Series | None:
     """Parse one column of text fields to Float64.
 
     A token that is not a number raises :class:`ParseError` naming its line and column when
@@ -253,8 +278,9 @@ def _numbers(tokens: Sequence[str], *, name: str, line_numbers: Sequence[int], p
     return values
 
 
-def _columns(table: _Table, columns: list[Column], *, path: Path, vendor: str,
-             decimal_comma: bool) -> dict[str, tuple[np.ndarray, dict]]:
+def _columns(
+    table: _Table, columns: list[Column], *, path: Path, vendor: str, decimal_comma: bool
+) -> dict[str, tuple[np.ndarray, dict]]:
     """Turn a checked :class:`_Table` into ``{variable: (array, attrs)}`` following ``columns``.
 
     Mapped columns must be numeric; unmapped ones become ``<vendor>_<slug>`` and are kept as
@@ -266,9 +292,20 @@ def _columns(table: _Table, columns: list[Column], *, path: Path, vendor: str,
     for name, target, spec in plan_columns(names, columns, vendor):
         k = position[name]
         tokens = [row[k] for row in table.rows]
-        values = _numbers(tokens, name=name, line_numbers=table.line_numbers, path=path,
-                          decimal_comma=decimal_comma, strict=spec is not None, required=target in _SPECTRUM)
-        series = values if values is not None else pl.Series(name, tokens, dtype=pl.String).str.strip_chars()
+        values = _numbers(
+            tokens,
+            name=name,
+            line_numbers=table.line_numbers,
+            path=path,
+            decimal_comma=decimal_comma,
+            strict=spec is not None,
+            required=target in _SPECTRUM,
+        )
+        series = (
+            values
+            if values is not None
+            else pl.Series(name, tokens, dtype=pl.String).str.strip_chars()
+        )
         data[target] = convert_column(series.alias(name), target, spec)
     return data
 
@@ -367,14 +404,22 @@ def _gamry_structure(lines: list[str]) -> _GamryFile:
         if kind == "TABLE":
             announced = int(fields[2]) if len(fields) > 2 and fields[2].strip().isdigit() else None
             j = i + 1
-            names = [x.strip() for x in lines[j].split("\t")[1:]] if j < n and lines[j].startswith("\t") else []
+            names = (
+                [x.strip() for x in lines[j].split("\t")[1:]]
+                if j < n and lines[j].startswith("\t")
+                else []
+            )
             while names and not names[-1]:
                 names.pop()
             table = _Table(names)
             if names:
                 j += 1
-                if j < n and lines[j].startswith("\t") and not all(
-                    _NUMBER.match(x.strip()) for x in lines[j].split("\t")[1:] if x.strip()
+                if (
+                    j < n
+                    and lines[j].startswith("\t")
+                    and not all(
+                        _NUMBER.match(x.strip()) for x in lines[j].split("\t")[1:] if x.strip()
+                    )
                 ):
                     j += 1  # the units line (#, s, Hz, ohm …)
             while j < n and lines[j].startswith("\t"):
@@ -412,13 +457,19 @@ def _gamry_metadata(raw: dict[str, Any]) -> dict[str, Any]:
         if tag == "VDC":
             meta["dc_potential_volt"] = _value(value)
             if "VDC__vs_eoc" in raw:
-                meta["dc_potential_versus"] = "open circuit" if raw["VDC__vs_eoc"] else "reference electrode"
+                meta["dc_potential_versus"] = (
+                    "open circuit" if raw["VDC__vs_eoc"] else "reference electrode"
+                )
         elif tag == "FRAMEWORKVERSION":
             meta["software"] = f"Gamry Framework {value}"
         elif tag == "notes":
             meta["notes"] = value
         elif name is not None:
-            meta[name] = _value(value) if name not in ("title", "date", "time", "device", "serial_number") else value
+            meta[name] = (
+                _value(value)
+                if name not in ("title", "date", "time", "device", "serial_number")
+                else value
+            )
         else:
             meta[f"gamry_{slug(tag)}"] = _value(value)
     if "date" in meta and "time" in meta:
@@ -445,8 +496,14 @@ class GamryDTAReader(Reader):
                 break
         return any(line.startswith("ZCURVE\tTABLE") for line in head.lines)
 
-    def read(self, path: str | Path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None,
-             **_: Any) -> xr.Dataset:
+    def read(
+        self,
+        path: str | Path,
+        *,
+        on_bad_lines: str = "error",
+        max_memory_bytes: int | None = None,
+        **_: Any,
+    ) -> xr.Dataset:
         """Read the ``ZCURVE`` table of a Gamry ``.DTA`` file.
 
         Parameters
@@ -458,13 +515,17 @@ class GamryDTAReader(Reader):
         """
         path, _, lines = _start(path, "Gamry DTA", max_memory_bytes)
         if not lines.lines or lines.lines[0].strip() != "EXPLAIN":
-            raise ParseError("expected 'EXPLAIN' on the first line of a Gamry .DTA file", path=path, line=1)
+            raise ParseError(
+                "expected 'EXPLAIN' on the first line of a Gamry .DTA file", path=path, line=1
+            )
         gamry = _gamry_structure(lines.lines)
         notes: list[str] = []
         if "ZCURVE" not in gamry.tables:
             found = ", ".join(gamry.tables) or "none"
             if not lines.ends_with_newline:
-                raise _truncated(path, len(lines.lines), f"before the ZCURVE table (tables found: {found})")
+                raise _truncated(
+                    path, len(lines.lines), f"before the ZCURVE table (tables found: {found})"
+                )
             raise EmptyFileError(
                 f"no ZCURVE table (the impedance data) in this Gamry file; tables found: {found}",
                 path=path,
@@ -473,22 +534,36 @@ class GamryDTAReader(Reader):
         if not table.names:
             if tag_line == len(lines.lines) and not lines.ends_with_newline:
                 raise _truncated(path, tag_line, "after the ZCURVE tag")
-            raise ParseError("expected the ZCURVE column names on the line after the ZCURVE tag "
-                             "(a line starting with a tab)", path=path, line=tag_line + 1)
+            raise ParseError(
+                "expected the ZCURVE column names on the line after the ZCURVE tag "
+                "(a line starting with a tab)",
+                path=path,
+                line=tag_line + 1,
+            )
         if not table.rows:
             if not lines.ends_with_newline and len(lines.lines) <= tag_line + 2:
                 raise _truncated(path, len(lines.lines), "inside the ZCURVE header")
-            raise EmptyFileError("the ZCURVE table has no rows (a header but no impedance points)",
-                                 path=path, line=tag_line)
+            raise EmptyFileError(
+                "the ZCURVE table has no rows (a header but no impedance points)",
+                path=path,
+                line=tag_line,
+            )
         table = _check_fields(table, path=path, lines=lines, on_bad_lines=on_bad_lines, notes=notes)
         if not table.rows:
             raise EmptyFileError("no complete ZCURVE row", path=path, line=tag_line)
-        data = _columns(table, GAMRY_COLUMNS, path=path, vendor="gamry",
-                        decimal_comma=_decimal_comma(table, "\t"))
+        data = _columns(
+            table,
+            GAMRY_COLUMNS,
+            path=path,
+            vendor="gamry",
+            decimal_comma=_decimal_comma(table, "\t"),
+        )
         _require_spectrum(data, path=path, names=table.names, line=tag_line + 1)
         _announced(notes, announced, len(table.rows), "impedance points")
         meta = _gamry_metadata(gamry.meta)
-        meta["gamry_tables"] = ", ".join(f"{k} ({len(t.rows)} rows)" for k, (_, _, t) in gamry.tables.items())
+        meta["gamry_tables"] = ", ".join(
+            f"{k} ({len(t.rows)} rows)" for k, (_, _, t) in gamry.tables.items()
+        )
         return finish(data, meta, path=path, notes=notes, reader=self.name)
 
 
@@ -514,7 +589,17 @@ _ZPLOT_KEYS = {
 }
 
 #: The standard ZPlot columns, used when a file has no names line before ``End Comments``.
-_ZPLOT_DEFAULT_NAMES = ["Freq(Hz)", "Ampl", "Bias", "Time(Sec)", "Z'(a)", "Z''(b)", "GD", "Err", "Range"]
+_ZPLOT_DEFAULT_NAMES = [
+    "Freq(Hz)",
+    "Ampl",
+    "Bias",
+    "Time(Sec)",
+    "Z'(a)",
+    "Z''(b)",
+    "GD",
+    "Err",
+    "Range",
+]
 
 
 class ZPlotReader(Reader):
@@ -526,10 +611,18 @@ class ZPlotReader(Reader):
     priority = 85
 
     def sniff(self, head: Head) -> bool:
-        return bool(not head.is_binary and head.lines and _ZPLOT_MAGIC.match(_unquote(head.lines[0])))
+        return bool(
+            not head.is_binary and head.lines and _ZPLOT_MAGIC.match(_unquote(head.lines[0]))
+        )
 
-    def read(self, path: str | Path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None,
-             **_: Any) -> xr.Dataset:
+    def read(
+        self,
+        path: str | Path,
+        *,
+        on_bad_lines: str = "error",
+        max_memory_bytes: int | None = None,
+        **_: Any,
+    ) -> xr.Dataset:
         """Read a ZPlot ``.z`` file (header up to ``End Comments``, then tab-separated rows).
 
         Parameters
@@ -542,12 +635,16 @@ class ZPlotReader(Reader):
         path, _, lines = _start(path, "ZPlot", max_memory_bytes)
         text = lines.lines
         if not text or not _ZPLOT_MAGIC.match(_unquote(text[0])):
-            raise ParseError("expected 'ZPLOT2 ASCII' on the first line of a ZPlot .z file", path=path, line=1)
+            raise ParseError(
+                "expected 'ZPLOT2 ASCII' on the first line of a ZPlot .z file", path=path, line=1
+            )
         end = next((k for k, ln in enumerate(text) if ln.strip().lower() == "end comments"), None)
         if end is None:
             if not lines.ends_with_newline:
                 raise _truncated(path, len(text), "inside the header (no 'End Comments' line)")
-            raise ParseError("no 'End Comments' line ends the ZPlot header", path=path, line=len(text))
+            raise ParseError(
+                "no 'End Comments' line ends the ZPlot header", path=path, line=len(text)
+            )
         meta: dict[str, Any] = {"cycler": "Scribner ZPlot"}
         announced = None
         depth = 0
@@ -579,10 +676,13 @@ class ZPlotReader(Reader):
             meta["start_time"] = f"{meta['date']} {meta['time']}"
         notes: list[str] = []
         names_line = text[end - 1] if end > 1 else ""
-        rows = [(k + 1, ln) for k, ln in enumerate(text[end + 1:], start=end + 1) if ln.strip()]
+        rows = [(k + 1, ln) for k, ln in enumerate(text[end + 1 :], start=end + 1) if ln.strip()]
         if not rows:
-            raise EmptyFileError("the ZPlot file has a header but no data rows after 'End Comments'",
-                                 path=path, line=end + 1)
+            raise EmptyFileError(
+                "the ZPlot file has a header but no data rows after 'End Comments'",
+                path=path,
+                line=end + 1,
+            )
         separator = _data_separator(rows[0][1])
         if "\t" in names_line and "freq" in names_line.lower():
             names = [x.strip() for x in names_line.split("\t")]
@@ -590,13 +690,22 @@ class ZPlotReader(Reader):
                 names.pop()
         else:
             names = _ZPLOT_DEFAULT_NAMES[: len(_split(rows[0][1].strip(), separator))]
-            notes.append("no column names before 'End Comments': the standard ZPlot columns were assumed")
-        table = _Table(names, [_split(ln.strip(" "), separator) for _, ln in rows], [k for k, _ in rows])
+            notes.append(
+                "no column names before 'End Comments': the standard ZPlot columns were assumed"
+            )
+        table = _Table(
+            names, [_split(ln.strip(" "), separator) for _, ln in rows], [k for k, _ in rows]
+        )
         table = _check_fields(table, path=path, lines=lines, on_bad_lines=on_bad_lines, notes=notes)
         if not table.rows:
             raise EmptyFileError("no complete ZPlot data row", path=path, line=end + 1)
-        data = _columns(table, ZPLOT_COLUMNS, path=path, vendor="zplot",
-                        decimal_comma=_decimal_comma(table, separator))
+        data = _columns(
+            table,
+            ZPLOT_COLUMNS,
+            path=path,
+            vendor="zplot",
+            decimal_comma=_decimal_comma(table, separator),
+        )
         _require_spectrum(data, path=path, names=names, line=end)
         _announced(notes, announced, len(table.rows), "data points")
         return finish(data, meta, path=path, notes=notes, reader=self.name)
@@ -629,10 +738,18 @@ class AutolabZ60WReader(Reader):
     priority = 85
 
     def sniff(self, head: Head) -> bool:
-        return bool(not head.is_binary and head.lines and _Z60W_MAGIC.match(_unquote(head.lines[0])))
+        return bool(
+            not head.is_binary and head.lines and _Z60W_MAGIC.match(_unquote(head.lines[0]))
+        )
 
-    def read(self, path: str | Path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None,
-             **_: Any) -> xr.Dataset:
+    def read(
+        self,
+        path: str | Path,
+        *,
+        on_bad_lines: str = "error",
+        max_memory_bytes: int | None = None,
+        **_: Any,
+    ) -> xr.Dataset:
         """Read a Z60W data file (quoted preamble, point count, quoted header, comma rows).
 
         Parameters
@@ -663,21 +780,37 @@ class AutolabZ60WReader(Reader):
         if header is None:
             if not lines.ends_with_newline:
                 raise _truncated(path, len(text), "before the column header line")
-            raise ParseError("no column header line (a quoted line naming 'Freq (Hz)' and the "
-                             "impedance columns) after the preamble", path=path, line=len(text))
+            raise ParseError(
+                "no column header line (a quoted line naming 'Freq (Hz)' and the "
+                "impedance columns) after the preamble",
+                path=path,
+                line=len(text),
+            )
         names = _space_names(_unquote(text[header]))
-        rows = [(k + 1, ln) for k, ln in enumerate(text[header + 1:], start=header + 1) if _unquote(ln)]
+        rows = [
+            (k + 1, ln) for k, ln in enumerate(text[header + 1 :], start=header + 1) if _unquote(ln)
+        ]
         if not rows:
-            raise EmptyFileError("the Z60W file has a header but no data rows", path=path, line=header + 1)
+            raise EmptyFileError(
+                "the Z60W file has a header but no data rows", path=path, line=header + 1
+            )
         separator = _data_separator(rows[0][1])
         notes: list[str] = []
-        table = _Table(names, [[f.strip().strip('"') for f in _split(ln.strip(), separator)] for _, ln in rows],
-                       [k for k, _ in rows])
+        table = _Table(
+            names,
+            [[f.strip().strip('"') for f in _split(ln.strip(), separator)] for _, ln in rows],
+            [k for k, _ in rows],
+        )
         table = _check_fields(table, path=path, lines=lines, on_bad_lines=on_bad_lines, notes=notes)
         if not table.rows:
             raise EmptyFileError("no complete data row", path=path, line=header + 1)
-        data = _columns(table, ZPLOT_COLUMNS, path=path, vendor="autolab",
-                        decimal_comma=_decimal_comma(table, separator))
+        data = _columns(
+            table,
+            ZPLOT_COLUMNS,
+            path=path,
+            vendor="autolab",
+            decimal_comma=_decimal_comma(table, separator),
+        )
         _require_spectrum(data, path=path, names=names, line=header + 1)
         _announced(notes, announced, len(table.rows), "points")
         return finish(data, meta, path=path, notes=notes, reader=self.name)
@@ -696,8 +829,11 @@ PARSTAT_COLUMNS = [
     _c(r"-\s*zim\s*\(ohms?\)", "imaginary_impedance_ohm", scale=-1.0),
 ]
 
-_PARSTAT_REQUIRED = (re.compile(r"frequency\s*\(hz\)"), re.compile(r"-?\s*zre\s*\(ohms?\)"),
-                     re.compile(r"-?\s*zim\s*\(ohms?\)"))
+_PARSTAT_REQUIRED = (
+    re.compile(r"frequency\s*\(hz\)"),
+    re.compile(r"-?\s*zre\s*\(ohms?\)"),
+    re.compile(r"-?\s*zim\s*\(ohms?\)"),
+)
 
 
 def _parstat_names(line: str) -> list[str] | None:
@@ -723,10 +859,18 @@ class ParstatReader(Reader):
     priority = 60
 
     def sniff(self, head: Head) -> bool:
-        return bool(not head.is_binary and head.lines and _parstat_names(head.lines[0].lstrip("\ufeff")))
+        return bool(
+            not head.is_binary and head.lines and _parstat_names(head.lines[0].lstrip("\ufeff"))
+        )
 
-    def read(self, path: str | Path, *, on_bad_lines: str = "error", max_memory_bytes: int | None = None,
-             **_: Any) -> xr.Dataset:
+    def read(
+        self,
+        path: str | Path,
+        *,
+        on_bad_lines: str = "error",
+        max_memory_bytes: int | None = None,
+        **_: Any,
+    ) -> xr.Dataset:
         """Read the impedance sweep of a PARSTAT export; rows with frequency 0 (the DC log of the
         experiment) are dropped with a note.
 
@@ -741,30 +885,43 @@ class ParstatReader(Reader):
         text = lines.lines
         names = _parstat_names(text[0]) if text else None
         if names is None:
-            raise ParseError("expected a tab-separated header naming 'Frequency (Hz)', 'Zre (ohms)' and "
-                             "'Zim (ohms)' on the first line", path=path, line=1)
+            raise ParseError(
+                "expected a tab-separated header naming 'Frequency (Hz)', 'Zre (ohms)' and "
+                "'Zim (ohms)' on the first line",
+                path=path,
+                line=1,
+            )
         rows = [(k + 1, ln) for k, ln in enumerate(text[1:], start=1) if ln.strip()]
         if not rows:
-            raise EmptyFileError("the PARSTAT file has a header but no data rows", path=path, line=1)
+            raise EmptyFileError(
+                "the PARSTAT file has a header but no data rows", path=path, line=1
+            )
         notes: list[str] = []
         table = _Table(names, [ln.split("\t") for _, ln in rows], [k for k, _ in rows])
         table = _check_fields(table, path=path, lines=lines, on_bad_lines=on_bad_lines, notes=notes)
         if not table.rows:
             raise EmptyFileError("no complete data row", path=path, line=2)
-        data = _columns(table, PARSTAT_COLUMNS, path=path, vendor="parstat",
-                        decimal_comma=_decimal_comma(table, "\t"))
+        data = _columns(
+            table,
+            PARSTAT_COLUMNS,
+            path=path,
+            vendor="parstat",
+            decimal_comma=_decimal_comma(table, "\t"),
+        )
         _require_spectrum(data, path=path, names=names, line=1)
         ac = data["frequency_hertz"][0] != 0
         n_dc = int((~ac).sum())
         if not ac.any():
             raise EmptyFileError(
-                f"no impedance points: all {n_dc} record(s) have Frequency 0 (a DC log without a sweep)",
+                f"no impedance points: all {n_dc} record(s) have Frequency 0 (a DC log without a "
+                f"sweep)",
                 path=path,
             )
         if n_dc:
             data = {k: (v[ac], a) for k, (v, a) in data.items()}
             notes.append(
-                f"{n_dc} DC record(s) with Frequency 0 (the potential/current log before or between "
+                f"{n_dc} DC record(s) with Frequency 0 (the potential/current log before or "
+                f"between "
                 f"sweeps) dropped; {int(ac.sum())} impedance point(s) kept"
             )
         meta = {"cycler": "Princeton Applied Research (PARSTAT / VersaStudio)"}

@@ -36,7 +36,8 @@ def check_memory(path, size: int, max_memory_bytes: int | None) -> None:
     need = int(size * PARSED_SIZE_FACTOR)
     if need > limit:
         raise FileTooLargeError(
-            f"reading this {size / 2**20:.0f} MiB file needs about {need / 2**20:.0f} MiB of memory "
+            f"reading this {size / 2**20:.0f} MiB file needs about {need / 2**20:.0f} MiB of "
+            f"memory "
             f"but only {limit / 2**20:.0f} MiB are available. Convert it once in a streaming pass "
             f"(`batteryviz convert {Path(path).name} -o cell.bdf.parquet`) and read the parquet "
             "file lazily, or run on a machine with more memory",
@@ -59,8 +60,14 @@ def reconcile_current_sign(data: dict, notes: list[str]) -> None:
     a mixed picture is left alone (the cycle rule trusts the step names either way)."""
     if "step_type" not in data or "current_ampere" not in data:
         return
-    st = np.asarray(data["step_type"][0] if isinstance(data["step_type"], tuple) else data["step_type"])
-    i, attrs = data["current_ampere"] if isinstance(data["current_ampere"], tuple) else (data["current_ampere"], {})
+    st = np.asarray(
+        data["step_type"][0] if isinstance(data["step_type"], tuple) else data["step_type"]
+    )
+    i, attrs = (
+        data["current_ampere"]
+        if isinstance(data["current_ampere"], tuple)
+        else (data["current_ampere"], {})
+    )
     i = np.asarray(i, dtype=float)
     if st.shape != i.shape:
         return
@@ -70,12 +77,24 @@ def reconcile_current_sign(data: dict, notes: list[str]) -> None:
         n = int(charge.sum() + discharge.sum())
         against = int((i[charge] < 0).sum() + (i[discharge] > 0).sum())
     if n >= 10 and against >= SIGN_AGAINST_STEPS * n:
-        data["current_ampere"] = (-i, {**attrs, "note": "sign flipped on reading: the file's current is positive on its discharge steps"})
-        notes.append(f"current_ampere: negated on reading — {against} of {n} records on charge and discharge "
-                     "steps had the sign opposite to their step name (the file writes discharge positive)")
+        data["current_ampere"] = (
+            -i,
+            {
+                **attrs,
+                "note": "sign flipped on reading: the file's current is positive on its discharge "
+                "steps",
+            },
+        )
+        notes.append(
+            f"current_ampere: negated on reading — {against} of {n} records on charge and "
+            f"discharge "
+            "steps had the sign opposite to their step name (the file writes discharge positive)"
+        )
 
 
-def finish(data: dict, metadata: dict, *, path, notes: list[str], reader: str, record_checks: bool = True):
+def finish(
+    data: dict, metadata: dict, *, path, notes: list[str], reader: str, record_checks: bool = True
+):
     """Build the cell dataset, record provenance and attach record-level quality warnings
     (``record_checks=False``: the metadata carries them already, from the file's first reading)."""
     notes = list(notes)
@@ -86,7 +105,9 @@ def finish(data: dict, metadata: dict, *, path, notes: list[str], reader: str, r
     ds = schema.build_dataset(data, metadata)
     schema.validate(ds, path=path)
     if record_checks:
-        warnings = list(notes) + (record_quality(ds) if all(n in ds for n in schema.REQUIRED) else [])
+        warnings = list(notes) + (
+            record_quality(ds) if all(n in ds for n in schema.REQUIRED) else []
+        )
     else:
         warnings = [w for w in [ds.attrs.get("quality_warnings", "")] + list(notes) if w]
     if warnings:

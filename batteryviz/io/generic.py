@@ -9,21 +9,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from .. import schema
 from ..errors import BatteryvizError, MissingColumnError, quote
 from .base import GENERIC_SCORE, Column, Evidence, apply_column_map, regex_column
 from .finish import finish
-from .tabular import (TableReader, checked_sheet_names, choose_record_sheet, find_header, open_workbook, quote_sheets,
-                      read_workbook_sheets, workbook_sheet_names)
+from .tabular import (
+    TableReader,
+    checked_sheet_names,
+    choose_record_sheet,
+    find_header,
+    open_workbook,
+    quote_sheets,
+    read_workbook_sheets,
+    workbook_sheet_names,
+)
 from .text import Head, read_head
-
 
 _c = regex_column
 
 
 COLUMNS = [
-    _c(r"(test[ _]?)?time[ _]?(\(s\)|\[s\]|/s|_s|_second|_seconds|s|\(sec\)|\[sec\]|/sec)?|t", "test_time_second"),
+    _c(
+        r"(test[ _]?)?time[ _]?(\(s\)|\[s\]|/s|_s|_second|_seconds|s|\(sec\)|\[sec\]|/sec)?|t",
+        "test_time_second",
+    ),
     _c(r"(test[ _]?)?time[ _]?(\(h\)|\[h\]|/h|_h|_hours?)", "test_time_second", scale=3600.0),
     _c(r"(test[ _]?)?time[ _]?(\(min\)|\[min\]|/min|_min)", "test_time_second", scale=60.0),
     _c(r"(cell[ _]?)?(voltage|potential|U|E|Ewe|V)[ _]?(\(V\)|\[V\]|/V|_V|_volt)?", "voltage_volt"),
@@ -32,7 +41,10 @@ COLUMNS = [
     _c(r"(current|I)[ _]?(\(mA\)|\[mA\]|/mA|_mA)", "current_ampere", scale=1e-3),
     _c(r"cycle([ _-]?(index|number|count|no\.?|#))?", "cycle_count", kind="int"),
     _c(r"step([ _-]?(index|number|no\.?|#))?", "step_index", kind="int"),
-    _c(r"(temperature|temp|T)[ _]?(\(.?C\)|\[.?C\]|/.?C|_degc|_celsius)?", "ambient_temperature_celsius"),
+    _c(
+        r"(temperature|temp|T)[ _]?(\(.?C\)|\[.?C\]|/.?C|_degc|_celsius)?",
+        "ambient_temperature_celsius",
+    ),
 ]
 
 
@@ -63,9 +75,15 @@ class GenericReader(TableReader):
         """:data:`GENERIC_SCORE` when a line names time, voltage and current columns (a vendor's
         own marks score higher)."""
         if workbook_sheet_names(head):
-            return Evidence(GENERIC_SCORE, "a workbook (a sheet with time, voltage and current columns is looked for)")
+            return Evidence(
+                GENERIC_SCORE,
+                "a workbook (a sheet with time, voltage and current columns is looked for)",
+            )
         if head.workbook_error:  # reading it says what is wrong, better than "unknown format"
-            return Evidence(GENERIC_SCORE, f"an Excel 97-2003 workbook that cannot be opened ({head.workbook_error[:120]})")
+            return Evidence(
+                GENERIC_SCORE,
+                f"an Excel 97-2003 workbook that cannot be opened ({head.workbook_error[:120]})",
+            )
         if head.is_binary:
             return Evidence(0.0, "a binary file")
         k = self.header_index(head)
@@ -73,7 +91,15 @@ class GenericReader(TableReader):
             return Evidence(0.0, "no line in the first 50 names time, voltage and current columns")
         return Evidence(GENERIC_SCORE, f"line {k + 1} names time, voltage and current columns")
 
-    def read(self, path, *, columns: dict | None = None, current_sign: int = 1, sheet: str | None = None, **options):
+    def read(
+        self,
+        path,
+        *,
+        columns: dict | None = None,
+        current_sign: int = 1,
+        sheet: str | None = None,
+        **options,
+    ):
         """Read the table. ``columns``: extra ``{source column: variable}`` entries (they take
         precedence over the built-in map); ``current_sign=-1``: the file's current is positive on
         discharge; ``sheet``: the workbook sheet to read (default: the sheet whose header maps
@@ -87,14 +113,21 @@ class GenericReader(TableReader):
         meta: dict = {}
         if sheets:
             if sheet is not None and sheet not in sheets:
-                raise BatteryvizError(f"the workbook has no sheet {quote(sheet)}; its sheets: {quote_sheets(sheets, 20)}",
-                                      path=path)
+                raise BatteryvizError(
+                    f"the workbook has no sheet {quote(sheet)}; its sheets: "
+                    f"{quote_sheets(sheets, 20)}",
+                    path=path,
+                )
 
             def numeric(name: str) -> bool:
                 return any(c.matches(name) and c.kind in ("float", "int") for c in spec)
 
             with open_workbook(path) as xl:
-                chosen, why = (sheet, "given (sheet=...)") if sheet is not None else choose_record_sheet(xl, path, sheets, spec)
+                chosen, why = (
+                    (sheet, "given (sheet=...)")
+                    if sheet is not None
+                    else choose_record_sheet(xl, path, sheets, spec)
+                )
                 df = read_workbook_sheets(path, [chosen], numeric=numeric, xl=xl)
             meta = {"sheets": chosen, "sheet_choice": why}
             notes: list[str] = []
@@ -103,23 +136,32 @@ class GenericReader(TableReader):
                 # an explicit map defines the header row
                 cls = type("Explicit", (GenericReader,), {"columns": spec})
                 reader = cls()
-                reader.header_index = lambda h: find_header(h.lines, "|".join(map(_escape, columns)))  # type: ignore[assignment]
-                df, notes, _, _ = reader.load_frame(path, head, options.get("on_bad_lines", "error"))
+                reader.header_index = lambda h: find_header(
+                    h.lines, "|".join(map(_escape, columns))
+                )  # type: ignore[assignment]
+                df, notes, _, _ = reader.load_frame(
+                    path, head, options.get("on_bad_lines", "error")
+                )
             else:
                 df, notes, _, _ = self.load_frame(path, head, options.get("on_bad_lines", "error"))
         data = apply_column_map(df, spec, path=path, vendor="generic")
         missing = [r for r in schema.REQUIRED if r not in data]
         if missing:
             raise MissingColumnError(
-                f"could not find a column for {', '.join(missing)}; columns: {', '.join(df.columns)}. "
+                f"could not find a column for {', '.join(missing)}; columns: "
+                f"{', '.join(df.columns)}. "
                 "Pass columns={'<your column>': '" + missing[0] + "'}",
-                path=path, column=missing[0],
+                path=path,
+                column=missing[0],
             )
         if current_sign not in (1, -1):
             raise ValueError("current_sign must be 1 or -1")
         if current_sign == -1:
             i, attrs = data["current_ampere"]
-            data["current_ampere"] = (-i, {**attrs, "note": "sign flipped on reading (file: positive = discharge)"})
+            data["current_ampere"] = (
+                -i,
+                {**attrs, "note": "sign flipped on reading (file: positive = discharge)"},
+            )
         return finish(data, {"cycler": "unknown", **meta}, path=path, notes=notes, reader=self.name)
 
 

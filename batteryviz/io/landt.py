@@ -25,7 +25,13 @@ import polars as pl
 
 from ..schema import STEP_TYPES
 from .base import regex_column
-from .tabular import FIRST_ROW_KEY, TableReader, datetime_seconds, directional_counter, hms_to_seconds
+from .tabular import (
+    FIRST_ROW_KEY,
+    TableReader,
+    datetime_seconds,
+    directional_counter,
+    hms_to_seconds,
+)
 
 _c = regex_column
 
@@ -52,8 +58,18 @@ COLUMNS = [
 ]
 
 #: Seconds per unit of a time column (``TestTime/Sec``, ``TestTime/h`` …).
-TIME_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "min": 60.0,
-              "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0}
+TIME_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "ms": 1e-3,
+    "min": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+}
 
 
 def landt_step_types(labels: list[str]) -> np.ndarray:
@@ -100,7 +116,11 @@ class LandtReader(TableReader):
 
     def workbook_sheets(self, sheets: list[str]) -> list[str]:
         """The record sheet(s): ``Record-Tab`` (``Record-Tab2`` … when the software split it)."""
-        return [s for s in sheets if re.fullmatch(r"record[-_ ]?tab(le)?[-_ ]?\d*", s.strip(), flags=re.IGNORECASE)]
+        return [
+            s
+            for s in sheets
+            if re.fullmatch(r"record[-_ ]?tab(le)?[-_ ]?\d*", s.strip(), flags=re.IGNORECASE)
+        ]
 
     def numeric_column(self, name: str) -> bool:
         # times may be hh:mm:ss text: converted (strictly) in postprocess
@@ -114,15 +134,20 @@ class LandtReader(TableReader):
             found = time_column(df.columns, prefix)
             if found:
                 name, scale = found
-                data[target] = (hms_to_seconds(df[name], path=path, first_line=first, plain_scale=scale),
-                                {"source_column": name, "units": "s"})
+                data[target] = (
+                    hms_to_seconds(df[name], path=path, first_line=first, plain_scale=scale),
+                    {"source_column": name, "units": "s"},
+                )
                 for key in [k for k in data if k.startswith(f"landt_{prefix.lower()}")]:
                     data.pop(key)
         if "landt_systime" in data:
             source = data.pop("landt_systime")[1].get("source_column", "SysTime")
             unix = datetime_seconds(df[source])
             if unix is not None:
-                data["unix_time_second"] = (unix, {"source_column": source, "note": "cycler local time, taken as UTC"})
+                data["unix_time_second"] = (
+                    unix,
+                    {"source_column": source, "note": "cycler local time, taken as UTC"},
+                )
         st = None
         if "landt_step_state" in data:
             codes, attrs = data["landt_step_state"]
@@ -130,21 +155,38 @@ class LandtReader(TableReader):
             data["step_type"] = (st, {"derived_from": attrs.get("source_column", "Step-State")})
             if "current_ampere" in data:
                 i, iattrs = data["current_ampere"]
-                signed = np.where(st == STEP_TYPES["discharge"], -np.abs(i), np.where(st == STEP_TYPES["charge"], np.abs(i), i))
-                data["current_ampere"] = (signed, {**iattrs, "note": "negative while the step state is a discharge"})
-        for raw, word, unit in (("landt_capacity_ah", "capacity", "Ah"), ("landt_energy_wh", "energy", "Wh")):
+                signed = np.where(
+                    st == STEP_TYPES["discharge"],
+                    -np.abs(i),
+                    np.where(st == STEP_TYPES["charge"], np.abs(i), i),
+                )
+                data["current_ampere"] = (
+                    signed,
+                    {**iattrs, "note": "negative while the step state is a discharge"},
+                )
+        for raw, word, unit in (
+            ("landt_capacity_ah", "capacity", "Ah"),
+            ("landt_energy_wh", "energy", "Wh"),
+        ):
             if raw not in data:
                 continue
             values, attrs = data[raw]
             data[raw] = (values, {**attrs, "units": unit, "resets": "direction change"})
             if st is None:
                 continue
-            for role, code, direction in ((f"charge_{word}", STEP_TYPES["charge"], "charging"),
-                                          (f"discharge_{word}", STEP_TYPES["discharge"], "discharging")):
+            for role, code, direction in (
+                (f"charge_{word}", STEP_TYPES["charge"], "charging"),
+                (f"discharge_{word}", STEP_TYPES["discharge"], "discharging"),
+            ):
                 data[f"half_cycle_{direction}_{word}_{unit.lower()}"] = (
                     directional_counter(values, st, code),
-                    {"role": role, "preference": 1, "resets": "direction change", "units": unit,
-                     "derived_from": f"{attrs.get('source_column')} split by step state"},
+                    {
+                        "role": role,
+                        "preference": 1,
+                        "resets": "direction change",
+                        "units": unit,
+                        "derived_from": f"{attrs.get('source_column')} split by step state",
+                    },
                 )
         for name in ("ambient_temperature_celsius", "landt_aux_voltage_volt"):
             if name in data and np.isnan(np.asarray(data[name][0], dtype=float)).all():

@@ -48,7 +48,8 @@ class DeferredColumns:
                 for key, arr in cache.items():
                     if arr.shape[0] != self._n_rows:
                         raise BatteryvizError(
-                            f"deferred column {key} has {arr.shape[0]} rows, expected {self._n_rows}",
+                            f"deferred column {key} has {arr.shape[0]} rows, expected "
+                            f"{self._n_rows}",
                             path=self.path,
                         )
                 self._cache = cache
@@ -74,7 +75,9 @@ class DeferredArray(BackendArray):
         self.dtype = np.dtype(dtype)
 
     def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._raw)
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._raw
+        )
 
     def _raw(self, key):
         return self.columns.get(self.name)[key]

@@ -47,13 +47,19 @@ def check_expansion(path, expanded: int, what: str) -> None:
     ceiling = max_expanded_bytes()
     if expanded > ceiling:
         raise ExpansionError(
-            f"{what} would take {expanded / 2**20:,.0f} MiB, above the {ceiling / 2**20:,.0f} MiB one file may "
-            "expand to (BATTERYVIZ_MAX_EXPANDED_MB); split the test into smaller files", path=path)
+            f"{what} would take {expanded / 2**20:,.0f} MiB, above the {ceiling / 2**20:,.0f} MiB "
+            f"one file may "
+            "expand to (BATTERYVIZ_MAX_EXPANDED_MB); split the test into smaller files",
+            path=path,
+        )
     if expanded > RATIO_FLOOR_BYTES and expanded > MAX_EXPANSION_RATIO * size:
         raise ExpansionError(
             f"{what} would take {expanded / 2**20:,.0f} MiB from a {size / 2**20:,.2f} MiB file "
-            f"({expanded / size:,.0f}×; real cycler files expand less than {MAX_EXPANSION_RATIO}×): "
-            "refused as a decompression bomb", path=path)
+            f"({expanded / size:,.0f}×; real cycler files expand less than "
+            f"{MAX_EXPANSION_RATIO}×): "
+            "refused as a decompression bomb",
+            path=path,
+        )
 
 
 def check_zip(path) -> list[str]:
@@ -63,7 +69,9 @@ def check_zip(path) -> list[str]:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise BatteryvizError(f"not a readable zip archive ({exc}); the file may be truncated", path=path) from None
+        raise BatteryvizError(
+            f"not a readable zip archive ({exc}); the file may be truncated", path=path
+        ) from None
     check_expansion(path, sum(i.file_size for i in infos), f"its {len(infos)} archive member(s)")
     return [i.filename for i in infos]
 
@@ -91,7 +99,12 @@ def check_xls(path) -> int:
     bound = max_expanded_bytes() // XLS_EXPANSION_FACTOR
     if size > bound:
         raise ExpansionError(
-            f"this Excel 97-2003 (.xls) workbook is {size / 2**20:,.1f} MiB; parsing it would take about "
-            f"{size * XLS_EXPANSION_FACTOR / 2**20:,.0f} MiB, above the {max_expanded_bytes() / 2**20:,.0f} MiB one "
-            "file may expand to (BATTERYVIZ_MAX_EXPANDED_MB). Export the test as CSV or .xlsx instead", path=path)
+            f"this Excel 97-2003 (.xls) workbook is {size / 2**20:,.1f} MiB; parsing it would take "
+            f"about "
+            f"{size * XLS_EXPANSION_FACTOR / 2**20:,.0f} MiB, above the "
+            f"{max_expanded_bytes() / 2**20:,.0f} MiB one "
+            "file may expand to (BATTERYVIZ_MAX_EXPANDED_MB). Export the test as CSV or .xlsx "
+            "instead",
+            path=path,
+        )
     return size

@@ -24,7 +24,6 @@ from .base import regex_column
 from .tabular import NOTES_KEY, TableReader, directional_counter, hms_to_seconds
 from .text import Head
 
-
 _c = regex_column
 
 
@@ -53,8 +52,15 @@ COLUMNS = [
 STATE_TYPES = {"C": STEP_TYPES["charge"], "D": STEP_TYPES["discharge"], "R": STEP_TYPES["rest"]}
 
 
-PREAMBLE_KEYS = ("Today's Date", "Date of Test", "Filename", "Tester Channel", "Procedure",
-                 "Description", "Comment/Barcode")
+PREAMBLE_KEYS = (
+    "Today's Date",
+    "Date of Test",
+    "Filename",
+    "Tester Channel",
+    "Procedure",
+    "Description",
+    "Comment/Barcode",
+)
 
 
 def preamble_metadata(lines: list[str]) -> dict:
@@ -63,7 +69,9 @@ def preamble_metadata(lines: list[str]) -> dict:
     for line in lines:  # one "Key<TAB>value" or "Key:<TAB>value" per line (MIMS, German locale)
         m = re.match(r"^([A-Za-z][\w .#/()'-]{0,40}?)\s*:?\t+([^\t]+)$", line.strip("\r\n"))
         if m and m.group(2).strip():
-            meta[re.sub(r"[^0-9a-z]+", "_", m.group(1).strip().lower()).strip("_")] = m.group(2).strip()
+            meta[re.sub(r"[^0-9a-z]+", "_", m.group(1).strip().lower()).strip("_")] = m.group(
+                2
+            ).strip()
     if len(meta) >= 3:
         if "procedure" in meta:
             meta["test_plan"] = meta["procedure"]
@@ -91,7 +99,8 @@ def preamble_metadata(lines: list[str]) -> dict:
 
 
 def _millivolts(data: dict, df, meta: dict) -> None:
-    """Read ``Volts`` as millivolts when the file says so by its other columns (module docstring)."""
+    """Read ``Volts`` as millivolts when the file says so by its other columns (module
+    docstring)."""
     if "voltage_volt" not in data:
         return
     v, attrs = data["voltage_volt"]
@@ -100,12 +109,22 @@ def _millivolts(data: dict, df, meta: dict) -> None:
         return
     finite = np.abs(v[np.isfinite(v)])
     if finite.size and finite.min() >= 100 and finite.max() <= 10_000:
-        data["voltage_volt"] = (v * 1e-3, {**attrs, "note": (
-            f"'Volts' holds millivolts (values {finite.min():g}–{finite.max():g}, beside milli-unit columns "
-            f"{', '.join(milli_names)}): read as mV")})
+        data["voltage_volt"] = (
+            v * 1e-3,
+            {
+                **attrs,
+                "note": (
+                    f"'Volts' holds millivolts (values {finite.min():g}–{finite.max():g}, beside "
+                    f"milli-unit columns "
+                    f"{', '.join(milli_names)}): read as mV"
+                ),
+            },
+        )
         meta.setdefault(NOTES_KEY, []).append(
-            f"'Volts' read as millivolts: its values ({finite.min():g}–{finite.max():g}) are no cell voltage and the "
-            f"file's other columns are in milli-units ({', '.join(milli_names)})")
+            f"'Volts' read as millivolts: its values ({finite.min():g}–{finite.max():g}) are no "
+            f"cell voltage and the "
+            f"file's other columns are in milli-units ({', '.join(milli_names)})"
+        )
 
 
 class MaccorReader(TableReader):
@@ -124,7 +143,9 @@ class MaccorReader(TableReader):
         if head.is_binary:
             return False
         k = self.header_index(head)
-        return k is not None and k < 20  # a preamble of up to 13 lines plus blank lines (German MIMS)
+        return (
+            k is not None and k < 20
+        )  # a preamble of up to 13 lines plus blank lines (German MIMS)
 
     def metadata(self, preamble):
         return preamble_metadata(preamble)
@@ -136,30 +157,51 @@ class MaccorReader(TableReader):
                     data["test_time_second"] = (hms_to_seconds(df[name]), {"source_column": name})
                     break
         if "step_time_second" not in data and "StepTime" in df.columns:
-            data["step_time_second"] = (hms_to_seconds(df["StepTime"]), {"source_column": "StepTime"})
+            data["step_time_second"] = (
+                hms_to_seconds(df["StepTime"]),
+                {"source_column": "StepTime"},
+            )
         for name in ("TestTime", "StepTime"):
             data.pop(f"maccor_{name.lower()}", None)
         _millivolts(data, df, meta)
         if "maccor_state" in data and "current_ampere" in data:
             codes, attrs = data["maccor_state"]
             labels = attrs["labels"].split("\t")
-            lut = np.array([STATE_TYPES.get(lbl.strip().upper(), STEP_TYPES["other"]) for lbl in labels], dtype=np.int8)
+            lut = np.array(
+                [STATE_TYPES.get(lbl.strip().upper(), STEP_TYPES["other"]) for lbl in labels],
+                dtype=np.int8,
+            )
             st = lut[codes]
             data["step_type"] = (st, {"derived_from": "State"})
             i, iattrs = data["current_ampere"]
             # MIMS writes |I|; the raw exports sometimes signed: make discharge negative either way
-            i = np.where(st == STEP_TYPES["discharge"], -np.abs(i), np.where(st == STEP_TYPES["charge"], np.abs(i), i))
+            i = np.where(
+                st == STEP_TYPES["discharge"],
+                -np.abs(i),
+                np.where(st == STEP_TYPES["charge"], np.abs(i), i),
+            )
             data["current_ampere"] = (i, iattrs)
-            for src, roles in (("maccor_amp_hr", ("charge_capacity", "discharge_capacity")), ("maccor_watt_hr", ("charge_energy", "discharge_energy"))):
+            for src, roles in (
+                ("maccor_amp_hr", ("charge_capacity", "discharge_capacity")),
+                ("maccor_watt_hr", ("charge_energy", "discharge_energy")),
+            ):
                 if src in data:
                     v = data[src][0]
                     unit = "ah" if "amp" in src else "wh"
-                    for role, code, word in ((roles[0], STEP_TYPES["charge"], "charging"), (roles[1], STEP_TYPES["discharge"], "discharging")):
+                    for role, code, word in (
+                        (roles[0], STEP_TYPES["charge"], "charging"),
+                        (roles[1], STEP_TYPES["discharge"], "discharging"),
+                    ):
                         data[f"maccor_{word}_counter_{unit}"] = (
                             directional_counter(v, st, code),
-                            {"role": role, "preference": 1, "resets": "direction change",
-                             "derived_from": f"{data[src][1].get('source_column')} split by State",
-                             "units": "Ah" if unit == "ah" else "Wh"},
+                            {
+                                "role": role,
+                                "preference": 1,
+                                "resets": "direction change",
+                                "derived_from": f"{data[src][1].get('source_column')} split by "
+                                f"State",
+                                "units": "Ah" if unit == "ah" else "Wh",
+                            },
                         )
         for name in ("DPt Time", "DPT Time"):
             key = "maccor_" + name.lower().replace(" ", "_")

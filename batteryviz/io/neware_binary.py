@@ -34,7 +34,9 @@ def _fastnda():
     try:
         import fastnda
     except ImportError:  # pragma: no cover - a core dependency
-        raise BatteryvizError("reading Neware .nda/.ndax needs fastnda: pip install fastnda") from None
+        raise BatteryvizError(
+            "reading Neware .nda/.ndax needs fastnda: pip install fastnda"
+        ) from None
     return fastnda
 
 
@@ -67,12 +69,17 @@ class NewareBinaryReader(Reader):
                 with zipfile.ZipFile(path) as zf:
                     bad = zf.testzip()
             except Exception as exc:  # noqa: BLE001 - zlib/isal/zipfile each raise their own on damaged members
-                raise BatteryvizError(f"not a readable .ndax (zip) file ({type(exc).__name__}: {exc}); the file may be "
-                                      "truncated or damaged", path=path) from None
+                raise BatteryvizError(
+                    f"not a readable .ndax (zip) file ({type(exc).__name__}: {exc}); the file may "
+                    f"be "
+                    "truncated or damaged",
+                    path=path,
+                ) from None
             missing = [m for m in NDAX_REQUIRED if m not in names]
             if missing:
                 raise MissingColumnError(
-                    f".ndax archive without its {', '.join(missing)} member (has {', '.join(names)}); "
+                    f".ndax archive without its {', '.join(missing)} member (has "
+                    f"{', '.join(names)}); "
                     "export the test again from BTS",
                     path=path,
                 )
@@ -118,36 +125,80 @@ class NewareBinaryReader(Reader):
         st = schema.step_type_codes(step_attrs["labels"].split("\t"))[step_codes]
         current = df["current_mA"].cast(pl.Float64).to_numpy() / 1000.0
         data = {
-            "test_time_second": (df["total_time_s"].cast(pl.Float64).to_numpy(), {"source_column": "total_time_s"}),
-            "voltage_volt": (df["voltage_V"].cast(pl.Float64).to_numpy(), {"source_column": "voltage_V"}),
+            "test_time_second": (
+                df["total_time_s"].cast(pl.Float64).to_numpy(),
+                {"source_column": "total_time_s"},
+            ),
+            "voltage_volt": (
+                df["voltage_V"].cast(pl.Float64).to_numpy(),
+                {"source_column": "voltage_V"},
+            ),
             "current_ampere": (current, {"source_column": "current_mA"}),
-            "unix_time_second": (df["unix_time_s"].cast(pl.Float64).to_numpy(), {"source_column": "unix_time_s"}),
-            "step_time_second": (df["step_time_s"].cast(pl.Float64).to_numpy(), {"source_column": "step_time_s"}),
-            "cycle_count": (df["cycle_count"].cast(pl.Int64).to_numpy(), {"source_column": "cycle_count"}),
-            "step_count": (df["step_count"].cast(pl.Int64).to_numpy(), {"source_column": "step_count"}),
-            "step_index": (df["step_index"].cast(pl.Int64).to_numpy(), {"source_column": "step_index"}),
+            "unix_time_second": (
+                df["unix_time_s"].cast(pl.Float64).to_numpy(),
+                {"source_column": "unix_time_s"},
+            ),
+            "step_time_second": (
+                df["step_time_s"].cast(pl.Float64).to_numpy(),
+                {"source_column": "step_time_s"},
+            ),
+            "cycle_count": (
+                df["cycle_count"].cast(pl.Int64).to_numpy(),
+                {"source_column": "cycle_count"},
+            ),
+            "step_count": (
+                df["step_count"].cast(pl.Int64).to_numpy(),
+                {"source_column": "step_count"},
+            ),
+            "step_index": (
+                df["step_index"].cast(pl.Int64).to_numpy(),
+                {"source_column": "step_index"},
+            ),
             "data_point": (df["index"].cast(pl.Int64).to_numpy(), {"source_column": "index"}),
             "neware_step_type": (step_codes, {"source_column": "step_type", **step_attrs}),
             "step_type": (st, {"derived_from": "step_type"}),
         }
-        for src, unit, scale, word in (("capacity_mAh", "ah", 1e-3, "capacity"), ("energy_mWh", "wh", 1e-3, "energy")):
+        for src, unit, scale, word in (
+            ("capacity_mAh", "ah", 1e-3, "capacity"),
+            ("energy_mWh", "wh", 1e-3, "energy"),
+        ):
             if src in df.columns:
                 v = np.abs(df[src].cast(pl.Float64).to_numpy()) * scale
-                data[f"step_{word}_{unit}"] = (v, {"source_column": src, "units": "Ah" if unit == "ah" else "Wh", "resets": "step"})
-                for role, code, direction in ((f"charge_{word}", STEP_TYPES["charge"], "charging"),
-                                              (f"discharge_{word}", STEP_TYPES["discharge"], "discharging")):
+                data[f"step_{word}_{unit}"] = (
+                    v,
+                    {
+                        "source_column": src,
+                        "units": "Ah" if unit == "ah" else "Wh",
+                        "resets": "step",
+                    },
+                )
+                for role, code, direction in (
+                    (f"charge_{word}", STEP_TYPES["charge"], "charging"),
+                    (f"discharge_{word}", STEP_TYPES["discharge"], "discharging"),
+                ):
                     data[f"step_{direction}_{word}_{unit}"] = (
                         directional_counter(v, st, code),
-                        {"role": role, "preference": 2, "resets": "step", "derived_from": f"{src} split by step type",
-                         "units": "Ah" if unit == "ah" else "Wh"},
+                        {
+                            "role": role,
+                            "preference": 2,
+                            "resets": "step",
+                            "derived_from": f"{src} split by step type",
+                            "units": "Ah" if unit == "ah" else "Wh",
+                        },
                     )
         temps = [c for c in df.columns if re.match(r"aux\d*_temperature_degC", c)]
         for k, c in enumerate(temps):
             target = "ambient_temperature_celsius" if k == 0 else f"temperature_t{k + 1}_celsius"
-            data[target] = (df[c].cast(pl.Float64).to_numpy(), {"source_column": c, "units": "degC"})
+            data[target] = (
+                df[c].cast(pl.Float64).to_numpy(),
+                {"source_column": c, "units": "degC"},
+            )
         for c in df.columns:
             if c.startswith("aux") and c not in temps:
-                data[f"neware_{c.lower()}"] = (df[c].cast(pl.Float64).to_numpy(), {"source_column": c})
+                data[f"neware_{c.lower()}"] = (
+                    df[c].cast(pl.Float64).to_numpy(),
+                    {"source_column": c},
+                )
         assert all(r in data for r in schema.REQUIRED)
         return finish(data, meta, path=path, notes=notes, reader=self.name)
 

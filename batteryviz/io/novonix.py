@@ -1,4 +1,5 @@
-"""Novonix UHPC/HPC CSV exports: ``[Summary]``/``[Protocol]`` sections, then ``[Data]`` and a header.
+"""Novonix UHPC/HPC CSV exports: ``[Summary]``/``[Protocol]`` sections, then ``[Data]`` and a
+header.
 
 ``Run Time (h)`` is the test time in hours; the current is positive while charging.
 ``Capacity (Ah)`` is unsigned and resets every step, so capacities are integrated.
@@ -21,14 +22,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from .. import schema
 from ..errors import BatteryvizError, MissingColumnError
-from .base import apply_column_map, require
-from .base import regex_column
+from .base import apply_column_map, regex_column, require
 from .finish import check_memory, finish
 from .tabular import TableReader
 from .text import Head, read_head, require_text
-from .. import schema
-
 
 _c = regex_column
 
@@ -64,7 +63,9 @@ class NovonixReader(TableReader):
     def sniff(self, head: Head) -> bool:
         if head.is_binary or not head.lines:
             return False
-        return head.lines[0].strip().startswith("[Summary]") and any(ln.startswith("[Data]") for ln in head.lines[:2000])
+        return head.lines[0].strip().startswith("[Summary]") and any(
+            ln.startswith("[Data]") for ln in head.lines[:2000]
+        )
 
     def metadata(self, preamble):
         meta = {"cycler": "Novonix"}
@@ -77,12 +78,29 @@ class NovonixReader(TableReader):
     def postprocess(self, data, df, meta, path):
         data.pop("novonix_date_and_time", None)
         if "Date and Time" in df.columns:
-            stamps = df["Date and Time"].str.strip_chars().str.strptime(pl.Datetime("us"), "%m/%d/%Y %I:%M:%S %p", strict=False)
+            stamps = (
+                df["Date and Time"]
+                .str.strip_chars()
+                .str.strptime(pl.Datetime("us"), "%m/%d/%Y %I:%M:%S %p", strict=False)
+            )
             if stamps.null_count() < stamps.len():
-                data["unix_time_second"] = ((stamps.dt.epoch("us").cast(pl.Float64) / 1e6).to_numpy(),
-                                            {"source_column": "Date and Time", "note": "local time of the cycler PC, read as UTC"})
+                data["unix_time_second"] = (
+                    (stamps.dt.epoch("us").cast(pl.Float64) / 1e6).to_numpy(),
+                    {
+                        "source_column": "Date and Time",
+                        "note": "local time of the cycler PC, read as UTC",
+                    },
+                )
 
-    def read(self, path, *, test: int | None = None, on_bad_lines: str = "error", max_memory_bytes: int | None = None, **_):
+    def read(
+        self,
+        path,
+        *,
+        test: int | None = None,
+        on_bad_lines: str = "error",
+        max_memory_bytes: int | None = None,
+        **_,
+    ):
         """Read the file (every test in it, or test number ``test``; see the module docstring)."""
         path = Path(path)
         head = read_head(path)
@@ -95,11 +113,16 @@ class NovonixReader(TableReader):
             stop = starts[j + 1] if j + 1 < len(starts) else len(lines)
             data_at = next((k for k in range(start, stop) if lines[k].strip() == "[Data]"), None)
             if data_at is None or data_at + 1 >= stop:
-                raise MissingColumnError(f"test {j + 1} (from line {start + 1}) has no [Data] section with a column line",
-                                         path=path)
+                raise MissingColumnError(
+                    f"test {j + 1} (from line {start + 1}) has no [Data] section with a column "
+                    f"line",
+                    path=path,
+                )
             blocks.append((start, data_at + 1, stop))
         if test is not None and not 1 <= test <= len(blocks):
-            raise BatteryvizError(f"test={test} was asked for, but the file holds {len(blocks)} test(s)", path=path)
+            raise BatteryvizError(
+                f"test={test} was asked for, but the file holds {len(blocks)} test(s)", path=path
+            )
         chosen = range(len(blocks)) if test is None else [test - 1]
         parts = []
         for j in chosen:
@@ -117,14 +140,17 @@ class NovonixReader(TableReader):
             meta["tests"] = len(parts)
             notes.append(
                 f"the file holds {len(parts)} tests (a [Summary] block at lines "
-                f"{', '.join(str(p[3] + 1) for p in parts)}): read as one, test_number tells them apart; "
-                "read one with bv.read(path, test=N)")
+                f"{', '.join(str(p[3] + 1) for p in parts)}): read as one, test_number tells them "
+                f"apart; "
+                "read one with bv.read(path, test=N)"
+            )
         elif len(blocks) > 1:
             meta["test_number"] = test
             notes.append(f"test {test} of the {len(blocks)} tests in the file")
         meta.setdefault("cycler", "Novonix")
-        meta["variant"] = (f"{'HPC 3.0' if 'novonix_step_type' not in data else 'UHPC'} CSV"
-                           + (f", {len(blocks)} tests in one file" if len(blocks) > 1 else ""))
+        meta["variant"] = f"{'HPC 3.0' if 'novonix_step_type' not in data else 'UHPC'} CSV" + (
+            f", {len(blocks)} tests in one file" if len(blocks) > 1 else ""
+        )
         return finish(data, meta, path=path, notes=notes, reader=self.name)
 
 
@@ -137,7 +163,11 @@ def _join_tests(parts: list) -> tuple[dict, list[str]]:
         prev, cur = parts[j - 1][0], parts[j][0]
         t_prev = prev["test_time_second"][0]
         end = offsets[-1] + (float(np.nanmax(t_prev)) if t_prev.size else 0.0)
-        if "unix_time_second" in cur and "unix_time_second" in parts[0][0] and cur["unix_time_second"][0].size:
+        if (
+            "unix_time_second" in cur
+            and "unix_time_second" in parts[0][0]
+            and cur["unix_time_second"][0].size
+        ):
             start = float(cur["unix_time_second"][0][0] - parts[0][0]["unix_time_second"][0][0])
             offsets.append(max(start, end))
         else:
@@ -151,9 +181,15 @@ def _join_tests(parts: list) -> tuple[dict, list[str]]:
         if "labels" in attrs and len({p[0][name][1].get("labels") for p in parts}) > 1:
             continue  # categorical codes of different vocabularies cannot be joined
         data[name] = (np.concatenate(arrays), attrs)
-    data["test_number"] = (np.concatenate([np.full(p[0]["test_time_second"][0].size, j + 1, dtype=np.int16)
-                                           for j, p in enumerate(parts)]),
-                           {"long_name": "Test within the file (1 = first)"})
+    data["test_number"] = (
+        np.concatenate(
+            [
+                np.full(p[0]["test_time_second"][0].size, j + 1, dtype=np.int16)
+                for j, p in enumerate(parts)
+            ]
+        ),
+        {"long_name": "Test within the file (1 = first)"},
+    )
     for p in parts:
         notes.extend(p[2])
     return data, notes

@@ -30,13 +30,36 @@ COLUMNS = [
     _c(r"Current \(mA\)", "current_ampere", scale=1e-3),
     _c(r"Cycle", "cycle_count", kind="int"),
     _c(r"Step", "step_index", kind="int"),
-    _c(r"Charge Capacity \(mAh\)", "cycle_charging_capacity_ah", scale=1e-3, role="charge_capacity",
-       resets="cycle", preference=2),
-    _c(r"Discharge Capacity \(mAh\)", "cycle_discharging_capacity_ah", scale=1e-3, role="discharge_capacity",
-       resets="cycle", preference=2),
-    _c(r"Charge Capacity \(mWh\)", "cycle_charging_energy_wh", scale=1e-3, role="charge_energy", resets="cycle"),
-    _c(r"Discharge Capacity \(mWh\)", "cycle_discharging_energy_wh", scale=1e-3, role="discharge_energy",
-       resets="cycle"),
+    _c(
+        r"Charge Capacity \(mAh\)",
+        "cycle_charging_capacity_ah",
+        scale=1e-3,
+        role="charge_capacity",
+        resets="cycle",
+        preference=2,
+    ),
+    _c(
+        r"Discharge Capacity \(mAh\)",
+        "cycle_discharging_capacity_ah",
+        scale=1e-3,
+        role="discharge_capacity",
+        resets="cycle",
+        preference=2,
+    ),
+    _c(
+        r"Charge Capacity \(mWh\)",
+        "cycle_charging_energy_wh",
+        scale=1e-3,
+        role="charge_energy",
+        resets="cycle",
+    ),
+    _c(
+        r"Discharge Capacity \(mWh\)",
+        "cycle_discharging_energy_wh",
+        scale=1e-3,
+        role="discharge_energy",
+        resets="cycle",
+    ),
     _c(r"Ambient temperature \(.*C\)", "ambient_temperature_celsius"),
     _c(r"Cell surface temperature \(.*C\)", "surface_temperature_celsius"),
     _c(r"DC Internal Resistance \(mOhm\)", "internal_resistance_ohm", scale=1e-3),
@@ -63,17 +86,32 @@ class PecReader(TableReader):
             return False
         k = self.header_index(head)
         # the column line, and PEC's preamble keys before it
-        return k is not None and k < 200 and any(ln.startswith(("TestRegime Name:", "#RESULTS CHECK", "Request Year:"))
-                                                  for ln in head.lines[:k])
+        return (
+            k is not None
+            and k < 200
+            and any(
+                ln.startswith(("TestRegime Name:", "#RESULTS CHECK", "Request Year:"))
+                for ln in head.lines[:k]
+            )
+        )
 
     def postprocess(self, data, df, meta, path):
         for name in ("Real Time", "Position Start Time"):
             data.pop("pec_" + name.lower().replace(" ", "_"), None)
         if "Real Time" in df.columns:
-            stamps = df["Real Time"].str.strip_chars().str.strptime(pl.Datetime("us"), "%m/%d/%Y %H:%M:%S", strict=False)
+            stamps = (
+                df["Real Time"]
+                .str.strip_chars()
+                .str.strptime(pl.Datetime("us"), "%m/%d/%Y %H:%M:%S", strict=False)
+            )
             if stamps.null_count() < stamps.len():
-                data["unix_time_second"] = ((stamps.dt.epoch("us").cast(pl.Float64) / 1e6).to_numpy(),
-                                            {"source_column": "Real Time", "note": "local time of the cycler PC, read as UTC"})
+                data["unix_time_second"] = (
+                    (stamps.dt.epoch("us").cast(pl.Float64) / 1e6).to_numpy(),
+                    {
+                        "source_column": "Real Time",
+                        "note": "local time of the cycler PC, read as UTC",
+                    },
+                )
         meta["cycler"] = "PEC"
         if "start_time" in meta:
             meta.setdefault("start_of_test", meta["start_time"])

@@ -14,7 +14,9 @@ from .registry import READERS, weigh
 from .text import read_head
 
 
-def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = True, **options) -> xr.Dataset:
+def read(
+    path: str | os.PathLike, format: str | None = None, *, strict: bool = True, **options
+) -> xr.Dataset:
     """Read a cycler file into a cell dataset (BDF names, current > 0 charges the cell).
 
     Parameters
@@ -47,10 +49,16 @@ def read(path: str | os.PathLike, format: str | None = None, *, strict: bool = T
     ds.attrs.setdefault("source_file", path.name)
     ds.attrs["reader"] = reader.name
     ds.attrs.setdefault("variant", reader.description if evidence is None else evidence.reason)
-    ds.attrs["detection"] = (f"format={format!r} given" if evidence is None else
-                             f"{evidence.reason} (score {evidence.score:g})"
-                             + (f"; also fitting: {', '.join(f'{n} ({e.score:g}: {e.reason})' for n, e in others)}"
-                                if others else ""))
+    ds.attrs["detection"] = (
+        f"format={format!r} given"
+        if evidence is None
+        else f"{evidence.reason} (score {evidence.score:g})"
+        + (
+            f"; also fitting: {', '.join(f'{n} ({e.score:g}: {e.reason})' for n, e in others)}"
+            if others
+            else ""
+        )
+    )
     return ds
 
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Iterator
 
-
 from ..errors import UnknownFormatError, quote
 from .base import Evidence, Reader
 from .text import Head, read_head
@@ -70,7 +69,9 @@ class ReaderRegistry(Mapping):
         if name not in self._loaded:
             targets = self._discover()
             if name not in targets:
-                raise KeyError(f"no reader named {name!r}; registered: {', '.join(sorted(targets))}")
+                raise KeyError(
+                    f"no reader named {name!r}; registered: {', '.join(sorted(targets))}"
+                )
             self._loaded[name] = _load(targets[name])()
         return self._loaded[name]
 
@@ -112,7 +113,9 @@ def detect(path: str | os.PathLike, head: Head | None = None) -> Reader:
     return weigh(path, head)[0]
 
 
-def weigh(path: str | os.PathLike, head: Head | None = None) -> tuple[Reader, Evidence, list[tuple[str, Evidence]]]:
+def weigh(
+    path: str | os.PathLike, head: Head | None = None
+) -> tuple[Reader, Evidence, list[tuple[str, Evidence]]]:
     """Ask every registered reader how well the file fits (:meth:`Reader.score`).
 
     Returns ``(best reader, its evidence, the other readers that also scored above 0)``; the best
@@ -141,7 +144,8 @@ def weigh(path: str | os.PathLike, head: Head | None = None) -> tuple[Reader, Ev
     kind = "a binary file" if head.is_binary else f"a text file ({head.encoding})"
     first = head.lines[0][:120] if head.lines and not head.is_binary else head.raw[:16].hex(" ")
     raise UnknownFormatError(
-        f"not a format batteryviz recognises: {kind} starting with {quote(first)}. Each reader declined: "
+        f"not a format batteryviz recognises: {kind} starting with {quote(first)}. Each reader "
+        f"declined: "
         f"{'; '.join(declined)}. For a delimited table with other column names, name them: "
         "bv.read(path, format='generic', columns={'Your time column': 'test_time_second', ...})",
         path=path,

@@ -25,8 +25,18 @@ from ..errors import BatteryvizError, MissingColumnError, ParseError, quote
 from .base import Column, Evidence, Reader, apply_column_map, plan_columns, require, unique_names
 from .finish import check_memory, finish
 from .limits import check_xls, check_zip, read_member
-from .text import (NO_RECORDS, OVERFLOW, Head, check_complete_last_line, drop_long_rows, raise_truncated, read_head, require_text,
-                   to_float_columns, uses_decimal_comma)
+from .text import (
+    NO_RECORDS,
+    OVERFLOW,
+    Head,
+    check_complete_last_line,
+    drop_long_rows,
+    raise_truncated,
+    read_head,
+    require_text,
+    to_float_columns,
+    uses_decimal_comma,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -47,8 +57,9 @@ def guess_separator(line: str) -> str:
     return sep if counts[sep] else ","
 
 
-def hms_to_seconds(values: pl.Series, *, path=None, first_line: int | None = None,
-                   plain_scale: float = 1.0) -> np.ndarray:
+def hms_to_seconds(
+    values: pl.Series, *, path=None, first_line: int | None = None, plain_scale: float = 1.0
+) -> np.ndarray:
     """``[Nd ]hh:mm:ss[.f]`` or ``N-hh:mm:ss[.f]`` durations (Maccor, Neware, LANHE) to seconds;
     hours may exceed 24. Plain numbers pass through, multiplied by ``plain_scale`` (a column of
     minutes or hours).
@@ -67,17 +78,25 @@ def hms_to_seconds(values: pl.Series, *, path=None, first_line: int | None = Non
     plain = s.str.replace(",", ".").cast(pl.Float64, strict=False) * plain_scale
     out = total.fill_null(plain)
     if path is not None:
-        bad = out.is_null() & s.is_not_null() & (s != "") & ~s.str.to_lowercase().is_in(["nan", "-"])
+        bad = (
+            out.is_null() & s.is_not_null() & (s != "") & ~s.str.to_lowercase().is_in(["nan", "-"])
+        )
         if bad.any():
             row = int(bad.arg_max())
             raise ParseError(
-                f"expected a duration (hh:mm:ss) or a number, found {quote(s[row])} ({int(bad.sum())} such "
-                "value(s) in this column)", path=path,
-                line=None if first_line is None else first_line + row, column=values.name)
+                f"expected a duration (hh:mm:ss) or a number, found {quote(s[row])} "
+                f"({int(bad.sum())} such "
+                "value(s) in this column)",
+                path=path,
+                line=None if first_line is None else first_line + row,
+                column=values.name,
+            )
     return out.to_numpy().astype(float)
 
 
-def datetime_seconds(values: pl.Series, *, path=None, first_line: int | None = None) -> np.ndarray | None:
+def datetime_seconds(
+    values: pl.Series, *, path=None, first_line: int | None = None
+) -> np.ndarray | None:
     """Date-times to seconds since 1970 (naive times, as cyclers write their local time, are
     taken as they are). Accepts a datetime column (from a workbook), Excel serial day numbers,
     or ISO-like text (``2021-05-20 23:36:18``).
@@ -108,9 +127,13 @@ def datetime_seconds(values: pl.Series, *, path=None, first_line: int | None = N
             if path is None:
                 return None
             row = int(bad.arg_max())
-            raise ParseError(f"expected a date and time, found {quote(s[row])} ({int(bad.sum())} such value(s) "
-                             "in this column)", path=path,
-                             line=None if first_line is None else first_line + row, column=values.name)
+            raise ParseError(
+                f"expected a date and time, found {quote(s[row])} ({int(bad.sum())} such value(s) "
+                "in this column)",
+                path=path,
+                line=None if first_line is None else first_line + row,
+                column=values.name,
+            )
     else:
         return None
     return (parsed.dt.epoch("us").cast(pl.Float64) / 1e6).to_numpy().astype(float)
@@ -174,17 +197,34 @@ class TableReader(Reader):
         if sheets:
             records = self.workbook_sheets(sheets)
             if records:
-                return Evidence(1.0, f"{what}: record sheet(s) {', '.join(map(quote, records[:3]))}")
-            return Evidence(0.0, f"none of the sheets {', '.join(map(quote, sheets[:4]))} is one of its record sheets")
+                return Evidence(
+                    1.0, f"{what}: record sheet(s) {', '.join(map(quote, records[:3]))}"
+                )
+            return Evidence(
+                0.0,
+                f"none of the sheets {', '.join(map(quote, sheets[:4]))} is one of its record "
+                f"sheets",
+            )
         if head.is_binary:
             return Evidence(0.0, "a binary file, not its text export")
         if self.sniff(head):
             k = self.header_index(head)
-            return Evidence(1.0, f"{what}: column line at line {k + 1}" if k is not None else f"{what}: recognised")
-        k = self.header_index(head) if self.header_pattern or type(self).header_index is not TableReader.header_index else None
+            return Evidence(
+                1.0,
+                f"{what}: column line at line {k + 1}" if k is not None else f"{what}: recognised",
+            )
+        k = (
+            self.header_index(head)
+            if self.header_pattern or type(self).header_index is not TableReader.header_index
+            else None
+        )
         if k is not None:
-            return Evidence(NEAR_MISS, f"{what}: its column line at line {k + 1}, but not its usual preamble")
-        return Evidence(0.0, f"no column line of its kind in the first {min(len(head.lines), 200)} lines")
+            return Evidence(
+                NEAR_MISS, f"{what}: its column line at line {k + 1}, but not its usual preamble"
+            )
+        return Evidence(
+            0.0, f"no column line of its kind in the first {min(len(head.lines), 200)} lines"
+        )
 
     def sniff_table(self, head: Head, max_header_line: int = 5) -> bool:
         """Excel: a sheet of this vendor; text: the header pattern near the top."""
@@ -202,11 +242,19 @@ class TableReader(Reader):
             for chunk in re.split(r"\t+|\s{3,}", line):
                 key, sep, value = chunk.partition(":")
                 if sep and key.strip() and value.strip():
-                    meta[re.sub(r"[^0-9a-z]+", "_", key.strip().lower()).strip("_")] = value.strip().strip(",")
+                    meta[re.sub(r"[^0-9a-z]+", "_", key.strip().lower()).strip("_")] = (
+                        value.strip().strip(",")
+                    )
         return meta
 
-    def load_frame(self, path: Path, head: Head, on_bad_lines: str, *,
-                   section: tuple[int, str, int | None] | None = None) -> tuple[pl.DataFrame, list[str], dict, int]:
+    def load_frame(
+        self,
+        path: Path,
+        head: Head,
+        on_bad_lines: str,
+        *,
+        section: tuple[int, str, int | None] | None = None,
+    ) -> tuple[pl.DataFrame, list[str], dict, int]:
         """Parse the table into a frame of text columns (mapped numeric columns converted).
 
         ``section``: ``(header line index, header line, rows)`` to read ``rows`` rows after a
@@ -220,11 +268,17 @@ class TableReader(Reader):
         else:
             k = self.header_index(head)
             if k is None:
-                raise MissingColumnError(f"no header row found (expected a line matching {self.header_pattern!r})", path=path)
+                raise MissingColumnError(
+                    f"no header row found (expected a line matching {self.header_pattern!r})",
+                    path=path,
+                )
             if k >= len(head.lines):
                 raise MissingColumnError(
-                    f"the column line should be line {k + 1}, but the file ends at line {len(head.lines)}: the file "
-                    "is truncated or its header block is damaged", path=path)
+                    f"the column line should be line {k + 1}, but the file ends at line "
+                    f"{len(head.lines)}: the file "
+                    "is truncated or its header block is damaged",
+                    path=path,
+                )
             header_line = head.lines[k]
         sep = guess_separator(header_line)
         names = [n.strip().strip('"').lstrip("\ufeff") for n in header_line.split(sep)]
@@ -232,7 +286,11 @@ class TableReader(Reader):
             names.pop()
         names = unique_names([n or f"column_{j + 1}" for j, n in enumerate(names)])
         notes: list[str] = []
-        last = check_complete_last_line(path, head.size, len(names), sep, head.encoding) if n_rows is None else None
+        last = (
+            check_complete_last_line(path, head.size, len(names), sep, head.encoding)
+            if n_rows is None
+            else None
+        )
         with open(path, "rb") as fh:
             raw = fh.read()
         text = raw.decode(head.encoding, errors="replace")
@@ -263,11 +321,23 @@ class TableReader(Reader):
                 raise_truncated(path, k + 1 + df.height, last, len(names), sep)
             df = df.head(df.height - 1)
             notes.append("truncated last line dropped")
-        sample = head.lines[k + 1 : k + 30] if section is None else df.head(30).select(
-            pl.concat_str(pl.all().fill_null(""), separator=sep)).to_series().to_list()
+        sample = (
+            head.lines[k + 1 : k + 30]
+            if section is None
+            else df.head(30)
+            .select(pl.concat_str(pl.all().fill_null(""), separator=sep))
+            .to_series()
+            .to_list()
+        )
         decimal_comma = uses_decimal_comma(sample, sep)
         mapped = {n for n in names if self.numeric_column(n)}
-        df = to_float_columns(df, sorted(mapped), path=path, first_line=k + 2, decimal_comma=decimal_comma or sep != ",")
+        df = to_float_columns(
+            df,
+            sorted(mapped),
+            path=path,
+            first_line=k + 2,
+            decimal_comma=decimal_comma or sep != ",",
+        )
         # unknown columns: numbers when every non-empty value is one (replaced in one step: a
         # step per column copies the frame's column list each time, quadratic for wide files)
         numeric = []
@@ -289,14 +359,22 @@ class TableReader(Reader):
 
     def numeric_column(self, name: str) -> bool:
         """Whether the map reads column ``name`` as numbers (text in it is then an error)."""
-        return name not in self.text_columns and any(c.matches(name) and c.kind in ("float", "int") for c in self.columns)
+        return name not in self.text_columns and any(
+            c.matches(name) and c.kind in ("float", "int") for c in self.columns
+        )
 
     def workbook_frame(self, path: Path, sheets: list[str], all_sheets: list[str]) -> pl.DataFrame:
         """The record sheets of a workbook as one frame (a vendor may add columns from its other
         sheets, ``all_sheets``)."""
         return read_workbook_sheets(path, sheets, numeric=self.numeric_column)
 
-    def read_workbook(self, path: Path, sheets: list[str], meta: dict | None = None, all_sheets: list[str] | None = None):
+    def read_workbook(
+        self,
+        path: Path,
+        sheets: list[str],
+        meta: dict | None = None,
+        all_sheets: list[str] | None = None,
+    ):
         """Read the given sheets of an Excel export with the same column map and quirks."""
         df = self.workbook_frame(path, sheets, all_sheets or sheets)
         data = apply_column_map(df, self.columns, path=path, vendor=self.vendor)
@@ -314,8 +392,11 @@ class TableReader(Reader):
             records = self.workbook_sheets(sheets)
             if not records:
                 raise MissingColumnError(
-                    f"none of the workbook's sheets ({quote_sheets(sheets)}) is a record sheet of a "
-                    f"{self.description}", path=path)
+                    f"none of the workbook's sheets ({quote_sheets(sheets)}) is a record sheet of "
+                    f"a "
+                    f"{self.description}",
+                    path=path,
+                )
             meta = {"sheets": ", ".join(records), **self.workbook_metadata(path, sheets)}
             return self.read_workbook(path, records, meta, all_sheets=sheets)
         check_memory(path, head.size * 3, max_memory_bytes)
@@ -326,7 +407,9 @@ class TableReader(Reader):
         meta.pop(FIRST_ROW_KEY, None)
         require(data, schema.REQUIRED, path=path, available=df.columns)
         meta.setdefault("cycler", self.description.split(" ")[0])
-        return finish(data, meta, path=path, notes=notes + meta.pop(NOTES_KEY, []), reader=self.name)
+        return finish(
+            data, meta, path=path, notes=notes + meta.pop(NOTES_KEY, []), reader=self.name
+        )
 
 
 #: The first bytes of an OLE2 compound file: Excel 97-2003 workbooks (.xls), also Word .doc …
@@ -365,7 +448,9 @@ def workbook_sheet_names(head: Head) -> list[str]:
         if kind == "xlsx":
             try:
                 with zipfile.ZipFile(head.path) as zf:
-                    xml = read_member(zf, "xl/workbook.xml", WORKBOOK_XML_LIMIT).decode("utf-8", errors="replace")
+                    xml = read_member(zf, "xl/workbook.xml", WORKBOOK_XML_LIMIT).decode(
+                        "utf-8", errors="replace"
+                    )
                 head.sheets = sheet_names_of(xml)
             except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError, zlib.error):
                 pass
@@ -405,20 +490,29 @@ def open_xls(path):
     import xlrd
 
     try:
-        return xlrd.open_workbook(str(path), on_demand=True, ragged_rows=True, logfile=io.StringIO(), verbosity=0)
+        return xlrd.open_workbook(
+            str(path), on_demand=True, ragged_rows=True, logfile=io.StringIO(), verbosity=0
+        )
     except MemoryError:
         raise
-    except Exception as exc:  # xlrd raises many kinds (XLRDError, CompDocError, struct.error, …) on damage
+    except (
+        Exception
+    ) as exc:  # xlrd raises many kinds (XLRDError, CompDocError, struct.error, …) on damage
         if "find workbook in OLE2" in str(exc) or "not supported" in str(exc).lower():
-            raise NotAWorkbook(f"an OLE2 compound file but not an Excel workbook ({quote(str(exc))})", path=path) from None
+            raise NotAWorkbook(
+                f"an OLE2 compound file but not an Excel workbook ({quote(str(exc))})", path=path
+            ) from None
         raise _damaged(path, exc) from None
 
 
 def _damaged(path, exc: BaseException) -> ParseError:
     first = str(exc).splitlines()[0] if str(exc) else ""
     return ParseError(
-        f"the workbook is damaged and cannot be read ({type(exc).__name__}: {quote(first)}); open it in "
-        "Excel and save it again, or export the data as CSV", path=path)
+        f"the workbook is damaged and cannot be read ({type(exc).__name__}: {quote(first)}); open "
+        f"it in "
+        "Excel and save it again, or export the data as CSV",
+        path=path,
+    )
 
 
 def check_workbook(path) -> str | None:
@@ -470,7 +564,7 @@ def sheet_names_of(xml: str) -> list[str]:
             continue
         end = tag.find('"', at + 7)
         if end > at:
-            names.append(html.unescape(tag[at + 7:end]))
+            names.append(html.unescape(tag[at + 7 : end]))
         if len(names) >= MAX_SHEETS:
             break
     return names
@@ -525,13 +619,18 @@ class Workbook:
         else:
             self.book.release_resources()
 
-    def frame(self, sheet: str | int = 0, header: int | None = 0, nrows: int | None = None) -> "pd.DataFrame":
+    def frame(
+        self, sheet: str | int = 0, header: int | None = 0, nrows: int | None = None
+    ) -> "pd.DataFrame":
         """One sheet as a pandas frame: ``header`` the row holding the column names (``None``:
         none, columns numbered), ``nrows`` the most data rows to read."""
         if isinstance(sheet, str) and sheet not in self.sheet_names:
             raise ParseError(
-                f"the workbook has no readable sheet {quote(sheet)} (it has {quote_sheets(self.sheet_names)}): "
-                "its sheet list is damaged, or the sheet name is wrong", path=self.path)
+                f"the workbook has no readable sheet {quote(sheet)} (it has "
+                f"{quote_sheets(self.sheet_names)}): "
+                "its sheet list is damaged, or the sheet name is wrong",
+                path=self.path,
+            )
         try:
             if self.excel is not None:
                 import pandas as pd
@@ -568,8 +667,11 @@ class Workbook:
                 from .limits import ExpansionError
 
                 raise ExpansionError(
-                    f"sheet {quote(name)} spans {sh.nrows:,} rows × {width:,} columns but holds {filled:,} cells: "
-                    "refused (a cell far from the others would make every row that long)", path=self.path)
+                    f"sheet {quote(name)} spans {sh.nrows:,} rows × {width:,} columns but holds "
+                    f"{filled:,} cells: "
+                    "refused (a cell far from the others would make every row that long)",
+                    path=self.path,
+                )
             datemode = self.book.datemode
 
             def value(cell):
@@ -592,7 +694,9 @@ class Workbook:
             rows = []
             for r in range(first, last):
                 row = [value(c) for c in sh.row_slice(r)]
-                if any(not (isinstance(v, float) and np.isnan(v)) for v in row):  # blank rows left out
+                if any(
+                    not (isinstance(v, float) and np.isnan(v)) for v in row
+                ):  # blank rows left out
                     rows.append(row + [np.nan] * (width - len(row)))
             if header is None:
                 names: list = list(range(width))
@@ -611,11 +715,19 @@ class Workbook:
         finally:
             self.book.unload_sheet(name)
         columns = list(zip(*rows)) if rows else [()] * width
-        frame = pd.DataFrame({n: pd.Series(list(col), dtype=object) for n, col in zip(names, columns)})
+        frame = pd.DataFrame(
+            {n: pd.Series(list(col), dtype=object) for n, col in zip(names, columns)}
+        )
         frame = frame.infer_objects()
         for c in frame.columns:
             col = frame[c]
-            if col.dtype == float and len(col) and col.notna().all() and (col % 1 == 0).all() and col.abs().max() < 2**53:
+            if (
+                col.dtype == float
+                and len(col)
+                and col.notna().all()
+                and (col % 1 == 0).all()
+                and col.abs().max() < 2**53
+            ):
                 frame[c] = col.astype("int64")  # whole numbers, as pandas.read_excel gives them
         return frame
 
@@ -635,7 +747,9 @@ def parse_sheet(xl: Workbook, sheet: str | int, path, **kwargs) -> "pd.DataFrame
     return xl.frame(sheet, **kwargs)
 
 
-def read_excel(path: Path, sheet_name: str | int = 0, header: int | None = 0, nrows: int | None = None):
+def read_excel(
+    path: Path, sheet_name: str | int = 0, header: int | None = 0, nrows: int | None = None
+):
     """One sheet of an .xlsx (openpyxl) or .xls (xlrd) workbook as a pandas frame, a damaged
     workbook (broken XML, a bad zip member, a broken OLE2 stream) raising a :class:`ParseError`
     that says so instead of the parser's own exception."""
@@ -643,14 +757,22 @@ def read_excel(path: Path, sheet_name: str | int = 0, header: int | None = 0, nr
         return xl.frame(sheet_name, header=header, nrows=nrows)
 
 
-def sheet_frame(frame: "pd.DataFrame", sheet: str, path, numeric: Callable[[str], bool] | None = None) -> pl.DataFrame:
+def sheet_frame(
+    frame: "pd.DataFrame", sheet: str, path, numeric: Callable[[str], bool] | None = None
+) -> pl.DataFrame:
     """A pandas frame of one sheet as a polars frame: names stripped, mixed columns as text, and
     text in a column ``numeric`` names raising :class:`ParseError` with the sheet, its row (as
     Excel numbers them, the header being row 1) and the column."""
     frame = frame.copy()
     frame.columns = unique_names([str(c).strip() for c in frame.columns])
     # a column without a name or a value (a spacer column of the export) carries nothing
-    frame = frame[[c for c in frame.columns if not (re.fullmatch(r"Unnamed: \d+", c) and frame[c].isna().all())]]
+    frame = frame[
+        [
+            c
+            for c in frame.columns
+            if not (re.fullmatch(r"Unnamed: \d+", c) and frame[c].isna().all())
+        ]
+    ]
     for c in frame.columns:
         if frame[c].dtype == object:
             frame[c] = frame[c].astype(str)
@@ -661,13 +783,21 @@ def sheet_frame(frame: "pd.DataFrame", sheet: str, path, numeric: Callable[[str]
             try:
                 df = to_float_columns(df, text, path=path, first_line=2, decimal_comma=False)
             except ParseError as exc:
-                raise ParseError(f"sheet {quote(sheet)}, row {exc.line}: {exc.reason}", path=path,
-                                 line=exc.line, column=exc.column) from None
+                raise ParseError(
+                    f"sheet {quote(sheet)}, row {exc.line}: {exc.reason}",
+                    path=path,
+                    line=exc.line,
+                    column=exc.column,
+                ) from None
     return df
 
 
-def read_workbook_sheets(path: Path, sheets: list[str], numeric: Callable[[str], bool] | None = None,
-                         xl: Workbook | None = None) -> pl.DataFrame:
+def read_workbook_sheets(
+    path: Path,
+    sheets: list[str],
+    numeric: Callable[[str], bool] | None = None,
+    xl: Workbook | None = None,
+) -> pl.DataFrame:
     """Concatenate the given sheets of a workbook (same columns) into one frame (see
     :func:`sheet_frame` for ``numeric``; callers check the workbook's expansion first:
     :func:`check_workbook`). ``xl``: an open workbook to read from."""
@@ -680,16 +810,24 @@ def read_workbook_sheets(path: Path, sheets: list[str], numeric: Callable[[str],
     try:
         return pl.concat(frames, how="diagonal_relaxed")
     except pl.exceptions.PolarsError as exc:
-        raise ParseError(f"the sheets {quote_sheets(sheets)} hold different kinds of values in one column "
-                         f"({quote(str(exc).splitlines()[0] if str(exc) else '')})", path=path) from None
+        raise ParseError(
+            f"the sheets {quote_sheets(sheets)} hold different kinds of values in one column "
+            f"({quote(str(exc).splitlines()[0] if str(exc) else '')})",
+            path=path,
+        ) from None
 
 
 #: The name used before .xls workbooks were read too.
 read_xlsx_sheets = read_workbook_sheets
 
 
-def choose_record_sheet(xl: Workbook, path, sheets: list[str], columns: list[Column],
-                        required: tuple[str, ...] = schema.REQUIRED) -> tuple[str, str]:
+def choose_record_sheet(
+    xl: Workbook,
+    path,
+    sheets: list[str],
+    columns: list[Column],
+    required: tuple[str, ...] = schema.REQUIRED,
+) -> tuple[str, str]:
     """The sheet of a workbook holding the records: the one whose header row (its first row)
     the column map ``columns`` maps to every ``required`` variable; when several do, the one
     with the most rows (the first of those on a tie). Returns ``(sheet, why)``.
@@ -700,21 +838,31 @@ def choose_record_sheet(xl: Workbook, path, sheets: list[str], columns: list[Col
     found = []
     for s in sheets:
         header = [str(c).strip() for c in parse_sheet(xl, s, path, nrows=0).columns]
-        targets = {target for _, target, _ in plan_columns(header, columns, "x", keep_unmapped=False)}
+        targets = {
+            target for _, target, _ in plan_columns(header, columns, "x", keep_unmapped=False)
+        }
         found.append((s, header, [r for r in required if r not in targets]))
     fits = [s for s, _, missing in found if not missing]
     if not fits:
         closest = min(found, key=lambda f: len(f[2])) if found else None
-        described = "; ".join(
-            f"{quote(s, 40)} ({', '.join(quote(c, 30) for c in header[:8])}{', …' if len(header) > 8 else ''})"
-            for s, header, _ in found[:8])
+
+        def columns(header) -> str:
+            more = ", …" if len(header) > 8 else ""
+            return ", ".join(quote(c, 30) for c in header[:8]) + more
+
+        described = "; ".join(f"{quote(s, 40)} ({columns(header)})" for s, header, _ in found[:8])
         raise MissingColumnError(
-            f"no sheet of the workbook has columns for {', '.join(required)}: {described or 'no sheets'}. "
+            f"no sheet of the workbook has columns for {', '.join(required)}: "
+            f"{described or 'no sheets'}. "
             "Pass sheet='<name>' and columns={'<your column>': '<variable>'}",
-            path=path, column=closest[2][0] if closest else None)
+            path=path,
+            column=closest[2][0] if closest else None,
+        )
     if len(fits) == 1:
         return fits[0], "the only sheet with time, voltage and current columns"
     rows = {s: xl.rows(s) for s in fits}
     best = max(fits, key=lambda s: rows[s])  # max keeps the first of equals
-    return best, (f"of the sheets with time, voltage and current columns ({quote_sheets(fits)}), "
-                  f"the one with the most rows ({rows[best]:,})")
+    return best, (
+        f"of the sheets with time, voltage and current columns ({quote_sheets(fits)}), "
+        f"the one with the most rows ({rows[best]:,})"
+    )

@@ -178,7 +178,8 @@ def to_float_columns(
         if bad.height:
             row, value = bad.row(0)[0], bad.row(0)[1]
             raise ParseError(
-                f"expected a number, found {quote(value)} ({bad.height} such value(s) in this column)",
+                f"expected a number, found {quote(value)} ({bad.height} such value(s) in this "
+                f"column)",
                 path=path,
                 line=first_line + row,
                 column=name,
@@ -186,7 +187,9 @@ def to_float_columns(
     return out
 
 
-def check_complete_last_line(path, size: int, n_fields_expected: int, separator: str, encoding: str) -> str | None:
+def check_complete_last_line(
+    path, size: int, n_fields_expected: int, separator: str, encoding: str
+) -> str | None:
     """Return the last line if it is cut short (fewer fields than the header, no final newline).
 
     Reads only the tail of the file.
@@ -213,8 +216,14 @@ def overflow_rows(df: pl.DataFrame) -> pl.Series:
     return extra.is_not_null() & (extra.str.strip_chars() != "")
 
 
-def first_long_line(path, skip_lines: int, n_fields: int, separator: str, encoding: str,
-                    quote_char: str | None = '"') -> tuple[int, int] | None:
+def first_long_line(
+    path,
+    skip_lines: int,
+    n_fields: int,
+    separator: str,
+    encoding: str,
+    quote_char: str | None = '"',
+) -> tuple[int, int] | None:
     """The first line after ``skip_lines`` with more non-empty fields than ``n_fields``, as
     ``(line number, fields)``: a streaming scan, run only once a parse has found one."""
     import csv
@@ -227,8 +236,12 @@ def first_long_line(path, skip_lines: int, n_fields: int, separator: str, encodi
                 if len(line.split()) > n_fields:
                     return k, len(line.split())
             return None
-        rows = csv.reader(fh, delimiter=separator, quotechar=quote_char or "\0",
-                          quoting=csv.QUOTE_MINIMAL if quote_char else csv.QUOTE_NONE)
+        rows = csv.reader(
+            fh,
+            delimiter=separator,
+            quotechar=quote_char or "\0",
+            quoting=csv.QUOTE_MINIMAL if quote_char else csv.QUOTE_NONE,
+        )
         for row in rows:
             fields = list(row)
             while len(fields) > n_fields and not fields[-1].strip():
@@ -238,8 +251,14 @@ def first_long_line(path, skip_lines: int, n_fields: int, separator: str, encodi
     return None
 
 
-def raise_long_line(path, skip_lines: int, names: list[str], separator: str, encoding: str,
-                    quote_char: str | None = '"') -> None:
+def raise_long_line(
+    path,
+    skip_lines: int,
+    names: list[str],
+    separator: str,
+    encoding: str,
+    quote_char: str | None = '"',
+) -> None:
     """Raise a :class:`ParseError` naming the first line with more fields than the header."""
     found = first_long_line(path, skip_lines, len(names), separator, encoding, quote_char)
     line, n = found if found else (None, len(names) + 1)
@@ -247,12 +266,22 @@ def raise_long_line(path, skip_lines: int, names: list[str], separator: str, enc
         f"a row has {n} fields where the header names {len(names)} (last: {quote(names[-1])}): the "
         "file was edited by hand or holds two exports with different columns. Fix or remove the "
         "line, or pass on_bad_lines='skip' to read without such rows",
-        path=path, line=line,
+        path=path,
+        line=line,
     )
 
 
-def drop_long_rows(df: pl.DataFrame, notes: list[str], on_bad_lines: str, path, skip_lines: int,
-                   names: list[str], separator: str, encoding: str, quote_char: str | None = '"') -> pl.DataFrame:
+def drop_long_rows(
+    df: pl.DataFrame,
+    notes: list[str],
+    on_bad_lines: str,
+    path,
+    skip_lines: int,
+    names: list[str],
+    separator: str,
+    encoding: str,
+    quote_char: str | None = '"',
+) -> pl.DataFrame:
     """The frame without its :data:`OVERFLOW` column. A row with more fields than the header is
     an error naming its line (:func:`raise_long_line`) or, with ``on_bad_lines='skip'``, dropped
     with a note. When *every* row has a value beyond the header's last name, the header names
@@ -263,11 +292,14 @@ def drop_long_rows(df: pl.DataFrame, notes: list[str], on_bad_lines: str, path, 
     long = overflow_rows(df)
     if long.any() and long.all() and df.height > 1:
         raise ParseError(
-            f"every data row has {len(names) + 1} or more values but the column line names {len(names)} "
-            f"({', '.join(quote(n) for n in names[:6])}{', …' if len(names) > 6 else ''}): a column name is "
+            f"every data row has {len(names) + 1} or more values but the column line names "
+            f"{len(names)} "
+            f"({', '.join(quote(n) for n in names[:6])}{', …' if len(names) > 6 else ''}): a "
+            f"column name is "
             "missing, so names and values would be misaligned. Repair the column line (or pass "
             "columns={...} to name every column)",
-            path=path, line=skip_lines,
+            path=path,
+            line=skip_lines,
         )
     if long.any() and not long.all():
         if on_bad_lines == "error":

@@ -8,7 +8,10 @@ from xarray.backends import BackendEntrypoint
 class BatteryvizBackend(BackendEntrypoint):
     """xarray backend entry point wrapping :func:`batteryviz.read`."""
 
-    description = "Battery cycler files (BaSyTec, Arbin, BioLogic, Maccor, Neware, Novonix, BDF...) via batteryviz"
+    description = (
+        "Battery cycler files (BaSyTec, Arbin, BioLogic, Maccor, Neware, Novonix, BDF...) "
+        "via batteryviz"
+    )
     url = "https://github.com/batteryviz/batteryviz"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "format")
 

@@ -20,7 +20,6 @@ import logging
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import panel as pn
 import param
 
@@ -39,16 +38,35 @@ log = logging.getLogger(__name__)
 _SESSIONS = itertools.count(1)
 
 #: What the upload accepts (detection is by content; these are the usual names).
-ACCEPTED = (".txt", ".csv", ".tsv", ".xlsx", ".xls", ".mpt", ".mpr", ".res", ".nda", ".ndax", ".0NN (Maccor)",
-            ".parquet")
+ACCEPTED = (
+    ".txt",
+    ".csv",
+    ".tsv",
+    ".xlsx",
+    ".xls",
+    ".mpt",
+    ".mpr",
+    ".res",
+    ".nda",
+    ".ndax",
+    ".0NN (Maccor)",
+    ".parquet",
+)
 #: Analysis parameters that come from the cell's metadata form or the cycle selection.
 CELL_PARAMETERS = set(CELL_METADATA) | {"cycles", "name"}
 #: Seconds within which a second click on "Delete this cell" deletes it.
 DELETE_CONFIRM_S = 10.0
 #: How many upload messages (one per file, newest last) the sidebar keeps showing.
 UPLOAD_MESSAGES = 12
-TAB_TITLES = {"summary": "Cycle summary", "dqdu": "dQ/dU", "dvdq": "dV/dQ", "rate": "Rate capability",
-              "cycle_life": "Cycle ageing", "calendar": "Calendar ageing", "impedance": "EIS"}
+TAB_TITLES = {
+    "summary": "Cycle summary",
+    "dqdu": "dQ/dU",
+    "dvdq": "dV/dQ",
+    "rate": "Rate capability",
+    "cycle_life": "Cycle ageing",
+    "calendar": "Calendar ageing",
+    "impedance": "EIS",
+}
 
 
 def error_message(exc: BaseException, what: str) -> str:
@@ -58,8 +76,10 @@ def error_message(exc: BaseException, what: str) -> str:
         text = markup.shorten(exc)
         return text if text.startswith(what) else f"{what}: {text}"
     log.exception("%s failed", what)
-    return (f"{what} failed unexpectedly ({type(exc).__name__}: {markup.shorten(exc, 300)}). "
-            "The details are in the server log.")
+    return (
+        f"{what} failed unexpectedly ({type(exc).__name__}: {markup.shorten(exc, 300)}). "
+        "The details are in the server log."
+    )
 
 
 class AnalysisTab(pn.viewable.Viewer):
@@ -85,14 +105,26 @@ class AnalysisTab(pn.viewable.Viewer):
 
     def _layout_now(self):
         """The tab's layout (parameter widgets are costly: made in a worker thread, once)."""
-        names = [n for n, p in self.analysis.param.objects("existing").items()
-                 if n not in CELL_PARAMETERS and (p.precedence is None or p.precedence >= 0)]
-        widgets = pn.Param(self.analysis.param, parameters=names, widgets=widget_types(self.analysis, names),
-                           show_name=False, width=280)
+        names = [
+            n
+            for n, p in self.analysis.param.objects("existing").items()
+            if n not in CELL_PARAMETERS and (p.precedence is None or p.precedence >= 0)
+        ]
+        widgets = pn.Param(
+            self.analysis.param,
+            parameters=names,
+            widgets=widget_types(self.analysis, names),
+            show_name=False,
+            width=280,
+        )
         doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
         return pn.Row(
-            pn.Column(pn.pane.Markdown(f"**{TAB_TITLES.get(self.key, self.key)}** — {doc}", width=280), widgets,
-                      self.run_button, width=330),  # the widgets are 300 px with their margins
+            pn.Column(
+                pn.pane.Markdown(f"**{TAB_TITLES.get(self.key, self.key)}** — {doc}", width=280),
+                widgets,
+                self.run_button,
+                width=330,
+            ),  # the widgets are 300 px with their margins
             pn.Column(self.downloads, self.output, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
@@ -125,7 +157,11 @@ class AnalysisTab(pn.viewable.Viewer):
     async def run(self):
         """Compute the analysis for the current cell (off the event loop) and show it."""
         dash = self.dashboard
-        if dash._loading is not None and not dash._loading.done() and asyncio.current_task() is not dash._loading:
+        if (
+            dash._loading is not None
+            and not dash._loading.done()
+            and asyncio.current_task() is not dash._loading
+        ):
             await dash._loading  # a cell being opened: analyse that one, not the previous
         record = dash.record
         if record is None:
@@ -133,8 +169,9 @@ class AnalysisTab(pn.viewable.Viewer):
             return None
         try:
             cycles = dash.selected_cycles()
-            params = jobs.analysis_parameters(type(self.analysis), record.metadata, cycles,
-                                              self.analysis.param.values())
+            params = jobs.analysis_parameters(
+                type(self.analysis), record.metadata, cycles, self.analysis.param.values()
+            )
         except ValueError as exc:
             self.output[:] = [markup.alert(exc)]
             return None
@@ -142,8 +179,15 @@ class AnalysisTab(pn.viewable.Viewer):
         dash.busy(f"{TAB_TITLES.get(self.key, self.key)} of {record.label}…")
         log.info("%s: %s of %s started", dash.session, self.key, record.filename)
         try:
-            result = await jobs.run(jobs.compute_analysis, dash.workspace.root, dash.workspace.user,
-                                    record.id, self.key, params, owner=dash.workspace.user)
+            result = await jobs.run(
+                jobs.compute_analysis,
+                dash.workspace.root,
+                dash.workspace.user,
+                record.id,
+                self.key,
+                params,
+                owner=dash.workspace.user,
+            )
         except Exception as exc:  # noqa: BLE001 - shown to the user, logged when unexpected
             self.output[:] = [markup.alert(error_message(exc, TAB_TITLES.get(self.key, self.key)))]
             return None
@@ -151,7 +195,12 @@ class AnalysisTab(pn.viewable.Viewer):
             self.run_button.disabled = False
             dash.idle()
         if dash.record is None or dash.record.id != record.id:  # the user moved on meanwhile
-            log.info("%s: %s of %s computed, not shown (the cell changed)", dash.session, self.key, record.filename)
+            log.info(
+                "%s: %s of %s computed, not shown (the cell changed)",
+                dash.session,
+                self.key,
+                record.filename,
+            )
             return result
         log.info("%s: %s of %s computed", dash.session, self.key, record.filename)
         dash.results.setdefault(record.id, {})[self.key] = result
@@ -169,8 +218,12 @@ class AnalysisTab(pn.viewable.Viewer):
                 self.downloads[:] = []
 
     def _showing_hint(self) -> bool:
-        return (len(self.output) == 1 and isinstance(self.output[0], pn.pane.Markdown)
-                and self.output[0].object == HINT and not len(self.downloads))
+        return (
+            len(self.output) == 1
+            and isinstance(self.output[0], pn.pane.Markdown)
+            and self.output[0].object == HINT
+            and not len(self.downloads)
+        )
 
     async def display(self, force: bool = False) -> None:
         """Draw the result if it is not on screen yet (``force``: even when the tab is hidden)."""
@@ -178,7 +231,9 @@ class AnalysisTab(pn.viewable.Viewer):
         if result is None or self._shown is result or not (force or self.on_screen):
             return
         self._shown = result
-        label = self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
+        label = (
+            self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
+        )
         try:
             items, downloads = await jobs.run(self._panes, result, label, heavy=False)
         except Exception as exc:  # noqa: BLE001
@@ -212,15 +267,23 @@ class AnalysisTab(pn.viewable.Viewer):
         def describe(cycles):
             return "all cycles" if cycles is None else f"cycles {format_cycles(cycles)}"
 
-        return (f"Shown: the stored result for {describe(computed)}. The Cycles box selects {describe(wanted)}: "
-                "press Run to compute it.")
+        return (
+            f"Shown: the stored result for {describe(computed)}. The Cycles box selects "
+            f"{describe(wanted)}: "
+            "press Run to compute it."
+        )
 
     def _panes(self, result, label: str) -> tuple[list, list]:
         """The result's panes and its download buttons (made in a worker thread)."""
         downloads = []
         for kind, (title, suffix) in DOWNLOADS.items():
-            button = pn.widgets.FileDownload(filename=f"{label}_{self.key}{suffix}", label=f"⬇ {title}", color="light",
-                                             width=120, css_classes=[f"bv-download-{kind}"])
+            button = pn.widgets.FileDownload(
+                filename=f"{label}_{self.key}{suffix}",
+                label=f"⬇ {title}",
+                color="light",
+                width=120,
+                css_classes=[f"bv-download-{kind}"],
+            )
             button.callback = partial(self._download, kind, button, f"{label}_{self.key}")
             downloads.append(button)
         return views.build(self.analysis, self.key, result), downloads
@@ -251,7 +314,10 @@ class Dashboard(pn.viewable.Viewer):
 
     cell = param.String(default="", doc="Id of the cell on screen (kept in the URL).")
     tab = param.String(default="overview", doc="Name of the tab on screen (kept in the URL).")
-    cycles = param.String(default="", doc="Cycles to analyse: '1,10,100', '1-30', '1-1000:10'; empty = all (kept in the URL).")
+    cycles = param.String(
+        default="",
+        doc="Cycles to analyse: '1,10,100', '1-30', '1-1000:10'; empty = all (kept in the URL).",
+    )
 
     def __init__(self, workspace: Workspace, **params):
         super().__init__(**params)
@@ -270,49 +336,80 @@ class Dashboard(pn.viewable.Viewer):
         # blank. open_first opens the linked cell and tab once the page is loaded.
         self._page_loaded = True
         # -- sidebar
-        self.dropper = SpooledFileDropper(multiple=True, max_bytes=workspace.max_upload_bytes, label="Upload cycler files",
-                                          sizing_mode="stretch_width", on_file=self._on_spooled,
-                                          on_refused=self._on_refused)
+        self.dropper = SpooledFileDropper(
+            multiple=True,
+            max_bytes=workspace.max_upload_bytes,
+            label="Upload cycler files",
+            sizing_mode="stretch_width",
+            on_file=self._on_spooled,
+            on_refused=self._on_refused,
+        )
         self._uploads: list = []  # (name, bytes or spooled path) waiting to be stored
         self._draining = None  # the task storing them, while there are some
         self._upload_log: list = []  # what that task reports, in order
         self.upload_messages = pn.Column(sizing_mode="stretch_width")
         # created with its options: a Select whose options are set after construction shows blank
-        self.cell_select = pn.widgets.Select(label="Cell", options=self._cell_options(), sizing_mode="stretch_width")
+        self.cell_select = pn.widgets.Select(
+            label="Cell", options=self._cell_options(), sizing_mode="stretch_width"
+        )
         self.cell_select.param.watch(lambda e: setattr(self, "cell", e.new or ""), "value")
         self.meta_widgets = {
             # text boxes: a number box cannot show "not set" once it held a number (it shows NaN)
-            "active_mass_mg": pn.widgets.TextInput(label="Active mass (mg)", placeholder="not set, e.g. 35.000"),
-            "nominal_capacity_mah": pn.widgets.TextInput(label="Theoretical/nominal capacity (mAh)", placeholder="not set, e.g. 50"),
-            "electrode_area_cm2": pn.widgets.TextInput(label="Electrode area (cm²)", placeholder="not set"),
-            "cycle_mode": pn.widgets.Select(label="Cycle mode", options=["auto", "cycler", "charge_first", "discharge_first"]),
-            "reference_cycle": pn.widgets.TextInput(label="Reference cycle (retention)", placeholder="first complete cycle"),
+            "active_mass_mg": pn.widgets.TextInput(
+                label="Active mass (mg)", placeholder="not set, e.g. 35.000"
+            ),
+            "nominal_capacity_mah": pn.widgets.TextInput(
+                label="Theoretical/nominal capacity (mAh)", placeholder="not set, e.g. 50"
+            ),
+            "electrode_area_cm2": pn.widgets.TextInput(
+                label="Electrode area (cm²)", placeholder="not set"
+            ),
+            "cycle_mode": pn.widgets.Select(
+                label="Cycle mode", options=["auto", "cycler", "charge_first", "discharge_first"]
+            ),
+            "reference_cycle": pn.widgets.TextInput(
+                label="Reference cycle (retention)", placeholder="first complete cycle"
+            ),
         }
         self.save_meta = pn.widgets.Button(label="Save metadata", color="primary")
         self.save_meta.on_click(self._on_save_metadata)
-        self.delete_button = pn.widgets.Button(label="Delete this cell…", color="danger", variant="outline")
+        self.delete_button = pn.widgets.Button(
+            label="Delete this cell…", color="danger", variant="outline"
+        )
         self.delete_button.on_click(self._on_delete)
         self._delete_armed: tuple[str, float] | None = None  # (cell id, when) after a first click
-        self.cycles_input = pn.widgets.TextInput.from_param(self.param.cycles, label="Cycles (e.g. 1-30, 1-1000:10)",
-                                                            placeholder="all cycles")
+        self.cycles_input = pn.widgets.TextInput.from_param(
+            self.param.cycles, label="Cycles (e.g. 1-30, 1-1000:10)", placeholder="all cycles"
+        )
         self.spinner = pn.indicators.LoadingSpinner(value=False, size=20, label="")
         self.status = pn.pane.Markdown("", css_classes=["bv-status"], sizing_mode="stretch_width")
-        self.progress = pn.indicators.Progress(value=0, max=1, visible=False, sizing_mode="stretch_width")
+        self.progress = pn.indicators.Progress(
+            value=0, max=1, visible=False, sizing_mode="stretch_width"
+        )
         self.notice = pn.Column(sizing_mode="stretch_width")
         # -- main area
-        self.overview = pn.Column(pn.pane.Markdown("Select or upload a cell."), sizing_mode="stretch_width")
+        self.overview = pn.Column(
+            pn.pane.Markdown("Select or upload a cell."), sizing_mode="stretch_width"
+        )
         self.tabs_by_name = {name: AnalysisTab(self, name) for name in ANALYSES}
         self.vq = _CurvesTab(self)
         self.compare = _CompareTab(self)
         pages = [("overview", "Overview", self.overview)]
-        pages += [(n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n == "summary"]
+        pages += [
+            (n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n == "summary"
+        ]
         pages += [("curves", "V–Q curves", self.vq)]
-        pages += [(n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n != "summary"]
+        pages += [
+            (n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n != "summary"
+        ]
         pages += [("compare", "Compare cells", self.compare)]
         self.tab_names = [p[0] for p in pages]
-        # not dynamic: a tab switch is then only a class change in the browser (cheap for the server),
-        # and pre-rendered Bokeh figures are attached once; tabs fill themselves on first view
-        self.tabs = pn.Tabs(*[(title, obj) for _, title, obj in pages], dynamic=False, sizing_mode="stretch_width")
+        # not dynamic: a tab switch is then only a class change in the browser (cheap for the
+        # server), and pre-rendered Bokeh figures are attached once; tabs fill themselves on
+        # first view
+        self.tabs = pn.Tabs(
+            *[(title, obj) for _, title, obj in pages], dynamic=False, sizing_mode="stretch_width"
+        )
         self.tabs.param.watch(self._on_tab_index, "active")
         self.refresh_cells()
 
@@ -321,21 +418,36 @@ class Dashboard(pn.viewable.Viewer):
         return [
             pn.pane.Markdown(markup.md("**Workspace of {}**", self.workspace.user)),
             self.dropper,
-            pn.pane.Markdown("Accepted: " + ", ".join(ACCEPTED) + f"; up to {self.workspace.max_upload_bytes / 2**20:.0f} MB "
-                             "each. The format is found from the content.", styles={"font-size": "smaller"}),
-            self.upload_messages, self.cell_select,
-            pn.Card(*self.meta_widgets.values(), pn.Row(self.save_meta, self.delete_button), title="Cell metadata",
-                    collapsed=False),
+            pn.pane.Markdown(
+                "Accepted: "
+                + ", ".join(ACCEPTED)
+                + f"; up to {self.workspace.max_upload_bytes / 2**20:.0f} MB "
+                "each. The format is found from the content.",
+                styles={"font-size": "smaller"},
+            ),
+            self.upload_messages,
+            self.cell_select,
+            pn.Card(
+                *self.meta_widgets.values(),
+                pn.Row(self.save_meta, self.delete_button),
+                title="Cell metadata",
+                collapsed=False,
+            ),
             self.cycles_input,
-            pn.Row(self.spinner, self.status), self.progress, self.notice,
+            pn.Row(self.spinner, self.status),
+            self.progress,
+            self.notice,
         ]
 
     def main(self) -> list:
         return [self.tabs]
 
     def __panel__(self):
-        return pn.Row(pn.Column(*self.sidebar(), width=320), pn.Column(*self.main(), sizing_mode="stretch_width"),
-                      sizing_mode="stretch_width")
+        return pn.Row(
+            pn.Column(*self.sidebar(), width=320),
+            pn.Column(*self.main(), sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
 
     def batch(self):
         """Several changes to the page sent as one message, with Bokeh's model index rebuilt once
@@ -368,12 +480,16 @@ class Dashboard(pn.viewable.Viewer):
         cycles = parse_cycle_selection(self.cycles, available=available)
         if cycles is not None and available is not None and not cycles:
             span = f"{int(available.min())}–{int(available.max())}" if available.size else "none"
-            raise ValueError(f"cycles: none of the selected cycles is in this cell (its cycles: {span})")
+            raise ValueError(
+                f"cycles: none of the selected cycles is in this cell (its cycles: {span})"
+            )
         return cycles
 
     # -- cells ------------------------------------------------------------------------------
     def _cell_options(self) -> dict[str, str]:
-        return {f"{c.label}{' (example)' if c.example else ''}": c.id for c in self.workspace.cells()}
+        return {
+            f"{c.label}{' (example)' if c.example else ''}": c.id for c in self.workspace.cells()
+        }
 
     def refresh_cells(self) -> None:
         options = self._cell_options()
@@ -395,7 +511,11 @@ class Dashboard(pn.viewable.Viewer):
 
     @param.depends("cell", watch=True)
     def _on_cell(self):
-        if self.cell and self.cell_select.value != self.cell and self.cell in self.cell_select.options.values():
+        if (
+            self.cell
+            and self.cell_select.value != self.cell
+            and self.cell in self.cell_select.options.values()
+        ):
             self.cell_select.value = self.cell
         if self._page_loaded:  # else open_first opens it
             self._start_loading()
@@ -416,12 +536,20 @@ class Dashboard(pn.viewable.Viewer):
             record = self.workspace.get(cell_id)
         except CellNotFoundError:
             self.record, self.dataset = None, None
-            self.overview[:] = [markup.alert(f"There is no cell {quote(cell_id)} in your workspace.", "warning")]
+            self.overview[:] = [
+                markup.alert(f"There is no cell {quote(cell_id)} in your workspace.", "warning")
+            ]
             return
         self.busy(f"Opening {record.label}…")
         try:
-            self.dataset, stored = await jobs.run(jobs.open_cell, self.workspace.root, self.workspace.user, cell_id,
-                                                  list(self.tabs_by_name), heavy=False)
+            self.dataset, stored = await jobs.run(
+                jobs.open_cell,
+                self.workspace.root,
+                self.workspace.user,
+                cell_id,
+                list(self.tabs_by_name),
+                heavy=False,
+            )
         except Exception as exc:  # noqa: BLE001
             self.idle()
             self.overview[:] = [markup.alert(error_message(exc, f"Opening {record.filename}"))]
@@ -437,7 +565,11 @@ class Dashboard(pn.viewable.Viewer):
                 self.cell_select.value = cell_id
             for key, widget in self.meta_widgets.items():
                 value = record.metadata.get(key)
-                widget.value = (value or "auto") if key == "cycle_mode" else ("" if value is None else f"{value:g}")
+                widget.value = (
+                    (value or "auto")
+                    if key == "cycle_mode"
+                    else ("" if value is None else f"{value:g}")
+                )
             self.overview[:] = overview
             for name, tab in self.tabs_by_name.items():
                 tab.set_result(known.get(name))
@@ -460,8 +592,11 @@ class Dashboard(pn.viewable.Viewer):
         if armed is None or armed[0] != record.id or time.monotonic() - armed[1] > DELETE_CONFIRM_S:
             self._delete_armed = (record.id, time.monotonic())
             self.delete_button.name = "Click again to delete"
-            self.notify(f"Delete {record.label} and its results? Click the button again within "
-                        f"{DELETE_CONFIRM_S:.0f} s.", kind="warning")
+            self.notify(
+                f"Delete {record.label} and its results? Click the button again within "
+                f"{DELETE_CONFIRM_S:.0f} s.",
+                kind="warning",
+            )
             return
         self._delete_armed = None
         self.delete_button.name = "Delete this cell…"
@@ -489,7 +624,10 @@ class Dashboard(pn.viewable.Viewer):
     async def _on_save_metadata(self, _event=None):
         if self.record is None:
             return
-        values = {k: (w.value.strip() if isinstance(w.value, str) else w.value) for k, w in self.meta_widgets.items()}
+        values = {
+            k: (w.value.strip() if isinstance(w.value, str) else w.value)
+            for k, w in self.meta_widgets.items()
+        }
         try:
             self.record = self.workspace.update_metadata(self.record.id, **values)
         except (ValueError, BatteryvizError) as exc:
@@ -502,7 +640,9 @@ class Dashboard(pn.viewable.Viewer):
     async def _on_upload(self, event):
         """Store the files of ``event.new`` (``{name: bytes}``), one after another."""
         for filename, data in dict(event.new or {}).items():
-            self._uploads.append((filename, data.encode("utf-8") if isinstance(data, str) else data))
+            self._uploads.append(
+                (filename, data.encode("utf-8") if isinstance(data, str) else data)
+            )
         await self._store_uploads()
 
     def _on_spooled(self, filename: str, path) -> None:
@@ -525,7 +665,9 @@ class Dashboard(pn.viewable.Viewer):
     def _on_refused(self, filename: str, reason: str) -> None:
         """A file the drop zone refused while it arrived (too large, stalled, malformed)."""
         self._upload_log.append(markup.alert(f"{filename}: not uploaded: {reason}."))
-        if self._draining is None or self._draining.done():  # else shown when the files being stored are
+        if (
+            self._draining is None or self._draining.done()
+        ):  # else shown when the files being stored are
             self._show_upload_log()
 
     async def _drain_uploads(self) -> None:
@@ -547,14 +689,28 @@ class Dashboard(pn.viewable.Viewer):
                 try:
                     if spooled is not None:  # a cluster's workers do not see this machine's files
                         data = spooled.read_bytes() if jobs.scheduler_address() else str(spooled)
-                    record = await jobs.run(jobs.add_upload, self.workspace.root, self.workspace.user, filename,
-                                            data, self.workspace.max_upload_bytes, owner=self.workspace.user)
-                    self._upload_log.append(markup.alert(f"{filename}: {record.format}, {record.rows:,} rows, "
-                                                         f"{record.cycles} cycles.", "success"))
+                    record = await jobs.run(
+                        jobs.add_upload,
+                        self.workspace.root,
+                        self.workspace.user,
+                        filename,
+                        data,
+                        self.workspace.max_upload_bytes,
+                        owner=self.workspace.user,
+                    )
+                    self._upload_log.append(
+                        markup.alert(
+                            f"{filename}: {record.format}, {record.rows:,} rows, "
+                            f"{record.cycles} cycles.",
+                            "success",
+                        )
+                    )
                     last = record
                     log.info("%s: upload %s stored", self.session, filename)
                 except Exception as exc:  # noqa: BLE001
-                    log.info("%s: upload %s not stored: %s", self.session, filename, type(exc).__name__)
+                    log.info(
+                        "%s: upload %s not stored: %s", self.session, filename, type(exc).__name__
+                    )
                     self._upload_log.append(markup.alert(error_message(exc, filename)))
                 finally:
                     if spooled is not None:
@@ -607,13 +763,17 @@ class _CurvesTab(pn.viewable.Viewer):
     def __init__(self, dashboard: Dashboard):
         super().__init__()
         self.dashboard = dashboard
-        self.direction = pn.widgets.RadioButtonGroup(options=["charge", "discharge"], value="discharge")
+        self.direction = pn.widgets.RadioButtonGroup(
+            options=["charge", "discharge"], value="discharge"
+        )
         self.button = pn.widgets.Button(label="Draw", color="primary", width=120)
         self.button.on_click(self._draw)
         self.output = pn.Column(sizing_mode="stretch_width")
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.direction, self.button), self.output, sizing_mode="stretch_width")
+        return pn.Column(
+            pn.Row(self.direction, self.button), self.output, sizing_mode="stretch_width"
+        )
 
     async def _draw(self, _event=None):
         from ..viz import plots
@@ -624,8 +784,14 @@ class _CurvesTab(pn.viewable.Viewer):
             return
         try:
             cycles = dash.selected_cycles()
-            self.output[:] = await jobs.run(views.figure_panes, plots.vq_curves, dash.dataset, cycles,
-                                            self.direction.value, heavy=False)
+            self.output[:] = await jobs.run(
+                views.figure_panes,
+                plots.vq_curves,
+                dash.dataset,
+                cycles,
+                self.direction.value,
+                heavy=False,
+            )
         except Exception as exc:  # noqa: BLE001
             self.output[:] = [markup.alert(error_message(exc, "V–Q curves"))]
 
@@ -645,8 +811,11 @@ class _CompareTab(pn.viewable.Viewer):
     def __init__(self, dashboard: Dashboard):
         super().__init__()
         self.dashboard = dashboard
-        self.cells = pn.widgets.MultiChoice(label="Cells", options=self.options(dashboard._cell_options()),
-                                            sizing_mode="stretch_width")
+        self.cells = pn.widgets.MultiChoice(
+            label="Cells",
+            options=self.options(dashboard._cell_options()),
+            sizing_mode="stretch_width",
+        )
         self.quantity = pn.widgets.Select(label="Quantity", options=COMPARE_QUANTITIES)
         self.dqdu_cycle = pn.widgets.IntInput(label="dQ/dU of cycle", value=None, start=1)
         self.button = pn.widgets.Button(label="Compare", color="primary", width=120)
@@ -659,8 +828,12 @@ class _CompareTab(pn.viewable.Viewer):
         return {markup.option_label(label): cell_id for label, cell_id in cells.items()}
 
     def __panel__(self):
-        return pn.Column(self.cells, pn.Row(self.quantity, self.dqdu_cycle, self.button), self.output,
-                         sizing_mode="stretch_width")
+        return pn.Column(
+            self.cells,
+            pn.Row(self.quantity, self.dqdu_cycle, self.button),
+            self.output,
+            sizing_mode="stretch_width",
+        )
 
     async def _compare(self, _event=None):
         import holoviews as hv
@@ -679,22 +852,60 @@ class _CompareTab(pn.viewable.Viewer):
                     record = ws.get(cell_id)
                     summary = dash.results.get(cell_id, {}).get("summary")
                     if summary is None:
-                        params = jobs.analysis_parameters(ANALYSES["summary"], record.metadata, None, {})
-                        summary = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "summary", params,
-                                                 owner=ws.user)
+                        params = jobs.analysis_parameters(
+                            ANALYSES["summary"], record.metadata, None, {}
+                        )
+                        summary = await jobs.run(
+                            jobs.compute_analysis,
+                            ws.root,
+                            ws.user,
+                            cell_id,
+                            "summary",
+                            params,
+                            owner=ws.user,
+                        )
                         dash.results.setdefault(cell_id, {})["summary"] = summary
                     if key not in summary:
-                        problems.append(f"{record.label}: no {label} (set the active mass for specific capacity)")
+                        problems.append(
+                            f"{record.label}: no {label} (set the active mass for specific "
+                            f"capacity)"
+                        )
                     else:
-                        curves.append(((summary["cycle"].values, summary[key].values), "Cycle", label, record.label))
+                        curves.append(
+                            (
+                                (summary["cycle"].values, summary[key].values),
+                                "Cycle",
+                                label,
+                                record.label,
+                            )
+                        )
                     if self.dqdu_cycle.value:
-                        params = jobs.analysis_parameters(ANALYSES["dqdu"], record.metadata, [int(self.dqdu_cycle.value)], {})
-                        result = await jobs.run(jobs.compute_analysis, ws.root, ws.user, cell_id, "dqdu", params,
-                                                False, owner=ws.user)  # not kept: the cell's dQ/dU stays its own
+                        params = jobs.analysis_parameters(
+                            ANALYSES["dqdu"], record.metadata, [int(self.dqdu_cycle.value)], {}
+                        )
+                        result = await jobs.run(
+                            jobs.compute_analysis,
+                            ws.root,
+                            ws.user,
+                            cell_id,
+                            "dqdu",
+                            params,
+                            False,
+                            owner=ws.user,
+                        )  # not kept: the cell's dQ/dU stays its own
                         for d in ("charge", "discharge"):
                             if f"{d}_dqdu" in result:
-                                dqdu.append(((result[f"{d}_voltage"].values, result[f"{d}_dqdu"].values[0]),
-                                             "Voltage (V)", "dQ/dU", f"{record.label} {d}"))
+                                dqdu.append(
+                                    (
+                                        (
+                                            result[f"{d}_voltage"].values,
+                                            result[f"{d}_dqdu"].values[0],
+                                        ),
+                                        "Voltage (V)",
+                                        "dQ/dU",
+                                        f"{record.label} {d}",
+                                    )
+                                )
                 except Exception as exc:  # noqa: BLE001
                     problems.append(error_message(exc, cell_id))
         finally:
@@ -702,15 +913,30 @@ class _CompareTab(pn.viewable.Viewer):
         items = []
 
         def overlay(curves, title):  # HoloViews objects are made in the view pool, under its lock
-            return hv.Overlay([hv.Curve(data, x, y, label=name).opts(tools=["hover"]) for data, x, y, name in curves]).opts(
-                width=800, height=380, legend_position="right", show_grid=True, title=title)
+            return hv.Overlay(
+                [
+                    hv.Curve(data, x, y, label=name).opts(tools=["hover"])
+                    for data, x, y, name in curves
+                ]
+            ).opts(width=800, height=380, legend_position="right", show_grid=True, title=title)
 
         if curves:
-            items += await jobs.run(views.figure_panes, overlay, curves, f"{label} by cell",
-                                    css_classes=["bv-compare-plot"], heavy=False)
+            items += await jobs.run(
+                views.figure_panes,
+                overlay,
+                curves,
+                f"{label} by cell",
+                css_classes=["bv-compare-plot"],
+                heavy=False,
+            )
         if dqdu:
-            items += await jobs.run(views.figure_panes, overlay, dqdu, f"dQ/dU of cycle {self.dqdu_cycle.value}",
-                                    heavy=False)
+            items += await jobs.run(
+                views.figure_panes,
+                overlay,
+                dqdu,
+                f"dQ/dU of cycle {self.dqdu_cycle.value}",
+                heavy=False,
+            )
         if problems:
             items.append(pn.pane.Alert(markup.bullet_list(problems), alert_type="warning"))
         self.output[:] = items
@@ -749,12 +975,23 @@ def create_app(workspace: Workspace):
     panel_fixes.install()  # page updates queued under load are all delivered
     dashboard = Dashboard(workspace)
     template = _Page(
-        title="batteryviz", sidebar=dashboard.sidebar(), main=dashboard.main(), sidebar_width=340,
-        design=Fast, font=FONT,
-        busy_indicator=None,  # updating it re-resolves the design per event (a third of the loop under load)
-        header=[pn.pane.HTML(f'<span style="color:white">{markup.html_text(workspace.user, 80)} · '
-                             '<a style="color:white" href="./logout">Log out</a></span>'
-                             if workspace.user != "local" else "")],
+        title="batteryviz",
+        sidebar=dashboard.sidebar(),
+        main=dashboard.main(),
+        sidebar_width=340,
+        design=Fast,
+        font=FONT,
+        # updating the busy indicator re-resolves the design per event (a third of the loop
+        # under load)
+        busy_indicator=None,
+        header=[
+            pn.pane.HTML(
+                f'<span style="color:white">{markup.html_text(workspace.user, 80)} · '
+                '<a style="color:white" href="./logout">Log out</a></span>'
+                if workspace.user != "local"
+                else ""
+            )
+        ],
     )
     dashboard._page_loaded = False  # until pn.state.onload runs open_first
     if pn.state.location is not None:
@@ -765,6 +1002,7 @@ def create_app(workspace: Workspace):
         watch_running_loop()  # logs where the server's event loop stalls (once per loop)
     log.info("%s: page created (Bokeh session %s)", dashboard.session, getattr(context, "id", None))
     if context is not None:
+
         def closed(_ctx, name=dashboard.session, dropper=dashboard.dropper):
             dropper.close_uploads()  # files still arriving are deleted
             log.info("%s: page closed", name)

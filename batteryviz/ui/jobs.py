@@ -33,12 +33,15 @@ from concurrent.futures.process import BrokenProcessPool
 from ..errors import BatteryvizError
 
 _lock = threading.Lock()
-_pools: dict[str, ThreadPoolExecutor | ProcessPoolExecutor] = {}  # kind -> pool, one each per server process
+_pools: dict[
+    str, ThreadPoolExecutor | ProcessPoolExecutor
+] = {}  # kind -> pool, one each per server process
 _clients: dict = {}  # scheduler address -> distributed.Client, one per server process
 
 
 def scheduler_address() -> str | None:
-    """The Dask scheduler the dashboards hand heavy work to, or ``None`` (the server's job processes)."""
+    """The Dask scheduler the dashboards hand heavy work to, or ``None`` (the server's job
+    processes)."""
     return os.environ.get("BATTERYVIZ_SCHEDULER") or None
 
 
@@ -81,10 +84,16 @@ def _executor(kind: str) -> ThreadPoolExecutor | ProcessPoolExecutor:
             n = job_processes() if kind == "jobs" else 0
             if n > 0:
                 niceness = int(os.environ.get("BATTERYVIZ_JOB_NICENESS", JOB_NICENESS))
-                pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_start_job_process, initargs=(niceness,))
+                pool = ProcessPoolExecutor(
+                    max_workers=n,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_job_process,
+                    initargs=(niceness,),
+                )
             else:
-                pool = ThreadPoolExecutor(max_workers=_per_core(), thread_name_prefix=f"batteryviz-{kind}")
+                pool = ThreadPoolExecutor(
+                    max_workers=_per_core(), thread_name_prefix=f"batteryviz-{kind}"
+                )
             _pools[kind] = pool
         return pool
 
@@ -170,8 +179,10 @@ def _timed(fn, timeout: float, *args, **kwargs):
     name = getattr(fn, "__name__", "the job")
 
     def expire(*_):
-        raise JobTimeoutError(f"{name} took longer than the {timeout:g} s a job may run on this server "
-                              "(BATTERYVIZ_JOB_TIMEOUT_S); choose fewer cycles, or run it in a notebook")
+        raise JobTimeoutError(
+            f"{name} took longer than the {timeout:g} s a job may run on this server "
+            "(BATTERYVIZ_JOB_TIMEOUT_S); choose fewer cycles, or run it in a notebook"
+        )
 
     old = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, timeout)
@@ -208,7 +219,9 @@ def _watch_job_memory(interval: float = 0.5) -> None:
         limit = job_memory_limit()
         for child in me.children():
             try:
-                if child.memory_info().rss > limit and "multiprocessing" in " ".join(child.cmdline()):
+                if child.memory_info().rss > limit and "multiprocessing" in " ".join(
+                    child.cmdline()
+                ):
                     child.kill()
             except psutil.Error:
                 continue
@@ -219,7 +232,9 @@ def _start_watchdog() -> None:
     global _watchdog
     with _lock:
         if _watchdog is None:
-            _watchdog = threading.Thread(target=_watch_job_memory, name="batteryviz-job-memory", daemon=True)
+            _watchdog = threading.Thread(
+                target=_watch_job_memory, name="batteryviz-job-memory", daemon=True
+            )
             _watchdog.start()
 
 
@@ -249,12 +264,16 @@ async def run(fn, *args, heavy: bool = True, owner: str | None = None, **kwargs)
         _forget_pool(pool)  # the next job gets fresh processes
         raise JobProcessDiedError(
             f"the process computing {getattr(fn, '__name__', 'the job')} ended before it finished "
-            f"(killed, or above the {job_memory_limit() / 2**30:.1f} GiB a job may use); the server has "
-            "started new ones: try again") from exc
+            f"(killed, or above the {job_memory_limit() / 2**30:.1f} GiB a job may use); the "
+            f"server has "
+            "started new ones: try again"
+        ) from exc
 
 
 # -- the jobs ---------------------------------------------------------------------------------
-def analysis_parameters(analysis_cls, metadata: dict, cycles: list[int] | None, params: dict) -> dict:
+def analysis_parameters(
+    analysis_cls, metadata: dict, cycles: list[int] | None, params: dict
+) -> dict:
     """Parameters of an analysis: the user's widget values, then the cell's metadata (mass,
     nominal capacity, cycle mode …) and the cycle selection where the analysis takes them."""
     names = set(analysis_cls.param)
@@ -265,7 +284,9 @@ def analysis_parameters(analysis_cls, metadata: dict, cycles: list[int] | None, 
     return out
 
 
-def compute_analysis(root: str, user: str, cell_id: str, name: str, params: dict, keep: bool = True):
+def compute_analysis(
+    root: str, user: str, cell_id: str, name: str, params: dict, keep: bool = True
+):
     """Open the cell, run analysis ``name`` with ``params``; with ``keep`` (the default) the
     result becomes the cell's stored result of that analysis. A comparison of cells passes
     ``keep=False``: what it computes for its own plot never replaces what the cell's tab shows."""
@@ -275,7 +296,9 @@ def compute_analysis(root: str, user: str, cell_id: str, name: str, params: dict
     ws = Workspace(root, user, seed_examples=False)
     ds = ws.open_dataset(cell_id)
     result = ANALYSES[name](**params).compute(ds)
-    result = result.compute()  # a no-op in memory; evaluates a lazy (Dask) result here, on the worker
+    result = (
+        result.compute()
+    )  # a no-op in memory; evaluates a lazy (Dask) result here, on the worker
     if keep:
         ws.save_result(cell_id, name, result)
     return result
@@ -286,7 +309,9 @@ def add_upload(root: str, user: str, filename: str, data, max_upload_bytes: int)
     returns its :class:`~batteryviz.store.CellRecord`."""
     from ..store import Workspace
 
-    return Workspace(root, user, max_upload_bytes=max_upload_bytes, seed_examples=False).add(filename, data)
+    return Workspace(root, user, max_upload_bytes=max_upload_bytes, seed_examples=False).add(
+        filename, data
+    )
 
 
 def open_cell(root: str, user: str, cell_id: str, results: list[str] = ()):

@@ -35,29 +35,52 @@ class Stall:
     duration_s: float
     gc_s: float
     samples: int
-    stacks: list[tuple[int, str]] = field(default_factory=list)  # (samples, innermost frames), most common first
+    stacks: list[tuple[int, str]] = field(
+        default_factory=list
+    )  # (samples, innermost frames), most common first
 
     def describe(self, top: int = 3) -> str:
-        where = "\n".join(f"  [{n}/{self.samples} samples] {stack}" for n, stack in self.stacks[:top])
-        return (f"event loop blocked for {self.duration_s:.2f} s (garbage collection {self.gc_s:.2f} s); "
-                f"where it was:\n{where or '  (no sample)'}")
+        where = "\n".join(
+            f"  [{n}/{self.samples} samples] {stack}" for n, stack in self.stacks[:top]
+        )
+        return (
+            f"event loop blocked for {self.duration_s:.2f} s (garbage collection {self.gc_s:.2f} "
+            f"s); "
+            f"where it was:\n{where or '  (no sample)'}"
+        )
 
 
 class LoopWatch:
     """Reports stalls of ``loop`` (see the module docstring). ``stalls`` keeps the last 100."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, threshold_s: float = STALL_THRESHOLD_S,
-                 interval_s: float = 0.05, sample_s: float = 0.1, frames: int = 8):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        threshold_s: float = STALL_THRESHOLD_S,
+        interval_s: float = 0.05,
+        sample_s: float = 0.1,
+        frames: int = 8,
+    ):
         if not threshold_s > interval_s:
-            raise ValueError(f"threshold_s ({threshold_s}) must exceed the tick interval ({interval_s})")
-        self.loop, self.threshold_s, self.interval_s, self.sample_s, self.frames = loop, threshold_s, interval_s, sample_s, frames
+            raise ValueError(
+                f"threshold_s ({threshold_s}) must exceed the tick interval ({interval_s})"
+            )
+        self.loop, self.threshold_s, self.interval_s, self.sample_s, self.frames = (
+            loop,
+            threshold_s,
+            interval_s,
+            sample_s,
+            frames,
+        )
         self.stalls: list[Stall] = []
         self._last_tick = time.monotonic()
         self._loop_thread: int | None = None
         self._stop = threading.Event()
         self._gc_started = 0.0
         self._gc_total = 0.0
-        self._thread = threading.Thread(target=self._watch, name="batteryviz-loopwatch", daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, name="batteryviz-loopwatch", daemon=True
+        )
 
     def start(self) -> LoopWatch:
         self.loop.call_soon_threadsafe(self._tick)
@@ -90,9 +113,13 @@ class LoopWatch:
         """The innermost frames, then the two batteryviz frames nearest to them (which of its
         callbacks the loop was in)."""
         stack = traceback.extract_stack(frame)
-        inner = stack[-self.frames:]
-        ours = [f for f in stack[:-self.frames] if "/batteryviz/" in f.filename
-                and not f.filename.endswith(("cli.py", "serve.py", "loopwatch.py"))][-2:]
+        inner = stack[-self.frames :]
+        ours = [
+            f
+            for f in stack[: -self.frames]
+            if "/batteryviz/" in f.filename
+            and not f.filename.endswith(("cli.py", "serve.py", "loopwatch.py"))
+        ][-2:]
         return _frames_text(inner) + (" … via " + _frames_text(ours) if ours else "")
 
     def _watch(self) -> None:
@@ -115,9 +142,12 @@ class LoopWatch:
                     samples[self._where(frame)] += 1
                 del frame
             elif stall_from is not None:
-                stall = Stall(duration_s=max(last - stall_from - self.interval_s, 0.0), gc_s=self._gc_total - gc_at_start,
-                              samples=sum(samples.values()),
-                              stacks=[(n, where) for where, n in samples.most_common()])
+                stall = Stall(
+                    duration_s=max(last - stall_from - self.interval_s, 0.0),
+                    gc_s=self._gc_total - gc_at_start,
+                    samples=sum(samples.values()),
+                    stacks=[(n, where) for where, n in samples.most_common()],
+                )
                 self.stalls = self.stalls[-99:] + [stall]
                 log.warning(stall.describe())
                 samples = Counter()
@@ -132,7 +162,8 @@ def _frames_text(frames) -> str:
 
 
 def _short(filename: str) -> str:
-    """A file name from the package (``site-packages/``, the standard library) on, not the whole path."""
+    """A file name from the package (``site-packages/``, the standard library) on, not the whole
+    path."""
     if "site-packages/" in filename:
         return filename.split("site-packages/", 1)[1]
     if "/batteryviz/" in filename:

@@ -1,4 +1,5 @@
-"""A workaround for a race in Panel's delivery of page updates (found in Panel 1.9.4; not yet reported upstream).
+"""A workaround for a race in Panel's delivery of page updates (found in Panel 1.9.4; not yet
+reported upstream).
 
 When a page's websocket is busy, Panel turns updates into messages, queues them per document
 (``panel.io.document._WRITE_MSGS``) and starts a task that sends the queue

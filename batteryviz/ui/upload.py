@@ -49,7 +49,11 @@ def clean_stale_spools() -> list[Path]:
     removed = []
     base = Path(tempfile.gettempdir()) / "batteryviz-spool"
     for folder in base.glob("*") if base.exists() else []:
-        if folder.name.isdigit() and int(folder.name) != os.getpid() and not psutil.pid_exists(int(folder.name)):
+        if (
+            folder.name.isdigit()
+            and int(folder.name) != os.getpid()
+            and not psutil.pid_exists(int(folder.name))
+        ):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
@@ -68,20 +72,38 @@ class _Spool:
 class SpooledFileDropper(pn.widgets.FileDropper):
     """``FileDropper`` whose files are checked and spooled to disk on the server (see module)."""
 
-    max_bytes = param.Integer(default=500 * 2**20, bounds=(1, None), doc="""
-        Largest file accepted (bytes), enforced on the server as chunks arrive.""")
+    max_bytes = param.Integer(
+        default=500 * 2**20,
+        bounds=(1, None),
+        doc="""
+        Largest file accepted (bytes), enforced on the server as chunks arrive.""",
+    )
 
-    max_in_progress = param.Integer(default=4, bounds=(1, None), doc="""
-        Files of this page that may be arriving at once; more are refused.""")
+    max_in_progress = param.Integer(
+        default=4,
+        bounds=(1, None),
+        doc="""
+        Files of this page that may be arriving at once; more are refused.""",
+    )
 
-    stall_seconds = param.Number(default=120.0, bounds=(0.01, None), doc="""
-        An upload that sends no chunk for this long is dropped and its spooled file deleted.""")
+    stall_seconds = param.Number(
+        default=120.0,
+        bounds=(0.01, None),
+        doc="""
+        An upload that sends no chunk for this long is dropped and its spooled file deleted.""",
+    )
 
-    _rename = {**pn.widgets.FileDropper._rename, "max_bytes": None, "max_in_progress": None,
-               "stall_seconds": None}  # server-side settings: not properties of the browser's model
+    _rename = {
+        **pn.widgets.FileDropper._rename,
+        "max_bytes": None,
+        "max_in_progress": None,
+        "stall_seconds": None,
+    }  # server-side settings: not properties of the browser's model
 
     def __init__(self, on_file=None, on_refused=None, **params):
-        params.setdefault("max_file_size", f"{params.get('max_bytes', self.param.max_bytes.default) // 2**20}MB")
+        params.setdefault(
+            "max_file_size", f"{params.get('max_bytes', self.param.max_bytes.default) // 2**20}MB"
+        )
         super().__init__(**params)
         self.on_file = on_file
         self.on_refused = on_refused
@@ -112,17 +134,26 @@ class SpooledFileDropper(pn.widgets.FileDropper):
         payload = data.get("data", b"")
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
-        if not isinstance(chunk, int) or not isinstance(total, int) or not isinstance(payload, (bytes, bytearray, memoryview)):
+        if (
+            not isinstance(chunk, int)
+            or not isinstance(total, int)
+            or not isinstance(payload, (bytes, bytearray, memoryview))
+        ):
             raise _Refused("the upload's messages are malformed")
         if chunk == 1:
             self._refused.discard(name)
             self._drop(name)
             declared = (total - 1) * max(int(self.chunk_size), 1)
             if total < 1 or declared > self.max_bytes:
-                raise _Refused(f"the file is larger than the {self.max_bytes / 2**20:.0f} MiB this server accepts")
+                raise _Refused(
+                    f"the file is larger than the {self.max_bytes / 2**20:.0f} MiB this server "
+                    f"accepts"
+                )
             if len(self._spools) >= self.max_in_progress:
-                raise _Refused(f"at most {self.max_in_progress} files can arrive at once; drop it again when "
-                               "the others are in")
+                raise _Refused(
+                    f"at most {self.max_in_progress} files can arrive at once; drop it again when "
+                    "the others are in"
+                )
             path = spool_root() / f"{uuid.uuid4().hex}.upload"
             self._spools[name] = _Spool(path, open(path, "xb"), 1, total)  # noqa: SIM115 - closed in _finish/_drop
             self._start_sweeper()
@@ -133,7 +164,9 @@ class SpooledFileDropper(pn.widgets.FileDropper):
             raise _Refused("the upload's chunks arrived out of order (was the upload interrupted?)")
         spool.received += len(payload)
         if spool.received > self.max_bytes:
-            raise _Refused(f"the file is larger than the {self.max_bytes / 2**20:.0f} MiB this server accepts")
+            raise _Refused(
+                f"the file is larger than the {self.max_bytes / 2**20:.0f} MiB this server accepts"
+            )
         spool.handle.write(payload)
         spool.next_chunk += 1
         spool.last_seen = time.monotonic()
@@ -159,9 +192,13 @@ class SpooledFileDropper(pn.widgets.FileDropper):
             if now - spool.last_seen > self.stall_seconds:
                 self._drop(name)
                 self._refused.add(name)
-                log.warning("upload %r dropped: nothing received for %.0f s", name, now - spool.last_seen)
+                log.warning(
+                    "upload %r dropped: nothing received for %.0f s", name, now - spool.last_seen
+                )
                 if self.on_refused is not None:
-                    self.on_refused(name, f"the upload stalled (nothing received for {self.stall_seconds:g} s)")
+                    self.on_refused(
+                        name, f"the upload stalled (nothing received for {self.stall_seconds:g} s)"
+                    )
 
     def _start_sweeper(self) -> None:
         """While uploads are in flight, sweep stalled ones on the event loop's clock."""

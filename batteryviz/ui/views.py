@@ -34,13 +34,15 @@ SUMMARY_FIGURES = [
 class PreparedView:
     """Everything a result tab shows, ready to wrap."""
 
-    figures: list = field(default_factory=list)       # Bokeh models, or HoloViews objects that must stay live
+    figures: list = field(
+        default_factory=list
+    )  # Bokeh models, or HoloViews objects that must stay live
     columns: int = 1
     figures_below: list = field(default_factory=list)  # e.g. peak tracks
-    widgets: list = field(default_factory=list)        # tables, built off the event loop
-    numbers: list = field(default_factory=list)        # (label, value, format)
-    peaks: object = None                               # DataFrame of dQ/dU peaks
-    table: object = None                               # the result's main table
+    widgets: list = field(default_factory=list)  # tables, built off the event loop
+    numbers: list = field(default_factory=list)  # (label, value, format)
+    peaks: object = None  # DataFrame of dQ/dU peaks
+    table: object = None  # the result's main table
     warnings: list = field(default_factory=list)
     definitions: str = ""
     plot_error: str = ""
@@ -96,8 +98,12 @@ def figure_panes(make_plot, *args, css_classes: list[str] | None = None) -> list
     import panel as pn
 
     _, figures = plot_and_figures(make_plot, *args)
-    return [pn.pane.HoloViews(f, linked_axes=False, css_classes=css_classes or []) if hasattr(f, "opts")
-            else pn.pane.Bokeh(f, css_classes=css_classes or [], sizing_mode="stretch_width") for f in figures]
+    return [
+        pn.pane.HoloViews(f, linked_axes=False, css_classes=css_classes or [])
+        if hasattr(f, "opts")
+        else pn.pane.Bokeh(f, css_classes=css_classes or [], sizing_mode="stretch_width")
+        for f in figures
+    ]
 
 
 def prepare(analysis, key: str, result) -> PreparedView:
@@ -107,12 +113,16 @@ def prepare(analysis, key: str, result) -> PreparedView:
     view = PreparedView()
     try:
         plot, view.figures = plot_and_figures(analysis.plot, result)
-        view.columns = min((plot._max_cols or 1) if isinstance(plot, hv.Layout) else 1, len(view.figures))
+        view.columns = min(
+            (plot._max_cols or 1) if isinstance(plot, hv.Layout) else 1, len(view.figures)
+        )
     except Exception as exc:  # noqa: BLE001 - a plot problem must not hide the numbers
         view.plot_error = f"Plot: {exc}"
     if key == "summary":
         stats = summary_statistics(result)
-        view.numbers = [_figure(label, stats.get(k), fmt) for k, label, fmt in SUMMARY_FIGURES if k in stats]
+        view.numbers = [
+            _figure(label, stats.get(k), fmt) for k, label, fmt in SUMMARY_FIGURES if k in stats
+        ]
     if key == "dqdu":
         from ..analysis.dqdu import peak_tracks
         from ..viz import plots
@@ -124,7 +134,9 @@ def prepare(analysis, key: str, result) -> PreparedView:
                     tracks = peak_tracks(result, d)
                     if tracks.sizes.get("track", 0):
                         title = f"Peak voltage by track ({d})"
-                        view.figures_below += plot_and_figures(lambda t: plots.peak_track_plot(t).opts(title=title), tracks)[1]
+                        view.figures_below += plot_and_figures(
+                            lambda t: plots.peak_track_plot(t).opts(title=title), tracks
+                        )[1]
     view.table = result_table(key, result).round(6)
     view.widgets = tables(view)
     warnings = result.attrs.get("quality_warnings", "")
@@ -136,7 +148,8 @@ def prepare(analysis, key: str, result) -> PreparedView:
 
 
 def build(analysis, key: str, result) -> list:
-    """The Panel objects of a result tab, made in a worker thread; the event loop only attaches them."""
+    """The Panel objects of a result tab, made in a worker thread; the event loop only attaches
+    them."""
     return panes(prepare(analysis, key, result), key)
 
 
@@ -147,11 +160,27 @@ def tables(view: PreparedView) -> list:
 
     out = []
     if view.peaks is not None:
-        out.append(pn.widgets.Tabulator(view.peaks, disabled=True, pagination="remote", page_size=10,
-                                        show_index=False, sizing_mode="stretch_width"))
+        out.append(
+            pn.widgets.Tabulator(
+                view.peaks,
+                disabled=True,
+                pagination="remote",
+                page_size=10,
+                show_index=False,
+                sizing_mode="stretch_width",
+            )
+        )
     if view.table is not None:
-        out.append(pn.widgets.Tabulator(view.table, disabled=True, pagination="remote", page_size=15,
-                                        show_index=False, sizing_mode="stretch_width"))
+        out.append(
+            pn.widgets.Tabulator(
+                view.table,
+                disabled=True,
+                pagination="remote",
+                page_size=15,
+                show_index=False,
+                sizing_mode="stretch_width",
+            )
+        )
     return out
 
 
@@ -166,20 +195,38 @@ def panes(view: PreparedView, key: str) -> list:
 
     items = []
     if view.numbers:
-        items.append(pn.FlexBox(*[pn.indicators.Number(label=label, value=value, format=fmt, font_size="20pt",
-                                                       title_size="10pt") for label, value, fmt in view.numbers],
-                                sizing_mode="stretch_width"))  # wraps on narrow screens
+        items.append(
+            pn.FlexBox(
+                *[
+                    pn.indicators.Number(
+                        label=label, value=value, format=fmt, font_size="20pt", title_size="10pt"
+                    )
+                    for label, value, fmt in view.numbers
+                ],
+                sizing_mode="stretch_width",
+            )
+        )  # wraps on narrow screens
     if view.figures:
-        items.append(pn.GridBox(*[figure_pane(f) for f in view.figures], ncols=max(view.columns, 1),
-                                css_classes=[f"bv-plot-{key}"], sizing_mode="stretch_width"))
+        items.append(
+            pn.GridBox(
+                *[figure_pane(f) for f in view.figures],
+                ncols=max(view.columns, 1),
+                css_classes=[f"bv-plot-{key}"],
+                sizing_mode="stretch_width",
+            )
+        )
     if view.plot_error:
         items.append(markup.alert(view.plot_error, "warning"))
     items += [figure_pane(f) for f in view.figures_below]
     if view.peaks is not None:
-        items.append(pn.pane.Markdown(f"**Peaks found: {len(view.peaks)}**", css_classes=["bv-peak-count"]))
+        items.append(
+            pn.pane.Markdown(f"**Peaks found: {len(view.peaks)}**", css_classes=["bv-peak-count"])
+        )
     items += view.widgets
     if view.warnings:
-        items.append(pn.pane.Alert("Warnings:\n\n" + markup.bullet_list(view.warnings), alert_type="warning"))
+        items.append(
+            pn.pane.Alert("Warnings:\n\n" + markup.bullet_list(view.warnings), alert_type="warning")
+        )
     if view.definitions:
         items.append(pn.pane.Markdown(view.definitions, styles={"font-size": "smaller"}))
     return items
@@ -192,11 +239,19 @@ def overview(record, ds) -> list:
     import pandas as pd
     import panel as pn
 
-    facts = pd.DataFrame([
-        ("File", record.filename), ("Format", f"{record.format} ({record.cycler})"),
-        ("Size", f"{record.size_bytes / 1024:,.1f} KiB"), ("Rows", f"{record.rows:,}"), ("Cycles", str(record.cycles)),
-        ("Time span", f"{record.time_span_h:.2f} h"), ("SHA-256", record.sha256), ("Uploaded", record.uploaded),
-    ], columns=["", "value"])
+    facts = pd.DataFrame(
+        [
+            ("File", record.filename),
+            ("Format", f"{record.format} ({record.cycler})"),
+            ("Size", f"{record.size_bytes / 1024:,.1f} KiB"),
+            ("Rows", f"{record.rows:,}"),
+            ("Cycles", str(record.cycles)),
+            ("Time span", f"{record.time_span_h:.2f} h"),
+            ("SHA-256", record.sha256),
+            ("Uploaded", record.uploaded),
+        ],
+        columns=["", "value"],
+    )
     header = pd.DataFrame(sorted(record.header.items()), columns=["key", "value"])
     from ..schema import data_variables
 
@@ -208,8 +263,12 @@ def overview(record, ds) -> list:
         html_table(preview, sizing_mode="stretch_width", max_width=1400),
     ]
     if record.warnings:
-        items.append(pn.pane.Alert("Data-quality warnings:\n\n" + markup.bullet_list(record.warnings),
-                                   alert_type="warning"))
+        items.append(
+            pn.pane.Alert(
+                "Data-quality warnings:\n\n" + markup.bullet_list(record.warnings),
+                alert_type="warning",
+            )
+        )
     return items
 
 
@@ -233,10 +292,16 @@ def _labelled(var, n: int):
 
 
 def definitions(result) -> str:
-    keys = [k for k in ("ce_definition", "capacity_source", "cycle_rule", "method", "definitions") if k in result.attrs]
+    keys = [
+        k
+        for k in ("ce_definition", "capacity_source", "cycle_rule", "method", "definitions")
+        if k in result.attrs
+    ]
     if not keys:
         return ""
-    return "**Definitions** — " + "; ".join(markup.md("{}: {}", k.replace("_", " "), result.attrs[k]) for k in keys)
+    return "**Definitions** — " + "; ".join(
+        markup.md("{}: {}", k.replace("_", " "), result.attrs[k]) for k in keys
+    )
 
 
 #: What a key figure shows when it is not defined (no complete cycle, a single cycle's spread …).
@@ -245,7 +310,8 @@ NOT_DEFINED = "not defined"
 
 def _figure(label: str, value, fmt: str) -> tuple:
     """A key figure as ``(label, value, format)``; a value that is not defined (NaN, None) shows
-    :data:`NOT_DEFINED`, never 0 — a charge-only file has no coulombic efficiency, not one of 0 %."""
+    :data:`NOT_DEFINED`, never 0 — a charge-only file has no coulombic efficiency, not one of 0
+    %."""
     if value is None or not np.isfinite(value):
         return label, 0.0, NOT_DEFINED
     return label, float(value), fmt
@@ -266,7 +332,11 @@ def implausible(stats: dict) -> list[str]:
     for key, (name, low, high, unit) in PLAUSIBLE.items():
         value = stats.get(key)
         if value is not None and np.isfinite(value) and not (low <= value <= high):
-            out.append(f"Implausible {name}: {value:.4g}{unit} (expected {low:g} to {high:g}{unit}). The file may "
-                       "be misread (current sign, time or capacity column, units) or hold no regular cycling; "
-                       "check the warnings below and the Overview's first rows.")
+            out.append(
+                f"Implausible {name}: {value:.4g}{unit} (expected {low:g} to {high:g}{unit}). The "
+                f"file may "
+                "be misread (current sign, time or capacity column, units) or hold no regular "
+                "cycling; "
+                "check the warnings below and the Overview's first rows."
+            )
     return out

@@ -37,7 +37,8 @@ def register_plot(analysis: str, figure: Callable) -> None:
 
 
 def figure_for(analysis: str) -> Callable:
-    """The figure builder of an analysis's results (:func:`plots.table_figure` when none is known)."""
+    """The figure builder of an analysis's results (:func:`plots.table_figure` when none is
+    known)."""
     from . import plots
 
     if analysis in _REGISTERED:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 
+import holoviews as hv
 import numpy as np
 import xarray as xr
-
-import holoviews as hv
 
 
 def _in_notebook() -> bool:
@@ -46,7 +45,9 @@ DATASHADE_POINTS = 100_000
 WEBGL_POINTS = 20_000
 
 
-def curve_family(x: np.ndarray, ys: np.ndarray, labels: list[str], kdims: str, vdims: str, cmap: str = "viridis"):
+def curve_family(
+    x: np.ndarray, ys: np.ndarray, labels: list[str], kdims: str, vdims: str, cmap: str = "viridis"
+):
     """Curves sharing one x grid (one row of ``ys`` each), coloured by row.
 
     Drawn as separate curves with a legend when there are few points; rasterised with
@@ -60,14 +61,28 @@ def curve_family(x: np.ndarray, ys: np.ndarray, labels: list[str], kdims: str, v
         except ImportError:  # datashader is optional: draw every curve with WebGL instead
             rasterize = None
         if rasterize is not None:
-            path = hv.Path([{kdims: x, vdims: ys[k], "cycle": float(k)} for k in range(ys.shape[0])],
-                           kdims=[kdims, vdims], vdims=["cycle"])
-            return rasterize(path, aggregator="max", line_width=1).opts(cmap=cmap, colorbar=True, clabel="cycle (order)",
-                                                                       width=WIDTH, height=HEIGHT, tools=["hover"])
+            path = hv.Path(
+                [{kdims: x, vdims: ys[k], "cycle": float(k)} for k in range(ys.shape[0])],
+                kdims=[kdims, vdims],
+                vdims=["cycle"],
+            )
+            return rasterize(path, aggregator="max", line_width=1).opts(
+                cmap=cmap,
+                colorbar=True,
+                clabel="cycle (order)",
+                width=WIDTH,
+                height=HEIGHT,
+                tools=["hover"],
+            )
     palette = hv.plotting.util.process_cmap(cmap, max(len(labels), 2))
-    curves = [hv.Curve((x, ys[k]), kdims, vdims, label=labels[k]).opts(color=palette[k]) for k in range(ys.shape[0])]
+    curves = [
+        hv.Curve((x, ys[k]), kdims, vdims, label=labels[k]).opts(color=palette[k])
+        for k in range(ys.shape[0])
+    ]
     overlay = hv.Overlay(curves).opts(show_legend=len(labels) <= 12)
-    if n_points > WEBGL_POINTS:  # WebGL only where canvas would be slow: it needs a GPU-capable browser
+    if (
+        n_points > WEBGL_POINTS
+    ):  # WebGL only where canvas would be slow: it needs a GPU-capable browser
         overlay = overlay.opts(backend_opts={"plot.output_backend": "webgl"})
     return overlay
 
@@ -88,32 +103,51 @@ def capacity_vs_cycle(summary: xr.Dataset, specific: bool | None = None) -> hv.O
     for half, color in (("discharge", DISCHARGE_COLOR), ("charge", CHARGE_COLOR)):
         y = summary[key.format(half)].values
         layers.append(hv.Curve((cyc, y), "Cycle", label, label=half.capitalize()).opts(color=color))
-        layers.append(hv.Scatter((cyc, y), "Cycle", label, label=half.capitalize()).opts(color=color, size=4))
+        layers.append(
+            hv.Scatter((cyc, y), "Cycle", label, label=half.capitalize()).opts(color=color, size=4)
+        )
     return _opts(hv.Overlay(layers), title="Capacity", legend_position="top_right")
 
 
 def retention_vs_cycle(summary: xr.Dataset, threshold: float = 80.0) -> hv.Overlay:
     """Discharge capacity retention with the end-of-life line."""
     cyc = summary["cycle"].values
-    curve = hv.Curve((cyc, summary["retention_percent"].values), "Cycle", "Retention (%)").opts(color="green")
+    curve = hv.Curve((cyc, summary["retention_percent"].values), "Cycle", "Retention (%)").opts(
+        color="green"
+    )
     line = hv.HLine(threshold).opts(color="red", line_dash="dashed")
-    label = hv.Text(cyc[0] if cyc.size else 0, threshold + 1, f"{threshold:g}% retention", halign="left").opts(text_color="red")
+    label = hv.Text(
+        cyc[0] if cyc.size else 0, threshold + 1, f"{threshold:g}% retention", halign="left"
+    ).opts(text_color="red")
     return _opts(curve * line * label, title="Retention", ylim=(0, 105))
 
 
 def ce_vs_cycle(summary: xr.Dataset) -> hv.Curve:
     """Coulombic efficiency against cycle (its direction is in the result's attrs)."""
-    curve = hv.Curve((summary["cycle"].values, summary["coulombic_efficiency_percent"].values), "Cycle", "Coulombic efficiency (%)")
-    return _opts(curve.opts(color="purple"), title="Coulombic efficiency — " + summary.attrs.get("ce_definition", "").split("= ")[-1])
+    curve = hv.Curve(
+        (summary["cycle"].values, summary["coulombic_efficiency_percent"].values),
+        "Cycle",
+        "Coulombic efficiency (%)",
+    )
+    return _opts(
+        curve.opts(color="purple"),
+        title="Coulombic efficiency — " + summary.attrs.get("ce_definition", "").split("= ")[-1],
+    )
 
 
 def voltage_window(summary: xr.Dataset) -> hv.Overlay:
     """The voltage window of each cycle, filled between minimum and maximum."""
     cyc = summary["cycle"].values
     lo, hi = summary["min_voltage_v"].values, summary["max_voltage_v"].values
-    area = hv.Area((cyc, lo, hi), "Cycle", ["Min voltage (V)", "Max voltage (V)"]).opts(color="#0064c8", alpha=0.2, line_alpha=0)
-    return _opts(area * hv.Curve((cyc, hi), "Cycle", "Voltage (V)", label="Max").opts(color=CHARGE_COLOR)
-                 * hv.Curve((cyc, lo), "Cycle", "Voltage (V)", label="Min").opts(color=DISCHARGE_COLOR), title="Voltage window")
+    area = hv.Area((cyc, lo, hi), "Cycle", ["Min voltage (V)", "Max voltage (V)"]).opts(
+        color="#0064c8", alpha=0.2, line_alpha=0
+    )
+    return _opts(
+        area
+        * hv.Curve((cyc, hi), "Cycle", "Voltage (V)", label="Max").opts(color=CHARGE_COLOR)
+        * hv.Curve((cyc, lo), "Cycle", "Voltage (V)", label="Min").opts(color=DISCHARGE_COLOR),
+        title="Voltage window",
+    )
 
 
 def dqdu_overlay(result: xr.Dataset, direction: str = "charge", peaks: bool = True) -> hv.Overlay:
@@ -121,13 +155,20 @@ def dqdu_overlay(result: xr.Dataset, direction: str = "charge", peaks: bool = Tr
     v = result[f"{direction}_voltage"].values
     cycles = result["cycle"].values
     ylabel = f"dQ/dU ({result[f'{direction}_dqdu'].attrs.get('units', '')})"
-    plot = curve_family(v, result[f"{direction}_dqdu"].values, [f"Cycle {int(c)}" for c in cycles], "Voltage (V)", ylabel)
+    plot = curve_family(
+        v,
+        result[f"{direction}_dqdu"].values,
+        [f"Cycle {int(c)}" for c in cycles],
+        "Voltage (V)",
+        ylabel,
+    )
     if peaks and f"{direction}_peak_voltage" in result:
         pv = result[f"{direction}_peak_voltage"].values.ravel()
         pi = result[f"{direction}_peak_intensity"].values.ravel()
         ok = np.isfinite(pv)
         plot = plot * hv.Scatter((pv[ok], pi[ok]), "Voltage (V)", ylabel).opts(
-            marker="diamond", size=10, color="white", line_color="black", show_legend=False)
+            marker="diamond", size=10, color="white", line_color="black", show_legend=False
+        )
     if isinstance(plot, hv.DynamicMap):  # rasterised: an image, no legend
         return plot.opts(title=f"dQ/dU ({direction})")
     return _opts(plot, title=f"dQ/dU ({direction})", legend_position="top_left")
@@ -144,9 +185,11 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
     label = field.capitalize()
     n = tracks.sizes["track"]
     if n <= 12:
-        layers = [hv.Curve((cyc, values[t]), "Cycle", label, label=f"Track {t}") *
-                  hv.Scatter((cyc, values[t]), "Cycle", label, label=f"Track {t}").opts(size=5)
-                  for t in range(n)]
+        layers = [
+            hv.Curve((cyc, values[t]), "Cycle", label, label=f"Track {t}")
+            * hv.Scatter((cyc, values[t]), "Cycle", label, label=f"Track {t}").opts(size=5)
+            for t in range(n)
+        ]
         return _opts(hv.Overlay(layers), title=f"Peak {field} by track")
     gap = np.full((n, 1), np.nan)
     xs = np.hstack([np.broadcast_to(cyc, values.shape), gap]).ravel()
@@ -158,8 +201,16 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
     # (The intermittent browser error under load, "n is not iterable" in a glyph's colour, is
     # not this glyph's: it stayed with these colours and with plain per-glyph colours.)
     palette = np.array(hv.plotting.util.process_cmap("Category20", 20))
-    points = hv.Scatter((np.broadcast_to(cyc, values.shape)[ok], values[ok], track_id[ok], palette[track_id[ok] % 20]),
-                        "Cycle", [label, "track", "colour"]).opts(color="colour", size=6, tools=["hover"])
+    points = hv.Scatter(
+        (
+            np.broadcast_to(cyc, values.shape)[ok],
+            values[ok],
+            track_id[ok],
+            palette[track_id[ok] % 20],
+        ),
+        "Cycle",
+        [label, "track", "colour"],
+    ).opts(color="colour", size=6, tools=["hover"])
     return _opts(lines * points, title=f"Peak {field} by track ({n} tracks)", show_legend=False)
 
 
@@ -174,8 +225,14 @@ def vq_curves(ds: xr.Dataset, cycles=None, direction: str = "discharge") -> hv.O
     layers = []
     for k, (c, records) in enumerate(half_cycle_records(ds, wanted, code).items()):
         q, v = half_cycle_vq(*records)
-        layers.append(hv.Curve((q, v), "Capacity (Ah)", "Voltage (V)", label=f"Cycle {c}").opts(color=cmap[k]))
-    return _opts(hv.Overlay(layers), title=f"Voltage vs capacity ({direction})", show_legend=len(wanted) <= 12)
+        layers.append(
+            hv.Curve((q, v), "Capacity (Ah)", "Voltage (V)", label=f"Cycle {c}").opts(color=cmap[k])
+        )
+    return _opts(
+        hv.Overlay(layers),
+        title=f"Voltage vs capacity ({direction})",
+        show_legend=len(wanted) <= 12,
+    )
 
 
 def nyquist(result: xr.Dataset) -> hv.Overlay:
@@ -184,8 +241,14 @@ def nyquist(result: xr.Dataset) -> hv.Overlay:
     for k in range(result.sizes["spectrum"]):
         zr, zi = result["real_impedance_ohm"].values[k], result["imaginary_impedance_ohm"].values[k]
         ok = np.isfinite(zr)
-        label = f"Cycle {int(result['cycle'].values[k])}" if result["cycle"].values[k] >= 0 else f"Spectrum {k}"
-        layers.append(hv.Scatter((zr[ok], -zi[ok]), "Re(Z) (Ω)", "-Im(Z) (Ω)", label=label).opts(size=5))
+        label = (
+            f"Cycle {int(result['cycle'].values[k])}"
+            if result["cycle"].values[k] >= 0
+            else f"Spectrum {k}"
+        )
+        layers.append(
+            hv.Scatter((zr[ok], -zi[ok]), "Re(Z) (Ω)", "-Im(Z) (Ω)", label=label).opts(size=5)
+        )
     return _opts(hv.Overlay(layers), title="Nyquist", data_aspect=1, responsive=False)
 
 
@@ -194,11 +257,26 @@ def bode(result: xr.Dataset) -> hv.Layout:
     mods, phases = [], []
     for k in range(result.sizes["spectrum"]):
         f = result["frequency_hertz"].values[k]
-        z = result["real_impedance_ohm"].values[k] + 1j * result["imaginary_impedance_ohm"].values[k]
+        z = (
+            result["real_impedance_ohm"].values[k]
+            + 1j * result["imaginary_impedance_ohm"].values[k]
+        )
         ok = np.isfinite(f)
-        mods.append(hv.Curve((f[ok], np.abs(z[ok])), "Frequency (Hz)", "|Z| (Ω)", label=f"Spectrum {k}"))
-        phases.append(hv.Curve((f[ok], np.degrees(np.angle(z[ok]))), "Frequency (Hz)", "Phase (°)", label=f"Spectrum {k}"))
-    return (_opts(hv.Overlay(mods), logx=True, logy=True, title="Bode |Z|") + _opts(hv.Overlay(phases), logx=True, title="Bode phase")).cols(1)
+        mods.append(
+            hv.Curve((f[ok], np.abs(z[ok])), "Frequency (Hz)", "|Z| (Ω)", label=f"Spectrum {k}")
+        )
+        phases.append(
+            hv.Curve(
+                (f[ok], np.degrees(np.angle(z[ok]))),
+                "Frequency (Hz)",
+                "Phase (°)",
+                label=f"Spectrum {k}",
+            )
+        )
+    return (
+        _opts(hv.Overlay(mods), logx=True, logy=True, title="Bode |Z|")
+        + _opts(hv.Overlay(phases), logx=True, title="Bode phase")
+    ).cols(1)
 
 
 def rate_capability(result: xr.Dataset) -> hv.Overlay:
@@ -207,30 +285,54 @@ def rate_capability(result: xr.Dataset) -> hv.Overlay:
     mean, std = result["capacity_ah"].values, result["capacity_std_ah"].values
     points = hv.Scatter((rate, mean), "C-rate", "Capacity (Ah)").opts(size=8, color=DISCHARGE_COLOR)
     bars = hv.ErrorBars((rate, mean, std), "C-rate", ["Capacity (Ah)", "std"])
-    return _opts(hv.Curve((rate, mean), "C-rate", "Capacity (Ah)") * points * bars, logx=True, title="Rate capability")
+    return _opts(
+        hv.Curve((rate, mean), "C-rate", "Capacity (Ah)") * points * bars,
+        logx=True,
+        title="Rate capability",
+    )
 
 
 def cycle_life(result: xr.Dataset) -> hv.Overlay:
     """Retention against the ageing axis with the fitted models."""
     from ..analysis.ageing import fitted_curves, flag_name
 
-    used = result["used_in_fit"].values if "used_in_fit" in result else np.ones(result.sizes["cycle"], dtype=bool)
+    used = (
+        result["used_in_fit"].values
+        if "used_in_fit" in result
+        else np.ones(result.sizes["cycle"], dtype=bool)
+    )
     x, retention = result["x"].values, result["retention_percent"].values
     axis = str(result["x"].attrs.get("long_name", "cycle"))
-    xlabel = "Equivalent full cycles" if axis == "equivalent_full_cycles" else axis.replace("_", " ").capitalize()
+    xlabel = (
+        "Equivalent full cycles"
+        if axis == "equivalent_full_cycles"
+        else axis.replace("_", " ").capitalize()
+    )
     q0 = result["discharge_capacity_ah"].values[used][0] if used.any() else np.nan
-    layers = [hv.Scatter((x[used], retention[used]), xlabel, "Retention (%)", label="fitted").opts(size=5, color="black")]
+    layers = [
+        hv.Scatter((x[used], retention[used]), xlabel, "Retention (%)", label="fitted").opts(
+            size=5, color="black"
+        )
+    ]
     if (~used).any():
-        layers.append(hv.Scatter((x[~used], retention[~used]), xlabel, "Retention (%)", label="not fitted").opts(size=4, color="lightgray"))
+        layers.append(
+            hv.Scatter(
+                (x[~used], retention[~used]), xlabel, "Retention (%)", label="not fitted"
+            ).opts(size=4, color="lightgray")
+        )
     grid = np.linspace(np.nanmin(x[used]), np.nanmax(x[used]), 200) if used.any() else np.zeros(0)
     for name, y in fitted_curves(result, grid).items():
         layers.append(hv.Curve((grid, 100 * y / q0), xlabel, "Retention (%)", label=name))
     threshold = json.loads(result.attrs.get("parameters", "{}")).get("threshold_percent")
     if threshold is not None:
-        layers.append(hv.HLine(float(threshold)).opts(color="red", line_dash="dashed", line_width=1))
+        layers.append(
+            hv.HLine(float(threshold)).opts(color="red", line_dash="dashed", line_width=1)
+        )
     notes = []
     eol = float(result["end_of_life"]) if "end_of_life" in result else np.nan
-    if np.isfinite(eol):  # drawn where it falls inside the plotted range (a projection may lie beyond)
+    if np.isfinite(
+        eol
+    ):  # drawn where it falls inside the plotted range (a projection may lie beyond)
         layers.append(hv.VLine(eol).opts(color="red", line_width=1))
         notes.append(f"end of life {eol:.0f}")
     knee = float(result["knee"]) if "knee" in result else np.nan
@@ -244,14 +346,19 @@ def cycle_life(result: xr.Dataset) -> hv.Overlay:
 
 # --- one figure per kind of result (dispatched by batteryviz.viz.plot) ------------------------
 
+
 def _parameters(result: xr.Dataset) -> dict:
     return json.loads(result.attrs.get("parameters", "{}") or "{}")
 
 
 def summary_figure(result: xr.Dataset) -> hv.Layout:
     """Capacity, retention, coulombic efficiency and voltage window against cycle."""
-    return (capacity_vs_cycle(result) + retention_vs_cycle(result) + ce_vs_cycle(result)
-            + voltage_window(result)).cols(2)
+    return (
+        capacity_vs_cycle(result)
+        + retention_vs_cycle(result)
+        + ce_vs_cycle(result)
+        + voltage_window(result)
+    ).cols(2)
 
 
 def dqdu_figure(result: xr.Dataset):
@@ -268,12 +375,27 @@ def dvdq_figure(result: xr.Dataset) -> hv.Layout:
         if f"{d}_dvdq" not in result:
             continue
         grid = result[f"{d}_{x_kind}"]
-        xlabel = f"{grid.attrs.get('long_name', x_kind)} ({grid.attrs['units']})" if grid.attrs.get("units") else x_kind
+        xlabel = (
+            f"{grid.attrs.get('long_name', x_kind)} ({grid.attrs['units']})"
+            if grid.attrs.get("units")
+            else x_kind
+        )
         units = result[f"{d}_dvdq"].attrs.get("units", "")
         ylabel = f"dU/dQ ({d})" + (f" ({units})" if units else "")
-        curves = [hv.Curve((grid.values, result[f"{d}_dvdq"].values[k]), xlabel, ylabel, label=f"Cycle {int(c)}")
-                  for k, c in enumerate(result["cycle"].values)]
-        panels.append(hv.Overlay(curves).opts(width=WIDTH, height=300, title=f"dU/dQ ({d})", show_legend=len(curves) <= 12))
+        curves = [
+            hv.Curve(
+                (grid.values, result[f"{d}_dvdq"].values[k]),
+                xlabel,
+                ylabel,
+                label=f"Cycle {int(c)}",
+            )
+            for k, c in enumerate(result["cycle"].values)
+        ]
+        panels.append(
+            hv.Overlay(curves).opts(
+                width=WIDTH, height=300, title=f"dU/dQ ({d})", show_legend=len(curves) <= 12
+            )
+        )
     return hv.Layout(panels).cols(1)
 
 
@@ -288,8 +410,11 @@ def calendar_aging_figure(result: xr.Dataset) -> hv.Overlay:
 
     unit = _parameters(result).get("time_unit", "day")
     best = flag_name(result["best_model"]) if "best_model" in result else "none"
-    points = hv.Scatter((result["storage_time"].values, result["retention_percent"].values),
-                        f"Storage time ({unit})", "Retention (%)").opts(size=8)
+    points = hv.Scatter(
+        (result["storage_time"].values, result["retention_percent"].values),
+        f"Storage time ({unit})",
+        "Retention (%)",
+    ).opts(size=8)
     return _opts(points, title=f"Calendar ageing (best fit: {best})")
 
 
@@ -305,5 +430,7 @@ def table_figure(result: xr.Dataset):
             panels.append(_opts(hv.Curve((x, var.values), dim, label), title=name, height=250))
     if panels:
         return hv.Layout(panels[:8]).cols(2)
-    rows = [(n, float(v)) for n, v in result.data_vars.items() if v.ndim == 0 and v.dtype.kind in "if"]
+    rows = [
+        (n, float(v)) for n, v in result.data_vars.items() if v.ndim == 0 and v.dtype.kind in "if"
+    ]
     return hv.Table(rows, "quantity", "value")

@@ -17,8 +17,11 @@ from ..errors import BatteryvizError
 
 def widget_names(analysis: Analysis) -> list[str]:
     """The parameters a user sets (``name`` and negative-precedence ones left out)."""
-    return [n for n, p in analysis.param.objects("existing").items()
-            if n != "name" and (p.precedence is None or p.precedence >= 0)]
+    return [
+        n
+        for n, p in analysis.param.objects("existing").items()
+        if n != "name" and (p.precedence is None or p.precedence >= 0)
+    ]
 
 
 def widget_types(analysis: Analysis, names: list[str]) -> dict:
@@ -30,7 +33,10 @@ def widget_types(analysis: Analysis, names: list[str]) -> dict:
         if not p.allow_None:
             continue
         if isinstance(p, param.Range):
-            out[n] = {"type": pn.widgets.LiteralInput, "placeholder": "e.g. (3.0, 4.2); empty = not set"}
+            out[n] = {
+                "type": pn.widgets.LiteralInput,
+                "placeholder": "e.g. (3.0, 4.2); empty = not set",
+            }
         elif isinstance(p, param.Integer):
             out[n] = pn.widgets.IntInput
         elif isinstance(p, param.Number):
@@ -42,16 +48,27 @@ class AnalysisView(pn.viewable.Viewer):
     """Widgets for an analysis's parameters and the plot of its result on ``data``, recomputed
     when a parameter changes. Errors show as a message, never as a traceback."""
 
-    analysis = param.ClassSelector(class_=Analysis, doc="The analysis whose parameters the widgets set.")
-    data = param.ClassSelector(class_=xr.Dataset, default=None, allow_None=True,
-                               doc="The cell dataset it computes on (None: the view says how to give one).")
+    analysis = param.ClassSelector(
+        class_=Analysis, doc="The analysis whose parameters the widgets set."
+    )
+    data = param.ClassSelector(
+        class_=xr.Dataset,
+        default=None,
+        allow_None=True,
+        doc="The cell dataset it computes on (None: the view says how to give one).",
+    )
 
     def render(self, *_) -> pn.viewable.Viewable:
-        """The plot of ``analysis.compute(data)`` as a pane (or a message saying what went wrong)."""
+        """The plot of ``analysis.compute(data)`` as a pane (or a message saying what went
+        wrong)."""
         if self.data is None:
-            return pn.pane.Alert("No data: call `analysis.view(ds)` with a cell dataset.", alert_type="info")
+            return pn.pane.Alert(
+                "No data: call `analysis.view(ds)` with a cell dataset.", alert_type="info"
+            )
         try:
-            return pn.pane.HoloViews(self.analysis.plot(self.analysis.compute(self.data)), sizing_mode="stretch_width")
+            return pn.pane.HoloViews(
+                self.analysis.plot(self.analysis.compute(self.data)), sizing_mode="stretch_width"
+            )
         except (BatteryvizError, ValueError, KeyError) as exc:
             from .markup import alert
 
@@ -59,7 +76,15 @@ class AnalysisView(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         names = widget_names(self.analysis)
-        widgets = pn.Param(self.analysis.param, parameters=names, widgets=widget_types(self.analysis, names),
-                           show_name=False, width=300)
+        widgets = pn.Param(
+            self.analysis.param,
+            parameters=names,
+            widgets=widget_types(self.analysis, names),
+            show_name=False,
+            width=300,
+        )
         plot = pn.bind(self.render, *[self.analysis.param[n] for n in names])
-        return pn.Row(pn.Column(f"### {type(self.analysis).__name__}", widgets), pn.panel(plot, sizing_mode="stretch_width"))
+        return pn.Row(
+            pn.Column(f"### {type(self.analysis).__name__}", widgets),
+            pn.panel(plot, sizing_mode="stretch_width"),
+        )

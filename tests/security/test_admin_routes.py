@@ -26,7 +26,9 @@ def lab(tmp_path_factory):
     credentials = root / "users.json"
     add_user(credentials, "alice", "wonderland", admin=True)
     add_user(credentials, "bob", "builder")
-    config = ServeConfig(workspace=str(root / "ws"), auth="basic", credentials=str(credentials), cookie_secret=SECRET)
+    config = ServeConfig(
+        workspace=str(root / "ws"), auth="basic", credentials=str(credentials), cookie_secret=SECRET
+    )
     with running_server(config) as url:
         yield url
 
@@ -34,8 +36,11 @@ def lab(tmp_path_factory):
 def _session(url, user, password):
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    with opener.open(f"{url}/login", data=urllib.parse.urlencode({"username": user, "password": password}).encode(),
-                     timeout=60) as r:
+    with opener.open(
+        f"{url}/login",
+        data=urllib.parse.urlencode({"username": user, "password": password}).encode(),
+        timeout=60,
+    ) as r:
         r.read()
     return opener, "; ".join(f"{c.name}={c.value}" for c in jar)
 
@@ -52,7 +57,9 @@ def _open_ws(url, path, cookie, token):
     from tornado.websocket import websocket_connect
 
     async def connect():
-        request = HTTPRequest(url.replace("http", "ws") + path, headers={"Cookie": cookie, "Origin": url})
+        request = HTTPRequest(
+            url.replace("http", "ws") + path, headers={"Cookie": cookie, "Origin": url}
+        )
         try:
             ws = await websocket_connect(request, subprotocols=["bokeh", token])
         except HTTPClientError as exc:
@@ -102,7 +109,8 @@ def test_a_non_admin_cannot_fetch_the_admin_autoload_script(lab):
 
 def test_a_panel_without_the_guarded_routes_refuses_to_serve(monkeypatch):
     """The guards replace Panel's route handlers; a Panel whose routes are named otherwise must
-    stop the server, not serve the routes unguarded (an empty match once passed as 'all wrapped')."""
+    stop the server, not serve the routes unguarded (an empty match once passed as 'all
+    wrapped')."""
     from panel.io import server as pserver
 
     from batteryviz.serve import _authorize_every_route, _limit_page_builds

@@ -26,7 +26,9 @@ def _peak_bytes(fn):
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("text", ["1-1000000000", "1-1000000000:1,5-999999999", "2-4000000000000:3"])
+@pytest.mark.parametrize(
+    "text", ["1-1000000000", "1-1000000000:1,5-999999999", "2-4000000000000:3"]
+)
 def test_huge_cycle_ranges_cost_what_the_cell_has(text):
     available = np.arange(0, 2001)
     cycles, peak = _peak_bytes(lambda: parse_cycle_selection(text, available=available))
@@ -48,7 +50,9 @@ def test_without_the_cells_cycles_a_selection_is_listed_only_when_small():
     assert peak < 2**20
 
 
-@pytest.mark.parametrize("text", ["1," * 5000, "7" * (MAX_SELECTION_TEXT + 1), ",".join(["1"] * 101)])
+@pytest.mark.parametrize(
+    "text", ["1," * 5000, "7" * (MAX_SELECTION_TEXT + 1), ",".join(["1"] * 101)]
+)
 def test_long_selection_texts_are_refused_before_they_are_read(text):
     with pytest.raises(ValueError, match="cycles: ") as info:
         parse_cycle_selection(text, available=np.arange(10))
@@ -58,7 +62,9 @@ def test_long_selection_texts_are_refused_before_they_are_read(text):
 def test_error_messages_quote_at_most_a_short_part_of_a_value():
     huge = "9" * 10_000_000
     assert len(quote(huge)) < 120 and "more characters" in quote(huge)
-    error = ParseError(f"expected a number, found {quote(huge)}", path="cell.csv", line=2, column="x" * 100_000)
+    error = ParseError(
+        f"expected a number, found {quote(huge)}", path="cell.csv", line=2, column="x" * 100_000
+    )
     assert len(str(error)) < 400
     assert len(str(BatteryvizError("why " * 1_000_000))) < 2200
 
@@ -67,8 +73,17 @@ def test_a_ragged_value_in_a_real_reader_gives_a_short_message(tmp_path):
     import batteryviz as bv
 
     path = tmp_path / "cell.csv"
-    path.write_text("Test Time (s),Voltage (V),Current (A)\n0,3.5,0.1\n1," + "x" * 5_000_000 + ",0.1\n")
+    path.write_text(
+        "Test Time (s),Voltage (V),Current (A)\n0,3.5,0.1\n1," + "x" * 5_000_000 + ",0.1\n"
+    )
     with pytest.raises(BatteryvizError) as info:
-        bv.read(path, format="generic", columns={"Test Time (s)": "test_time_second", "Voltage (V)": "voltage_volt",
-                                                 "Current (A)": "current_ampere"}).load()
+        bv.read(
+            path,
+            format="generic",
+            columns={
+                "Test Time (s)": "test_time_second",
+                "Voltage (V)": "voltage_volt",
+                "Current (A)": "current_ampere",
+            },
+        ).load()
     assert len(str(info.value)) < 600, str(info.value)[:300]

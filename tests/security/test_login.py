@@ -4,7 +4,6 @@ victim in from another site. A real server on loopback and real HTTP, plus the g
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import http.cookiejar
 import re
 import threading
@@ -31,7 +30,9 @@ def lab(tmp_path_factory):
     add_user(credentials, "alice", "wonderland")
     add_user(credentials, "carol", "secret-carol")
     add_user(credentials, "dave", "secret-dave")
-    config = ServeConfig(workspace=str(root / "ws"), auth="basic", credentials=str(credentials), cookie_secret=SECRET)
+    config = ServeConfig(
+        workspace=str(root / "ws"), auth="basic", credentials=str(credentials), cookie_secret=SECRET
+    )
     with running_server(config) as url:
         yield url, credentials
 
@@ -43,7 +44,11 @@ def _post_login(url, user, password, headers=None):
     request = urllib.request.Request(f"{url}/login", data=data, headers=headers or {})
     try:
         with opener.open(request, timeout=60) as r:
-            return r.status, urllib.parse.unquote_plus(r.geturl()), any(c.name == "user" for c in jar)
+            return (
+                r.status,
+                urllib.parse.unquote_plus(r.geturl()),
+                any(c.name == "user" for c in jar),
+            )
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, exc.read().decode(), False
@@ -97,7 +102,9 @@ def test_a_new_password_lifts_the_wait(lab):
 
 def test_a_login_form_posted_from_another_site_is_refused(lab):
     url, _ = lab
-    status, body, logged_in = _post_login(url, "alice", "wonderland", {"Origin": "https://evil.example"})
+    status, body, logged_in = _post_login(
+        url, "alice", "wonderland", {"Origin": "https://evil.example"}
+    )
     assert status == 403 and not logged_in and "not sent from this server" in body
 
 
@@ -122,7 +129,9 @@ def test_checks_beyond_the_pending_limit_are_refused_at_once():
 
 def test_backoff_doubles_per_failure_up_to_the_ceiling():
     now = [1000.0]
-    guard = LoginGuard(free_failures=3, address_free_failures=5, max_backoff_s=60, clock=lambda: now[0])
+    guard = LoginGuard(
+        free_failures=3, address_free_failures=5, max_backoff_s=60, clock=lambda: now[0]
+    )
     for _ in range(3):
         guard.check_allowed("u", "1.2.3.4")
         guard.record("u", "1.2.3.4", ok=False)

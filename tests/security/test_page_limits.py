@@ -28,13 +28,17 @@ def test_a_bucket_allows_its_burst_then_one_per_interval():
     clock = Clock()
     limiter = RateLimiter(rate=0.5, burst=3, clock=clock)
     assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.take("a") == pytest.approx(2.0)   # the next token in 1 / rate seconds
-    assert limiter.take("b") == 0.0                  # other keys have their own bucket
+    assert limiter.take("a") == pytest.approx(2.0)  # the next token in 1 / rate seconds
+    assert limiter.take("b") == 0.0  # other keys have their own bucket
     clock.now += 2.0
     assert limiter.take("a") == 0.0
     assert limiter.take("a") > 0
     clock.now += 60.0
-    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]  # refilled, never beyond the burst
+    assert [limiter.take("a") for _ in range(3)] == [
+        0.0,
+        0.0,
+        0.0,
+    ]  # refilled, never beyond the burst
     assert limiter.take("a") > 0
 
 

@@ -26,7 +26,9 @@ def lab(tmp_path_factory):
     credentials = root / "users.json"
     for user in ("alice", "bob", "carol"):
         add_user(credentials, user, f"pw-{user}")
-    config = ServeConfig(workspace=str(root / "ws"), auth="basic", credentials=str(credentials), cookie_secret=SECRET)
+    config = ServeConfig(
+        workspace=str(root / "ws"), auth="basic", credentials=str(credentials), cookie_secret=SECRET
+    )
     with running_server(config) as url:
         yield url, credentials
 
@@ -34,8 +36,11 @@ def lab(tmp_path_factory):
 def _login(url, user):
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    with opener.open(f"{url}/login", data=urllib.parse.urlencode({"username": user, "password": f"pw-{user}"}).encode(),
-                     timeout=60) as r:
+    with opener.open(
+        f"{url}/login",
+        data=urllib.parse.urlencode({"username": user, "password": f"pw-{user}"}).encode(),
+        timeout=60,
+    ) as r:
         r.read()
     return opener, "; ".join(f"{c.name}={c.value}" for c in jar)
 
@@ -90,7 +95,9 @@ def test_sessions_end_when_idle_or_old_and_are_renewed_by_use(tmp_path):
     store = SessionStore(tmp_path / "s", idle_s=3600, max_age_s=4 * 3600, clock=lambda: now[0])
     hashes = {"alice": "hash-1"}
     token = store.create("alice", "hash-1")
-    assert str(token) not in "".join(p.read_text() for p in (tmp_path / "s").glob("*.json"))  # only its digest
+    assert str(token) not in "".join(
+        p.read_text() for p in (tmp_path / "s").glob("*.json")
+    )  # only its digest
     for _ in range(3):  # used every 50 minutes: renewed, not idle
         now[0] += 3000
         assert store.user_of(token, hashes.get) == "alice"
@@ -102,7 +109,9 @@ def test_sessions_end_when_idle_or_old_and_are_renewed_by_use(tmp_path):
     now[0] += 3601
     assert store.user_of(idle, hashes.get) is None
     assert list((tmp_path / "s").glob("*.json")) == []  # ended sessions leave no file
-    assert store.user_of("x" * 10_000, hashes.get) is None and store.user_of(None, hashes.get) is None
+    assert (
+        store.user_of("x" * 10_000, hashes.get) is None and store.user_of(None, hashes.get) is None
+    )
 
 
 def test_another_site_cannot_log_a_user_out(lab):
@@ -115,7 +124,9 @@ def test_another_site_cannot_log_a_user_out(lab):
         assert refused.value.code == 403
         assert _lands_on(url, cookies) == "page"  # still logged in
     # the page's own Logout button (same origin) and a typed address still log out
-    request = urllib.request.Request(f"{url}/logout", headers={"Cookie": cookies, "Sec-Fetch-Site": "same-origin"})
+    request = urllib.request.Request(
+        f"{url}/logout", headers={"Cookie": cookies, "Sec-Fetch-Site": "same-origin"}
+    )
     with urllib.request.urlopen(request, timeout=60) as r:
         r.read()
     assert _lands_on(url, cookies) == "login"

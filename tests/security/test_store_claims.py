@@ -28,13 +28,16 @@ def _script(root, body: str) -> subprocess.Popen:
 
 
 def test_a_killed_writers_half_cell_is_repaired_by_the_next_upload(tmp_path):
-    writer = _script(tmp_path, """
+    writer = _script(
+        tmp_path,
+        """
         with ws._claim(cell_id):
             folder = Path(ws._cell_dir(cell_id)) / "original"
             folder.mkdir(parents=True)
             (folder / "partial.txt").write_bytes(data[:100])
             os.kill(os.getpid(), signal.SIGKILL)
-    """)
+    """,
+    )
     writer.wait(timeout=120)
     writer.stdout.close()
     ws = Workspace(str(tmp_path), "alice", seed_examples=False)
@@ -45,18 +48,30 @@ def test_a_killed_writers_half_cell_is_repaired_by_the_next_upload(tmp_path):
     record = ws.add("cell.txt", data)
     assert record.id == cell_id and ws.verify(cell_id)
     assert [c.id for c in ws.cells()] == [cell_id]
-    assert not (tmp_path / "users" / ws.prefix.rsplit("/users/", 1)[1] / "cells" / cell_id / "original" / "partial.txt").exists()
+    assert not (
+        tmp_path
+        / "users"
+        / ws.prefix.rsplit("/users/", 1)[1]
+        / "cells"
+        / cell_id
+        / "original"
+        / "partial.txt"
+    ).exists()
     assert not list((tmp_path / "users").rglob("*.claim"))
 
 
 def test_a_second_writer_waits_for_the_first_and_never_clears_its_cell(tmp_path):
-    writer = _script(tmp_path, """
+    writer = _script(
+        tmp_path,
+        """
         with ws._claim(cell_id) as existing:
             print("claimed", flush=True)
             time.sleep(2)  # the second writer arrives while this cell is half written
-            record = ws._store(cell_id, "first.txt", data, None, hashlib.sha256(data).hexdigest(), len(data), None, False)
+            record = ws._store(cell_id, "first.txt", data, None, hashlib.sha256(data).hexdigest(),
+            len(data), None, False)
         print(record.uploaded, flush=True)
-    """)
+    """,
+    )
     assert writer.stdout.readline().strip() == "claimed"
     ws = Workspace(str(tmp_path), "alice", seed_examples=False)
     start = time.monotonic()
@@ -65,6 +80,8 @@ def test_a_second_writer_waits_for_the_first_and_never_clears_its_cell(tmp_path)
     first_uploaded = writer.stdout.readline().strip()
     writer.wait(timeout=60)
     writer.stdout.close()
-    assert record.filename == "first.txt" and record.uploaded == first_uploaded  # the first writer's cell
+    assert (
+        record.filename == "first.txt" and record.uploaded == first_uploaded
+    )  # the first writer's cell
     assert waited > 0.5  # it waited for the claim instead of clearing the folder
     assert ws.verify(record.id) and [c.id for c in ws.cells()] == [record.id]

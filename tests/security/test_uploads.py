@@ -8,29 +8,43 @@ websocket messages a browser (or an attacker speaking the same protocol) sends.
 from __future__ import annotations
 
 import asyncio
-import time
 import tracemalloc
-
-import pytest
 
 from panel.models.file_dropper import DeleteEvent, UploadEvent
 
 from batteryviz.store import Workspace
 from batteryviz.ui import Dashboard
-from batteryviz.viz.markup import to_text
 from batteryviz.ui.upload import SpooledFileDropper, clean_stale_spools, spool_root
+from batteryviz.viz.markup import to_text
 
 MiB = 2**20
 
 
 def _chunk(widget, name, k, total, data):
-    widget._process_event(UploadEvent(model=None, data={"name": name, "chunk": k, "total_chunks": total,
-                                                        "data": data, "type": "text/plain"}))
+    widget._process_event(
+        UploadEvent(
+            model=None,
+            data={
+                "name": name,
+                "chunk": k,
+                "total_chunks": total,
+                "data": data,
+                "type": "text/plain",
+            },
+        )
+    )
 
 
 def _collector():
     files, refused = [], []
-    return files, refused, dict(on_file=lambda n, p: files.append((n, p)), on_refused=lambda n, r: refused.append((n, r)))
+    return (
+        files,
+        refused,
+        dict(
+            on_file=lambda n, p: files.append((n, p)),
+            on_refused=lambda n, r: refused.append((n, r)),
+        ),
+    )
 
 
 def test_a_file_arrives_on_disk_not_in_memory():
@@ -42,7 +56,9 @@ def test_a_file_arrives_on_disk_not_in_memory():
     for k in range(1, 9):
         _chunk(widget, "cell.txt", k, 8, block)
         held = tracemalloc.get_traced_memory()[0] - base
-        assert held < 2 * MiB, f"{held / MiB:.1f} MiB held after chunk {k}"  # Panel's widget held k × 4 MiB
+        assert held < 2 * MiB, (
+            f"{held / MiB:.1f} MiB held after chunk {k}"
+        )  # Panel's widget held k × 4 MiB
     tracemalloc.stop()
     [(name, path)] = files
     assert name == "cell.txt" and path.stat().st_size == 32 * MiB and not refused
@@ -96,7 +112,9 @@ def test_spools_of_dead_servers_are_cleaned(tmp_path):
     import subprocess
     import sys
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     folder = spool_root().parent / dead.stdout.strip()
     folder.mkdir()
     (folder / "cut-off.upload").write_bytes(b"x" * 1000)
@@ -107,7 +125,9 @@ def test_spools_of_dead_servers_are_cleaned(tmp_path):
 def test_each_dropped_file_is_stored_once(tmp_path, real, monkeypatch):
     from batteryviz.ui import jobs
 
-    monkeypatch.setenv("BATTERYVIZ_JOB_PROCESSES", "0")  # job threads here: the count below sees them
+    monkeypatch.setenv(
+        "BATTERYVIZ_JOB_PROCESSES", "0"
+    )  # job threads here: the count below sees them
     jobs._forget_pool(jobs._executor("jobs"))  # (a pool of processes made by an earlier test)
     stored = []
     original = jobs.add_upload
@@ -130,7 +150,9 @@ def test_each_dropped_file_is_stored_once(tmp_path, real, monkeypatch):
             await asyncio.sleep(0.05)
 
     asyncio.run(drop_one_by_one())
-    assert sorted(stored) == sorted(names)  # each once (the stock widget re-read all files per drop)
+    assert sorted(stored) == sorted(
+        names
+    )  # each once (the stock widget re-read all files per drop)
     shown = [to_text(a.object) for a in board.upload_messages]
     assert len(shown) == 3 and any(m.startswith("notes.txt: not a format") for m in shown)
     assert list(spool_root().glob("*.upload")) == []  # spooled files removed once stored

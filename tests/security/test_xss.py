@@ -23,8 +23,9 @@ from batteryviz.serve import ServeConfig, add_user
 
 from ..dashboard_support import ARTIFACTS, CHROMIUM, chromium_available, page_text, running_server
 
-needs_chromium = pytest.mark.skipif(not chromium_available(),
-                                    reason=f"no Chromium at {CHROMIUM} (`apt-get install chromium`)")
+needs_chromium = pytest.mark.skipif(
+    not chromium_available(), reason=f"no Chromium at {CHROMIUM} (`apt-get install chromium`)"
+)
 pytestmark = pytest.mark.slow
 
 SECRET = "xss-test-cookie-secret-0123456789abcdef"
@@ -39,8 +40,12 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("xss")
     credentials = root / "users.json"
     add_user(credentials, "victim", "correct horse battery")
-    config = ServeConfig(workspace=str(root / "workspace"), auth="basic", credentials=str(credentials),
-                         cookie_secret=SECRET)
+    config = ServeConfig(
+        workspace=str(root / "workspace"),
+        auth="basic",
+        credentials=str(credentials),
+        cookie_secret=SECRET,
+    )
     with running_server(config) as url:
         yield url, config
 
@@ -75,23 +80,29 @@ def _assert_inert(page, literal: str, name: str):
     assert page.title() == "batteryviz"
     assert literal in page_text(page)
     # no element was made from the hostile markup anywhere, shadow roots included
-    assert page.evaluate("""() => {
+    assert (
+        page.evaluate("""() => {
         const found = [];
         const walk = (root) => { for (const el of root.querySelectorAll('*')) {
             if (el.shadowRoot) walk(el.shadowRoot);
-            if ((el.tagName === 'IMG' && el.getAttribute('src') === 'x') || (el.getAttribute('href') || '').startsWith('javascript'))
+            if ((el.tagName === 'IMG' && el.getAttribute('src') === 'x') ||
+            (el.getAttribute('href') || '').startsWith('javascript'))
                 found.push(el.outerHTML);
         } };
         walk(document);
         return found;
-    }""") == []
+    }""")
+        == []
+    )
 
 
 @needs_chromium
 def test_a_hostile_cell_id_in_a_link_is_text_also_after_logging_in(browser, lab):
     url, _ = lab
     context, page = _page(browser)
-    page.goto(f"{url}/?cell={urllib.parse.quote(HOSTILE)}")  # logged out: login, then redirected back
+    page.goto(
+        f"{url}/?cell={urllib.parse.quote(HOSTILE)}"
+    )  # logged out: login, then redirected back
     _log_in(page)
     page.get_by_text(re.compile("There is no cell")).wait_for()
     _assert_inert(page, "<img src=x onerror", "cell-link")
@@ -122,16 +133,32 @@ def test_hostile_file_names_first_lines_and_headers_are_text(browser, lab):
     page.goto(f"{url}/")
     _log_in(page)
     # a file batteryviz cannot read: its name and first line are quoted in the error
-    page.locator("input[type=file]").set_input_files(files=[
-        {"name": f"{HOSTILE}.txt", "mimeType": "text/plain", "buffer": f"{HOSTILE}\n1 2 3\n".encode()}])
+    page.locator("input[type=file]").set_input_files(
+        files=[
+            {
+                "name": f"{HOSTILE}.txt",
+                "mimeType": "text/plain",
+                "buffer": f"{HOSTILE}\n1 2 3\n".encode(),
+            }
+        ]
+    )
     page.get_by_text(re.compile("not a format batteryviz recognises")).wait_for()
     _assert_inert(page, "<b>bold</b>", "unknown-format")
     # a real export whose test name is hostile: stored, so shown on every later page
     text = example_file().read_text(encoding="latin-1")
-    hostile = re.sub(r"~Name of Test: .*", "~Name of Test: " + HOSTILE.replace("\\", ""), text, count=1)
+    hostile = re.sub(
+        r"~Name of Test: .*", "~Name of Test: " + HOSTILE.replace("\\", ""), text, count=1
+    )
     hostile = re.sub(r"~Battery: .*", "~Battery: " + HOSTILE, hostile, count=1)
-    page.locator("input[type=file]").set_input_files(files=[
-        {"name": "hostile_header.txt", "mimeType": "text/plain", "buffer": hostile.encode("latin-1")}])
+    page.locator("input[type=file]").set_input_files(
+        files=[
+            {
+                "name": "hostile_header.txt",
+                "mimeType": "text/plain",
+                "buffer": hostile.encode("latin-1"),
+            }
+        ]
+    )
     page.get_by_text(re.compile(r"hostile_header\.txt: basytec")).wait_for()
     page.wait_for_url(re.compile("cell=[0-9a-f]{16}"))
     _assert_inert(page, "<b>bold</b>", "stored-header")
@@ -149,13 +176,21 @@ def test_hostile_file_names_first_lines_and_headers_are_text(browser, lab):
 
 def test_every_response_carries_the_security_headers(lab):
     url, _ = lab
-    for path in ("/login", "/liveness", "/static/extensions/panel/images/logo_horizontal_light_theme.png"):
+    for path in (
+        "/login",
+        "/liveness",
+        "/static/extensions/panel/images/logo_horizontal_light_theme.png",
+    ):
         try:
             with urllib.request.urlopen(f"{url}{path}", timeout=30) as r:
                 headers = r.headers
-        except urllib.error.HTTPError as exc:  # a missing static file still answers with the headers
+        except (
+            urllib.error.HTTPError
+        ) as exc:  # a missing static file still answers with the headers
             headers = exc.headers
             exc.close()
         csp = headers["Content-Security-Policy"]
         assert csp and "frame-ancestors 'none'" in csp and "connect-src 'self'" in csp, path
-        assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+        assert (
+            headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+        )
