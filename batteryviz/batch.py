@@ -16,8 +16,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BATCH_ANALYSES = ("summary", "dqdu", "rate", "cycle_life", "dvdq", "impedance")
-
 
 def file_checksum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file's bytes."""
@@ -69,12 +67,12 @@ def process_file(
     checksum = file_checksum(src)
     ds = bv.read(src)
     written = {}
-    summary_table = None
+    tables = {}
     for name in analyses:
         analysis = ANALYSES[name](**params.get(name, {}))
         result = analysis.compute(ds)
-        if name == "summary":
-            summary_table = _cycle_table(result)
+        if analysis.batch_table:
+            tables[name] = _main_table(analysis, result)
         target = cell_dir / f"{name}.nc"
         with atomic_path(target) as tmp:
             _write_netcdf(storable(result), tmp)
@@ -88,18 +86,14 @@ def process_file(
     }
     with atomic_path(cell_dir / "done.json") as tmp:
         Path(tmp).write_text(json.dumps(done, indent=2))
-    if summary_table is not None:
-        done["summary_table"] = summary_table  # sent back so the driver need not re-read it
+    if tables:
+        done["tables"] = tables  # sent back so the driver need not re-read them
     return done
 
 
-def _cycle_table(summary):
-    """The per-cycle variables of a summary as a small pandas table."""
-    return (
-        summary.drop_vars([v for v in summary.data_vars if summary[v].dims != ("cycle",)])
-        .to_dataframe()
-        .reset_index()
-    )
+def _main_table(analysis, result):
+    """The analysis's main table of a result (what its CSV download holds)."""
+    return next(iter(analysis.tables(result).values()))
 
 
 def _write_netcdf(ds, path) -> None:
@@ -195,8 +189,8 @@ def run_batch(
             try:
                 done = future.result()
                 report.done.append(str(f))
-                if "summary_table" in done:
-                    tables[str(f)] = done["summary_table"]
+                for name, table in done.get("tables", {}).items():
+                    tables.setdefault(name, {})[str(f)] = table
             except Exception as exc:  # one bad file never stops the batch
                 report.failed[str(f)] = f"{type(exc).__name__}: {exc}"
             if bar is not None:
@@ -209,35 +203,47 @@ def run_batch(
             client.close()
             if cluster is not None:
                 cluster.close()
-    _write_reports(out, files, report, tables)
+    _write_reports(out, files, report, tables, analyses)
     return report
 
 
 def _write_reports(
-    out: Path, files: list[Path], report: BatchReport, tables_done: dict | None = None
+    out: Path,
+    files: list[Path],
+    report: BatchReport,
+    tables_done: dict | None = None,
+    analyses=("summary",),
 ) -> None:
+    """``errors.csv``, and for each analysis that declares ``batch_table`` its main table of
+    every cell in ``<name>.csv`` (from the tables the tasks sent back, or from the stored
+    result of a cell done earlier)."""
     import pandas as pd
     import xarray as xr
 
+    from .analysis.registry import ANALYSES
     from .export import atomic_path
 
     with atomic_path(out / "errors.csv") as tmp:
         pd.DataFrame(sorted(report.failed.items()), columns=["file", "reason"]).to_csv(
             tmp, index=False
         )
-    tables = []
     tables_done = tables_done or {}
-    for f in files:
-        nc = out / cell_name(f) / "summary.nc"
-        if str(f) in tables_done:
-            table = tables_done[str(f)].copy()
-        elif nc.exists() and str(f) not in report.failed:
-            with xr.open_dataset(nc) as s:
-                table = _cycle_table(s)
-        else:
+    for name in analyses:
+        analysis = ANALYSES[name]()
+        if not analysis.batch_table:
             continue
-        table.insert(0, "cell", cell_name(f))
-        tables.append(table)
-    if tables:
-        with atomic_path(out / "summary.csv") as tmp:
-            pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
+        tables = []
+        for f in files:
+            nc = out / cell_name(f) / f"{name}.nc"
+            if str(f) in tables_done.get(name, {}):
+                table = tables_done[name][str(f)].copy()
+            elif nc.exists() and str(f) not in report.failed:
+                with xr.open_dataset(nc) as stored:
+                    table = _main_table(analysis, stored.load())
+            else:
+                continue
+            table.insert(0, "cell", cell_name(f))
+            tables.append(table)
+        if tables:
+            with atomic_path(out / f"{name}.csv") as tmp:
+                pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)

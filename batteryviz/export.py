@@ -16,6 +16,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+# the analyses' own tables, re-exported here for code written before they moved
+from .analysis.dqdu import dqdu_long, peak_table  # noqa: F401
+from .analysis.registry import analysis_for
+from .analysis.summary import summary_statistics, summary_table  # noqa: F401
+from .analysis.tables import long_table as _long_table  # noqa: F401
+
 
 @contextmanager
 def atomic_path(path: Path, directory: bool = False):
@@ -67,12 +73,6 @@ def netcdf_bytes(ds: xr.Dataset) -> bytes:
         return bytes(ds.to_netcdf(engine="scipy"))
     except (ValueError, TypeError):
         return bytes(ds.to_netcdf(engine="h5netcdf"))
-
-
-def summary_table(summary: xr.Dataset):
-    """The summary as a pandas table with a ``cycle`` column (the CLI's CSV)."""
-    df = summary.to_dataframe().reset_index()
-    return df
 
 
 def write_table(summary: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -137,30 +137,6 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     raise ValueError(f"{path}: unsupported output type; use .bdf.csv, .bdf.parquet, .nc or .zarr")
 
 
-def dqdu_long(result: xr.Dataset):
-    """dQ/dU curves as a long table: cycle, direction, voltage_v, dqdu."""
-    import pandas as pd
-
-    frames = []
-    for direction in ("charge", "discharge"):
-        name = f"{direction}_dqdu"
-        if name not in result:
-            continue
-        da = result[name]
-        df = (
-            da.to_dataframe(name="dqdu")
-            .reset_index()
-            .rename(columns={f"{direction}_voltage": "voltage_v"})
-        )
-        df.insert(1, "direction", direction)
-        frames.append(df.dropna(subset=["dqdu"]))
-    return (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=["cycle", "direction", "voltage_v", "dqdu"])
-    )
-
-
 def dqdu_wide(result: xr.Dataset):
     """The predecessor's wide layout: ``Cycle n Charge U[V]`` / ``Cycle n Charge dQ/dU`` column
     pairs,
@@ -182,80 +158,7 @@ def dqdu_wide(result: xr.Dataset):
     return pd.DataFrame(columns)
 
 
-def peak_table(result: xr.Dataset):
-    """One row per peak: cycle, direction, voltage_v, intensity, prominence, width_v, area,
-    track."""
-    import pandas as pd
-
-    rows = []
-    for direction in ("charge", "discharge"):
-        if f"{direction}_peak_voltage" not in result:
-            continue
-        for k, c in enumerate(result["cycle"].values):
-            v = result[f"{direction}_peak_voltage"].values[k]
-            for j in np.flatnonzero(np.isfinite(v)):
-                rows.append(
-                    {
-                        "cycle": int(c),
-                        "direction": direction,
-                        "voltage_v": v[j],
-                        "intensity": result[f"{direction}_peak_intensity"].values[k, j],
-                        "prominence": result[f"{direction}_peak_prominence"].values[k, j],
-                        "width_v": result[f"{direction}_peak_width"].values[k, j],
-                        "area": result[f"{direction}_peak_area"].values[k, j],
-                        "track": int(result[f"{direction}_peak_track"].values[k, j]),
-                    }
-                )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "cycle",
-            "direction",
-            "voltage_v",
-            "intensity",
-            "prominence",
-            "width_v",
-            "area",
-            "track",
-        ],
-    )
-
-
 # -- publication exports ------------------------------------------------------------------
-
-
-def summary_statistics(summary: xr.Dataset) -> dict:
-    """The predecessor's summary block: cycles, averages, CE spread, retention, fade, window,
-    duration."""
-    q = summary["discharge_capacity_ah"].values
-    complete = summary["complete"].values.astype(bool) if "complete" in summary else np.isfinite(q)
-    ce = summary["coulombic_efficiency_percent"].values[complete]
-    ret = summary["retention_percent"].values
-    n = int(summary.sizes["cycle"])
-    stats = {
-        "total_cycles": n,
-        "complete_cycles": int(complete.sum()),
-        "mean_discharge_capacity_ah": float(np.nanmean(q[complete])) if complete.any() else np.nan,
-        "mean_charge_capacity_ah": float(np.nanmean(summary["charge_capacity_ah"].values[complete]))
-        if complete.any()
-        else np.nan,
-        "mean_coulombic_efficiency_percent": float(np.nanmean(ce)) if ce.size else np.nan,
-        "std_coulombic_efficiency_percent": float(np.nanstd(ce, ddof=1)) if ce.size > 1 else np.nan,
-        "final_retention_percent": float(ret[complete][-1]) if complete.any() else np.nan,
-        "fade_percent_per_cycle": float((100 - ret[complete][-1]) / max(int(complete.sum()), 1))
-        if complete.any()
-        else np.nan,
-        "mean_voltage_window_v": float(
-            np.nanmean(summary["max_voltage_v"].values)
-            - np.nanmean(summary["min_voltage_v"].values)
-        ),
-        "total_duration_h": float(np.nansum(summary["duration_h"].values)),
-    }
-    if "specific_discharge_capacity_mah_g" in summary:
-        stats["mean_specific_discharge_capacity_mah_g"] = float(
-            np.nanmean(summary["specific_discharge_capacity_mah_g"].values[complete])
-        )
-    return stats
 
 
 def _parameters_rows(results: dict) -> list[tuple[str, str, str]]:
@@ -275,8 +178,10 @@ def write_excel(
     dqdu: xr.Dataset | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Workbook with sheets Summary, Cycle Data, dQdU Data, Peak Data, Parameters (and one per
-    extra result)."""
+    """Workbook with each result's sheets as its analysis declares them
+    (:meth:`~batteryviz.analysis.base.Analysis.sheets`: a summary gives "Summary" and "Cycle
+    Data", dQ/dU "dQdU Data" and "Peak Data", any other result its table) and "Parameters".
+    ``extra`` maps more result names to results."""
     import pandas as pd
 
     path = Path(path)
@@ -286,24 +191,22 @@ def write_excel(
         if v is not None
     }
     tables = []  # (sheet name, table), all made and checked before the workbook is opened
-    if summary is not None:
-        stats = summary_statistics(summary)
-        tables += [
-            ("Summary", pd.DataFrame(list(stats.items()), columns=["Statistic", "Value"])),
-            ("Cycle Data", summary_table(summary)),
-        ]
-    if dqdu is not None:
-        tables += [("dQdU Data", dqdu_long(dqdu)), ("Peak Data", peak_table(dqdu))]
-    for name, res in (extra or {}).items():
-        if res.sizes:  # each result as the table its CSV download holds (curves on their own grid)
-            tables.append((name, result_table(name, res)))
+    for name, res in results.items():
+        if res.sizes:  # each result as its analysis declares (curves on their own grid)
+            tables += analysis_for(res, name).sheets(res)
     tables.append(
         (
             "Parameters",
             pd.DataFrame(_parameters_rows(results), columns=["Analysis", "Parameter", "Value"]),
         )
     )
-    sheets = [(sheet, part) for name, table in tables for sheet, part in _sheet_parts(table, name)]
+    seen: set[str] = set()
+    sheets = []
+    for name, table in tables:
+        while name in seen:  # two results of one analysis: "Cycle Data", "Cycle Data 2" …
+            name = f"{name[:28]} {len(seen)}"
+        seen.add(name)
+        sheets += _sheet_parts(table, name)
     with atomic_path(path) as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
             for sheet, part in sheets:
@@ -359,12 +262,18 @@ def write_origin(
     return path
 
 
+def origin_table(result: xr.Dataset, path: str | os.PathLike, table=None) -> Path:
+    """A result's main table as Origin text, the units and definitions of its variables in the
+    header rows."""
+    table = result_table(None, result) if table is None else table
+    units = {n: result[n].attrs.get("units", "") for n in table.columns if n in result}
+    comments = {n: result[n].attrs.get("definition", "") for n in table.columns if n in result}
+    return write_origin(table, path, units, comments)
+
+
 def origin_summary(summary: xr.Dataset, path: str | os.PathLike) -> Path:
     """The cycle table as Origin text, units and definitions in the header rows."""
-    table = summary_table(summary)
-    units = {n: summary[n].attrs.get("units", "") for n in summary.data_vars}
-    comments = {n: summary[n].attrs.get("definition", "") for n in summary.data_vars}
-    return write_origin(table, path, units, comments)
+    return origin_table(summary, path)
 
 
 def write_matlab(path: str | os.PathLike, **results: xr.Dataset) -> Path:
@@ -399,14 +308,27 @@ def _matlab_name(name: str) -> str:
     return out if out[:1].isalpha() else "v_" + out
 
 
+#: Rows of a result's further tables (e.g. the dQ/dU peaks) a report lists.
+REPORT_ROWS = 200
+
+
 def write_report(
     path: str | os.PathLike,
     ds: xr.Dataset,
     summary: xr.Dataset | None = None,
     dqdu: xr.Dataset | None = None,
+    *,
+    results: dict[str, xr.Dataset] | None = None,
 ) -> Path:
-    """A short text report: file information, parameters, summary statistics or peaks, warnings."""
+    """A short text report: file information, then per result (``summary``, ``dqdu`` and
+    ``results``) its parameters and definitions, its key figures and its further tables (as its
+    analysis declares them: the dQ/dU peaks …), then every warning."""
     path = Path(path)
+    results = {
+        k: v
+        for k, v in (("summary", summary), ("dqdu", dqdu), *((results or {}).items()))
+        if v is not None
+    }
     lines = ["batteryviz report", "=" * 60, "", "FILE INFORMATION"]
     for key in (
         "source_file",
@@ -422,10 +344,10 @@ def write_report(
         if key in ds.attrs:
             lines.append(f"  {key}: {ds.attrs[key]}")
     lines.append(f"  records: {ds.sizes.get('record', 0)}")
-    for title, res in (("CYCLE SUMMARY", summary), ("dQ/dU", dqdu)):
-        if res is None:
-            continue
-        lines += ["", f"ANALYSIS PARAMETERS ({title})"]
+    for name, res in results.items():
+        analysis = analysis_for(res, name)
+        title = analysis.display_title()
+        lines += ["", f"ANALYSIS PARAMETERS ({title.upper()})"]
         for k, v in json.loads(res.attrs.get("parameters", "{}")).items():
             lines.append(f"  {k}: {v}")
         for k in (
@@ -438,22 +360,25 @@ def write_report(
         ):
             if k in res.attrs:
                 lines.append(f"  {k}: {res.attrs[k]}")
-    if summary is not None:
-        lines += ["", "SUMMARY STATISTICS"]
-        for k, v in summary_statistics(summary).items():
-            lines.append(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}")
-    if dqdu is not None:
-        peaks = peak_table(dqdu)
-        lines += ["", f"dQ/dU PEAKS ({len(peaks)})"]
-        for row in peaks.itertuples(index=False):
-            lines.append(
-                f"  cycle {row.cycle} {row.direction}: {row.voltage_v:.4f} V, intensity "
-                f"{row.intensity:.4g}, track {row.track}"
-            )
+        figures = analysis.key_figures(res)
+        if figures:
+            lines += ["", f"KEY FIGURES ({title.upper()})"]
+            lines += [f"  {f.name}: {f.value:.6g}" for f in figures]
+        for table_name, table in list(analysis.tables(res).items())[1:]:
+            lines += ["", f"{table_name.upper()} ({title}, {len(table)})"]
+            for row in table.head(REPORT_ROWS).itertuples(index=False):
+                lines.append(
+                    "  "
+                    + ", ".join(
+                        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in zip(table.columns, row)
+                    )
+                )
+            if len(table) > REPORT_ROWS:
+                lines.append(f"  … {len(table) - REPORT_ROWS} more rows (in the CSV download)")
     warnings = [
         w
-        for res in (ds, summary, dqdu)
-        if res is not None
+        for res in (ds, *results.values())
         for w in res.attrs.get("quality_warnings", "").split("\n")
         if w
     ]
@@ -466,42 +391,12 @@ def write_report(
 # -- any result, for the dashboards' downloads ---------------------------------------------------
 
 
-def result_table(name: str, result: xr.Dataset):
-    """The main table of any analysis result: the cycle table of a summary, the long dQ/dU
-    curves, otherwise every variable on the result's first dimension."""
-    if name == "summary":
-        return summary_table(result)
-    if name == "dqdu":
-        return dqdu_long(result)
-    dim = next(iter(result.dims), None)
-    if dim is None:
-        import pandas as pd
-
-        return pd.DataFrame([{k: v for k, v in result.attrs.items()}])
-    keep = [v for v in result.data_vars if result[v].dims == (dim,)]
-    if keep:
-        return result[keep].to_dataframe().reset_index()
-    return _long_table(result, dim)
-
-
-def _long_table(result: xr.Dataset, dim: str):
-    """Two-dimensional variables (``dim`` × a grid, e.g. dV/dQ curves) as one long table:
-    ``dim``, ``variable``, ``x`` (the grid coordinate, named in ``x_name``), ``value``; NaN
-    (outside a curve's range) left out."""
-    import pandas as pd
-
-    frames = []
-    for name, var in result.data_vars.items():
-        if len(var.dims) != 2 or var.dims[0] != dim:
-            continue
-        other = var.dims[1]
-        df = var.to_dataframe(name=name).reset_index()[[dim, other, name]].dropna(subset=[name])
-        frames.append(
-            df.rename(columns={other: "x", name: "value"}).assign(variable=name, x_name=other)
-        )
-    if not frames:
-        return pd.DataFrame({dim: result[dim].values}) if dim in result.coords else pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)[[dim, "variable", "x_name", "x", "value"]]
+def result_table(name: str | None, result: xr.Dataset):
+    """The main table of any analysis result, as the analysis declares it
+    (:meth:`~batteryviz.analysis.base.Analysis.tables`: the cycle table of a summary, the long
+    dQ/dU curves, otherwise every variable on the result's first dimension). ``name`` is the
+    registry key, used only when the result does not name its analysis."""
+    return next(iter(analysis_for(result, name).tables(result).values()))
 
 
 #: Download formats of the dashboards: key -> (label, file suffix).
@@ -526,13 +421,9 @@ def export_bytes(
         if kind == "csv":
             result_table(name, result).to_csv(path, index=False)
         elif kind == "xlsx":
-            extra = {k: v for k, v in results.items() if k not in ("summary", "dqdu")}
-            write_excel(path, results.get("summary"), results.get("dqdu"), extra=extra)
+            write_excel(path, extra=results)
         elif kind == "origin":
-            if name == "summary":
-                origin_summary(result, path)
-            else:
-                write_origin(result_table(name, result), path)
+            origin_table(result, path, result_table(name, result))
         elif kind == "mat":
             write_matlab(path, **results)
         elif kind == "nc":
@@ -540,7 +431,7 @@ def export_bytes(
         elif kind == "report":
             if ds is None:
                 raise ValueError("a report needs the cell dataset")
-            write_report(path, ds, results.get("summary"), results.get("dqdu"))
+            write_report(path, ds, results=results)
         else:
             raise ValueError(f"unknown download {kind!r}; known: {', '.join(DOWNLOADS)}")
         return path.read_bytes()

@@ -77,7 +77,7 @@ def running_server(config, **server_options):
 
 
 def serve_process(
-    port: int, workspace, *options: str, output=subprocess.DEVNULL
+    port: int, workspace, *options: str, output=subprocess.DEVNULL, env: dict | None = None
 ) -> subprocess.Popen:
     """``batteryviz serve`` on ``127.0.0.1:port`` as its own process group (not yet live: see
     :func:`wait_until_live`); stop it with :func:`stop_process`."""
@@ -98,6 +98,7 @@ def serve_process(
         stdout=output,
         stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
         start_new_session=True,
+        env=env,
     )
 
 

@@ -113,7 +113,7 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
     # dQ/dU with peaks
     page.get_by_text("dQ/dU", exact=True).click()
     page.get_by_role("button", name="Run").first.click()
-    peaks = page.get_by_text(re.compile(r"Peaks found: \d+"))
+    peaks = page.get_by_text(re.compile(r"Peaks \(\d+ rows\)"))
     try:
         peaks.wait_for()
     except Exception as exc:  # say what the page said (a script error stops it drawing)
@@ -121,7 +121,7 @@ def test_upload_analyse_download_and_isolation(browser, lab, real, tmp_path):
         pytest.fail(
             f"no dQ/dU peaks on the page ({type(exc).__name__}); script errors: {page.errors}"
         )
-    found = int(re.search(r"Peaks found: (\d+)", peaks.text_content()).group(1))
+    found = int(re.search(r"Peaks \((\d+) rows\)", peaks.text_content()).group(1))
     assert found > 0
     page.locator(".bv-plot-dqdu").first.wait_for()
     _shot(page, "03-dqdu")

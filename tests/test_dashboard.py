@@ -106,7 +106,14 @@ def test_cycle_selection_and_errors_are_messages(dashboard):
     dashboard.cycles = "1-30:10"
     result = asyncio.run(tab.run())
     assert list(result["cycle"].values) == [1, 11, 21]
-    assert any("Peaks found" in m.object for m in tab.output.select(pn.pane.Markdown))
+    # the analysis's key figures and tables, as it declares them: a tile and a titled table
+    from batteryviz.analysis.dqdu import peak_table
+
+    found = [n for n in tab.output.select(pn.indicators.Number) if n.name == "Peaks found"]
+    assert [n.value for n in found] == [len(peak_table(result))] and found[0].value > 0
+    assert any(
+        "Peaks" in m.object and "rows" in m.object for m in tab.output.select(pn.pane.Markdown)
+    )
     dashboard.cycles = "1-x"
     assert asyncio.run(tab.run()) is None
     assert any("cannot read '1-x'" in m for m in _alerts(tab.output, "danger"))

@@ -72,8 +72,9 @@ def test_report_sections(results, example_ds, tmp_path):
     for section in (
         "FILE INFORMATION",
         "ANALYSIS PARAMETERS (CYCLE SUMMARY)",
-        "SUMMARY STATISTICS",
-        "dQ/dU PEAKS",
+        "KEY FIGURES (CYCLE SUMMARY)",
+        "ANALYSIS PARAMETERS (DQ/DU)",
+        f"PEAKS (dQ/dU, {len(ex.peak_table(dqdu))})",
         "WARNINGS",
     ):
         assert section in text
@@ -114,8 +115,8 @@ def test_excel_of_a_cell_with_dvdq_is_a_workbook_holding_the_curves(results, exa
     path = tmp_path / "cell.xlsx"
     path.write_bytes(data)
     book = openpyxl.load_workbook(path, read_only=True)
-    assert "dvdq" in book.sheetnames
-    sheet = pd.read_excel(path, sheet_name="dvdq")
+    assert "dV-dQ" in book.sheetnames  # its analysis's title, made a valid sheet name
+    sheet = pd.read_excel(path, sheet_name="dV-dQ")
     assert (
         len(sheet)
         == len(ex.result_table("dvdq", dvdq))

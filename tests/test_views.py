@@ -160,6 +160,6 @@ def test_an_implausible_figure_is_flagged_above_the_table(example_ds):
     analysis = ANALYSES["summary"](capacity_source="integration")
     result = analysis.compute(ds)
     view = views.prepare(analysis, "summary", result)
-    assert view.warnings and view.warnings[0].startswith("Implausible mean CE")
+    assert view.warnings and view.warnings[0].startswith("Implausible Mean CE (%)")
     plain = views.prepare(analysis, "summary", analysis.compute(example_ds))
     assert not any(w.startswith("Implausible") for w in plain.warnings)

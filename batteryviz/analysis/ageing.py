@@ -33,7 +33,7 @@ import xarray as xr
 from scipy import optimize
 
 from ..chunking import lazy_call, with_cycle_structure
-from .base import Analysis
+from .base import Analysis, KeyFigure
 from .summary import CycleSummary, require_cycles
 
 MODELS = {
@@ -307,6 +307,24 @@ class CycleLife(Analysis):
         default=0, bounds=(0, None), doc="Random seed of the end-of-life interval draws."
     )
 
+    title = "Cycle ageing"
+
+    def key_figures(self, result: xr.Dataset) -> list[KeyFigure]:
+        """End of life (with its 95 % interval), knee and fade, on the result's ageing axis."""
+        axis = str(result["x"].attrs.get("long_name", "cycle")).replace("_", " ")
+        out = []
+        for name, label in (
+            ("end_of_life", f"End of life ({axis})"),
+            ("end_of_life_low", "EoL 2.5 %"),
+            ("end_of_life_high", "EoL 97.5 %"),
+            ("knee", f"Knee ({axis})"),
+            ("fade_percent_per_x", f"Fade (%/{axis})"),
+        ):
+            if name in result:
+                fmt = "{value:.3f}" if name.startswith("fade") else "{value:.0f}"
+                out.append(KeyFigure(name, label, float(result[name]), fmt))
+        return out
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Retention, fits, end of life and knee on the ``cycle`` dimension.
 
@@ -471,6 +489,8 @@ class CalendarAging(Analysis):
         objects=["auto", "cycler", "charge_first", "discharge_first"],
         doc="Cycle rule (see batteryviz.cycles).",
     )
+
+    title = "Calendar ageing"
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Check-ups on the ``checkup`` dimension; lazy on a Dask-backed dataset (the check-ups

@@ -14,7 +14,9 @@ NaN where a cell has no value). Lazy cells give a lazy combined result.
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import param
@@ -23,9 +25,42 @@ import xarray as xr
 from .. import __version__
 from ..errors import MissingColumnError
 
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class KeyFigure:
+    """A number a result is summed up by: a tile in the dashboard, a line in a report.
+
+    ``value`` NaN means "not defined" (shown so, never as 0). A value outside ``plausible``
+    points to a misread (sign convention, time column, units) and is flagged beside it.
+    """
+
+    name: str
+    label: str
+    value: float
+    format: str = "{value:.4g}"
+    plausible: tuple[float, float] | None = None
+    #: Whether the dashboard shows it as a tile (reports list every key figure).
+    shown: bool = True
+
 
 class Analysis(param.Parameterized):
-    """Base class of every analysis (registered under the ``batteryviz.analyses`` group)."""
+    """Base class of every analysis (registered under the ``batteryviz.analyses`` group).
+
+    Besides ``compute``, an analysis declares how its results are presented, so dashboards,
+    exports, reports and batch jobs need not know it by name: :attr:`title`,
+    :meth:`key_figures`, :meth:`tables` and :meth:`sheets` (each depends on the result only).
+    """
+
+    #: The analysis's name on screen (tabs, headings, reports); default: the class name spaced.
+    title: ClassVar[str] = ""
+    #: Run as soon as a cell opens in the dashboard, its tab placed first (the cycle summary).
+    run_on_open: ClassVar[bool] = False
+    #: A batch run writes this analysis's main table of every cell into one ``<name>.csv``
+    #: (a ``cell`` column first): worth it for small per-cycle tables, not for curves.
+    batch_table: ClassVar[bool] = False
 
     #: Dataset variables the analysis cannot do without.
     requires: ClassVar[tuple[str, ...]] = ("test_time_second", "voltage_volt", "current_ampere")
@@ -51,6 +86,40 @@ class Analysis(param.Parameterized):
                 path=ds.attrs.get("source_file"),
                 column=missing[0],
             )
+
+    # -- what a result is summed up by (declared; pure, no view library) -------------------------
+    @classmethod
+    def display_title(cls) -> str:
+        """:attr:`title`, or the class name with spaces (``CycleSummary`` → "Cycle Summary")."""
+        return cls.title or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", cls.__name__)
+
+    def key_figures(self, result: xr.Dataset) -> list[KeyFigure]:
+        """The numbers a result is summed up by (none by default)."""
+        return []
+
+    def tables(self, result: xr.Dataset) -> dict[str, pd.DataFrame]:
+        """The result's tables by name, the main one first (what a CSV download holds):
+        :func:`batteryviz.analysis.tables.result_table` by default."""
+        from .tables import result_table
+
+        return {"result": result_table(result)}
+
+    def sheets(self, result: xr.Dataset) -> list[tuple[str, pd.DataFrame]]:
+        """``(sheet name, table)`` of the result in a workbook: each table, the first named by
+        the analysis's title."""
+        from .tables import sheet_name
+
+        out = []
+        for k, (name, table) in enumerate(self.tables(result).items()):
+            out.append(
+                (
+                    sheet_name(
+                        self.display_title() if k == 0 else f"{self.display_title()} {name}"
+                    ),
+                    table,
+                )
+            )
+        return out
 
     # -- presentation: delegated to the view layer (batteryviz.viz), imported by name ------------
     def plot(self, result: xr.Dataset):

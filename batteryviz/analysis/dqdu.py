@@ -41,7 +41,7 @@ from scipy import interpolate, ndimage, signal
 from ..chunking import apply_per_cycle, with_cycle_structure
 from ..cycles import CHARGE, DISCHARGE, select_cycles
 from ..schema import CYCLE_DIM
-from .base import Analysis
+from .base import Analysis, KeyFigure
 
 UNITS = {"Ah/V": 1.0, "mAh/V": 1000.0, "mAh/g/V": None}
 PEAK_FIELDS = ("voltage", "intensity", "prominence", "width", "area")
@@ -218,6 +218,69 @@ def cycle_positions(ds: xr.Dataset, cycles) -> np.ndarray:
     return np.array([index[int(c)] for c in cycles], dtype=np.int64)
 
 
+def dqdu_long(result: xr.Dataset):
+    """dQ/dU curves as a long table: cycle, direction, voltage_v, dqdu."""
+    import pandas as pd
+
+    frames = []
+    for direction in ("charge", "discharge"):
+        name = f"{direction}_dqdu"
+        if name not in result:
+            continue
+        da = result[name]
+        df = (
+            da.to_dataframe(name="dqdu")
+            .reset_index()
+            .rename(columns={f"{direction}_voltage": "voltage_v"})
+        )
+        df.insert(1, "direction", direction)
+        frames.append(df.dropna(subset=["dqdu"]))
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["cycle", "direction", "voltage_v", "dqdu"])
+    )
+
+
+def peak_table(result: xr.Dataset):
+    """One row per peak: cycle, direction, voltage_v, intensity, prominence, width_v, area,
+    track."""
+    import pandas as pd
+
+    rows = []
+    for direction in ("charge", "discharge"):
+        if f"{direction}_peak_voltage" not in result:
+            continue
+        for k, c in enumerate(result["cycle"].values):
+            v = result[f"{direction}_peak_voltage"].values[k]
+            for j in np.flatnonzero(np.isfinite(v)):
+                rows.append(
+                    {
+                        "cycle": int(c),
+                        "direction": direction,
+                        "voltage_v": v[j],
+                        "intensity": result[f"{direction}_peak_intensity"].values[k, j],
+                        "prominence": result[f"{direction}_peak_prominence"].values[k, j],
+                        "width_v": result[f"{direction}_peak_width"].values[k, j],
+                        "area": result[f"{direction}_peak_area"].values[k, j],
+                        "track": int(result[f"{direction}_peak_track"].values[k, j]),
+                    }
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "cycle",
+            "direction",
+            "voltage_v",
+            "intensity",
+            "prominence",
+            "width_v",
+            "area",
+            "track",
+        ],
+    )
+
+
 class DifferentialCapacity(Analysis):
     """dQ/dU curves on a shared voltage grid, with peaks and peak tracks (module docstring)."""
 
@@ -334,6 +397,23 @@ class DifferentialCapacity(Analysis):
             "scale": scale,
             "discharge_negative": self.discharge_sign == "negative",
         }
+
+    title = "dQ/dU"
+
+    def key_figures(self, result: xr.Dataset) -> list[KeyFigure]:
+        """Cycles drawn and peaks found."""
+        return [
+            KeyFigure("cycles", "Cycles", float(result.sizes.get("cycle", 0)), "{value:.0f}"),
+            KeyFigure("peaks", "Peaks found", float(len(peak_table(result))), "{value:.0f}"),
+        ]
+
+    def tables(self, result: xr.Dataset) -> dict:
+        """The curves as a long table (cycle, direction, voltage_v, dqdu), then the peaks."""
+        return {"curves": dqdu_long(result), "peaks": peak_table(result)}
+
+    def sheets(self, result: xr.Dataset) -> list:
+        """ "dQdU Data" (the curves) and "Peak Data"."""
+        return [("dQdU Data", dqdu_long(result)), ("Peak Data", peak_table(result))]
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Curves on ``(cycle, {direction}_voltage)``, peaks on ``(cycle, {direction}_peak)``,

@@ -61,6 +61,8 @@ class DifferentialVoltage(Analysis):
         doc="Cycle rule (see batteryviz.cycles).",
     )
 
+    title = "dV/dQ"
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Curves on ``(cycle, {direction}_{x})``; lazy on a Dask-backed dataset chunked on whole
         cycles (the capacity grid comes from the half cycles' extents, one task per chunk)."""

@@ -136,6 +136,8 @@ class Impedance(Analysis):
             )
         return _circuit({"circuit": self.circuit, "initial_guess": self.initial_guess})
 
+    title = "EIS"
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Spectra on ``(spectrum, point)`` with their fits and KK check on ``spectrum``.
 

@@ -106,6 +106,8 @@ class RateCapability(Analysis):
         doc="Cycle rule (see batteryviz.cycles).",
     )
 
+    title = "Rate capability"
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Per-rate table on the ``rate`` dimension, per-block table on ``block``.
 

@@ -46,3 +46,16 @@ class AnalysisRegistry(Mapping):
 
 
 ANALYSES = AnalysisRegistry()
+
+
+def analysis_for(result, key: str | None = None):
+    """An analysis instance to present ``result`` with: the registered class named in
+    ``result.attrs["analysis"]`` (the class name every analysis writes), else ``ANALYSES[key]``,
+    else the base :class:`~batteryviz.analysis.base.Analysis` (generic title and table)."""
+    from .base import Analysis
+
+    made_by = str(getattr(result, "attrs", {}).get("analysis", ""))
+    targets = ANALYSES._discover()
+    name = next((k for k, t in targets.items() if t.rpartition(":")[2] == made_by), None)
+    name = name or (key if key in targets else None)
+    return ANALYSES[name]() if name else Analysis()

@@ -45,7 +45,7 @@ from .. import schema
 from ..chunking import is_lazy
 from ..cycles import CYCLE_MODES, DISCHARGE, assign_cycles
 from ..schema import CYCLE_DIM
-from .base import Analysis
+from .base import Analysis, KeyFigure
 from .kernels import output_keys
 from .kernels import per_cycle as per_cycle_kernel
 
@@ -201,6 +201,62 @@ def _div(a, b):
     return a / np.where((b != 0) & np.isfinite(b), b, np.nan)
 
 
+def summary_table(summary: xr.Dataset):
+    """The summary as a pandas table with a ``cycle`` column (the CLI's CSV)."""
+    df = summary.to_dataframe().reset_index()
+    return df
+
+
+def summary_statistics(summary: xr.Dataset) -> dict:
+    """The predecessor's summary block: cycles, averages, CE spread, retention, fade, window,
+    duration."""
+    q = summary["discharge_capacity_ah"].values
+    complete = summary["complete"].values.astype(bool) if "complete" in summary else np.isfinite(q)
+    ce = summary["coulombic_efficiency_percent"].values[complete]
+    ret = summary["retention_percent"].values
+    n = int(summary.sizes["cycle"])
+    stats = {
+        "total_cycles": n,
+        "complete_cycles": int(complete.sum()),
+        "mean_discharge_capacity_ah": float(np.nanmean(q[complete])) if complete.any() else np.nan,
+        "mean_charge_capacity_ah": float(np.nanmean(summary["charge_capacity_ah"].values[complete]))
+        if complete.any()
+        else np.nan,
+        "mean_coulombic_efficiency_percent": float(np.nanmean(ce)) if ce.size else np.nan,
+        "std_coulombic_efficiency_percent": float(np.nanstd(ce, ddof=1)) if ce.size > 1 else np.nan,
+        "final_retention_percent": float(ret[complete][-1]) if complete.any() else np.nan,
+        "fade_percent_per_cycle": float((100 - ret[complete][-1]) / max(int(complete.sum()), 1))
+        if complete.any()
+        else np.nan,
+        "mean_voltage_window_v": float(
+            np.nanmean(summary["max_voltage_v"].values)
+            - np.nanmean(summary["min_voltage_v"].values)
+        ),
+        "total_duration_h": float(np.nansum(summary["duration_h"].values)),
+    }
+    if "specific_discharge_capacity_mah_g" in summary:
+        stats["mean_specific_discharge_capacity_mah_g"] = float(
+            np.nanmean(summary["specific_discharge_capacity_mah_g"].values[complete])
+        )
+    return stats
+
+
+#: The key figures of a cycle summary: statistic, label, format, plausible range, shown as a tile.
+KEY_FIGURES = [
+    ("total_cycles", "Cycles", "{value:.0f}", None, True),
+    ("complete_cycles", "Complete cycles", "{value:.0f}", None, False),
+    ("mean_discharge_capacity_ah", "Mean discharge (Ah)", "{value:.4g}", (0.0, np.inf), True),
+    ("mean_charge_capacity_ah", "Mean charge (Ah)", "{value:.4g}", None, False),
+    ("mean_specific_discharge_capacity_mah_g", "Mean discharge (mAh/g)", "{value:.1f}", None, True),
+    ("mean_coulombic_efficiency_percent", "Mean CE (%)", "{value:.2f}", (50.0, 110.0), True),
+    ("std_coulombic_efficiency_percent", "CE σ (%)", "{value:.3f}", None, True),
+    ("final_retention_percent", "Final retention (%)", "{value:.1f}", (0.0, 150.0), True),
+    ("fade_percent_per_cycle", "Fade (%/cycle)", "{value:.3f}", None, True),
+    ("mean_voltage_window_v", "Mean voltage window (V)", "{value:.3f}", None, False),
+    ("total_duration_h", "Duration (h)", "{value:.1f}", None, True),
+]
+
+
 class CycleSummary(Analysis):
     """One row per cycle: the numbers a battery scientist looks at first.
 
@@ -290,6 +346,32 @@ class CycleSummary(Analysis):
         bounds=(0, None),
         doc="Specific discharge capacities outside this range (mAh/g) are flagged in the warnings.",
     )
+
+    title = "Cycle summary"
+    run_on_open = True
+    batch_table = True
+
+    def key_figures(self, result: xr.Dataset) -> list[KeyFigure]:
+        """:func:`summary_statistics` as key figures (:data:`KEY_FIGURES`)."""
+        stats = summary_statistics(result)
+        return [
+            KeyFigure(name, label, float(stats[name]), fmt, plausible, shown)
+            for name, label, fmt, plausible, shown in KEY_FIGURES
+            if name in stats
+        ]
+
+    def tables(self, result: xr.Dataset) -> dict:
+        """The cycle table (one row per cycle)."""
+        return {"cycles": summary_table(result)}
+
+    def sheets(self, result: xr.Dataset) -> list:
+        """ "Summary" (the statistics) and "Cycle Data" (the cycle table)."""
+        import pandas as pd
+
+        stats = pd.DataFrame(
+            list(summary_statistics(result).items()), columns=["Statistic", "Value"]
+        )
+        return [("Summary", stats), ("Cycle Data", summary_table(result))]
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
         """Summarise ``ds`` per cycle; returns a dataset on the ``cycle`` dimension.

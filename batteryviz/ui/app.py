@@ -58,15 +58,16 @@ CELL_PARAMETERS = set(CELL_METADATA) | {"cycles", "name"}
 DELETE_CONFIRM_S = 10.0
 #: How many upload messages (one per file, newest last) the sidebar keeps showing.
 UPLOAD_MESSAGES = 12
-TAB_TITLES = {
-    "summary": "Cycle summary",
-    "dqdu": "dQ/dU",
-    "dvdq": "dV/dQ",
-    "rate": "Rate capability",
-    "cycle_life": "Cycle ageing",
-    "calendar": "Calendar ageing",
-    "impedance": "EIS",
-}
+
+
+def tab_title(key: str) -> str:
+    """The title an analysis declares (:meth:`Analysis.display_title`), for its tab."""
+    return ANALYSES[key].display_title()
+
+
+def opens_first(key: str) -> bool:
+    """Whether the analysis runs when a cell opens, its tab first (``run_on_open``)."""
+    return bool(getattr(ANALYSES[key], "run_on_open", False))
 
 
 def error_message(exc: BaseException, what: str) -> str:
@@ -120,7 +121,7 @@ class AnalysisTab(pn.viewable.Viewer):
         doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
         return pn.Row(
             pn.Column(
-                pn.pane.Markdown(f"**{TAB_TITLES.get(self.key, self.key)}** — {doc}", width=280),
+                pn.pane.Markdown(f"**{tab_title(self.key)}** — {doc}", width=280),
                 widgets,
                 self.run_button,
                 width=330,
@@ -176,7 +177,7 @@ class AnalysisTab(pn.viewable.Viewer):
             self.output[:] = [markup.alert(exc)]
             return None
         self.run_button.disabled = True
-        dash.busy(f"{TAB_TITLES.get(self.key, self.key)} of {record.label}…")
+        dash.busy(f"{tab_title(self.key)} of {record.label}…")
         log.info("%s: %s of %s started", dash.session, self.key, record.filename)
         try:
             result = await jobs.run(
@@ -189,7 +190,7 @@ class AnalysisTab(pn.viewable.Viewer):
                 owner=dash.workspace.user,
             )
         except Exception as exc:  # noqa: BLE001 - shown to the user, logged when unexpected
-            self.output[:] = [markup.alert(error_message(exc, TAB_TITLES.get(self.key, self.key)))]
+            self.output[:] = [markup.alert(error_message(exc, tab_title(self.key)))]
             return None
         finally:
             self.run_button.disabled = False
@@ -395,13 +396,10 @@ class Dashboard(pn.viewable.Viewer):
         self.vq = _CurvesTab(self)
         self.compare = _CompareTab(self)
         pages = [("overview", "Overview", self.overview)]
-        pages += [
-            (n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n == "summary"
-        ]
+        first = [n for n in self.tabs_by_name if opens_first(n)]
+        pages += [(n, tab_title(n), self.tabs_by_name[n]) for n in first]
         pages += [("curves", "V–Q curves", self.vq)]
-        pages += [
-            (n, TAB_TITLES.get(n, n), t) for n, t in self.tabs_by_name.items() if n != "summary"
-        ]
+        pages += [(n, tab_title(n), t) for n, t in self.tabs_by_name.items() if n not in first]
         pages += [("compare", "Compare cells", self.compare)]
         self.tab_names = [p[0] for p in pages]
         # not dynamic: a tab switch is then only a class change in the browser (cheap for the
@@ -574,8 +572,8 @@ class Dashboard(pn.viewable.Viewer):
             for name, tab in self.tabs_by_name.items():
                 tab.set_result(known.get(name))
         log.info("%s: cell %s opened", self.session, record.filename)
-        if "summary" not in known:
-            await self.tabs_by_name["summary"].run()
+        for name in [n for n in self.tabs_by_name if opens_first(n) and n not in known]:
+            await self.tabs_by_name[name].run()
         current = self.tabs_by_name.get(self.tab)
         if current is not None:
             await self.show_tab(current)
@@ -635,7 +633,8 @@ class Dashboard(pn.viewable.Viewer):
             return
         self.results.get(self.record.id, {}).clear()
         self.notify(f"Metadata of {self.record.label} saved.", kind="success")
-        await self.tabs_by_name["summary"].run()
+        for name in [n for n in self.tabs_by_name if opens_first(n)]:
+            await self.tabs_by_name[name].run()
 
     async def _on_upload(self, event):
         """Store the files of ``event.new`` (``{name: bytes}``), one after another."""

@@ -15,19 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..export import peak_table, result_table, summary_statistics
 from ..viz import markup
-
-SUMMARY_FIGURES = [
-    ("total_cycles", "Cycles", "{value:.0f}"),
-    ("mean_discharge_capacity_ah", "Mean discharge (Ah)", "{value:.4g}"),
-    ("mean_specific_discharge_capacity_mah_g", "Mean discharge (mAh/g)", "{value:.1f}"),
-    ("mean_coulombic_efficiency_percent", "Mean CE (%)", "{value:.2f}"),
-    ("std_coulombic_efficiency_percent", "CE σ (%)", "{value:.3f}"),
-    ("final_retention_percent", "Final retention (%)", "{value:.1f}"),
-    ("fade_percent_per_cycle", "Fade (%/cycle)", "{value:.3f}"),
-    ("total_duration_h", "Duration (h)", "{value:.1f}"),
-]
 
 
 @dataclass
@@ -38,10 +26,9 @@ class PreparedView:
         default_factory=list
     )  # Bokeh models, or HoloViews objects that must stay live
     columns: int = 1
-    figures_below: list = field(default_factory=list)  # e.g. peak tracks
     widgets: list = field(default_factory=list)  # tables, built off the event loop
     numbers: list = field(default_factory=list)  # (label, value, format)
-    peaks: object = None  # DataFrame of dQ/dU peaks
+    tables: dict = field(default_factory=dict)  # the analysis's tables by name, main first
     table: object = None  # the result's main table
     warnings: list = field(default_factory=list)
     definitions: str = ""
@@ -107,7 +94,8 @@ def figure_panes(make_plot, *args, css_classes: list[str] | None = None) -> list
 
 
 def prepare(analysis, key: str, result) -> PreparedView:
-    """The pieces of a result tab (runs in a worker thread)."""
+    """The pieces of a result tab (runs in a worker thread), as the analysis declares them:
+    its plot, its key figures (flagged when implausible), its tables, definitions, warnings."""
     import holoviews as hv
 
     view = PreparedView()
@@ -118,31 +106,15 @@ def prepare(analysis, key: str, result) -> PreparedView:
         )
     except Exception as exc:  # noqa: BLE001 - a plot problem must not hide the numbers
         view.plot_error = f"Plot: {exc}"
-    if key == "summary":
-        stats = summary_statistics(result)
-        view.numbers = [
-            _figure(label, stats.get(k), fmt) for k, label, fmt in SUMMARY_FIGURES if k in stats
-        ]
-    if key == "dqdu":
-        from ..analysis.dqdu import peak_tracks
-        from ..viz import plots
-
-        view.peaks = peak_table(result)
-        if result.sizes.get("cycle", 0) > 1 and len(view.peaks):
-            for d in ("charge", "discharge"):
-                if f"{d}_peak_voltage" in result:
-                    tracks = peak_tracks(result, d)
-                    if tracks.sizes.get("track", 0):
-                        title = f"Peak voltage by track ({d})"
-                        view.figures_below += plot_and_figures(
-                            lambda t: plots.peak_track_plot(t).opts(title=title), tracks
-                        )[1]
-    view.table = result_table(key, result).round(6)
+    figures = analysis.key_figures(result)
+    view.numbers = [_figure(f.label, f.value, f.format) for f in figures if f.shown]
+    view.tables = {name: table.round(6) for name, table in analysis.tables(result).items()}
+    view.table = next(iter(view.tables.values()), None)
     view.widgets = tables(view)
     warnings = result.attrs.get("quality_warnings", "")
-    view.warnings = [w for w in str(warnings).split("\n") if w] if warnings else []
-    if key == "summary":
-        view.warnings = implausible(stats) + view.warnings
+    view.warnings = implausible(figures) + (
+        [w for w in str(warnings).split("\n") if w] if warnings else []
+    )
     view.definitions = definitions(result)
     return view
 
@@ -154,26 +126,19 @@ def build(analysis, key: str, result) -> list:
 
 
 def tables(view: PreparedView) -> list:
-    """Paginated tables of the peaks and of the result (Panel objects may be made in a thread
-    as long as no document holds them yet)."""
+    """Paginated tables of the result, each under its name when there are several (Panel
+    objects may be made in a thread as long as no document holds them yet)."""
     import panel as pn
 
     out = []
-    if view.peaks is not None:
-        out.append(
-            pn.widgets.Tabulator(
-                view.peaks,
-                disabled=True,
-                pagination="remote",
-                page_size=10,
-                show_index=False,
-                sizing_mode="stretch_width",
+    for name, table in view.tables.items():
+        if len(view.tables) > 1:
+            out.append(
+                pn.pane.Markdown(markup.md("**{}** ({} rows)", name.capitalize(), len(table)))
             )
-        )
-    if view.table is not None:
         out.append(
             pn.widgets.Tabulator(
-                view.table,
+                table,
                 disabled=True,
                 pagination="remote",
                 page_size=15,
@@ -217,11 +182,6 @@ def panes(view: PreparedView, key: str) -> list:
         )
     if view.plot_error:
         items.append(markup.alert(view.plot_error, "warning"))
-    items += [figure_pane(f) for f in view.figures_below]
-    if view.peaks is not None:
-        items.append(
-            pn.pane.Markdown(f"**Peaks found: {len(view.peaks)}**", css_classes=["bv-peak-count"])
-        )
     items += view.widgets
     if view.warnings:
         items.append(
@@ -317,26 +277,17 @@ def _figure(label: str, value, fmt: str) -> tuple:
     return label, float(value), fmt
 
 
-#: Ranges outside which a key figure of real cycling data points to a misread (sign convention,
-#: time column, units) or to data that are not cycling at all; shown above the warnings.
-PLAUSIBLE = {
-    "mean_coulombic_efficiency_percent": ("mean CE", 50.0, 110.0, "%"),
-    "final_retention_percent": ("final retention", 0.0, 150.0, "%"),
-    "mean_discharge_capacity_ah": ("mean discharge capacity", 0.0, np.inf, " Ah"),
-}
-
-
-def implausible(stats: dict) -> list[str]:
-    """Sentences flagging key figures outside :data:`PLAUSIBLE` (empty when all are inside)."""
+def implausible(figures) -> list[str]:
+    """Sentences flagging key figures outside their plausible range (empty when all are in)."""
     out = []
-    for key, (name, low, high, unit) in PLAUSIBLE.items():
-        value = stats.get(key)
-        if value is not None and np.isfinite(value) and not (low <= value <= high):
+    for f in figures:
+        if f.plausible is None or not np.isfinite(f.value):
+            continue
+        low, high = f.plausible
+        if not low <= f.value <= high:
             out.append(
-                f"Implausible {name}: {value:.4g}{unit} (expected {low:g} to {high:g}{unit}). The "
-                f"file may "
-                "be misread (current sign, time or capacity column, units) or hold no regular "
-                "cycling; "
-                "check the warnings below and the Overview's first rows."
+                f"Implausible {f.label}: {f.value:.4g} (expected {low:g} to {high:g}). The file "
+                "may be misread (current sign, time or capacity column, units) or hold no "
+                "regular cycling; check the warnings below and the Overview's first rows."
             )
     return out

@@ -362,8 +362,22 @@ def summary_figure(result: xr.Dataset) -> hv.Layout:
 
 
 def dqdu_figure(result: xr.Dataset):
-    """dQ/dU overlays with peak markers, one panel per direction."""
+    """dQ/dU overlays with peak markers, one panel per direction, then the peak voltage of each
+    track against cycle when peaks were tracked over several cycles."""
+    from ..analysis.dqdu import peak_tracks
+
     panels = [dqdu_overlay(result, d) for d in ("charge", "discharge") if f"{d}_dqdu" in result]
+    if result.sizes.get("cycle", 0) > 1:
+        for d in ("charge", "discharge"):
+            if (
+                f"{d}_peak_voltage" in result
+                and np.isfinite(result[f"{d}_peak_voltage"].values).any()
+            ):
+                tracks = peak_tracks(result, d)
+                if tracks.sizes.get("track", 0):
+                    panels.append(
+                        peak_track_plot(tracks).opts(title=f"Peak voltage by track ({d})")
+                    )
     return hv.Layout(panels).cols(1) if len(panels) > 1 else panels[0]
 
 
