@@ -129,3 +129,27 @@ def test_cycle_life_plot_names_its_axis_and_shows_end_of_life(example_ds, axis, 
     assert any(
         type(s).__name__ == "Span" and s.dimension == "width" and s.location == 80.0 for s in spans
     )
+
+
+def test_the_cycle_life_vector_is_read_by_name():
+    """The one array a lazy task returns is packed and read by part name, not by offsets."""
+    from batteryviz.analysis.ageing import CYCLE_LIFE_NUMBERS, cycle_life_layout, cycle_life_vector
+
+    x = np.arange(1.0, 31.0)
+    q = 2.0 - 0.01 * x
+    layout = cycle_life_layout(2, x.size)
+    vec = cycle_life_vector(
+        x, q, np.ones(30, bool), x * 0 + 1, x * 0 + 1, "all", ["linear", "sqrt"], 80.0, 0
+    )
+    parts = layout.unpack(vec)
+    assert vec.size == layout.size and set(CYCLE_LIFE_NUMBERS) <= set(parts)
+    # 0.01 Ah per cycle of the first fitted capacity
+    assert parts["x0"] == 1.0 and parts["fade"] == pytest.approx(100 * 0.01 / q[0])
+    np.testing.assert_allclose(parts["retention"], 100 * q / q[0])
+    assert parts["used"].sum() == 30 and parts["fits"].size == 2 * 8 + 1
+    few = layout.unpack(
+        cycle_life_vector(x, q, np.zeros(30, bool), x, x, "all", ["linear", "sqrt"], 80.0, 0)
+    )
+    assert (
+        few["end_of_life_method"] == -1 and few["fits"][-1] == -1 and np.isnan(few["end_of_life"])
+    )

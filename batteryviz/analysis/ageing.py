@@ -210,11 +210,61 @@ def fitted_curves(result: xr.Dataset, x: np.ndarray) -> dict[str, np.ndarray]:
 END_OF_LIFE_METHODS = ["observed", "projected"]
 
 
+class VectorLayout:
+    """Named parts of one flat vector: what a lazy task returns (one array of known shape) when
+    it computes several numbers. ``pack`` fills it by name, ``unpack`` reads it back by name
+    (a part of size 1 as a scalar), so no caller counts offsets."""
+
+    def __init__(self, **sizes: int) -> None:
+        self.slices, start = {}, 0
+        for name, size in sizes.items():
+            self.slices[name] = slice(start, start + size)
+            start += size
+        self.size = start
+
+    def pack(self, **values) -> np.ndarray:
+        vec = np.full(self.size, np.nan)
+        for name, value in values.items():
+            vec[self.slices[name]] = value
+        return vec
+
+    def unpack(self, vec) -> dict:
+        return {
+            name: vec[sl.start] if sl.stop - sl.start == 1 else vec[sl]
+            for name, sl in self.slices.items()
+        }
+
+
+#: The single numbers of a cell's cycle-life analysis, in their order in the vector.
+CYCLE_LIFE_NUMBERS = (
+    "fade",
+    "fade_stderr",
+    "end_of_life",
+    "end_of_life_low",
+    "end_of_life_high",
+    "end_of_life_method",
+    "knee_x",
+    "knee_drop",
+    "x0",
+)
+
+
+def cycle_life_layout(n_models: int, n_cycles: int) -> VectorLayout:
+    """The vector :func:`cycle_life_vector` returns: the fits (:func:`fit_vector`), the
+    :data:`CYCLE_LIFE_NUMBERS`, then retention and "used in the fits" per cycle."""
+    return VectorLayout(
+        fits=FIT_WIDTH * n_models + 1,
+        **dict.fromkeys(CYCLE_LIFE_NUMBERS, 1),
+        retention=n_cycles,
+        used=n_cycles,
+    )
+
+
 def cycle_life_vector(
     x, q, complete, c_rate, d_rate, selection: str, models: list[str], threshold: float, seed: int
 ) -> np.ndarray:
-    """The numbers of :class:`CycleLife` for one cell, as one vector (layout in
-    ``CycleLife.compute``)."""
+    """The numbers of :class:`CycleLife` for one cell, as one vector laid out by
+    :func:`cycle_life_layout` (a lazy task returns one array)."""
     from .rate import blocks, snap_rates
 
     x, q = np.asarray(x, dtype=float), np.asarray(q, dtype=float)
@@ -229,7 +279,7 @@ def cycle_life_vector(
         block = np.zeros(n, dtype=bool)
         block[a : b + 1] = True
         used &= block
-    head = np.full(FIT_WIDTH * len(models) + 1 + 9, np.nan)
+    layout = cycle_life_layout(len(models), n)
     retention = np.full(n, np.nan)
     if used.sum() >= 3:
         xv, qv = x[used], q[used]
@@ -237,7 +287,6 @@ def cycle_life_vector(
         rv = retention[used]
         rng = np.random.default_rng(seed)
         fits_vec, fits = fit_vector(xv, qv, models)
-        head[: fits_vec.size] = fits_vec
         best = models[int(fits_vec[-1])] if fits_vec[-1] >= 0 else None
         below = np.flatnonzero(rv < threshold)
         if below.size:
@@ -254,12 +303,18 @@ def cycle_life_vector(
         lin = fits.get("linear")
         fade = -lin["params"][1] / qv[0] * 100 if lin and lin["ok"] else np.nan
         fade_err = lin["stderr"][1] / qv[0] * 100 if lin and lin["ok"] else np.nan
-        head[fits_vec.size :] = (fade, fade_err, eol, lo, hi, how, kx, kdrop, xv[0])
-    else:
-        nf = FIT_WIDTH * len(models) + 1
-        head[nf - 1] = -1  # best model: none
-        head[nf + 5] = -1  # end-of-life method: none
-    return np.r_[head, retention, used.astype(float)]
+        numbers = (fade, fade_err, eol, lo, hi, how, kx, kdrop, xv[0])
+        return layout.pack(
+            fits=fits_vec,
+            **dict(zip(CYCLE_LIFE_NUMBERS, numbers)),
+            retention=retention,
+            used=used.astype(float),
+        )
+    no_fits = np.full(layout.slices["fits"].stop, np.nan)
+    no_fits[-1] = -1  # best model: none
+    return layout.pack(
+        fits=no_fits, end_of_life_method=-1, retention=retention, used=used.astype(float)
+    )
 
 
 class CycleLife(Analysis):
@@ -360,10 +415,10 @@ class CycleLife(Analysis):
         )
         q = rows["discharge_capacity_ah"].data
         models = list(self.models)
-        n, nf = rows.sizes["cycle"], FIT_WIDTH * len(models) + 1
+        layout = cycle_life_layout(len(models), rows.sizes["cycle"])
         vec = lazy_call(
             cycle_life_vector,
-            (nf + 9 + 2 * n,),
+            (layout.size,),
             xv,
             q,
             rows["complete"].data,
@@ -374,14 +429,15 @@ class CycleLife(Analysis):
             self.threshold_percent,
             self.seed,
         )
-        fade, fade_err, eol, lo, hi, how, kx, kdrop, x0 = (vec[nf + k] for k in range(9))
+        parts = layout.unpack(vec)
+        fade, fade_err, eol, lo, hi, how, kx, kdrop, x0 = (parts[k] for k in CYCLE_LIFE_NUMBERS)
         knee_x = _where(kdrop >= self.knee_min_drop_percent, kx, np.nan)
         out = xr.Dataset(
             {
                 "discharge_capacity_ah": ("cycle", q, {"units": "Ah"}),
                 "retention_percent": (
                     "cycle",
-                    vec[nf + 9 : nf + 9 + n],
+                    parts["retention"],
                     {
                         "units": "%",
                         "definition": "discharge capacity relative to the first cycle used in the "
@@ -390,7 +446,7 @@ class CycleLife(Analysis):
                 ),
                 "used_in_fit": (
                     "cycle",
-                    vec[nf + 9 + n :] > 0.5,
+                    parts["used"] > 0.5,
                     {"long_name": "Cycle used in the fits"},
                 ),
                 "x": ("cycle", xv, {"long_name": self.x}),
@@ -442,7 +498,7 @@ class CycleLife(Analysis):
         out["end_of_life_method"] = flag_variable(
             how, END_OF_LIFE_METHODS, "how the end of life was found"
         )
-        out = out.assign(fit_variables(vec[:nf], models))
+        out = out.assign(fit_variables(parts["fits"], models))
         out.attrs.update(self.provenance())
         out.attrs["models"] = (
             "linear: a + b x; sqrt: a + b sqrt(x); power: a + b x^c (least squares, stderr from "
