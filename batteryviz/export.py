@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,29 +19,7 @@ from .analysis.dqdu import dqdu_long, peak_table  # noqa: F401
 from .analysis.registry import analysis_for
 from .analysis.summary import summary_statistics, summary_table  # noqa: F401
 from .analysis.tables import long_table as _long_table  # noqa: F401
-
-
-@contextmanager
-def atomic_path(path: Path, directory: bool = False):
-    """Yield a temporary sibling of ``path``; rename it onto ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.")) if directory else None
-    if not directory:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp = Path(name)
-    target = tmp / path.name if directory else tmp
-    try:
-        yield target
-        if path.exists() and path.is_dir():
-            shutil.rmtree(path)
-        os.replace(target, path)
-    finally:
-        if directory:
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+from .atomic import atomic_path  # noqa: F401 - one place for every atomic write
 
 
 def storable(ds: xr.Dataset) -> xr.Dataset:

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "batteryviz"
 
 #: The bottom layer: what every other part speaks. It imports nothing above itself.
 DATA_MODEL = {
+    "batteryviz.atomic",
     "batteryviz.schema",
     "batteryviz.cycles",
     "batteryviz.quality",

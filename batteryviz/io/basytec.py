@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from .. import schema
+from ..atomic import atomic_path
 from ..errors import MissingColumnError, quote_list
 from .base import Column, Reader, convert_column, plan_columns, require, unique_names
 from .delimited import read_block
@@ -454,8 +455,6 @@ def stream_to_parquet(path: str | Path, out: str | Path) -> Path:
     variable attrs go to the JSON sidecar, so ``bv.read(out)`` gives the same dataset.
     """
     import json
-    import os
-    import tempfile
 
     path, out = Path(path), Path(out)
     head = read_head(path)
@@ -509,16 +508,11 @@ def stream_to_parquet(path: str | Path, out: str | Path) -> Path:
         metadata["start_time"] = start.isoformat()
         scale = 3600.0 if time_name.endswith("[h]") else 1.0
         exprs.append((pl.col(time_name) * scale + start.timestamp()).alias("unix_time_second"))
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         lf.select(exprs).sink_parquet(tmp, compression="lz4")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     from .bdf import _sidecar
 
     metadata["variables"] = variables
-    _sidecar(out).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+    with atomic_path(_sidecar(out)) as tmp:
+        tmp.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
     return out

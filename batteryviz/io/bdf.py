@@ -15,7 +15,6 @@ import contextlib
 import csv
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import polars as pl
 import xarray as xr
 
 from .. import schema
+from ..atomic import atomic_path
 from ..cycles import CYCLE_VARIABLES, RECORD_VARIABLES
 from ..errors import BatteryvizError, EmptyFileError, MissingColumnError, ParseError, quote
 from ..schema import CYCLE_DIM
@@ -474,17 +474,11 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
                 "values": cache.values.tolist(),
             }
     frame = to_frame(ds)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if path.name.endswith(".parquet"):
             frame.write_parquet(tmp, compression="lz4")  # fast to decode: re-opening is the point
         else:
             frame.write_csv(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     meta = {
         k: (v.item() if hasattr(v, "item") else v)
         for k, v in ds.attrs.items()
@@ -508,5 +502,6 @@ def write_bdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         }
     meta.pop("cycle_rule", None)
     meta.pop("cycle_mode", None)
-    _sidecar(path).write_text(json.dumps(meta, default=str), encoding="utf-8")
+    with atomic_path(_sidecar(path)) as tmp:
+        tmp.write_text(json.dumps(meta, default=str), encoding="utf-8")
     return path
