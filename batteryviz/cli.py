@@ -19,6 +19,8 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .cycles import CYCLE_MODES
+
     p = argparse.ArgumentParser(
         prog="batteryviz", description="Battery cycling data: read, summarise, convert."
     )
@@ -60,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--cycle-mode",
-        choices=["auto", "cycler", "charge_first", "discharge_first"],
+        choices=list(CYCLE_MODES),
         default="auto",
     )
     s.add_argument("--reference-cycle", type=int, help="cycle that retention is relative to")

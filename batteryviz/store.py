@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cycles import CYCLE_MODES
 from .errors import BatteryvizError, quote
 
 #: Largest upload the dashboard accepts by default (bytes).
@@ -519,9 +520,9 @@ def _metadata_value(key: str, value):
         ) from None
     if kind in (int, float) and not (out > 0 and out == out and out != float("inf")):
         raise ValueError(f"cell metadata {key}: expected a positive number, got {quote(value)}")
-    if key == "cycle_mode" and out not in ("auto", "cycler", "charge_first", "discharge_first"):
+    if key == "cycle_mode" and out not in CYCLE_MODES:
         raise ValueError(
-            f"cell metadata cycle_mode: expected auto, cycler, charge_first or discharge_first, "
+            f"cell metadata cycle_mode: expected one of {', '.join(CYCLE_MODES)}, "
             f"got {quote(value)}"
         )
     return out

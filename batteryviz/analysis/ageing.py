@@ -33,6 +33,7 @@ import xarray as xr
 from scipy import optimize
 
 from ..chunking import lazy_call, with_cycle_structure
+from . import parameters
 from .base import Analysis, KeyFigure
 from .summary import CycleSummary, require_cycles
 
@@ -320,12 +321,7 @@ def cycle_life_vector(
 class CycleLife(Analysis):
     """Capacity and retention against cycle number or equivalent full cycles, with fits."""
 
-    cycles = param.List(
-        default=None,
-        allow_None=True,
-        item_type=int,
-        doc="Cycles to analyse. Default: per `selection`.",
-    )
+    cycles = parameters.cycles("per `selection`")
     selection = param.Selector(
         default="all",
         objects=["all", "longest_block"],
@@ -346,18 +342,8 @@ class CycleLife(Analysis):
         bounds=(0, 100),
         doc="Smallest distance (percentage points of retention) above the chord to report a knee.",
     )
-    nominal_capacity_mah = param.Number(
-        default=None,
-        allow_None=True,
-        bounds=(0, None),
-        inclusive_bounds=(False, True),
-        doc="Nominal capacity (mAh) for equivalent full cycles and C-rates.",
-    )
-    cycle_mode = param.Selector(
-        default="auto",
-        objects=["auto", "cycler", "charge_first", "discharge_first"],
-        doc="Cycle rule (see batteryviz.cycles).",
-    )
+    nominal_capacity_mah = parameters.nominal_capacity_mah("equivalent full cycles and C-rates")
+    cycle_mode = parameters.cycle_mode()
     seed = param.Integer(
         default=0, bounds=(0, None), doc="Random seed of the end-of-life interval draws."
     )
@@ -540,11 +526,7 @@ class CalendarAging(Analysis):
     models = param.ListSelector(
         default=["sqrt", "linear"], objects=list(MODELS), doc="Models to fit against storage time."
     )
-    cycle_mode = param.Selector(
-        default="auto",
-        objects=["auto", "cycler", "charge_first", "discharge_first"],
-        doc="Cycle rule (see batteryviz.cycles).",
-    )
+    cycle_mode = parameters.cycle_mode()
 
     title = "Calendar ageing"
 

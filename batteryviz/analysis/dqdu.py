@@ -41,6 +41,7 @@ from scipy import interpolate, ndimage, signal
 from ..chunking import apply_per_cycle, with_cycle_structure
 from ..cycles import CHARGE, DISCHARGE, select_cycles
 from ..schema import CYCLE_DIM
+from . import parameters
 from .base import Analysis, KeyFigure
 
 UNITS = {"Ah/V": 1.0, "mAh/V": 1000.0, "mAh/g/V": None}
@@ -284,12 +285,7 @@ def peak_table(result: xr.Dataset):
 class DifferentialCapacity(Analysis):
     """dQ/dU curves on a shared voltage grid, with peaks and peak tracks (module docstring)."""
 
-    cycles = param.List(
-        default=None,
-        allow_None=True,
-        item_type=int,
-        doc="Cycles to analyse (analysis cycle numbers). Default: every cycle.",
-    )
+    cycles = parameters.cycles("every cycle")
     direction = param.Selector(
         default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse."
     )
@@ -371,11 +367,7 @@ class DifferentialCapacity(Analysis):
         bounds=(0, 1),
         doc="Largest voltage shift between cycles for two peaks to belong to one track (V).",
     )
-    cycle_mode = param.Selector(
-        default="auto",
-        objects=["auto", "cycler", "charge_first", "discharge_first"],
-        doc="Cycle rule (see batteryviz.cycles).",
-    )
+    cycle_mode = parameters.cycle_mode()
 
     requires = ("test_time_second", "voltage_volt", "current_ampere")
 

@@ -19,6 +19,7 @@ from scipy import ndimage
 from ..chunking import apply_per_cycle, with_cycle_structure
 from ..cycles import CHARGE, DISCHARGE, select_cycles
 from ..schema import CYCLE_DIM
+from . import parameters
 from .base import Analysis
 from .dqdu import cycle_positions, savgol_interp
 
@@ -35,9 +36,7 @@ def half_cycle_vq(t, u, i):
 class DifferentialVoltage(Analysis):
     """dU/dQ curves per cycle and direction."""
 
-    cycles = param.List(
-        default=None, allow_None=True, item_type=int, doc="Cycles to analyse. Default: all."
-    )
+    cycles = parameters.cycles("every cycle")
     direction = param.Selector(
         default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse."
     )
@@ -55,11 +54,7 @@ class DifferentialVoltage(Analysis):
     smoothing_points = param.Integer(
         default=15, bounds=(3, 501), doc="Smoothing width in grid points."
     )
-    cycle_mode = param.Selector(
-        default="auto",
-        objects=["auto", "cycler", "charge_first", "discharge_first"],
-        doc="Cycle rule (see batteryviz.cycles).",
-    )
+    cycle_mode = parameters.cycle_mode()
 
     title = "dV/dQ"
 

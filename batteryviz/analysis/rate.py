@@ -25,6 +25,7 @@ import numpy as np
 import param
 import xarray as xr
 
+from . import parameters
 from .base import Analysis
 from .summary import CycleSummary, require_cycles
 
@@ -74,25 +75,13 @@ class RateCapability(Analysis):
         objects=["discharge", "charge"],
         doc="Which half cycle's rate is varied in the test (and whose capacity is reported).",
     )
-    nominal_capacity_mah = param.Number(
-        default=None,
-        allow_None=True,
-        bounds=(0, None),
-        inclusive_bounds=(False, True),
-        doc="Nominal capacity in mAh that C-rates refer to. Default: metadata, else the first "
-        "complete cycle.",
-    )
+    nominal_capacity_mah = parameters.nominal_capacity_mah("the C-rates the test is described in")
     rate_tolerance = param.Number(
         default=0.1,
         bounds=(0, 0.5),
         doc="Relative distance within which a detected rate snaps to a standard C-rate.",
     )
-    cycles = param.List(
-        default=None,
-        allow_None=True,
-        item_type=int,
-        doc="Cycles of the rate test. Default: detected (module docstring).",
-    )
+    cycles = parameters.cycles("detected (module docstring)")
     active_mass_mg = param.Number(
         default=None,
         allow_None=True,
@@ -100,11 +89,7 @@ class RateCapability(Analysis):
         inclusive_bounds=(False, True),
         doc="Active mass in mg, for specific capacity per rate.",
     )
-    cycle_mode = param.Selector(
-        default="auto",
-        objects=["auto", "cycler", "charge_first", "discharge_first"],
-        doc="Cycle rule (see batteryviz.cycles).",
-    )
+    cycle_mode = parameters.cycle_mode()
 
     title = "Rate capability"
 

@@ -43,8 +43,9 @@ import xarray as xr
 
 from .. import schema
 from ..chunking import is_lazy
-from ..cycles import CYCLE_MODES, DISCHARGE, assign_cycles
+from ..cycles import DISCHARGE, assign_cycles
 from ..schema import CYCLE_DIM
+from . import parameters
 from .base import Analysis, KeyFigure
 from .kernels import output_keys
 from .kernels import per_cycle as per_cycle_kernel
@@ -269,12 +270,7 @@ class CycleSummary(Analysis):
     >>> summary.to_dataframe()                                    # doctest: +SKIP
     """
 
-    cycle_mode = param.Selector(
-        default="auto",
-        objects=list(CYCLE_MODES),
-        doc="How records become cycles: the cycler's counter ('cycler'), pairing half cycles "
-        "('charge_first', 'discharge_first'), or 'auto' (the counter when the file has one).",
-    )
+    cycle_mode = parameters.cycle_mode()
     active_mass_mg = param.Number(
         default=None,
         allow_None=True,
@@ -291,14 +287,7 @@ class CycleSummary(Analysis):
         inclusive_bounds=(False, True),
         doc="Electrode area in cm², for areal capacity (mAh/cm²).",
     )
-    nominal_capacity_mah = param.Number(
-        default=None,
-        allow_None=True,
-        bounds=(0, None),
-        inclusive_bounds=(False, True),
-        doc="Nominal (theoretical) capacity in mAh, for C-rates and equivalent full cycles. "
-        "Default: the file's metadata, else the reference cycle's discharge capacity.",
-    )
+    nominal_capacity_mah = parameters.nominal_capacity_mah("C-rates and equivalent full cycles")
     reference_cycle = param.Integer(
         default=None,
         allow_None=True,

@@ -24,7 +24,7 @@ import panel as pn
 import param
 
 from ..analysis.registry import ANALYSES
-from ..cycles import format_cycles, parse_cycle_selection
+from ..cycles import CYCLE_MODES, format_cycles, parse_cycle_selection
 from ..errors import BatteryvizError, quote
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
@@ -365,9 +365,7 @@ class Dashboard(pn.viewable.Viewer):
             "electrode_area_cm2": pn.widgets.TextInput(
                 label="Electrode area (cm²)", placeholder="not set"
             ),
-            "cycle_mode": pn.widgets.Select(
-                label="Cycle mode", options=["auto", "cycler", "charge_first", "discharge_first"]
-            ),
+            "cycle_mode": pn.widgets.Select(label="Cycle mode", options=list(CYCLE_MODES)),
             "reference_cycle": pn.widgets.TextInput(
                 label="Reference cycle (retention)", placeholder="first complete cycle"
             ),
