@@ -29,6 +29,7 @@ from ..errors import BatteryvizError, quote
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
 from ..viz import markup
+from ..viz.private import fast_resources_without_font
 from ..viz.view import widget_types
 from . import jobs, panel_fixes, views
 from .loopwatch import watch_running_loop
@@ -945,7 +946,7 @@ class Fast(pn.theme.Fast):
     font CDN learns who uses the lab's tools. The class keeps the name ``Fast``: Panel finds a
     design's own files (``fast/js/…``) under the lower-cased class name."""
 
-    _resources = {**pn.theme.Fast._resources, "font": {}}
+    _resources = fast_resources_without_font()
 
 
 #: The font stack of the pages (system fonts, nothing downloaded).

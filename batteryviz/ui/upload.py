@@ -31,6 +31,8 @@ from pathlib import Path
 import panel as pn
 import param
 
+from ..viz.private import file_dropper_rename
+
 log = logging.getLogger(__name__)
 
 
@@ -94,7 +96,7 @@ class SpooledFileDropper(pn.widgets.FileDropper):
     )
 
     _rename = {
-        **pn.widgets.FileDropper._rename,
+        **file_dropper_rename(),
         "max_bytes": None,
         "max_in_progress": None,
         "stall_seconds": None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..viz import markup
+from ..viz.private import dataframe_stylesheets, layout_columns
 
 
 @dataclass
@@ -102,7 +103,7 @@ def prepare(analysis, key: str, result) -> PreparedView:
     try:
         plot, view.figures = plot_and_figures(analysis.plot, result)
         view.columns = min(
-            (plot._max_cols or 1) if isinstance(plot, hv.Layout) else 1, len(view.figures)
+            layout_columns(plot) if isinstance(plot, hv.Layout) else 1, len(view.figures)
         )
     except Exception as exc:  # noqa: BLE001 - a plot problem must not hide the numbers
         view.plot_error = f"Plot: {exc}"
@@ -238,7 +239,7 @@ def html_table(frame, **layout):
     import panel as pn
 
     html = frame.to_html(index=False, classes=["panel-df"], border=0, escape=True)
-    return pn.pane.HTML(html, stylesheets=list(pn.pane.DataFrame._stylesheets), **layout)
+    return pn.pane.HTML(html, stylesheets=dataframe_stylesheets(), **layout)
 
 
 def _labelled(var, n: int):

@@ -84,7 +84,7 @@ def alert(message: object, kind: str = "danger", heading: str = "", **params):
 def to_text(markdown: str) -> str:
     """What a reader sees of ``markdown`` as Panel renders it (tags dropped, entities decoded):
     for logs and tests."""
-    import panel as pn
+    from .private import markdown_to_html
 
-    rendered = pn.pane.Markdown._get_parser("markdown-it", ()).render(markdown)
+    rendered = markdown_to_html(markdown)
     return html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip()
