@@ -834,8 +834,6 @@ class _CompareTab(pn.viewable.Viewer):
         )
 
     async def _compare(self, _event=None):
-        import holoviews as hv
-
         dash, ws = self.dashboard, self.dashboard.workspace
         if not self.cells.value:
             self.output[:] = [markup.alert("Choose cells to compare.", "warning")]
@@ -909,14 +907,8 @@ class _CompareTab(pn.viewable.Viewer):
         finally:
             dash.idle()
         items = []
-
-        def overlay(curves, title):  # HoloViews objects are made in the view pool, under its lock
-            return hv.Overlay(
-                [
-                    hv.Curve(data, x, y, label=name).opts(tools=["hover"])
-                    for data, x, y, name in curves
-                ]
-            ).opts(width=800, height=380, legend_position="right", show_grid=True, title=title)
+        # HoloViews objects are made in the view pool, under its lock
+        from ..viz.plots import compare_overlay as overlay
 
         if curves:
             items += await jobs.run(

@@ -448,3 +448,11 @@ def table_figure(result: xr.Dataset):
         (n, float(v)) for n, v in result.data_vars.items() if v.ndim == 0 and v.dtype.kind in "if"
     ]
     return hv.Table(rows, "quantity", "value")
+
+
+def compare_overlay(curves: list, title: str) -> hv.Overlay:
+    """Curves of several cells on one plot: ``curves`` holds ``((x, y), x label, y label,
+    cell name)``; the legend (cell names) sits right of the plot."""
+    return hv.Overlay(
+        [hv.Curve(data, x, y, label=name).opts(tools=["hover"]) for data, x, y, name in curves]
+    ).opts(width=800, height=380, legend_position="right", show_grid=True, title=title)
