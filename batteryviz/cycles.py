@@ -512,6 +512,17 @@ def parse_cycle_selection(text: str | None, available=None) -> list[int] | None:
     return selection.numbers()
 
 
+def half_cycle_capacity(t: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """The charge passed since the first record of a half cycle, in Ah, at each record: the
+    trapezoid integral of ``|I|`` over time, 0 at the first record. Intervals that are not
+    finite or do not go forward add nothing; NaN current counts as 0. The capacity axis of the
+    dQ/dU and dV/dQ curves, and the rule :func:`half_cycle_extents` sums per half cycle."""
+    dt = np.diff(t, prepend=t[:1])
+    dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
+    a = np.abs(np.nan_to_num(i))
+    return np.cumsum(0.5 * (a + np.r_[a[:1], a[:-1]]) * dt) / 3600.0
+
+
 def half_cycle_extents(ds: xr.Dataset) -> xr.Dataset:
     """How far the charge and discharge records of each cycle reach, on the ``cycle`` dimension.
 

@@ -39,7 +39,7 @@ import xarray as xr
 from scipy import interpolate, ndimage, signal
 
 from ..chunking import apply_per_cycle, with_cycle_structure
-from ..cycles import CHARGE, DISCHARGE, select_cycles
+from ..cycles import CHARGE, DISCHARGE, half_cycle_capacity, select_cycles
 from ..schema import CYCLE_DIM
 from . import parameters
 from .base import Analysis, KeyFigure
@@ -76,10 +76,7 @@ def half_cycle_curve(
     """(voltage, capacity in Ah) of the monotonic part of one half cycle."""
     if t.size < 2:
         return np.zeros(0), np.zeros(0)
-    dt = np.diff(t, prepend=t[:1])
-    dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
-    a = np.abs(np.nan_to_num(i))
-    q = np.cumsum(0.5 * (a + np.r_[a[:1], a[:-1]]) * dt) / 3600.0
+    q = half_cycle_capacity(t, i)
     ok = np.isfinite(u)
     u, q = u[ok], q[ok]
     if u.size == 0:

@@ -17,7 +17,7 @@ import xarray as xr
 from scipy import ndimage
 
 from ..chunking import apply_per_cycle, with_cycle_structure
-from ..cycles import CHARGE, DISCHARGE, select_cycles
+from ..cycles import CHARGE, DISCHARGE, half_cycle_capacity, select_cycles
 from ..schema import CYCLE_DIM
 from . import parameters
 from .base import Analysis
@@ -25,10 +25,8 @@ from .dqdu import cycle_positions, savgol_interp
 
 
 def half_cycle_vq(t, u, i):
-    dt = np.diff(t, prepend=t[:1])
-    dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
-    a = np.abs(np.nan_to_num(i))
-    q = np.cumsum(0.5 * (a + np.r_[a[:1], a[:-1]]) * dt) / 3600.0
+    """(capacity in Ah, voltage) of one half cycle's records where the capacity grows."""
+    q = half_cycle_capacity(t, i)
     keep = np.r_[True, np.diff(q) > 0] & np.isfinite(u)
     return q[keep], u[keep]
 
