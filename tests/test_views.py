@@ -163,3 +163,54 @@ def test_an_implausible_figure_is_flagged_above_the_table(example_ds):
     assert view.warnings and view.warnings[0].startswith("Implausible Mean CE (%)")
     plain = views.prepare(analysis, "summary", analysis.compute(example_ds))
     assert not any(w.startswith("Implausible") for w in plain.warnings)
+
+
+def test_dvdq_axes_have_units_and_its_range_is_set_by_the_curves_not_their_end_spikes(example_ds):
+    """#16 item 9: dV/dQ had no units, and the spikes at the curves' ends set its y range so the
+    middle was a flat line."""
+    result = bv.DifferentialVoltage(cycles=list(range(1, 35, 3))).compute(example_ds)
+    figure = bv.DifferentialVoltage().plot(result)
+    for panel, d in zip(figure, ("charge", "discharge")):
+        bokeh = hv.render(panel, backend="bokeh")
+        assert bokeh.xaxis[0].axis_label == "Capacity (Ah)"
+        assert bokeh.yaxis[0].axis_label == "dU/dQ (V/Ah)"
+        values = result[f"{d}_dvdq"].values
+        low, high = panel.opts.get().kwargs["ylim"]
+        for curve in values:  # the middle 80 % of every curve is in view
+            bulk = np.nanpercentile(curve, [10, 90])
+            assert low <= bulk[0] and high >= bulk[1]
+        assert high - low < 0.5 * (np.nanmax(values) - np.nanmin(values))  # the spikes are not
+
+
+def test_many_dqdu_curves_get_a_colour_bar_and_their_peaks_a_track_plot(example_ds):
+    """#16 item 9/13: 20 cycles had a legend showing 10 of them and hundreds of peak markers."""
+    result = bv.DifferentialCapacity(cycles=list(range(1, 21))).compute(example_ds)
+    figure = bv.DifferentialCapacity().plot(result)
+    overlay = figure[0]
+    colorbars = [
+        e for e in overlay if isinstance(e, hv.Scatter) and e.opts.get().kwargs.get("colorbar")
+    ]
+    assert len(colorbars) == 1 and sorted(colorbars[0]["cycle"]) == list(range(1, 21))
+    assert not [
+        e for e in overlay if isinstance(e, hv.Scatter) and e.opts.get().kwargs.get("marker")
+    ]
+    assert any("Peak voltage by track" in str(p.opts.get().kwargs.get("title")) for p in figure)
+    few = bv.DifferentialCapacity().plot(result.isel(cycle=slice(0, 3)))[0]
+    assert any(
+        isinstance(e, hv.Scatter) and e.opts.get().kwargs.get("marker") == "diamond" for e in few
+    )
+
+
+def test_a_constant_voltage_spike_does_not_set_the_dqdu_range():
+    """#16 item 9: the spike where a charge ends at constant voltage (dU -> 0) set the y range of
+    dQ/dU and flattened its peaks. A real Arbin export whose charge ends in such a step."""
+    from batteryviz.viz import plots
+
+    from .test_corpus import CORPUS
+
+    result = bv.DifferentialCapacity().compute(bv.read(CORPUS / "arbin/battdat_arbin_example.csv"))
+    y, v = result["charge_dqdu"].values, result["charge_voltage"].values
+    away_from_ends = plots.interior(v, y)
+    assert np.nanmax(y) > 10 * np.nanmax(away_from_ends)  # the spike, at the curve's end
+    low, high = plots.dqdu_overlay(result, "charge").opts.get().kwargs["ylim"]
+    assert np.nanmax(away_from_ends) <= high < np.nanmax(y) / 5

@@ -45,6 +45,86 @@ DATASHADE_POINTS = 100_000
 WEBGL_POINTS = 20_000
 
 
+#: Up to this many curves get a legend entry each; more get a colour bar instead.
+LEGEND_CURVES = 10
+#: The percentiles of a curve family's values its y axis spans (spikes at a curve's end or in
+#: a constant-voltage step would otherwise flatten every curve); the data are all there on zoom.
+Y_PERCENTILES = (0.5, 99.5)
+
+
+#: dV/dQ curves are flat with steep ends: their y axis spans this many interquartile ranges
+#: beyond the quartiles (a percentile would still be set by ends that take 5 % of the points).
+IQR_SPAN = 4.0
+
+
+def robust_ylim(
+    values, pad: float = 0.08, spread: str = "percentile"
+) -> tuple[float, float] | None:
+    """A y range that shows the bulk of the finite ``values``: :data:`Y_PERCENTILES`
+    (``spread="percentile"``, for peaked curves such as dQ/dU) or the quartiles widened by
+    :data:`IQR_SPAN` interquartile ranges (``spread="iqr"``, for flat curves with steep ends
+    such as dV/dQ), within the data's extremes, padded by ``pad`` of its span (None when there
+    is nothing finite)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return None
+    if spread == "iqr":
+        q1, q3 = np.percentile(v, (25, 75))
+        lo, hi = max(q1 - IQR_SPAN * (q3 - q1), v.min()), min(q3 + IQR_SPAN * (q3 - q1), v.max())
+    else:
+        lo, hi = np.percentile(v, Y_PERCENTILES)
+    span = hi - lo or abs(hi) or 1.0
+    return float(lo - pad * span), float(hi + pad * span)
+
+
+#: Share of each curve's voltage span, at both ends, left out of its y range: a constant-voltage
+#: step ends a half cycle with dU -> 0, a spike in dQ/dU that is not a peak of the material.
+END_SHARE = 0.03
+
+
+def interior(x: np.ndarray, ys: np.ndarray, share: float = END_SHARE) -> np.ndarray:
+    """The values of each curve (a row of ``ys`` on grid ``x``) away from its own ends: points
+    within ``share`` of the curve's x span from either end become NaN."""
+    out = np.array(ys, dtype=float, copy=True)
+    for row in out:
+        ok = np.flatnonzero(np.isfinite(row))
+        if ok.size < 3:
+            continue
+        lo, hi = x[ok[0]], x[ok[-1]]
+        margin = share * (hi - lo)
+        row[(x < lo + margin) | (x > hi - margin)] = np.nan
+    return out
+
+
+def cycle_colorbar(x, ys, labels: list[str], kdims: str, vdims: str, cmap: str):
+    """An invisible scatter whose colour bar maps colour to cycle (the curves' palette order)."""
+    numbers = [
+        float(label.split()[-1]) if label.split()[-1].isdigit() else k
+        for k, label in enumerate(labels)
+    ]
+    y0 = float(np.nanmedian(ys)) if np.isfinite(ys).any() else 0.0
+    points = hv.Scatter(
+        {
+            kdims: np.full(len(labels), float(np.nanmedian(x))),
+            vdims: np.full(len(labels), y0),
+            "cycle": numbers,
+        },
+        kdims,
+        [vdims, "cycle"],
+    )
+    return points.opts(
+        color="cycle",
+        cmap=cmap,
+        colorbar=True,
+        clabel="Cycle",
+        size=0,
+        alpha=0,
+        show_legend=False,
+        tools=[],
+    )
+
+
 def curve_family(
     x: np.ndarray, ys: np.ndarray, labels: list[str], kdims: str, vdims: str, cmap: str = "viridis"
 ):
@@ -79,7 +159,9 @@ def curve_family(
         hv.Curve((x, ys[k]), kdims, vdims, label=labels[k]).opts(color=palette[k])
         for k in range(ys.shape[0])
     ]
-    overlay = hv.Overlay(curves).opts(show_legend=len(labels) <= 12)
+    if len(labels) > LEGEND_CURVES:  # a legend would show some of them: a colour bar shows all
+        curves.append(cycle_colorbar(x, ys, labels, kdims, vdims, cmap))
+    overlay = hv.Overlay(curves).opts(show_legend=len(labels) <= LEGEND_CURVES)
     if (
         n_points > WEBGL_POINTS
     ):  # WebGL only where canvas would be slow: it needs a GPU-capable browser
@@ -162,7 +244,9 @@ def dqdu_overlay(result: xr.Dataset, direction: str = "charge", peaks: bool = Tr
         "Voltage (V)",
         ylabel,
     )
-    if peaks and f"{direction}_peak_voltage" in result:
+    if peaks and f"{direction}_peak_voltage" in result and cycles.size <= LEGEND_CURVES:
+        # more cycles: the peak-track plot shows the peaks (markers of every cycle would hide
+        # the curves)
         pv = result[f"{direction}_peak_voltage"].values.ravel()
         pi = result[f"{direction}_peak_intensity"].values.ravel()
         ok = np.isfinite(pv)
@@ -171,7 +255,12 @@ def dqdu_overlay(result: xr.Dataset, direction: str = "charge", peaks: bool = Tr
         )
     if isinstance(plot, hv.DynamicMap):  # rasterised: an image, no legend
         return plot.opts(title=f"dQ/dU ({direction})")
-    return _opts(plot, title=f"dQ/dU ({direction})", legend_position="top_left")
+    return _opts(
+        plot,
+        title=f"dQ/dU ({direction})",
+        legend_position="top_left",
+        ylim=robust_ylim(interior(v, result[f"{direction}_dqdu"].values)),
+    )
 
 
 def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
@@ -382,32 +471,34 @@ def dqdu_figure(result: xr.Dataset):
 
 
 def dvdq_figure(result: xr.Dataset) -> hv.Layout:
-    """dU/dQ curves coloured by cycle, one panel per direction, on the result's grid."""
+    """dU/dQ curves coloured by cycle, one panel per direction, on the result's grid; the y
+    axis spans the curves' bulk (:func:`robust_ylim`), not the spikes at their ends."""
     x_kind = _parameters(result).get("x", "capacity")
     panels = []
     for d in ("charge", "discharge"):
         if f"{d}_dvdq" not in result:
             continue
         grid = result[f"{d}_{x_kind}"]
-        xlabel = (
-            f"{grid.attrs.get('long_name', x_kind)} ({grid.attrs['units']})"
-            if grid.attrs.get("units")
-            else x_kind
+        unit = grid.attrs.get("units", "")
+        xlabel = ("Capacity" if x_kind == "capacity" else "State of charge") + (
+            f" ({unit})" if unit else ""
         )
-        units = result[f"{d}_dvdq"].attrs.get("units", "")
-        ylabel = f"dU/dQ ({d})" + (f" ({units})" if units else "")
-        curves = [
-            hv.Curve(
-                (grid.values, result[f"{d}_dvdq"].values[k]),
-                xlabel,
-                ylabel,
-                label=f"Cycle {int(c)}",
-            )
-            for k, c in enumerate(result["cycle"].values)
-        ]
+        values = result[f"{d}_dvdq"]
+        ylabel = f"dU/dQ ({values.attrs['units']})" if values.attrs.get("units") else "dU/dQ"
+        family = curve_family(
+            grid.values,
+            values.values,
+            [f"Cycle {int(c)}" for c in result["cycle"].values],
+            xlabel,
+            ylabel,
+        )
         panels.append(
-            hv.Overlay(curves).opts(
-                width=WIDTH, height=300, title=f"dU/dQ ({d})", show_legend=len(curves) <= 12
+            _opts(
+                family,
+                height=300,
+                title=f"dU/dQ ({d})",
+                legend_position="top_left",
+                ylim=robust_ylim(values.values, spread="iqr"),
             )
         )
     return hv.Layout(panels).cols(1)
