@@ -153,3 +153,22 @@ def test_the_cycle_life_vector_is_read_by_name():
     assert (
         few["end_of_life_method"] == -1 and few["fits"][-1] == -1 and np.isnan(few["end_of_life"])
     )
+
+
+def test_cycle_ageing_retention_follows_the_cells_reference_cycle(example_ds):
+    """#16 item 7: cycle ageing said 91.70 % at cycle 34 where the summary, relative to the
+    cell's reference cycle, said 92.37 %. Same reference, same retention."""
+    from batteryviz.analysis.summary import CycleSummary
+
+    summary = CycleSummary(reference_cycle=5).compute(example_ds)
+    life = CycleLife(reference_cycle=5).compute(example_ds)
+    both = np.intersect1d(life["cycle"].values, summary["cycle"].values)
+    np.testing.assert_allclose(
+        life["retention_percent"].sel(cycle=both), summary["retention_percent"].sel(cycle=both)
+    )
+    assert "relative to cycle 5" in life["retention_percent"].attrs["definition"]
+    default = CycleLife().compute(example_ds)
+    first = int(default["cycle"].values[default["used_in_fit"].values][0])
+    assert float(default["retention_percent"].sel(cycle=first)) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="reference cycle 999 is not in the data"):
+        CycleLife(reference_cycle=999).compute(example_ds)

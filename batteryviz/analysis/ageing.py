@@ -262,10 +262,21 @@ def cycle_life_layout(n_models: int, n_cycles: int) -> VectorLayout:
 
 
 def cycle_life_vector(
-    x, q, complete, c_rate, d_rate, selection: str, models: list[str], threshold: float, seed: int
+    x,
+    q,
+    complete,
+    c_rate,
+    d_rate,
+    selection: str,
+    models: list[str],
+    threshold: float,
+    seed: int,
+    reference_ah=np.nan,
 ) -> np.ndarray:
     """The numbers of :class:`CycleLife` for one cell, as one vector laid out by
-    :func:`cycle_life_layout` (a lazy task returns one array)."""
+    :func:`cycle_life_layout` (a lazy task returns one array). Retention, the end-of-life
+    threshold and the fade are relative to ``reference_ah`` (the reference cycle's discharge
+    capacity), or to the first fitted cycle's when it is NaN."""
     from .rate import blocks, snap_rates
 
     x, q = np.asarray(x, dtype=float), np.asarray(q, dtype=float)
@@ -284,7 +295,8 @@ def cycle_life_vector(
     retention = np.full(n, np.nan)
     if used.sum() >= 3:
         xv, qv = x[used], q[used]
-        retention = 100 * q / qv[0]
+        q_ref = float(reference_ah) if np.isfinite(reference_ah) else qv[0]
+        retention = 100 * q / q_ref
         rv = retention[used]
         rng = np.random.default_rng(seed)
         fits_vec, fits = fit_vector(xv, qv, models)
@@ -295,15 +307,15 @@ def cycle_life_vector(
         elif best is not None:
             span = xv[-1] - xv[0]
             eol, lo, hi = crossing(
-                fits[best], qv[0] * threshold / 100, xv[-1] + 50 * max(span, 1.0), rng
+                fits[best], q_ref * threshold / 100, xv[-1] + 50 * max(span, 1.0), rng
             )
             how = 1
         else:
             eol, lo, hi, how = np.nan, np.nan, np.nan, -1
         kx, kdrop = knee(xv, rv)
         lin = fits.get("linear")
-        fade = -lin["params"][1] / qv[0] * 100 if lin and lin["ok"] else np.nan
-        fade_err = lin["stderr"][1] / qv[0] * 100 if lin and lin["ok"] else np.nan
+        fade = -lin["params"][1] / q_ref * 100 if lin and lin["ok"] else np.nan
+        fade_err = lin["stderr"][1] / q_ref * 100 if lin and lin["ok"] else np.nan
         numbers = (fade, fade_err, eol, lo, hi, how, kx, kdrop, xv[0])
         return layout.pack(
             fits=fits_vec,
@@ -346,6 +358,13 @@ class CycleLife(Analysis):
     cycle_mode = parameters.cycle_mode()
     seed = param.Integer(
         default=0, bounds=(0, None), doc="Random seed of the end-of-life interval draws."
+    )
+    reference_cycle = param.Integer(
+        default=None,
+        allow_None=True,
+        bounds=(0, None),
+        doc="Cycle that retention, the end-of-life threshold and the fade are relative to (as "
+        "in the cycle summary). Default: the first cycle used in the fits.",
     )
 
     title = "Cycle ageing"
@@ -394,6 +413,15 @@ class CycleLife(Analysis):
                 f"least 3"
             )
         rows = summary.isel(cycle=np.flatnonzero(structural))
+        reference_ah, reference_text = np.nan, "the first cycle used in the fits"
+        if self.reference_cycle is not None:
+            if self.reference_cycle not in cycles:
+                raise ValueError(
+                    f"reference cycle {self.reference_cycle} is not in the data (cycles "
+                    f"{cycles.min()}–{cycles.max()}); leave it empty for the first fitted cycle"
+                )
+            reference_ah = summary["discharge_capacity_ah"].sel(cycle=self.reference_cycle).data
+            reference_text = f"cycle {self.reference_cycle}"
         xv = (
             rows["cycle"].values.astype(float)
             if self.x == "cycle"
@@ -414,6 +442,7 @@ class CycleLife(Analysis):
             models,
             self.threshold_percent,
             self.seed,
+            reference_ah,
         )
         parts = layout.unpack(vec)
         fade, fade_err, eol, lo, hi, how, kx, kdrop, x0 = (parts[k] for k in CYCLE_LIFE_NUMBERS)
@@ -426,8 +455,7 @@ class CycleLife(Analysis):
                     parts["retention"],
                     {
                         "units": "%",
-                        "definition": "discharge capacity relative to the first cycle used in the "
-                        "fits",
+                        "definition": f"discharge capacity relative to {reference_text}",
                     },
                 ),
                 "used_in_fit": (
@@ -441,8 +469,8 @@ class CycleLife(Analysis):
                     fade,
                     {
                         "units": "%",
-                        "definition": f"-(linear slope) / capacity of the first fitted cycle x "
-                        f"100, per {self.x}",
+                        "definition": f"-(linear slope) / capacity of {reference_text} x 100, "
+                        f"per {self.x}",
                     },
                 ),
                 "fade_percent_per_x_stderr": ((), fade_err, {"units": "%"}),
