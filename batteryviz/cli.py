@@ -602,6 +602,14 @@ def cmd_user(args) -> int:
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
+    elif not sys.stdin.isatty():
+        print(
+            "batteryviz user: standard input is not a terminal, so the password cannot be asked "
+            'for; pipe it in with --password-stdin (e.g. `printf %s "$PW" | batteryviz user add '
+            "users.json NAME --password-stdin`)",
+            file=sys.stderr,
+        )
+        return 2
     else:
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:

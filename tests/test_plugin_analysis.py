@@ -109,7 +109,7 @@ def test_an_entry_point_analysis_has_its_tab_widgets_plot_figures_table_and_down
         page.goto(f"{url}/")
         page.get_by_text("Mean cell voltage", exact=True).click()
         # its parameter as a widget, labelled from the parameter's name
-        page.get_by_text(re.compile(r"^Offset v")).first.wait_for()
+        page.get_by_text(re.compile(r"^Offset \(V\)")).first.wait_for()
         page.get_by_role("button", name="Run").first.click()
         # its key figure, its plot (the generic figure of a per-cycle result) and its table
         page.get_by_text("Overall mean (V)").wait_for()

@@ -215,6 +215,23 @@ def test_cli_user_add_reads_the_password_from_stdin(tmp_path, monkeypatch, capsy
     assert entry["admin"] and verify_password("s3cret", entry["password"])
 
 
+def test_cli_user_add_with_a_piped_password_says_to_use_password_stdin(tmp_path):
+    """Polish (#16): a password piped in without --password-stdin gave an EOFError traceback."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "users.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "batteryviz.cli", "user", "add", str(path), "dave"],
+        input="s3cret\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--password-stdin" in done.stderr and not path.exists()
+
+
 def test_panel_serve_of_the_app_script(tmp_path, monkeypatch):
     """`panel serve dashboards/app.py` serves the same dashboard (workspace from the
     environment)."""

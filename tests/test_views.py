@@ -214,3 +214,31 @@ def test_a_constant_voltage_spike_does_not_set_the_dqdu_range():
     assert np.nanmax(y) > 10 * np.nanmax(away_from_ends)  # the spike, at the curve's end
     low, high = plots.dqdu_overlay(result, "charge").opts.get().kwargs["ylim"]
     assert np.nanmax(away_from_ends) <= high < np.nanmax(y) / 5
+
+
+def test_widget_labels_write_units_in_brackets_and_acronyms_in_capitals():
+    """Polish (#16): labels read "Ce convention", "Kk per decade", "Nominal capacity mah"."""
+    from batteryviz.analysis.base import unit_label
+
+    assert unit_label("nominal_capacity_mah") == "Nominal capacity (mAh)"
+    assert unit_label("plausible_specific_capacity_mah_g") == "Plausible specific capacity (mAh/g)"
+    assert unit_label("threshold_percent") == "Threshold (%)"
+    assert unit_label("kk_max_residual") == "KK max residual"
+    labels = {n: p.label for n, p in bv.CycleSummary().param.objects("existing").items()}
+    assert (
+        labels["ce_convention"] == "CE convention"
+        and labels["active_mass_mg"] == "Active mass (mg)"
+    )
+    layout = pn.panel(bv.Impedance().view())
+    names = {w.name for w in layout.select(pn.widgets.Widget)}
+    assert "KK elements per decade" in names and not any(
+        n.endswith((" mah", " mg", " v")) for n in names
+    )
+
+
+def test_small_numbers_get_an_input_box_not_a_slider_that_rounds_them_to_zero():
+    """Polish (#16): a slider rounded the rest-current fraction 0.002 to 0."""
+    summary = bv.CycleSummary()
+    layout = pn.panel(summary.view())
+    [widget] = [w for w in layout.select(pn.widgets.Widget) if w.name == "Rest current fraction"]
+    assert isinstance(widget, pn.widgets.FloatInput) and widget.value == 0.002

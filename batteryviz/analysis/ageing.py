@@ -341,7 +341,10 @@ class CycleLife(Analysis):
         "block).",
     )
     x = param.Selector(
-        default="cycle", objects=["cycle", "equivalent_full_cycles"], doc="Ageing axis."
+        label="Ageing axis",
+        default="cycle",
+        objects=["cycle", "equivalent_full_cycles"],
+        doc="Ageing axis.",
     )
     models = param.ListSelector(
         default=["linear", "sqrt", "power"], objects=list(MODELS), doc="Models to fit."

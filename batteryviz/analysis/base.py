@@ -72,6 +72,10 @@ class Analysis(param.Parameterized):
         if "compute" in cls.__dict__:
             cls.compute = _over_cells(cls.__dict__["compute"])
 
+    def __init__(self, **params):
+        label_parameters(type(self))
+        super().__init__(**params)
+
     def compute(self, ds: xr.Dataset) -> xr.Dataset:  # pragma: no cover - abstract
         """Compute the analysis on a cell dataset."""
         raise NotImplementedError
@@ -154,6 +158,50 @@ class Analysis(param.Parameterized):
             "batteryviz_version": __version__,
             "parameters": json.dumps(values, default=_jsonable, sort_keys=True),
         }
+
+
+#: Name endings that are units, and how a label writes them.
+UNIT_SUFFIXES = {
+    "mah_g": "mAh/g",
+    "mah": "mAh",
+    "ah": "Ah",
+    "mg": "mg",
+    "cm2": "cm²",
+    "v": "V",
+    "s": "s",
+    "h": "h",
+    "percent": "%",
+}
+#: Words a label writes in capitals.
+ACRONYMS = {"ce": "CE", "kk": "KK", "eol": "EoL", "dc": "DC"}
+
+
+def unit_label(name: str) -> str:
+    """A parameter's label from its name: words spaced, the unit in brackets, acronyms in
+    capitals (``nominal_capacity_mah`` → "Nominal capacity (mAh)", ``threshold_percent`` →
+    "Threshold (%)")."""
+    words = name.split("_")
+    unit = ""
+    for suffix, text in UNIT_SUFFIXES.items():
+        parts = suffix.split("_")
+        if len(words) > len(parts) and words[-len(parts) :] == parts:
+            words, unit = words[: -len(parts)], text
+            break
+    words = [ACRONYMS.get(w, w) for w in words]
+    label = " ".join(words)
+    label = label[:1].upper() + label[1:]
+    return f"{label} ({unit})" if unit else label
+
+
+def label_parameters(cls) -> None:
+    """Give every parameter of ``cls`` without a label of its own :func:`unit_label` (once per
+    class; the parameters exist only once the class is made, so this runs on first use)."""
+    if cls.__dict__.get("_unit_labels"):
+        return
+    for name, parameter in cls.param.objects("existing").items():
+        if name != "name" and parameter._label is None:
+            parameter.label = unit_label(name)
+    cls._unit_labels = True
 
 
 def view_layer():

@@ -39,6 +39,7 @@ class DifferentialVoltage(Analysis):
         default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse."
     )
     x = param.Selector(
+        label="x axis",
         default="capacity",
         objects=["capacity", "soc"],
         doc="Grid: capacity in Ah, or 0-1 of each half cycle.",

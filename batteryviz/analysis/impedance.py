@@ -119,7 +119,10 @@ class Impedance(Analysis):
         doc="Use impedance.py's global optimiser (basinhopping) instead of curve_fit.",
     )
     kk_per_decade = param.Integer(
-        default=3, bounds=(1, 10), doc="Lin-KK: Voigt elements per decade of frequency."
+        label="KK elements per decade",
+        default=3,
+        bounds=(1, 10),
+        doc="Lin-KK: Voigt elements per decade of frequency.",
     )
     kk_max_residual = param.Number(
         default=0.01,

@@ -81,7 +81,9 @@ class RateCapability(Analysis):
         bounds=(0, 0.5),
         doc="Relative distance within which a detected rate snaps to a standard C-rate.",
     )
-    cycles = parameters.cycles("detected (module docstring)")
+    cycles = parameters.cycles(
+        "detected: the longest run of cycles with one fixed rate and two or more varied ones"
+    )
     active_mass_mg = param.Number(
         default=None,
         allow_None=True,

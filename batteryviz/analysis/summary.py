@@ -295,6 +295,7 @@ class CycleSummary(Analysis):
         doc="Cycle that retention is relative to. Default: the first complete cycle.",
     )
     ce_convention = param.Selector(
+        label="CE convention",
         default="auto",
         objects=["auto", "discharge/charge", "charge/discharge"],
         doc="Coulombic efficiency direction. 'auto': second half cycle / first half cycle of each "

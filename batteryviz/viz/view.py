@@ -24,12 +24,32 @@ def widget_names(analysis: Analysis) -> list[str]:
     ]
 
 
+#: A number whose default is below this share of its slider's range gets an input box: Panel's
+#: slider steps by 1 % of its range and would round it (0.002 of 0–0.5 became 0).
+SLIDER_RESOLUTION = 0.01
+
+
+def fine_number(p) -> bool:
+    """Whether a bounded Number's default is finer than its slider can show."""
+    if not isinstance(p, param.Number) or isinstance(p, param.Integer) or p.default is None:
+        return False
+    low, high = p.bounds or (None, None)
+    if low is None or high is None or high <= low:
+        return False
+    value = abs(float(p.default))
+    return 0 < value < SLIDER_RESOLUTION * (high - low) or value != round(value, 2)
+
+
 def widget_types(analysis: Analysis, names: list[str]) -> dict:
     """Widgets for parameters that may be ``None`` ("not set"): sliders cannot show that, so
-    numbers get input boxes and ranges a literal input."""
+    numbers get input boxes and ranges a literal input; numbers finer than a slider's step get
+    an input box too (:func:`fine_number`)."""
     out = {}
     for n in names:
         p = analysis.param[n]
+        if fine_number(p):
+            out[n] = pn.widgets.FloatInput
+            continue
         if not p.allow_None:
             continue
         if isinstance(p, param.Range):
