@@ -364,8 +364,8 @@ def select_cycles(
     present = set(numbers.tolist())
     wanted = np.array([c for c in cycles if c in present], dtype=numbers.dtype)
     if wanted.size == 0:
-        span = f" (cycles {numbers.min()}–{numbers.max()})" if numbers.size else ""
-        raise ValueError(f"none of the cycles {list(cycles)} is in the data{span}")
+        span = f" (it holds cycles {format_cycles(numbers)})" if numbers.size else ""
+        raise ValueError(f"none of the cycles {format_cycles(cycles)} is in the data{span}")
     return ds, wanted
 
 

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import param
 import pytest
+import xarray as xr
 
 import batteryviz as bv
 from batteryviz.analysis.registry import ANALYSES
@@ -109,3 +110,17 @@ def test_a_dataset_with_deferred_columns_pickles(example_path):
 
     ds = pickle.loads(pickle.dumps(bv.read(example_path)))
     assert ds["data_point"].values[-1] == ds.sizes["record"]
+
+
+def test_the_summary_keeps_the_cycles_asked_for(example_ds):
+    """Polish (#16): the summary silently ignored the Cycles box."""
+    whole = bv.CycleSummary().compute(example_ds)
+    part = bv.CycleSummary(cycles=[3, 10, 20, 999]).compute(example_ds)
+    assert part["cycle"].values.tolist() == [3, 10, 20]
+    xr.testing.assert_identical(
+        part["retention_percent"], whole["retention_percent"].sel(cycle=[3, 10, 20])
+    )
+    with pytest.raises(
+        ValueError, match="none of the cycles 100-120 is in the data .it holds cycles 1-34"
+    ):
+        bv.CycleSummary(cycles=list(range(100, 121))).compute(example_ds)

@@ -43,7 +43,7 @@ import xarray as xr
 
 from .. import schema
 from ..chunking import is_lazy
-from ..cycles import DISCHARGE, assign_cycles
+from ..cycles import DISCHARGE, assign_cycles, format_cycles
 from ..schema import CYCLE_DIM
 from . import parameters
 from .base import Analysis, KeyFigure
@@ -271,6 +271,7 @@ class CycleSummary(Analysis):
     """
 
     cycle_mode = parameters.cycle_mode()
+    cycles = parameters.cycles("every cycle")
     active_mass_mg = param.Number(
         default=None,
         allow_None=True,
@@ -364,6 +365,22 @@ class CycleSummary(Analysis):
         return [("Summary", stats), ("Cycle Data", summary_table(result))]
 
     def compute(self, ds: xr.Dataset) -> xr.Dataset:
+        """Summarise ``ds`` per cycle; returns a dataset on the ``cycle`` dimension (the rows of
+        ``cycles`` only, when given: retention stays relative to the reference cycle).
+        """
+        out = self._summarise(ds)
+        if self.cycles is None:
+            return out
+        present = out[CYCLE_DIM].values
+        keep = np.isin(present, self.cycles)
+        if not keep.any():
+            raise ValueError(
+                f"none of the cycles {format_cycles(self.cycles)} is in the data"
+                + (f" (it holds cycles {format_cycles(present)})" if present.size else "")
+            )
+        return out.isel({CYCLE_DIM: np.flatnonzero(keep)})
+
+    def _summarise(self, ds: xr.Dataset) -> xr.Dataset:
         """Summarise ``ds`` per cycle; returns a dataset on the ``cycle`` dimension.
 
         On a Dask-backed dataset chunked on whole cycles
