@@ -78,17 +78,32 @@ def test_every_analysis_link_opens_its_result_in_fresh_browsers(browser, lab_wit
     assert failures == []
 
 
+#: The axis labels of every Bokeh plot on the page (BokehJS's documents, read in the browser).
+AXIS_LABELS = """() => {
+  const labels = [];
+  for (const doc of (window.Bokeh ? window.Bokeh.documents : []))
+    for (const model of doc.all_models)
+      if (model.axis_label !== undefined && model.visible !== false) labels.push(model.axis_label);
+  return labels;
+}"""
+#: A unit in brackets at the end of an axis label: "Voltage (V)", "dU/dQ (V/Ah)", "Retention (%)".
+UNIT = re.compile(r"\([^()]+\)$")
+#: Axes that count or have no unit.
+UNITLESS = {"Cycle", "cycle", "Equivalent full cycles", "C-rate", "State of charge", "Track"}
+
+
 @pytest.mark.parametrize("viewport", [(1366, 768), (1920, 1080)], ids=lambda v: f"{v[0]}px")
 def test_every_result_tab_fits_the_screen(browser, lab_with_results, viewport):
-    """No plot is cut off at the right or needs a horizontal scroll, at a laptop's 1366 px and
-    at 1920 px (plots were drawn 650 px wide, two per row); screenshots of every tab are kept
-    in test-artifacts/ for a person to look at."""
+    """No plot or table is cut off at the right or needs a horizontal scroll, at a laptop's
+    1366 px and at 1920 px (plots were drawn 650 px wide, two per row; the Overview's tables
+    were cut), and every axis has a label with its unit (#16 items 8 and 9); screenshots of
+    every tab are kept in test-artifacts/ for a person to look at."""
     url, cell, computed = lab_with_results
     width, height = viewport
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(90_000)
-    overflowing = {}
+    overflowing, unlabelled = {}, {}
     for tab in computed:
         page.goto(f"{url}/?cell={cell}&tab={tab}")
         deadline = time.monotonic() + 60
@@ -107,5 +122,20 @@ def test_every_result_tab_fits_the_screen(browser, lab_with_results, viewport):
             r > width + 1 for r in rights
         ):  # Playwright's locators see into shadow roots
             overflowing[tab] = (scroll, max(rights, default=0))
+        for label in page.evaluate(AXIS_LABELS):
+            if not label or not (UNIT.search(label) or label in UNITLESS):
+                unlabelled.setdefault(tab, []).append(label)
+    # the overview: its two tables side by side, or one under the other, never cut
+    page.goto(f"{url}/?cell={cell}&tab=overview")
+    page.get_by_text("First rows").wait_for()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / f"tab-overview-{width}.png"), full_page=True)
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    tables = page.locator("table.panel-df").evaluate_all(
+        "ts => ts.slice(0, 2).map(t => t.getBoundingClientRect().right)"
+    )
+    if scroll > width or any(r > width + 1 for r in tables):
+        overflowing["overview"] = (scroll, max(tables, default=0))
     context.close()
     assert overflowing == {}
+    assert unlabelled == {}

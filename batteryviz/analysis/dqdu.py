@@ -545,6 +545,15 @@ def peak_tracks(result: xr.Dataset, direction: str = "charge") -> xr.Dataset:
         {f: (("track", CYCLE_DIM), data[f]) for f in fields},
         coords={"track": np.arange(n_tracks), CYCLE_DIM: cycles},
     )
+    # each field in the units of the peaks it regroups (the area of dQ/dU over V is a capacity)
+    for f in fields:
+        units = result[f"{direction}_peak_{f}"].attrs.get("units")
+        if units is None and f in ("voltage", "width"):
+            units = "V"
+        elif units is None and f in ("intensity", "area"):
+            curve = str(result[f"{direction}_dqdu"].attrs.get("units", ""))
+            units = curve if f == "intensity" else curve.removesuffix("/V")
+        out[f].attrs = {"units": units or "", "long_name": f"Peak {f}"}
     v = data["voltage"]
     first = np.array([row[np.isfinite(row)][0] if np.isfinite(row).any() else np.nan for row in v])
     out["voltage_shift"] = (("track", CYCLE_DIM), v - first[:, None])

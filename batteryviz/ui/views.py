@@ -219,9 +219,17 @@ def overview(record, ds) -> list:
     names = [n for n, v in data_variables(ds) if v.dims == ("record",)][:12]
     preview = pd.DataFrame({n: _labelled(ds[n], 10) for n in names})
     items = [
-        pn.Row(html_table(facts, width=560), html_table(header, width=560)),
+        # side by side where they fit, one under the other on a laptop (they were cut at 1366 px)
+        pn.FlexBox(
+            html_table(facts, min_width=320, max_width=560, sizing_mode="stretch_width"),
+            html_table(header, min_width=320, max_width=560, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        ),
         pn.pane.Markdown("**First rows** (BDF names)"),
-        html_table(preview, sizing_mode="stretch_width", max_width=1400),
+        # the first rows scroll inside their own box when they are wider than the page
+        html_table(
+            preview, sizing_mode="stretch_width", max_width=1400, styles={"overflow-x": "auto"}
+        ),
     ]
     if record.warnings:
         items.append(

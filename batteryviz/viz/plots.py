@@ -271,7 +271,8 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
     tracks."""
     cyc = tracks["cycle"].values.astype(float)
     values = tracks[field].values
-    label = field.capitalize()
+    units = tracks[field].attrs.get("units")
+    label = f"Peak {field} ({units})" if units else f"Peak {field}"
     n = tracks.sizes["track"]
     if n <= 12:
         layers = [
