@@ -317,7 +317,9 @@ def write_report(
         "operator",
         "test_plan",
     ):
-        if key in ds.attrs:
+        if key == "reader" and ds.attrs.get("source_reader"):
+            lines.append(f"  reader: {ds.attrs['source_reader']} (stored as {ds.attrs[key]})")
+        elif key in ds.attrs:
             lines.append(f"  {key}: {ds.attrs[key]}")
     lines.append(f"  records: {ds.sizes.get('record', 0)}")
     for name, res in results.items():

@@ -171,6 +171,8 @@ def test_every_download_opens(dashboard, tmp_path):
             )
         report = data[".report.txt"].decode()
         assert "basytec_rate_fade.txt" in report
+        # the reader of the uploaded file, not of the BDF copy the workspace keeps (polish, #16)
+        assert "reader: basytec (stored as bdf)" in report
 
 
 def test_compare_two_cells(dashboard, simulated_de_path):

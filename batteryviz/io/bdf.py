@@ -172,6 +172,9 @@ class BDFReader(Reader):
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
         var_attrs = meta.pop("variables", {})
         structure = meta.pop("cycle_structure", None)
+        # the reader of the file this one was converted from (a BaSyTec upload stored as BDF)
+        if meta.get("reader") and meta["reader"] != self.name:
+            meta.setdefault("source_reader", meta["reader"])
         deferred_cols: dict[str, np.dtype] = {}
         dtypes = meta.pop("dtypes", None)
         one_column_each = False
