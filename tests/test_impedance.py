@@ -77,3 +77,26 @@ def test_custom_circuit_needs_an_initial_guess_and_data_need_frequencies(example
         Impedance(circuit="R0-p(R1,C1)").compute(bv.read(EXAMPLE))
     with pytest.raises(bv.BatteryvizError, match="no impedance data"):
         Impedance().compute(example_ds)
+
+
+def test_the_nyquist_plot_draws_the_fitted_circuit(real):
+    """Polish (#16): the fitted circuit was not drawn on the Nyquist plot."""
+    import holoviews as hv
+
+    from batteryviz.analysis.impedance import fitted_impedance
+    from batteryviz.viz import plots
+
+    result = bv.Impedance().compute(bv.read(real / "eis" / "impedancepy_exampleData.csv"))
+    f = result["frequency_hertz"].values[0]
+    measured = (
+        result["real_impedance_ohm"].values[0] + 1j * result["imaginary_impedance_ohm"].values[0]
+    )
+    ok = np.isfinite(f) & (measured.imag < 0)  # the capacitive points the fit used
+    z = fitted_impedance(result, 0, f[ok])
+    rms = np.sqrt(np.mean(np.abs(z - measured[ok]) ** 2))
+    assert (
+        rms < 0.05 * np.abs(measured[ok]).max()
+    )  # the curve follows the spectrum it was fitted to
+    overlay = plots.nyquist(result)
+    fits = [e for e in overlay if isinstance(e, hv.Curve) and e.label.endswith(" fit")]
+    assert len(fits) == 1 and len(fits[0]) == 200

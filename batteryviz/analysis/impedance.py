@@ -241,11 +241,29 @@ class Impedance(Analysis):
             )
         out.attrs.update(self.provenance())
         out.attrs["circuit"] = model.circuit
+        out.attrs["circuit_parameters"] = " ".join(names)
         out.attrs["fit"] = (
             "complex non-linear least squares (impedance.py); standard errors from the covariance"
         )
         out.attrs["kramers_kronig"] = "linear Lin-KK (Schoenleber 2014), batteryviz implementation"
         return out
+
+
+def fitted_impedance(result: xr.Dataset, spectrum: int, frequency: np.ndarray) -> np.ndarray | None:
+    """The impedance (ohm, complex) of the circuit fitted to one spectrum of an
+    :class:`Impedance` result, at ``frequency`` (Hz); None when that fit failed."""
+    from impedance.models.circuits import CustomCircuit
+
+    circuit, names = result.attrs.get("circuit"), result.attrs.get("circuit_parameters", "").split()
+    if not circuit or not names or not all(n in result for n in names):
+        return None
+    values = [float(result[n].values[spectrum]) for n in names]
+    if not np.isfinite(values).all():
+        return None
+    model = CustomCircuit(circuit, initial_guess=values)
+    with warnings.catch_warnings():  # "simulating based on initial parameters": they are the fit
+        warnings.simplefilter("ignore")
+        return model.predict(np.asarray(frequency, dtype=float), use_initial=True)
 
 
 def _circuit(settings: dict):

@@ -326,7 +326,10 @@ def vq_curves(ds: xr.Dataset, cycles=None, direction: str = "discharge") -> hv.O
 
 
 def nyquist(result: xr.Dataset) -> hv.Overlay:
-    """-Im(Z) against Re(Z) for every spectrum (equal axes)."""
+    """-Im(Z) against Re(Z) for every spectrum (equal axes), with the fitted circuit's curve
+    where the fit succeeded (:func:`batteryviz.analysis.impedance.fitted_impedance`)."""
+    from ..analysis.impedance import fitted_impedance
+
     layers = []
     for k in range(result.sizes["spectrum"]):
         zr, zi = result["real_impedance_ohm"].values[k], result["imaginary_impedance_ohm"].values[k]
@@ -339,6 +342,14 @@ def nyquist(result: xr.Dataset) -> hv.Overlay:
         layers.append(
             hv.Scatter((zr[ok], -zi[ok]), "Re(Z) (Ω)", "-Im(Z) (Ω)", label=label).opts(size=5)
         )
+        f = result["frequency_hertz"].values[k][ok]
+        if f.size > 1:  # the fitted circuit over the measured range, on a fine log grid
+            grid = np.geomspace(f.min(), f.max(), 200)
+            z = fitted_impedance(result, k, grid)
+            if z is not None:
+                layers.append(
+                    hv.Curve((z.real, -z.imag), "Re(Z) (Ω)", "-Im(Z) (Ω)", label=f"{label} fit")
+                )
     return _opts(hv.Overlay(layers), title="Nyquist", data_aspect=1, responsive=False)
 
 
