@@ -278,3 +278,25 @@ def test_a_test_saved_in_two_files_is_read_as_one_in_order_and_refused_out_of_or
     with pytest.raises(BatteryvizError, match="part 2 starts at .* before part 1 ends") as err:
         bv.read([second, first])
     assert err.value.path == str(first)
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda: b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "a PNG image"),
+        (lambda: np.random.default_rng(7).bytes(600), "a binary file of no kind batteryviz knows"),
+        (
+            lambda: (CORPUS / "neware/navani_test.ndax").read_bytes()[:2000],
+            "a ZIP archive named .ndax that does not open as one",
+        ),
+    ],
+    ids=["png", "random", "truncated-ndax"],
+)
+def test_binary_files_no_reader_takes_are_told_apart(tmp_path, make, says):
+    """Polish (#16): a PNG, random bytes and a truncated .ndax were all "a binary file starting
+    with ''"."""
+    name = "cut.ndax" if "ndax" in says else "dropped.bin"
+    path = tmp_path / name
+    path.write_bytes(make())
+    with pytest.raises(UnknownFormatError, match=f"not a format batteryviz recognises: {says}"):
+        bv.read(path)

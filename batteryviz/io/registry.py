@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Iterator
 
 from ..errors import UnknownFormatError, quote
@@ -105,6 +106,35 @@ class ReaderRegistry(Mapping):
 READERS = ReaderRegistry()
 
 
+#: Magic bytes of files people drop by mistake, and what to call them.
+MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive (unpack it first)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive (unpack it first)"),
+    (b"Rar!", "a RAR archive (unpack it first)"),
+    (
+        b"\xd0\xcf\x11\xe0",
+        "an OLE2 file (an old Office document that is not a cycler's Excel export)",
+    ),
+    (b"PK\x03\x04", "a ZIP archive"),
+]
+
+
+def binary_kind(raw: bytes, path) -> str:
+    """What a binary file no reader takes looks like: an image, a document, an archive (a ZIP
+    named like a Neware .ndax or an .xlsx is said to be damaged or cut short), or unknown."""
+    suffix = Path(str(path)).suffix.lower()
+    for magic, name in MAGIC:
+        if raw.startswith(magic):
+            if magic == b"PK\x03\x04" and suffix in (".ndax", ".xlsx", ".xlsm"):
+                return f"a ZIP archive named {suffix} that does not open as one (cut short?)"
+            return name
+    return "a binary file of no kind batteryviz knows"
+
+
 def detect(path: str | os.PathLike, head: Head | None = None) -> Reader:
     """Find the reader for ``path`` from its content (see :func:`weigh`).
 
@@ -141,7 +171,7 @@ def weigh(
         best = scored[0]
         return best[2], best[3], [(r.name, ev) for _, _, r, ev in scored[1:]]
     declined += [f"{name} (failed to load: {why})" for name, why in READERS.broken.items()]
-    kind = "a binary file" if head.is_binary else f"a text file ({head.encoding})"
+    kind = binary_kind(head.raw, path) if head.is_binary else f"a text file ({head.encoding})"
     first = head.lines[0][:120] if head.lines and not head.is_binary else head.raw[:16].hex(" ")
     raise UnknownFormatError(
         f"not a format batteryviz recognises: {kind} starting with {quote(first)}. Each reader "
