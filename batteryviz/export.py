@@ -176,12 +176,14 @@ def write_excel(
             pd.DataFrame(_parameters_rows(results), columns=["Analysis", "Parameter", "Value"]),
         )
     )
-    seen: set[str] = set()
+    seen: set[str] = set()  # Excel compares sheet names without case
     sheets = []
     for name, table in tables:
-        while name in seen:  # two results of one analysis: "Cycle Data", "Cycle Data 2" …
-            name = f"{name[:28]} {len(seen)}"
-        seen.add(name)
+        base, k = name, 1
+        while name.lower() in seen:  # two results of one analysis: "Cycle Data", "Cycle Data 2"
+            k += 1
+            name = f"{base[:28]} {k}"
+        seen.add(name.lower())
         sheets += _sheet_parts(table, name)
     with atomic_path(path) as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xw:

@@ -103,10 +103,11 @@ def warnings_of(ds: xr.Dataset) -> list[str]:
 #: least :data:`MIN_REVERSALS` times) is not read as a clock: a misread column, not glitches.
 TIME_REVERSAL_SHARE = 0.02
 MIN_REVERSALS = 20
-#: A median voltage magnitude above this is not a cell's voltage read in volts (mV as V?).
-MAX_MEDIAN_VOLTAGE_V = 100.0
-#: In an impedance sweep, the share of frequency steps that may go against the sweep's
-#: direction (each new sweep restarting at the top adds one or two).
+#: A median voltage magnitude above this is not a cell's, module's or pack's voltage read in
+#: volts (a cell's mV read as V gives thousands; a pack stays below).
+MAX_MEDIAN_VOLTAGE_V = 1000.0
+#: The share of frequency steps at which a frequency column may turn between up and down
+#: (see :func:`sweep_reversals`; new sweeps restarting are not turns).
 FREQUENCY_REVERSAL_SHARE = 0.2
 #: Counters that must hold whole numbers ≥ 0 where they hold anything.
 INTEGER_COUNTERS = ("cycle_count", "step_index", "test_number")
@@ -132,6 +133,10 @@ def implausible(ds: xr.Dataset) -> list[str]:
     out: list[str] = []
     if not ds.sizes.get("record", 0):
         return out
+    for name in ("test_time_second", "voltage_volt", "frequency_hertz"):
+        if name in ds and ds[name].dtype.kind not in "iuf":
+            out.append(f"{name}: holds {ds[name].dtype} values, not numbers")
+            return out
     if "test_time_second" in ds:
         t = np.asarray(ds["test_time_second"].values, dtype=float)
         if not np.isfinite(t).any():
@@ -171,45 +176,70 @@ def implausible(ds: xr.Dataset) -> list[str]:
                 f"frequencies only"
             )
         else:
-            steps = np.sign(np.diff(np.log(f[f > 0])))
-            steps = steps[steps != 0]
-            if steps.size >= 10:
-                major = 1 if (steps > 0).sum() > (steps < 0).sum() else -1
-                against = int(np.count_nonzero(steps != major))
-                if against > FREQUENCY_REVERSAL_SHARE * steps.size:
-                    out.append(
-                        f"frequency_hertz: {against} of {steps.size} steps go against the sweep "
-                        f"direction "
-                        f"({against / steps.size:.0%}); a sweep's frequency is monotonic, so the "
-                        f"column read as "
-                        "frequency is probably another quantity"
-                    )
+            turns, total = sweep_reversals(f)
+            if total >= 10 and turns > FREQUENCY_REVERSAL_SHARE * total:
+                out.append(
+                    f"frequency_hertz: it turns between up and down {turns} times in {total} "
+                    f"steps ({turns / total:.0%}); a sweep's frequency goes one way, so the "
+                    "column read as frequency is probably another quantity"
+                )
     return out
 
 
+def sweep_reversals(f: np.ndarray) -> tuple[int, int]:
+    """``(turns, steps)`` of a frequency column: how often consecutive steps change direction,
+    and how many steps there are. Sweeps are the runs of positive frequencies between records
+    without one (0 or NaN: DC records); a jump back across most of a run's range is a new
+    sweep starting, not a turn; a sweep down then up turns once. A frequency column holding
+    another quantity turns at every other step."""
+    turns = total = 0
+    positive = np.isfinite(f) & (f > 0)
+    edges = np.flatnonzero(np.diff(np.r_[0, positive.astype(np.int8), 0]))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        logf = np.log(f[start:stop])
+        steps = np.diff(logf)
+        steps = steps[steps != 0]
+        if steps.size < 2:
+            continue
+        span = np.ptp(logf) or 1.0
+        sweeping = steps[np.abs(steps) <= 0.5 * span]  # restarts left out
+        signs = np.sign(sweeping)
+        turns += int(np.count_nonzero(signs[1:] != signs[:-1]))
+        total += int(steps.size)
+    return turns, total
+
+
+#: What takes over when a counter is set aside.
+INSTEAD = {
+    "cycle_count": "cycles are found from the current",
+    "step_index": "steps are found from the current",
+    "test_number": "the records are read as one test",
+}
+
+
 def demote_counters(ds: xr.Dataset) -> list[str]:
-    """Counters (:data:`INTEGER_COUNTERS`) holding values that are not whole numbers ≥ 0 are
-    not counters: each is renamed ``<name>_as_written`` (kept, with no meaning given to it) so
-    cycles and steps are found from the current instead. Changes ``ds`` in place; returns a
+    """Counters (:data:`INTEGER_COUNTERS`) holding values that are not whole numbers ≥ 0
+    (negative, fractional, infinite) are not counters: each is renamed ``<name>_as_written``
+    (kept, with no meaning given to it) and not used. Changes ``ds`` in place; returns a
     warning per demoted column."""
     out: list[str] = []
     for name in INTEGER_COUNTERS:
-        if name in ds and ds[name].dtype.kind == "f":
-            v = np.asarray(ds[name].values, dtype=float)
-            v = v[np.isfinite(v)]
-            wrong = (v < 0) | (v != np.round(v))
-            if wrong.any():
-                first = v[int(np.argmax(wrong))]
-                ds[f"{name}_as_written"] = ds[name].assign_attrs(
-                    role="", note=f"not a count: {first:g}"
-                )
-                del ds[name]
-                out.append(
-                    f"{name}: {int(wrong.sum()):,} value(s) that are not whole numbers ≥ 0 (first "
-                    f"{first:g}), so the "
-                    f"column is not a counter; kept as {name}_as_written and not used (cycles are "
-                    f"found from the current)"
-                )
+        if name not in ds or ds[name].dtype.kind not in "iuf":
+            continue
+        v = np.asarray(ds[name].values, dtype=float)
+        v = v[~np.isnan(v)]
+        wrong = (v < 0) | ~np.isfinite(v) | (v != np.round(v))
+        if wrong.any():
+            first = v[int(np.argmax(wrong))]
+            ds[f"{name}_as_written"] = ds[name].assign_attrs(
+                role="", note=f"not a count: {first:g}"
+            )
+            del ds[name]
+            out.append(
+                f"{name}: {int(wrong.sum()):,} value(s) that are not whole numbers ≥ 0 (first "
+                f"{first:g}), so the column is not a counter; kept as {name}_as_written and not "
+                f"used ({INSTEAD[name]})"
+            )
     return out
 
 

@@ -457,7 +457,9 @@ class Workspace:
         sidecar = "data.metadata.json"
         if self.fs.exists(f"{self._cell_dir(cell_id)}/{sidecar}"):
             self._local_copy(cell_id, sidecar)
-        ds = read(self._local_copy(cell_id, "data.bdf.parquet"))
+        # the plausibility gate judged the upload; what the workspace stored always opens
+        # (a cell stored before a stricter gate stays readable, its findings as warnings)
+        ds = read(self._local_copy(cell_id, "data.bdf.parquet"), strict=False)
         ds.attrs["source_file"] = record.filename
         return ds
 

@@ -137,3 +137,36 @@ def test_a_table_longer_than_a_sheet_continues_on_more_sheets_or_is_refused(tmp_
     with pytest.raises(ValueError, match="download it as CSV"):
         ex.write_excel(target, extra={"dvdq": xr.Dataset({"value": ("cycle", np.arange(25.0))})})
     assert not target.exists()  # no half workbook left behind
+
+
+@pytest.mark.parametrize("kind", sorted(ex.DOWNLOADS))
+def test_every_download_of_a_summary_without_cycles_is_written(kind, tmp_path):
+    """A real open-circuit file has no cycles: its summary's downloads are files, not errors."""
+    from .test_corpus import CORPUS
+
+    ds = bv.read(CORPUS / "biologic/bioconv_ocv.mpt")
+    summary = bv.CycleSummary().compute(ds)
+    assert summary.sizes["cycle"] == 0
+    data = ex.export_bytes(kind, "summary", {"summary": summary}, ds)
+    assert data
+    if kind == "xlsx":
+        path = tmp_path / "s.xlsx"
+        path.write_bytes(data)
+        assert "Summary" in openpyxl_sheets(path)
+    if kind == "report":
+        assert "total_cycles: 0" in data.decode()
+
+
+def openpyxl_sheets(path):
+    import openpyxl
+
+    return openpyxl.load_workbook(path, read_only=True).sheetnames
+
+
+def test_two_results_of_one_analysis_get_numbered_sheets(example_ds, tmp_path):
+    import openpyxl
+
+    summary = bv.CycleSummary().compute(example_ds)
+    path = ex.write_excel(tmp_path / "two.xlsx", extra={"a": summary, "b": summary})
+    sheets = openpyxl.load_workbook(path, read_only=True).sheetnames
+    assert sheets == ["Summary", "Cycle Data", "Summary 2", "Cycle Data 2", "Parameters"]

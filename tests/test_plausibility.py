@@ -74,7 +74,7 @@ def test_a_frequency_column_that_is_not_a_sweep_is_refused(tmp_path):
     np.savetxt(path, table, delimiter=",")
     assert bv.read(path).sizes["record"] == 21  # the real order passes
     np.savetxt(path, table[np.random.default_rng(0).permutation(len(table))], delimiter=",")
-    with pytest.raises(ImplausibleDataError, match="against the sweep direction"):
+    with pytest.raises(ImplausibleDataError, match="turns between up and down"):
         bv.read(path)
 
 
@@ -119,3 +119,57 @@ def test_info_says_why_a_file_is_refused_and_reads_it_with_no_strict(tmp_path, c
     assert "frequency_hertz" in capsys.readouterr().err
     assert main(["info", "--no-strict", str(path)]) == 0
     assert "IMPLAUSIBLE frequency_hertz" in capsys.readouterr().out
+
+
+def _spectra(frequency):
+    """A dataset of impedance records with ``frequency`` (0 marks a DC record, as EC-Lab writes)."""
+    import xarray as xr
+
+    f = np.asarray(frequency, dtype=float)
+    return xr.Dataset(
+        {
+            "frequency_hertz": ("record", f),
+            "real_impedance_ohm": ("record", np.where(f > 0, 0.1, np.nan)),
+            "imaginary_impedance_ohm": ("record", np.where(f > 0, -0.05, np.nan)),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "frequency",
+    [
+        ([0.0] * 50 + [1000, 100, 10, 1]) * 10,  # a few frequencies after every cycle
+        np.tile(np.geomspace(1e5, 0.1, 30), 5),  # five sweeps, each restarting at the top
+        np.r_[np.geomspace(1e5, 0.1, 30), np.geomspace(0.1, 1e5, 30)],  # down, then up again
+    ],
+    ids=["after-each-cycle", "repeated", "down-up"],
+)
+def test_real_sweep_patterns_pass_the_gate(frequency):
+    assert quality.implausible(_spectra(frequency)) == []
+
+
+def test_a_pack_voltage_passes_and_a_cell_in_millivolts_does_not():
+    import xarray as xr
+
+    t = np.arange(100.0)
+    for volts, refused in ((350.0, False), (3700.0, True)):
+        ds = xr.Dataset(
+            {"test_time_second": ("record", t), "voltage_volt": ("record", volts + 0 * t)}
+        )
+        assert bool(quality.implausible(ds)) == refused
+
+
+def test_integer_counters_below_zero_are_set_aside_and_text_columns_refused():
+    import xarray as xr
+
+    ds = xr.Dataset(
+        {
+            "test_time_second": ("record", np.arange(5.0)),
+            "step_index": ("record", np.array([1, 1, -1, 2, 2])),
+        }
+    )
+    [warning] = quality.demote_counters(ds)
+    assert "step_index_as_written" in ds and "steps are found from the current" in warning
+    text = xr.Dataset({"test_time_second": ("record", np.array(["a", "b"], dtype=object))})
+    with pytest.raises(ImplausibleDataError, match="not numbers"):
+        quality.gate(text, path="t.csv")

@@ -172,3 +172,25 @@ def test_cycle_ageing_retention_follows_the_cells_reference_cycle(example_ds):
     assert float(default["retention_percent"].sel(cycle=first)) == pytest.approx(100.0)
     with pytest.raises(ValueError, match="reference cycle 999 is not in the data"):
         CycleLife(reference_cycle=999).compute(example_ds)
+
+
+def test_the_fitted_curves_are_drawn_on_the_retention_of_the_reference_cycle(example_ds):
+    """The fits were scaled by the first fitted cycle while retention followed the reference."""
+    import holoviews as hv
+
+    from batteryviz.analysis.ageing import fitted_curves
+    from batteryviz.viz import plots
+
+    result = CycleLife(reference_cycle=30).compute(example_ds)
+    x = result["x"].values[result["used_in_fit"].values]
+    linear = [
+        e for e in plots.cycle_life(result) if isinstance(e, hv.Curve) and e.label == "linear"
+    ]
+    [curve] = linear
+    q_ref = float(result["discharge_capacity_ah"].sel(cycle=30))
+    expected = 100 * fitted_curves(result, curve.dimension_values(0))["linear"] / q_ref
+    np.testing.assert_allclose(curve.dimension_values(1), expected)
+    retention = result["retention_percent"].values[result["used_in_fit"].values]
+    # on the points it was fitted to (it was 10 points below them: scaled by another cycle)
+    start = np.interp(x[0], curve.dimension_values(0), curve.dimension_values(1))
+    assert abs(start - retention[0]) < 5

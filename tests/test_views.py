@@ -242,3 +242,22 @@ def test_small_numbers_get_an_input_box_not_a_slider_that_rounds_them_to_zero():
     layout = pn.panel(summary.view())
     [widget] = [w for w in layout.select(pn.widgets.Widget) if w.name == "Rest current fraction"]
     assert isinstance(widget, pn.widgets.FloatInput) and widget.value == 0.002
+
+
+def test_a_subclass_of_an_analysis_draws_as_the_class_it_extends(example_ds):
+    class LabSummary(bv.CycleSummary):
+        """A lab's own summary defaults."""
+
+    result = LabSummary().compute(example_ds)
+    assert result.attrs["analysis"] == "LabSummary"
+    figure = LabSummary().plot(result)
+    assert isinstance(figure, hv.Layout) and len(figure) == 4  # the summary's four panels
+
+
+def test_a_view_renders_its_new_data_and_is_headed_by_the_title(example_ds):
+    view = bv.CycleSummary().view(example_ds)
+    layout = pn.panel(view)
+    assert "Cycle summary" in layout[0][0].object  # the heading is the analysis's title
+    first = view.render().object[1].Curve.I.data
+    view.data = example_ds.isel(record=slice(0, example_ds.sizes["record"] // 2))
+    assert len(view.render().object[1].Curve.I.data) < len(first)

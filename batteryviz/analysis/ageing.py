@@ -425,6 +425,12 @@ class CycleLife(Analysis):
                 )
             reference_ah = summary["discharge_capacity_ah"].sel(cycle=self.reference_cycle).data
             reference_text = f"cycle {self.reference_cycle}"
+            if not hasattr(reference_ah, "dask") and not float(reference_ah) > 0:
+                raise ValueError(
+                    f"reference cycle {self.reference_cycle} has no discharge capacity "
+                    f"({float(reference_ah):g} Ah): choose a complete cycle, or leave it empty "
+                    "for the first fitted cycle"
+                )
         xv = (
             rows["cycle"].values.astype(float)
             if self.x == "cycle"

@@ -129,7 +129,7 @@ class Analysis(param.Parameterized):
     def plot(self, result: xr.Dataset):
         """A HoloViews object drawing ``result``: the figure :mod:`batteryviz.viz` registers for
         ``result.attrs["analysis"]``. A plug-in analysis may override this on its own class."""
-        return view_layer().plot(result)
+        return view_layer().plot(result, analysis=self)
 
     def view(self, ds: xr.Dataset | None = None):
         """Widgets for the parameters and the plot of the result on ``ds``, as a Panel viewer

@@ -210,12 +210,21 @@ def summary_table(summary: xr.Dataset):
 
 def summary_statistics(summary: xr.Dataset) -> dict:
     """The predecessor's summary block: cycles, averages, CE spread, retention, fade, window,
-    duration."""
+    duration. ``fade_percent_per_cycle`` is the retention lost from the reference cycle to the
+    last complete cycle, per cycle between them (by cycle numbers)."""
+    if "discharge_capacity_ah" not in summary or not summary.sizes.get(CYCLE_DIM, 0):
+        # no cycles (a rest-only or OCV file): counted, everything else not defined
+        return {"total_cycles": 0, "complete_cycles": 0, "total_duration_h": np.nan}
     q = summary["discharge_capacity_ah"].values
     complete = summary["complete"].values.astype(bool) if "complete" in summary else np.isfinite(q)
     ce = summary["coulombic_efficiency_percent"].values[complete]
     ret = summary["retention_percent"].values
     n = int(summary.sizes["cycle"])
+    # retention lost per cycle from the reference cycle (100 %) to the last complete cycle: by
+    # cycle numbers, so a summary of a few selected cycles gives the same rate
+    reference = summary.attrs.get("reference_cycle")
+    last = summary[CYCLE_DIM].values[complete][-1] if complete.any() else None
+    span = float(last) - float(reference) if last is not None and reference is not None else 0.0
     stats = {
         "total_cycles": n,
         "complete_cycles": int(complete.sum()),
@@ -226,9 +235,7 @@ def summary_statistics(summary: xr.Dataset) -> dict:
         "mean_coulombic_efficiency_percent": float(np.nanmean(ce)) if ce.size else np.nan,
         "std_coulombic_efficiency_percent": float(np.nanstd(ce, ddof=1)) if ce.size > 1 else np.nan,
         "final_retention_percent": float(ret[complete][-1]) if complete.any() else np.nan,
-        "fade_percent_per_cycle": float((100 - ret[complete][-1]) / max(int(complete.sum()), 1))
-        if complete.any()
-        else np.nan,
+        "fade_percent_per_cycle": float((100 - ret[complete][-1]) / span) if span > 0 else np.nan,
         "mean_voltage_window_v": float(
             np.nanmean(summary["max_voltage_v"].values)
             - np.nanmean(summary["min_voltage_v"].values)

@@ -409,7 +409,11 @@ def cycle_life(result: xr.Dataset) -> hv.Overlay:
         if axis == "equivalent_full_cycles"
         else axis.replace("_", " ").capitalize()
     )
-    q0 = result["discharge_capacity_ah"].values[used][0] if used.any() else np.nan
+    # the capacity retention is relative to (the reference cycle's, or the first fitted one's)
+    q = result["discharge_capacity_ah"].values
+    ratio = q / retention * 100
+    ratio = ratio[used & np.isfinite(ratio)]
+    q0 = ratio[0] if ratio.size else np.nan
     layers = [
         hv.Scatter((x[used], retention[used]), xlabel, "Retention (%)", label="fitted").opts(
             size=5, color="black"

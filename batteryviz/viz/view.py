@@ -103,8 +103,8 @@ class AnalysisView(pn.viewable.Viewer):
             show_name=False,
             width=300,
         )
-        plot = pn.bind(self.render, *[self.analysis.param[n] for n in names])
+        plot = pn.bind(self.render, self.param.data, *[self.analysis.param[n] for n in names])
         return pn.Row(
-            pn.Column(f"### {type(self.analysis).__name__}", widgets),
+            pn.Column(f"### {self.analysis.display_title()}", widgets),
             pn.panel(plot, sizing_mode="stretch_width"),
         )
