@@ -30,7 +30,6 @@ class PreparedView:
     widgets: list = field(default_factory=list)  # tables, built off the event loop
     numbers: list = field(default_factory=list)  # (label, value, format)
     tables: dict = field(default_factory=dict)  # the analysis's tables by name, main first
-    table: object = None  # the result's main table
     warnings: list = field(default_factory=list)
     definitions: str = ""
     plot_error: str = ""
@@ -110,7 +109,6 @@ def prepare(analysis, key: str, result) -> PreparedView:
     figures = analysis.key_figures(result)
     view.numbers = [_figure(f.label, f.value, f.format) for f in figures if f.shown]
     view.tables = {name: table.round(6) for name, table in analysis.tables(result).items()}
-    view.table = next(iter(view.tables.values()), None)
     view.widgets = tables(view)
     warnings = result.attrs.get("quality_warnings", "")
     view.warnings = implausible(figures) + (
