@@ -280,7 +280,10 @@ def peak_table(result: xr.Dataset):
 
 
 class DifferentialCapacity(Analysis):
-    """dQ/dU curves on a shared voltage grid, with peaks and peak tracks (module docstring)."""
+    """dQ/dU curves on a shared voltage grid, with peaks and their tracks over cycles.
+
+    Every step and definition is in the module docstring of :mod:`batteryviz.analysis.dqdu`.
+    """
 
     cycles = parameters.cycles("every cycle")
     direction = param.Selector(
