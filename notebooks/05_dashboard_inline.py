@@ -16,8 +16,8 @@ import batteryviz as bv
 from batteryviz.store import Workspace
 from batteryviz.ui import Dashboard
 
-# inline=True: the JavaScript comes with the notebook, so it works without internet access
-pn.extension("tabulator", "filedropper", inline=True)
+# No pn.extension(...) cell needed: the views load what they use, with their JavaScript in the
+# notebook itself, so they work in a lab without internet access.
 ds = bv.read(bv.example_file())
 
 # %% [markdown]

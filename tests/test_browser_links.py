@@ -136,6 +136,16 @@ def test_every_result_tab_fits_the_screen(browser, lab_with_results, viewport):
     )
     if scroll > width or any(r > width + 1 for r in tables):
         overflowing["overview"] = (scroll, max(tables, default=0))
+    # every tab title whole: the tab bar wraps instead of cutting the last title ("Comp")
+    bar = page.locator(".bk-headers-wrapper").first
+    hidden = bar.evaluate("w => w.scrollWidth - w.clientWidth")
+    titles = bar.locator(".bk-tab").evaluate_all(
+        "ts => ts.map(t => [t.textContent, t.getBoundingClientRect().right])"
+    )
+    bar_right = bar.evaluate("w => w.getBoundingClientRect().right")
+    cut = [title for title, right in titles if right > min(bar_right, width) + 1]
+    assert hidden <= 1 and cut == [], (hidden, cut)
+    assert "Compare cells" in [title for title, _ in titles]
     context.close()
     assert overflowing == {}
     assert unlabelled == {}

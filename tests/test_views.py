@@ -26,23 +26,23 @@ def test_every_cycling_analysis_renders_with_widgets_and_a_plot(name, example_ds
     view = analysis.view(example_ds)
     root = bokeh_models(view)
     assert root is not None
-    pane = view.render()
-    assert isinstance(pane, pn.pane.HoloViews), pane
-    hv.render(pane.object, backend="bokeh")
+    grid = view.render()
+    assert grid.select(pn.pane.Bokeh), grid  # figures, drawn
+    assert isinstance(view.figure(), hv.core.Dimensioned)
 
 
 def test_impedance_view(example_ds):
     view = bv.Impedance().view(bv.read(REAL / "eis" / "impedancepy_exampleData.csv"))
     bokeh_models(view)
-    assert isinstance(view.render(), pn.pane.HoloViews)
+    assert view.render().select(pn.pane.Bokeh)
 
 
 def test_changing_a_parameter_changes_the_plot(example_ds):
     analysis = bv.CycleSummary()
     view = analysis.view(example_ds)
-    first = view.render().object
+    first = view.figure()
     analysis.reference_cycle = 15
-    second = view.render().object
+    second = view.figure()
     retention = lambda layout: layout[1].Curve.I.data  # noqa: E731 - the retention curve's data
     a, b = retention(first), retention(second)
     assert not np.allclose(a.iloc[:, 1], b.iloc[:, 1])
@@ -65,8 +65,8 @@ def test_two_views_of_one_analysis_keep_their_own_data(example_ds):
     analysis = bv.CycleSummary()
     first = analysis.view(example_ds)
     second = analysis.view(example_ds.isel(record=slice(0, example_ds.sizes["record"] // 2)))
-    n_first = len(first.render().object[1].Curve.I.data)  # the retention curve, a point per cycle
-    n_second = len(second.render().object[1].Curve.I.data)
+    n_first = len(first.figure()[1].Curve.I.data)  # the retention curve, a point per cycle
+    n_second = len(second.figure()[1].Curve.I.data)
     assert n_first > n_second and first.data is example_ds
 
 
@@ -99,8 +99,8 @@ def test_peak_tracks_render_with_plain_colours_one_per_track(n_tracks):
     import xarray as xr
     from bokeh.models import GlyphRenderer
 
-    from batteryviz.ui.views import render
     from batteryviz.viz.plots import peak_track_plot
+    from batteryviz.viz.render import render
 
     cycles = np.arange(1, 9)
     voltage = 3.0 + 0.01 * np.arange(n_tracks)[:, None] + 0.001 * cycles[None, :]
@@ -112,6 +112,11 @@ def test_peak_tracks_render_with_plain_colours_one_per_track(n_tracks):
     glyphs = [r for r in figure.renderers if isinstance(r, GlyphRenderer)]
     if n_tracks <= 12:
         assert len(glyphs) == 2 * n_tracks  # a line and points per track, with a legend entry
+        # the legend beside the plot, not over the tracks it names (#16 item 13)
+        from bokeh.models import Legend
+
+        assert [type(m) for m in figure.right if isinstance(m, Legend)] == [Legend]
+        assert not [m for m in figure.center if isinstance(m, Legend)]
         return
     assert len(glyphs) == 2
     points = next(r for r in glyphs if type(r.glyph).__name__ == "Scatter")
@@ -258,6 +263,38 @@ def test_a_view_renders_its_new_data_and_is_headed_by_the_title(example_ds):
     view = bv.CycleSummary().view(example_ds)
     layout = pn.panel(view)
     assert "Cycle summary" in layout[0][0].object  # the heading is the analysis's title
-    first = view.render().object[1].Curve.I.data
+    first = view.figure()[1].Curve.I.data
     view.data = example_ds.isel(record=slice(0, example_ds.sizes["record"] // 2))
-    assert len(view.render().object[1].Curve.I.data) < len(first)
+    assert len(view.figure()[1].Curve.I.data) < len(first)
+
+
+def test_the_voltage_window_plot_names_its_axis_voltage():
+    import xarray as xr
+    from bokeh.models import LinearAxis
+
+    from batteryviz.viz.plots import voltage_window
+    from batteryviz.viz.render import render
+
+    summary = xr.Dataset(
+        {"min_voltage_v": ("cycle", [2.8, 2.8]), "max_voltage_v": ("cycle", [4.2, 4.2])},
+        coords={"cycle": [1, 2]},
+    )
+    [figure] = render(voltage_window(summary))
+    labels = {a.axis_label for a in figure.left if isinstance(a, LinearAxis)}
+    assert labels == {"Voltage (V)"}  # was "Min voltage (V)" for a plot of both
+
+
+def test_figures_side_by_side_share_a_row_and_wrap_when_it_is_too_narrow(example_ds):
+    """A two-column Layout becomes two flex items a row, each half the row but no narrower
+    than MIN_PLOT_WIDTH: a narrow output area wraps them instead of drawing past its edge."""
+    from batteryviz.viz.render import MIN_PLOT_WIDTH, plot_grid
+
+    grid = plot_grid(bv.CycleSummary().view(example_ds).figure())
+    assert isinstance(grid, pn.FlexBox) and grid.flex_wrap == "wrap"
+    items = grid.objects
+    assert len(items) == 4
+    for item in items:
+        assert item.styles["min-width"] == f"{MIN_PLOT_WIDTH}px"
+        assert item.styles["flex"].startswith("1 1 calc(50.0000%")
+        [figure] = item.select(pn.pane.Bokeh)
+        assert figure.object.sizing_mode == "stretch_width"

@@ -29,7 +29,9 @@ from ..errors import BatteryvizError, quote
 from ..export import DOWNLOADS, export_bytes
 from ..store import CELL_METADATA, CellNotFoundError, CellRecord, Workspace
 from ..viz import markup
+from ..viz.notebook import load_extensions
 from ..viz.private import fast_resources_without_font
+from ..viz.render import MIN_PLOT_WIDTH, figure_panes, side_by_side
 from ..viz.view import widget_types
 from . import jobs, panel_fixes, views
 from .loopwatch import watch_running_loop
@@ -120,7 +122,7 @@ class AnalysisTab(pn.viewable.Viewer):
             width=280,
         )
         doc = (type(self.analysis).__doc__ or "").strip().split("\n")[0]
-        return pn.Row(
+        return side_by_side(
             pn.Column(
                 pn.pane.Markdown(f"**{tab_title(self.key)}** — {doc}", width=280),
                 widgets,
@@ -128,7 +130,6 @@ class AnalysisTab(pn.viewable.Viewer):
                 width=330,
             ),  # the widgets are 300 px with their margins
             pn.Column(self.downloads, self.output, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
         )
 
     async def ensure_built(self) -> None:
@@ -311,6 +312,20 @@ class AnalysisTab(pn.viewable.Viewer):
 HINT = "Choose the parameters and press **Run**."
 
 
+#: Panel's Tabs hide an inactive tab by making it invisible in a grid cell every tab shares, so
+#: the tabs were as tall as the tallest tab ever shown (~1,500 px of blank space under the
+#: Overview inline in a notebook, a long empty scroll in the page); taken out of the layout
+#: instead, the tabs are as tall as the tab shown.
+#: The tab titles wrap onto a second line rather than the last being cut ("Comp") at 1366 px.
+TABS_CSS = """
+[aria-hidden="true"] { display: none !important; }
+.bk-headers-wrapper { flex-wrap: wrap !important; }
+"""
+
+#: The Panel extensions the dashboard's widgets need (tables, the drop zone).
+PANEL_EXTENSIONS = ("tabulator", "filedropper")
+
+
 class Dashboard(pn.viewable.Viewer):
     """A user's workspace in the browser (or inline in a notebook)."""
 
@@ -322,6 +337,9 @@ class Dashboard(pn.viewable.Viewer):
     )
 
     def __init__(self, workspace: Workspace, **params):
+        # inline in a notebook: the tables and the drop zone need their Panel extensions, loaded
+        # (with their resources in the notebook, for labs without internet) before it displays
+        load_extensions(*PANEL_EXTENSIONS)
         super().__init__(**params)
         self.workspace = workspace
         self.record: CellRecord | None = None
@@ -405,7 +423,10 @@ class Dashboard(pn.viewable.Viewer):
         # server), and pre-rendered Bokeh figures are attached once; tabs fill themselves on
         # first view
         self.tabs = pn.Tabs(
-            *[(title, obj) for _, title, obj in pages], dynamic=False, sizing_mode="stretch_width"
+            *[(title, obj) for _, title, obj in pages],
+            dynamic=False,
+            sizing_mode="stretch_width",
+            stylesheets=[TABS_CSS],
         )
         self.tabs.param.watch(self._on_tab_index, "active")
         self.refresh_cells()
@@ -440,10 +461,11 @@ class Dashboard(pn.viewable.Viewer):
         return [self.tabs]
 
     def __panel__(self):
-        return pn.Row(
+        # inline (a notebook): the sidebar beside the tabs, above them when the output is narrow
+        return side_by_side(
             pn.Column(*self.sidebar(), width=320),
             pn.Column(*self.main(), sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
+            fluid_min_width=2 * MIN_PLOT_WIDTH,
         )
 
     def batch(self):
@@ -783,7 +805,7 @@ class _CurvesTab(pn.viewable.Viewer):
         try:
             cycles = dash.selected_cycles()
             self.output[:] = await jobs.run(
-                views.figure_panes,
+                figure_panes,
                 plots.vq_curves,
                 dash.dataset,
                 cycles,
@@ -912,7 +934,7 @@ class _CompareTab(pn.viewable.Viewer):
 
         if curves:
             items += await jobs.run(
-                views.figure_panes,
+                figure_panes,
                 overlay,
                 curves,
                 f"{label} by cell",
@@ -921,7 +943,7 @@ class _CompareTab(pn.viewable.Viewer):
             )
         if dqdu:
             items += await jobs.run(
-                views.figure_panes,
+                figure_panes,
                 overlay,
                 dqdu,
                 f"dQ/dU of cycle {self.dqdu_cycle.value}",
@@ -961,7 +983,7 @@ class _Page(pn.template.FastListTemplate):
 def create_app(workspace: Workspace):
     """The dashboard page of one session: a template with the workspace in the sidebar, the
     view state kept in the URL, and the last (or linked) cell opened when the page loads."""
-    pn.extension("tabulator", "filedropper", notifications=True)
+    pn.extension(*PANEL_EXTENSIONS, notifications=True)
     panel_fixes.install()  # page updates queued under load are all delivered
     dashboard = Dashboard(workspace)
     template = _Page(

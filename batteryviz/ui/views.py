@@ -3,20 +3,20 @@
 :func:`prepare` computes the pieces — HoloViews rendered to Bokeh figures, tables, key figures —
 and :func:`panes` wraps them into Panel objects; :func:`build` does both and runs in a worker
 thread (Panel objects may be made there as long as no document holds them yet), so the event
-loop only attaches finished objects and stays free for other sessions. Figures are rendered
-one per plot (a HoloViews Layout becomes a grid of separate figures): a Bokeh GridPlot
-inside the dashboard's tabs was drawn shifted out of its box in Chromium.
+loop only attaches finished objects and stays free for other sessions. Plots are drawn as
+:mod:`batteryviz.viz.render` draws them for notebooks too.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..viz import markup
-from ..viz.private import dataframe_stylesheets, layout_columns
+from ..viz.private import dataframe_stylesheets
+from ..viz.render import columns as figure_columns
+from ..viz.render import figure_grid, plot_and_figures
 
 
 @dataclass
@@ -35,75 +35,13 @@ class PreparedView:
     plot_error: str = ""
 
 
-#: HoloViews' plotting machinery keeps process-wide state (option trees, renderer and plot class
-#: attributes, colour cycles) and is not thread-safe, and the view pool has several threads: one
-#: HoloViews object is made and rendered at a time (the GIL allowed no more parallelism anyway).
-HOLOVIEWS_LOCK = threading.RLock()
-
-
-def render(obj) -> list:
-    """Bokeh figures of a HoloViews object, one per plot of a Layout. Objects that stay live on
-    the server (rasterised DynamicMaps re-render on zoom) are returned as they are."""
-    import holoviews as hv
-
-    items = list(obj) if isinstance(obj, hv.Layout) else [obj]
-    out = []
-    with HOLOVIEWS_LOCK:
-        for item in items:
-            if isinstance(item, hv.DynamicMap):
-                out.append(item)
-            else:
-                out.append(_fit_width(hv.render(item, backend="bokeh")))
-    return out
-
-
-#: The narrowest a plot in a dashboard tab gets (px) before its row scrolls instead.
-MIN_PLOT_WIDTH = 320
-
-
-def _fit_width(figure):
-    """A rendered figure that takes the width its column has (at least
-    :data:`MIN_PLOT_WIDTH`), keeping its height: plots drawn 650 px wide were cut off at the
-    right of a 1366 px screen, and two per row at 1920 px."""
-    if hasattr(figure, "sizing_mode") and hasattr(figure, "min_width"):
-        figure.sizing_mode = "stretch_width"
-        figure.min_width = MIN_PLOT_WIDTH
-    return figure
-
-
-def plot_and_figures(make_plot, *args):
-    """``make_plot(*args)`` (a HoloViews object) and its :func:`render`-ed figures, both made
-    under :data:`HOLOVIEWS_LOCK`."""
-    with HOLOVIEWS_LOCK:
-        plot = make_plot(*args)
-        return plot, render(plot)
-
-
-def figure_panes(make_plot, *args, css_classes: list[str] | None = None) -> list:
-    """Panes of the figures of ``make_plot(*args)`` (a HoloViews object), made and rendered under
-    :data:`HOLOVIEWS_LOCK` (runs in a worker thread)."""
-    import panel as pn
-
-    _, figures = plot_and_figures(make_plot, *args)
-    return [
-        pn.pane.HoloViews(f, linked_axes=False, css_classes=css_classes or [])
-        if hasattr(f, "opts")
-        else pn.pane.Bokeh(f, css_classes=css_classes or [], sizing_mode="stretch_width")
-        for f in figures
-    ]
-
-
 def prepare(analysis, key: str, result) -> PreparedView:
     """The pieces of a result tab (runs in a worker thread), as the analysis declares them:
     its plot, its key figures (flagged when implausible), its tables, definitions, warnings."""
-    import holoviews as hv
-
     view = PreparedView()
     try:
         plot, view.figures = plot_and_figures(analysis.plot, result)
-        view.columns = min(
-            layout_columns(plot) if isinstance(plot, hv.Layout) else 1, len(view.figures)
-        )
+        view.columns = figure_columns(plot, view.figures)
     except Exception as exc:  # noqa: BLE001 - a plot problem must not hide the numbers
         view.plot_error = f"Plot: {exc}"
     figures = analysis.key_figures(result)
@@ -152,11 +90,6 @@ def panes(view: PreparedView, key: str) -> list:
     """Panel objects of a prepared view."""
     import panel as pn
 
-    def figure_pane(fig):
-        if hasattr(fig, "opts"):  # a live HoloViews object
-            return pn.pane.HoloViews(fig, linked_axes=False)
-        return pn.pane.Bokeh(fig, sizing_mode="stretch_width")
-
     items = []
     if view.numbers:
         items.append(
@@ -171,14 +104,7 @@ def panes(view: PreparedView, key: str) -> list:
             )
         )  # wraps on narrow screens
     if view.figures:
-        items.append(
-            pn.GridBox(
-                *[figure_pane(f) for f in view.figures],
-                ncols=max(view.columns, 1),
-                css_classes=[f"bv-plot-{key}"],
-                sizing_mode="stretch_width",
-            )
-        )
+        items.append(figure_grid(view.figures, view.columns, css_classes=[f"bv-plot-{key}"]))
     if view.plot_error:
         items.append(markup.alert(view.plot_error, "warning"))
     items += view.widgets

@@ -16,25 +16,9 @@ import holoviews as hv
 import numpy as np
 import xarray as xr
 
+from .notebook import load_extensions
 
-def _in_notebook() -> bool:
-    """Whether this process is a Jupyter kernel (not a server, a script or a test)."""
-    import sys
-
-    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-if _in_notebook():
-    # A lab without internet access must see its plots: the JavaScript and CSS of Bokeh,
-    # HoloViews and Panel go into the notebook itself instead of coming from their CDNs (the
-    # default), where a blocked request leaves every plot and widget an empty box.
-    import panel as pn
-
-    pn.config.inline = True
-    hv.extension("bokeh", logo=False, inline=True)
-elif not hv.Store.renderers:
-    hv.extension("bokeh", logo=False)
+load_extensions()
 
 CHARGE_COLOR, DISCHARGE_COLOR = "#d62728", "#1f77b4"
 WIDTH, HEIGHT = 650, 330
@@ -221,7 +205,8 @@ def voltage_window(summary: xr.Dataset) -> hv.Overlay:
     """The voltage window of each cycle, filled between minimum and maximum."""
     cyc = summary["cycle"].values
     lo, hi = summary["min_voltage_v"].values, summary["max_voltage_v"].values
-    area = hv.Area((cyc, lo, hi), "Cycle", ["Min voltage (V)", "Max voltage (V)"]).opts(
+    # the area's first value dimension names the y axis: the same as the curves'
+    area = hv.Area((cyc, lo, hi), "Cycle", ["Voltage (V)", "Max voltage (V)"]).opts(
         color="#0064c8", alpha=0.2, line_alpha=0
     )
     return _opts(
@@ -266,9 +251,9 @@ def dqdu_overlay(result: xr.Dataset, direction: str = "charge", peaks: bool = Tr
 def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
     """A peak property (voltage, intensity, area) against cycle, one line per track.
 
-    Up to 12 tracks get a legend entry each; more are drawn as one grey line (tracks separated by
-    gaps) under points coloured by track id (hover shows it): two glyphs, fast with hundreds of
-    tracks."""
+    Up to 12 tracks get a legend entry each (right of the plot); more are drawn as one grey line
+    (tracks separated by gaps) under points coloured by track id (hover shows it): two glyphs,
+    fast with hundreds of tracks."""
     cyc = tracks["cycle"].values.astype(float)
     values = tracks[field].values
     units = tracks[field].attrs.get("units")
@@ -280,7 +265,8 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
             * hv.Scatter((cyc, values[t]), "Cycle", label, label=f"Track {t}").opts(size=5)
             for t in range(n)
         ]
-        return _opts(hv.Overlay(layers), title=f"Peak {field} by track")
+        # the legend right of the plot, never over the tracks it names
+        return _opts(hv.Overlay(layers), title=f"Peak {field} by track", legend_position="right")
     gap = np.full((n, 1), np.nan)
     xs = np.hstack([np.broadcast_to(cyc, values.shape), gap]).ravel()
     ys = np.hstack([values, gap]).ravel()

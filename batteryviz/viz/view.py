@@ -13,6 +13,7 @@ import xarray as xr
 
 from ..analysis.base import Analysis
 from ..errors import BatteryvizError
+from .render import HOLOVIEWS_LOCK, plot_grid, side_by_side
 
 
 def widget_names(analysis: Analysis) -> list[str]:
@@ -66,7 +67,10 @@ def widget_types(analysis: Analysis, names: list[str]) -> dict:
 
 class AnalysisView(pn.viewable.Viewer):
     """Widgets for an analysis's parameters and the plot of its result on ``data``, recomputed
-    when a parameter changes. Errors show as a message, never as a traceback."""
+    when a parameter changes. Errors show as a message, never as a traceback.
+
+    The plot takes the width the notebook's output area leaves beside the widgets (a Layout as a
+    grid of figures, :func:`~batteryviz.viz.render.plot_grid`)."""
 
     analysis = param.ClassSelector(
         class_=Analysis, doc="The analysis whose parameters the widgets set."
@@ -78,17 +82,20 @@ class AnalysisView(pn.viewable.Viewer):
         doc="The cell dataset it computes on (None: the view says how to give one).",
     )
 
+    def figure(self):
+        """The HoloViews plot of ``analysis.compute(data)`` with the current parameters."""
+        return self.analysis.plot(self.analysis.compute(self.data))
+
     def render(self, *_) -> pn.viewable.Viewable:
-        """The plot of ``analysis.compute(data)`` as a pane (or a message saying what went
-        wrong)."""
+        """The plot of ``analysis.compute(data)`` as a grid of figures that fits the width it is
+        given (or a message saying what went wrong)."""
         if self.data is None:
             return pn.pane.Alert(
                 "No data: call `analysis.view(ds)` with a cell dataset.", alert_type="info"
             )
         try:
-            return pn.pane.HoloViews(
-                self.analysis.plot(self.analysis.compute(self.data)), sizing_mode="stretch_width"
-            )
+            with HOLOVIEWS_LOCK:
+                return plot_grid(self.figure())
         except (BatteryvizError, ValueError, KeyError) as exc:
             from .markup import alert
 
@@ -104,7 +111,7 @@ class AnalysisView(pn.viewable.Viewer):
             width=300,
         )
         plot = pn.bind(self.render, self.param.data, *[self.analysis.param[n] for n in names])
-        return pn.Row(
-            pn.Column(f"### {self.analysis.display_title()}", widgets),
+        return side_by_side(
+            pn.Column(f"### {self.analysis.display_title()}", widgets, width=320),
             pn.panel(plot, sizing_mode="stretch_width"),
         )

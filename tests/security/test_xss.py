@@ -115,7 +115,8 @@ def test_hostile_cycles_and_metadata_are_text(browser, lab):
     context, page = _page(browser)
     page.goto(f"{url}/?tab=summary&cycles={urllib.parse.quote(HOSTILE)}")
     _log_in(page)
-    page.get_by_text("basytec_rate_fade.txt", exact=True).first.wait_for()
+    # the cell opened: its Overview (a tab not on screen) names the file
+    page.get_by_text("basytec_rate_fade.txt", exact=True).first.wait_for(state="attached")
     page.get_by_role("button", name="Run").first.click()
     page.get_by_text(re.compile("cycles: cannot read")).wait_for()
     _assert_inert(page, "cannot read '<img src=x onerror", "cycles")
@@ -169,7 +170,7 @@ def test_hostile_file_names_first_lines_and_headers_are_text(browser, lab):
     _assert_inert(page, "<b>bold</b>", "compare-choices")
     page.reload()
     page.get_by_text("Workspace of victim").wait_for()
-    page.get_by_text("hostile_header.txt", exact=True).first.wait_for()
+    page.get_by_text("hostile_header.txt", exact=True).first.wait_for(state="attached")
     _assert_inert(page, "<b>bold</b>", "stored-header-reload")
     context.close()
 
