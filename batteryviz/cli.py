@@ -521,6 +521,9 @@ def _log_to_stderr(level: str) -> None:
     logger = logging.getLogger("batteryviz")
     logger.addHandler(handler)
     logger.setLevel(level.upper())
+    # written here only: a library that configures the root logger later (it happened on the
+    # first failed upload) would otherwise write every line a second time
+    logger.propagate = False
 
 
 def cmd_serve(args) -> int:

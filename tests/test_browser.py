@@ -8,7 +8,9 @@ in and sees none of Alice's cells, not even by putting her cell id in the URL. S
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 
 import pytest
 
@@ -41,6 +43,7 @@ def lab(tmp_path_factory):
     credentials = root / "users.json"
     add_user(credentials, "alice", "wonderland")
     add_user(credentials, "bob", "builder")
+    add_user(credentials, "carol", "cartographer")
     config = ServeConfig(
         workspace=str(root / "workspace"),
         auth="basic",
@@ -160,4 +163,106 @@ def test_bad_upload_shows_a_message_not_a_traceback(browser, lab, tmp_path):
     assert "Traceback" not in text and "not a format batteryviz recognises" in text, text
     assert not text.startswith("shopping.txt: shopping.txt")
     _shot(page, "05-bad-upload")
+    context.close()
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+#: Records the ``cell`` of every URL the page sets (Panel keeps the view state in the URL).
+RECORD_CELLS = """() => {
+    window.bvCells = [];
+    for (const name of ["pushState", "replaceState"]) {
+        const original = history[name].bind(history);
+        history[name] = (...args) => {
+            original(...args);
+            window.bvCells.push(new URL(location.href).searchParams.get("cell"));
+        };
+    }
+}"""
+
+
+def test_a_drop_of_several_files_stores_each_once_and_opens_one_cell(browser, lab, real, tmp_path):
+    """#16 item 5: one drop of four files (one not a cycler file) stores each file once, counts
+    them on one progress total, and opens one cell, which then stays on screen (each new drop
+    re-processed every file still in the drop zone, the progress read 1/2, 1/3, 3/5, 2/10 and
+    the open cell jumped between files)."""
+    url, config = lab
+    bad = tmp_path / "shopping-list.txt"
+    bad.write_text("eggs\nmilk\nbread\n")
+    files = [
+        real / "maccor" / "battdat_maccor_example.001",
+        real / "basytec" / "pyprobe_sample_data_basytec.txt",
+        real / "biologic" / "bdf_GCPL-0.mpr",
+        bad,
+    ]
+    logger = logging.getLogger("batteryviz.ui.app")
+    records, level = _Records(), logger.level
+    logger.addHandler(records)
+    logger.setLevel(logging.INFO)
+    try:
+        context, page = _login(browser, url, "carol", "cartographer")
+        example = [c.id for c in Workspace(config.workspace, "carol").cells()]
+        page.evaluate(RECORD_CELLS)
+        page.locator("input[type=file]").set_input_files([str(f) for f in files])
+        for f in files:
+            page.get_by_text(re.compile(rf"^{re.escape(f.name)}: ")).first.wait_for()
+        deadline = time.monotonic() + 60
+        names = [f.name for f in files]
+        while time.monotonic() < deadline and not any(
+            m.endswith(" opened") and any(n in m for n in names) for m in records.messages
+        ):
+            time.sleep(0.2)
+        page.wait_for_timeout(1500)  # anything still to come would come now
+        cells_shown = page.evaluate("() => window.bvCells")
+        upload_log = page_text(page)
+    finally:
+        logger.removeHandler(records)
+        logger.setLevel(level)
+    stored = [c for c in Workspace(config.workspace, "carol").cells() if c.id not in example]
+    # each file stored once (the bad one refused once), each message once
+    assert sorted(c.label for c in stored) == sorted(
+        c.label for c in {c.id: c for c in stored}.values()
+    )
+    assert len(stored) == 3
+    for f in files:
+        assert (
+            len(
+                [
+                    m
+                    for m in records.messages
+                    if re.search(rf"upload {re.escape(f.name)} (stored|not stored)", m)
+                ]
+            )
+            == 1
+        ), f.name
+        assert upload_log.count(f"{f.name}: ") == 1, f.name
+    # one progress total: within each task reading uploads, k/N counts 1, 2, 3… and N only grows
+    progress = [
+        tuple(map(int, m.rsplit("(", 1)[1].rstrip(")").split("/")))
+        for m in records.messages
+        if re.search(r": upload .* \(\d+/\d+\)$", m)
+    ]
+    assert sum(1 for k, _ in progress if k == 1) >= 1 and len(progress) == len(files)
+    tasks = []
+    for k, n in progress:
+        if k == 1:
+            tasks.append([])
+        tasks[-1].append((k, n))
+    for task in tasks:
+        assert [k for k, _ in task] == list(range(1, len(task) + 1)), progress
+        assert [n for _, n in task] == sorted(n for _, n in task), progress
+        assert task[-1][1] == len(task), progress
+    # the open cell changed at most once per task, only to a cell of this drop, and stayed
+    switches = [c for i, c in enumerate(cells_shown) if c and (i == 0 or c != cells_shown[i - 1])]
+    switches = [c for c in switches if c not in example]
+    assert 1 <= len(switches) <= len(tasks), (switches, tasks)
+    assert set(switches) <= {c.id for c in stored}
+    assert f"cell={switches[-1]}" in page.url
     context.close()

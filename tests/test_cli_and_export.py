@@ -268,3 +268,26 @@ def test_a_parquet_file_without_column_types_in_its_metadata_is_read_as_before(
         bv.CycleSummary().compute(reopened)["discharge_capacity_ah"],
         bv.CycleSummary().compute(example_ds)["discharge_capacity_ah"],
     )
+
+
+def test_serve_writes_each_log_line_once_when_a_library_configures_the_root_logger(capfd):
+    """`batteryviz serve` writes its own log lines to stderr; after a library set up the root
+    logger (as happened on the first failed upload) every line was written twice."""
+    import logging
+    import sys
+
+    from batteryviz.cli import _log_to_stderr
+
+    logger, root = logging.getLogger("batteryviz"), logging.getLogger()
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    library_handler = logging.StreamHandler(sys.stderr)  # what a library's basicConfig adds
+    root.addHandler(library_handler)
+    try:
+        _log_to_stderr("info")
+        logging.getLogger("batteryviz.ui.app").info("session 1: upload cell.txt stored")
+        err = capfd.readouterr().err
+    finally:
+        root.removeHandler(library_handler)
+        logger.handlers[:], logger.level, logger.propagate = saved
+    assert err.count("upload cell.txt stored") == 1, err
+    assert "INFO batteryviz.ui.app" in err  # with time, level and where it came from

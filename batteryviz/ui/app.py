@@ -696,8 +696,11 @@ class Dashboard(pn.viewable.Viewer):
         stored cell opens are stored by the same task before it ends (a file is never left
         waiting for the next drop). The drop zone hands files over as each finishes arriving,
         so one drop may need several such tasks: the messages of the page's uploads accumulate
-        (the last :data:`UPLOAD_MESSAGES` are shown) instead of each task replacing the last's."""
+        (the last :data:`UPLOAD_MESSAGES` are shown) instead of each task replacing the last's.
+        The open cell changes once per task, to the last cell stored before it opens: files
+        stored while it opens join the list of cells without taking the screen away from it."""
         done = 0
+        opened = False
         self.progress.visible, self.progress.value = True, 0
         while self._uploads:
             last = None
@@ -705,6 +708,9 @@ class Dashboard(pn.viewable.Viewer):
                 filename, data = self._uploads.pop(0)
                 spooled = data if isinstance(data, Path) else None
                 self.progress.max = done + 1 + len(self._uploads)
+                log.info(
+                    "%s: upload %s (%d/%d)", self.session, filename, done + 1, self.progress.max
+                )
                 self.busy(f"Reading {filename} ({done + 1}/{self.progress.max})…")
                 try:
                     if spooled is not None:  # a cluster's workers do not see this machine's files
@@ -740,7 +746,8 @@ class Dashboard(pn.viewable.Viewer):
             with self.batch():
                 self._show_upload_log()
                 self.refresh_cells()
-            if last is not None:
+            if last is not None and not opened:
+                opened = True
                 self.cell = last.id
                 if self._loading is not None:
                     await self._loading
