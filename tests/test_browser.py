@@ -54,8 +54,11 @@ def lab(tmp_path_factory):
         yield url, config
 
 
-def _login(browser, url, user, password):
-    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+def _login(browser, url, user, password, viewport=(1500, 1100)):
+    width, height = viewport
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     # everything the page asks for, and every script error it raises
@@ -265,4 +268,34 @@ def test_a_drop_of_several_files_stores_each_once_and_opens_one_cell(browser, la
     assert 1 <= len(switches) <= len(tasks), (switches, tasks)
     assert set(switches) <= {c.id for c in stored}
     assert f"cell={switches[-1]}" in page.url
+    context.close()
+
+
+def test_notices_and_the_busy_status_are_seen_on_a_768px_screen(browser, lab):
+    """Polish of #16: the busy spinner and the notices ("saved", "click again to delete") sat
+    below the fold of the sidebar at 1366x768. The status now heads the sidebar, and a notice
+    also shows in the corner of the window, wherever the page is scrolled."""
+    url, _ = lab
+    context, page = _login(browser, url, "bob", "builder", viewport=(1366, 768))
+    status = page.locator(".bv-status").first.bounding_box()
+    assert status is not None and 0 <= status["y"] < 300, status
+
+    def on_screen(pattern) -> list:
+        """Where the text matching ``pattern`` is inside the window (waiting up to 10 s)."""
+        found = page.get_by_text(pattern)
+        deadline = time.monotonic() + 10
+        while True:
+            boxes = [b for b in (f.bounding_box() for f in found.all()) if b]
+            inside = [b for b in boxes if b["y"] >= 0 and b["y"] + b["height"] <= 768]
+            if inside or time.monotonic() > deadline:
+                return inside
+            page.wait_for_timeout(200)
+
+    page.get_by_placeholder("not set, e.g. 35.000").fill("35")
+    page.get_by_role("button", name="Save metadata").click()
+    assert on_screen(re.compile(r"Metadata of .* saved\."))
+    page.get_by_role("button", name="Delete this cell…").click()
+    assert on_screen(re.compile(r"Click the button again within"))
+    assert page.errors == []
+    _shot(page, "06-notice-at-768px")
     context.close()

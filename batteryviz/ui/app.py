@@ -322,6 +322,9 @@ TABS_CSS = """
 .bk-headers-wrapper { flex-wrap: wrap !important; }
 """
 
+#: How long a corner notice stays (ms); the same message stays in the sidebar.
+TOAST_MS = 8000
+
 #: The Panel extensions the dashboard's widgets need (tables, the drop zone).
 PANEL_EXTENSIONS = ("tabulator", "filedropper")
 
@@ -342,6 +345,8 @@ class Dashboard(pn.viewable.Viewer):
         load_extensions(*PANEL_EXTENSIONS)
         super().__init__(**params)
         self.workspace = workspace
+        #: the page's corner notices (Panel's NotificationArea) when served, else None
+        self.toasts = None
         self.record: CellRecord | None = None
         self.dataset = None
         self.results: dict[str, dict] = {}
@@ -435,6 +440,9 @@ class Dashboard(pn.viewable.Viewer):
     def sidebar(self) -> list:
         return [
             pn.pane.Markdown(markup.md("**Workspace of {}**", self.workspace.user)),
+            # at the top, where a 768 px screen still shows them (they were below the fold)
+            pn.Row(self.spinner, self.status, sizing_mode="stretch_width"),
+            self.progress,
             self.dropper,
             pn.pane.Markdown(
                 "Accepted: "
@@ -448,13 +456,11 @@ class Dashboard(pn.viewable.Viewer):
             pn.Card(
                 *self.meta_widgets.values(),
                 pn.Row(self.save_meta, self.delete_button),
+                self.notice,  # under the buttons whose outcome it tells
                 title="Cell metadata",
                 collapsed=False,
             ),
             self.cycles_input,
-            pn.Row(self.spinner, self.status),
-            self.progress,
-            self.notice,
         ]
 
     def main(self) -> list:
@@ -486,8 +492,14 @@ class Dashboard(pn.viewable.Viewer):
         self.status.object = markup.escape(message)
 
     def notify(self, message: str, kind: str = "danger") -> None:
-        """Show ``message`` (plain text) under the sidebar's widgets."""
+        """Show ``message`` (plain text) under the metadata buttons and, in a served page, as a
+        notice in the corner of the window, seen however far the page is scrolled."""
         self.notice[:] = [markup.alert(message, kind)]
+        if self.toasts is not None:
+            send = {"danger": self.toasts.error, "success": self.toasts.success}
+            send.get(kind, self.toasts.warning if kind == "warning" else self.toasts.info)(
+                markup.html_text(message), duration=TOAST_MS
+            )
 
     def selected_cycles(self) -> list[int] | None:
         """The cycles of the open cell that the Cycles box selects (``None``: all). The text is
@@ -993,6 +1005,7 @@ def create_app(workspace: Workspace):
     pn.extension(*PANEL_EXTENSIONS, notifications=True)
     panel_fixes.install()  # page updates queued under load are all delivered
     dashboard = Dashboard(workspace)
+    dashboard.toasts = pn.state.notifications  # this session's (None inline in a notebook)
     template = _Page(
         title="batteryviz",
         sidebar=dashboard.sidebar(),
