@@ -165,6 +165,16 @@ def test_bad_upload_shows_a_message_not_a_traceback(browser, lab, tmp_path):
     text = alert.text_content()
     assert "Traceback" not in text and "not a format batteryviz recognises" in text, text
     assert not text.startswith("shopping.txt: shopping.txt")
+    # the drop zone does not call the refused file a green "Upload complete": it says received
+    item = page.locator('.filepond--item[data-filepond-item-state="processing-complete"]')
+    item.first.wait_for()
+    status = item.first.locator(".filepond--file-status-main")
+    said = status.evaluate("e => getComputedStyle(e, '::after').content")
+    assert said == '"Received: see the message below"', said
+    panel = item.first.locator(".filepond--panel-center")
+    colour = panel.evaluate("e => getComputedStyle(e).backgroundColor")
+    r, g, b = map(int, re.findall(r"\d+", colour)[:3])
+    assert max(r, g, b) - min(r, g, b) < 16, colour  # grey, not FilePond's green (54, 151, 99)
     _shot(page, "05-bad-upload")
     context.close()
 

@@ -71,6 +71,29 @@ class _Spool:
     last_seen: float = 0.0
 
 
+#: FilePond colours a file green and says "Upload complete" once its bytes are sent, before
+#: the server has read it, so a file refused as unreadable still looked accepted. The drop zone
+#: says only what it knows: "Received", in grey; whether the file was stored or refused (and
+#: why) is the message under the drop zone. "Tap to undo" is hidden: a received file is the
+#: server's to store.
+RECEIVED_CSS = """
+.filepond--item[data-filepond-item-state="processing-complete"] .filepond--item-panel {
+  background-color: #5f6368;
+}
+.filepond--item[data-filepond-item-state="processing-complete"] .filepond--file-status-main {
+  font-size: 0;
+}
+.filepond--item[data-filepond-item-state="processing-complete"]
+  .filepond--file-status-main::after {
+  content: "Received: see the message below";
+  font-size: 0.75rem;
+}
+.filepond--item[data-filepond-item-state="processing-complete"] .filepond--file-status-sub {
+  display: none;
+}
+"""
+
+
 class SpooledFileDropper(pn.widgets.FileDropper):
     """``FileDropper`` whose files are checked and spooled to disk on the server (see module)."""
 
@@ -106,6 +129,7 @@ class SpooledFileDropper(pn.widgets.FileDropper):
         params.setdefault(
             "max_file_size", f"{params.get('max_bytes', self.param.max_bytes.default) // 2**20}MB"
         )
+        params["stylesheets"] = [*params.get("stylesheets", []), RECEIVED_CSS]
         super().__init__(**params)
         self.on_file = on_file
         self.on_refused = on_refused
