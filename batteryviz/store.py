@@ -106,11 +106,29 @@ class CellRecord:
     cycler: str = ""
     rows: int = 0
     cycles: int = 0
+    #: impedance spectra in the file (frequency sweeps); 0 when it holds none
+    spectra: int = 0
+    #: whether every record is an impedance point (then its "cycles" are its spectra)
+    impedance_only: bool = False
     time_span_h: float = 0.0
     header: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     example: bool = False
+
+    @property
+    def contents(self) -> str:
+        """What the file holds, counted: "34 cycles", "1 cycle", "12 spectra" (an impedance
+        file's sweeps are spectra, not cycles) or "3 cycles, 3 spectra"."""
+
+        def count(n: int, one: str, many: str) -> str:
+            return f"{n:,} {one if n == 1 else many}"
+
+        spectra = count(self.spectra, "spectrum", "spectra")
+        if self.impedance_only:
+            return spectra
+        cycles = count(self.cycles, "cycle", "cycles")
+        return f"{cycles}, {spectra}" if self.spectra else cycles
 
     @property
     def label(self) -> str:
@@ -385,8 +403,17 @@ class Workspace:
                 f"{name}: the file holds a header but no records (nothing was measured); "
                 "there is nothing to analyse, so it is not stored"
             )
-        cyc = assign_cycles(ds)
-        t = ds["test_time_second"].values
+        # an impedance file may hold no current at all (frequency and impedance only): it has
+        # spectra, no cycles
+        cyc = assign_cycles(ds) if "current_ampere" in ds else ds
+        spectra, impedance_only = 0, False
+        if "frequency_hertz" in ds:
+            from .analysis.impedance import split_spectra
+
+            f = ds["frequency_hertz"].values.astype(float)
+            spectra = len(split_spectra(f))
+            impedance_only = bool(spectra) and bool(np.all(np.isfinite(f) & (f > 0)))
+        t = ds["test_time_second"].values if "test_time_second" in ds else np.array([])
         span = float(np.nanmax(t) - np.nanmin(t)) / 3600 if t.size else 0.0
         skip = {"quality_warnings", "conventions", "source_file", "reader", "cycler"}
         header = {
@@ -404,6 +431,8 @@ class Workspace:
             cycler=str(ds.attrs.get("cycler", "")),
             rows=int(ds.sizes.get("record", 0)),
             cycles=int(cyc.sizes.get("cycle", 0)),
+            spectra=spectra,
+            impedance_only=impedance_only,
             time_span_h=span,
             header=header,
             warnings=list(warnings_of(ds)),
@@ -459,7 +488,9 @@ class Workspace:
             self._local_copy(cell_id, sidecar)
         # the plausibility gate judged the upload; what the workspace stored always opens
         # (a cell stored before a stricter gate stays readable, its findings as warnings)
-        ds = read(self._local_copy(cell_id, "data.bdf.parquet"), strict=False)
+        # (read as BDF, the format it was written in: an impedance-only cell has no time,
+        # voltage or current columns for detection to recognise)
+        ds = read(self._local_copy(cell_id, "data.bdf.parquet"), format="bdf", strict=False)
         ds.attrs["source_file"] = record.filename
         return ds
 

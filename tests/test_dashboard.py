@@ -330,6 +330,32 @@ def test_a_file_without_cycles_stores_opens_and_every_tab_says_why(dashboard, re
             assert "min_storage_h" in str(exc) or "cycles" in str(exc), (name, exc)
 
 
+@pytest.mark.parametrize(
+    "relative, contents",
+    [
+        # 12 cycle numbers in one sweep: the page said "12 cycles" of a single spectrum
+        ("biologic/bdf_PEIS-0.mpr", "1 spectrum"),
+        # frequency and impedance only, no time or current: it could not be stored at all
+        ("eis/impedancepy_exampleData.csv", "1 spectrum"),
+    ],
+)
+def test_an_impedance_file_is_counted_in_spectra_and_its_tab_fits_it(
+    dashboard, real, relative, contents
+):
+    source = real / relative
+    asyncio.run(dashboard._on_upload(SimpleNamespace(new={source.name: source.read_bytes()})))
+    messages = _alerts(dashboard.upload_messages, "success")
+    assert any(f"{source.name}: " in t and t.endswith(f"{contents}.") for t in messages), messages
+    assert dashboard.record.filename == source.name and dashboard.record.impedance_only
+    assert dashboard.record.contents == contents
+    overview = " ".join(p.object for p in dashboard.overview.select(pn.pane.HTML))
+    assert "Contents" in overview and contents in overview
+    tab = dashboard.tabs_by_name["impedance"]
+    asyncio.run(tab.ensure_built())
+    result = asyncio.run(tab.run())
+    assert result is not None and result.sizes["spectrum"] == 1
+
+
 def test_a_failed_download_is_saved_as_text_named_so_not_as_the_promised_format(
     dashboard, monkeypatch
 ):

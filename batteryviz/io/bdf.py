@@ -257,7 +257,8 @@ class BDFReader(Reader):
         df = df.rename({c: _name(c) for c in df.columns})
         present = set(df.columns) | {_name(c) for c in deferred_cols}
         missing = [r for r in schema.REQUIRED if r not in present]
-        if missing:
+        if missing and not all(r in present for r in schema.REQUIRED_EIS):
+            # (an impedance-only file, frequency and impedance, needs no time, voltage, current)
             raise MissingColumnError(
                 f"BDF file without required column(s) {', '.join(missing)}; found "
                 f"{', '.join(sorted(present))}",

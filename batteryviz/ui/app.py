@@ -739,7 +739,7 @@ class Dashboard(pn.viewable.Viewer):
                     self._upload_log.append(
                         markup.alert(
                             f"{filename}: {record.format}, {record.rows:,} rows, "
-                            f"{record.cycles} cycle{'' if record.cycles == 1 else 's'}.",
+                            f"{record.contents}.",
                             "success",
                         )
                     )

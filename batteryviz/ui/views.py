@@ -130,7 +130,7 @@ def overview(record, ds) -> list:
             ("Format", f"{record.format} ({record.cycler})"),
             ("Size", f"{record.size_bytes / 1024:,.1f} KiB"),
             ("Rows", f"{record.rows:,}"),
-            ("Cycles", str(record.cycles)),
+            ("Contents", record.contents),
             ("Time span", f"{record.time_span_h:.2f} h"),
             ("SHA-256", record.sha256),
             ("Uploaded", record.uploaded),
