@@ -89,6 +89,14 @@ def safe_filename(name: str) -> str:
     return base[:200] or "upload"
 
 
+def uploaded_name(name: str) -> str:
+    """The name a file was uploaded under, as shown to people: its base name, control
+    characters replaced and cut at 200 characters, everything else kept (pages escape it; it is
+    never a path - :func:`safe_filename` is)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    return re.sub(r"[\x00-\x1f\x7f]+", "_", base)[:200] or "upload"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -115,6 +123,14 @@ class CellRecord:
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     example: bool = False
+    #: the name it was uploaded under, for people (``filename`` is the name it is stored under:
+    #: ``<img src=x>.txt`` is stored as ``_img src=x_.txt``); empty for cells stored before
+    uploaded_as: str = ""
+
+    @property
+    def display_name(self) -> str:
+        """The name shown in pages (escape it there): the name as uploaded."""
+        return self.uploaded_as or self.filename
 
     @property
     def contents(self) -> str:
@@ -132,8 +148,8 @@ class CellRecord:
 
     @property
     def label(self) -> str:
-        name = self.header.get("battery") or self.header.get("test_name") or self.filename
-        return f"{name} ({self.filename})" if name != self.filename else name
+        name = self.header.get("battery") or self.header.get("test_name") or self.display_name
+        return f"{name} ({self.display_name})" if name != self.display_name else name
 
 
 class Workspace:
@@ -372,6 +388,7 @@ class Workspace:
                 record, dataset = self._parse(local, cell_id, name, digest, size, example)
             except BatteryvizError as exc:  # name the upload, not the server's temporary copy
                 raise exc.renamed(name) from None
+            record.uploaded_as = uploaded_name(filename)
             for key, value in (metadata or {}).items():
                 record.metadata[key] = _metadata_value(key, value)
             self._put_file(local, f"{cell_dir}/original/{name}")

@@ -438,3 +438,22 @@ def test_cycle_lists_read_as_short_ranges():
     assert format_cycles([3, 1, 2, 2]) == "1-3"
     assert format_cycles(range(1, 1000, 2), max_parts=8) == "1-999:2"
     assert format_cycles([1, 2, 4, 8, 16, 32, 64, 128, 256, 512], max_parts=3).endswith(", …")
+
+
+def test_the_overview_names_the_file_as_uploaded_escaped_and_stores_it_under_a_safe_name(
+    dashboard, real
+):
+    """The Overview showed the storage name ('_img src=x onerror=alert(1)_.txt') where a
+    user expects the name they uploaded; it now shows that name, as text."""
+    hostile = "<img src=x onerror=alert(1)> cell 7.txt"
+    source = real / "basytec" / "pyprobe_sample_data_basytec.txt"
+    asyncio.run(dashboard._on_upload(SimpleNamespace(new={hostile: source.read_bytes()})))
+    record = dashboard.record
+    assert record.uploaded_as == hostile and record.display_name == hostile
+    assert "<" not in record.filename and ">" not in record.filename  # the storage name
+    stored = dashboard.workspace.fs.ls(f"{dashboard.workspace._cell_dir(record.id)}/original")
+    assert [p.rsplit("/", 1)[-1] for p in stored] == [record.filename]
+    overview = " ".join(p.object for p in dashboard.overview.select(pn.pane.HTML))
+    assert "&lt;img src=x onerror=alert(1)&gt; cell 7.txt" in overview
+    assert "<img" not in overview
+    assert hostile in record.label and record.label in dashboard.cell_select.options

@@ -583,7 +583,7 @@ class Dashboard(pn.viewable.Viewer):
             )
         except Exception as exc:  # noqa: BLE001
             self.idle()
-            self.overview[:] = [markup.alert(error_message(exc, f"Opening {record.filename}"))]
+            self.overview[:] = [markup.alert(error_message(exc, f"Opening {record.display_name}"))]
             return
         self.record = record
         overview = await jobs.run(views.overview, record, self.dataset, heavy=False)
@@ -634,7 +634,7 @@ class Dashboard(pn.viewable.Viewer):
         try:
             await jobs.run(self.workspace.delete, record.id, heavy=False)
         except Exception as exc:  # noqa: BLE001
-            self.notify(error_message(exc, f"Deleting {record.filename}"))
+            self.notify(error_message(exc, f"Deleting {record.display_name}"))
             return
         log.info("%s: cell %s deleted", self.session, record.filename)
         self.results.pop(record.id, None)

@@ -126,7 +126,7 @@ def overview(record, ds) -> list:
 
     facts = pd.DataFrame(
         [
-            ("File", record.filename),
+            ("File", record.display_name),
             ("Format", f"{record.format} ({record.cycler})"),
             ("Size", f"{record.size_bytes / 1024:,.1f} KiB"),
             ("Rows", f"{record.rows:,}"),
