@@ -343,7 +343,10 @@ def write_report(
         figures = analysis.key_figures(res)
         if figures:
             lines += ["", f"KEY FIGURES ({title.upper()})"]
-            lines += [f"  {f.name}: {f.value:.6g}" for f in figures]
+            for f in figures:
+                lines.append(f"  {f.name}: {f'{f.value:.6g}' if f.defined else 'not defined'}")
+                if f.implausible():  # flagged as on the dashboard's tiles
+                    lines.append(f"    ! {f.implausible()}")
         for table_name, table in list(analysis.tables(res).items())[1:]:
             lines += ["", f"{table_name.upper()} ({title}, {len(table)})"]
             for row in table.head(REPORT_ROWS).itertuples(index=False):

@@ -170,6 +170,33 @@ def test_an_implausible_figure_is_flagged_above_the_table(example_ds):
     assert not any(w.startswith("Implausible") for w in plain.warnings)
 
 
+def test_the_report_flags_implausible_and_undefined_figures_as_the_tiles_do(example_ds, tmp_path):
+    from batteryviz.export import write_report
+
+    ds = example_ds.copy()
+    current = ds["current_ampere"].values.copy()
+    current[current < 0] *= 2.0  # discharge misread at twice its size: CE near 200 %
+    ds["current_ampere"] = ("record", current)
+    for name in [v for v in ds.data_vars if "discharging_capacity" in v]:
+        ds = ds.drop_vars(name)
+    analysis = ANALYSES["summary"](capacity_source="integration")
+    lines = write_report(tmp_path / "r.txt", ds, analysis.compute(ds)).read_text().splitlines()
+    k = next(
+        i
+        for i, line in enumerate(lines)
+        if line.strip().startswith("mean_coulombic_efficiency_percent:")
+    )
+    assert lines[k + 1].strip().startswith("! Implausible Mean CE (%)"), lines[k : k + 2]
+    charge_only = example_ds.copy()
+    charge_only["current_ampere"] = abs(charge_only["current_ampere"])
+    text = write_report(
+        tmp_path / "c.txt", charge_only, ANALYSES["summary"]().compute(charge_only)
+    ).read_text()
+    assert "mean_coulombic_efficiency_percent: not defined" in text and ": nan" not in text
+    plain = write_report(tmp_path / "p.txt", example_ds, analysis.compute(example_ds))
+    assert "Implausible" not in plain.read_text()
+
+
 def test_dvdq_axes_have_units_and_its_range_is_set_by_the_curves_not_their_end_spikes(example_ds):
     """#16 item 9: dV/dQ had no units, and the spikes at the curves' ends set its y range so the
     middle was a flat line."""

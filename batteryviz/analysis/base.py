@@ -45,6 +45,25 @@ class KeyFigure:
     #: Whether the dashboard shows it as a tile (reports list every key figure).
     shown: bool = True
 
+    @property
+    def defined(self) -> bool:
+        """Whether the value is a number (NaN: not defined, e.g. CE of charge-only cycles)."""
+        return bool(np.isfinite(self.value))
+
+    def implausible(self) -> str:
+        """A sentence flagging a value outside :attr:`plausible` ("" when it is inside, or not
+        defined, or no range is declared): the same words in a dashboard tile and a report."""
+        if self.plausible is None or not self.defined:
+            return ""
+        low, high = self.plausible
+        if low <= self.value <= high:
+            return ""
+        return (
+            f"Implausible {self.label}: {self.value:.4g} (expected {low:g} to {high:g}). The file "
+            "may be misread (current sign, time or capacity column, units) or hold no regular "
+            "cycling; check the warnings and the file's first rows."
+        )
+
 
 class Analysis(param.Parameterized):
     """Base class of every analysis (registered under the ``batteryviz.analyses`` group).

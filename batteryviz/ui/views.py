@@ -212,15 +212,4 @@ def _figure(label: str, value, fmt: str) -> tuple:
 
 def implausible(figures) -> list[str]:
     """Sentences flagging key figures outside their plausible range (empty when all are in)."""
-    out = []
-    for f in figures:
-        if f.plausible is None or not np.isfinite(f.value):
-            continue
-        low, high = f.plausible
-        if not low <= f.value <= high:
-            out.append(
-                f"Implausible {f.label}: {f.value:.4g} (expected {low:g} to {high:g}). The file "
-                "may be misread (current sign, time or capacity column, units) or hold no "
-                "regular cycling; check the warnings below and the Overview's first rows."
-            )
-    return out
+    return [text for text in (f.implausible() for f in figures) if text]
