@@ -50,6 +50,11 @@ class BatteryvizError(Exception):
         1-based line number in the file, if known.
     column
         Column name (or 1-based column number) concerned, if known.
+    hint
+        What a Python user can do about it, naming a call or an option
+        (``bv.read(path, format='generic', columns=...)``). It ends the message (``str(exc)``)
+        and is kept apart (:attr:`hint`) so that a page shows :meth:`for_page` instead: a
+        browser user cannot call Python, and the page offers its own way (a column form).
     """
 
     def __init__(
@@ -59,7 +64,9 @@ class BatteryvizError(Exception):
         path: str | PathLike | None = None,
         line: int | None = None,
         column: str | int | None = None,
+        hint: str | None = None,
     ) -> None:
+        self.hint = hint or None
         self.path = None if path is None else str(path)
         self.line = line
         self.column = (
@@ -72,7 +79,20 @@ class BatteryvizError(Exception):
 
     def __reduce__(self):
         # path, line and column survive pickling (errors come back from worker processes)
-        return _rebuild_error, (type(self), self.reason, self.path, self.line, self.column)
+        return _rebuild_error, (
+            type(self),
+            self.reason,
+            self.path,
+            self.line,
+            self.column,
+            self.hint,
+        )
+
+    def for_page(self, advice: str = "") -> str:
+        """The message without the Python :attr:`hint`, ending with ``advice`` (what the page
+        offers instead) when given."""
+        text = self._format(hint=False)
+        return f"{text} {advice}" if advice else text
 
     def renamed(self, path: str) -> "BatteryvizError":
         """The same error naming ``path`` instead (e.g. the upload's name, not a server temp
@@ -84,7 +104,7 @@ class BatteryvizError(Exception):
         self.args = (self._format(),)
         return self
 
-    def _format(self) -> str:
+    def _format(self, hint: bool = True) -> str:
         where = []
         if self.path is not None:
             where.append(f"{self.path}")
@@ -93,11 +113,12 @@ class BatteryvizError(Exception):
         if self.column is not None:
             where.append(f"column {quote(self.column)}")
         prefix = ", ".join(where)
-        return f"{prefix}: {self.reason}" if prefix else self.reason
+        text = f"{prefix}: {self.reason}" if prefix else self.reason
+        return f"{text} {self.hint}" if hint and self.hint else text
 
 
-def _rebuild_error(cls, reason, path, line, column):
-    return cls(reason, path=path, line=line, column=column)
+def _rebuild_error(cls, reason, path, line, column, hint=None):
+    return cls(reason, path=path, line=line, column=column, hint=hint)
 
 
 class EmptyFileError(BatteryvizError):

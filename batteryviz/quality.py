@@ -255,11 +255,11 @@ def gate(ds: xr.Dataset, *, path, strict: bool = True) -> xr.Dataset:
         raise ImplausibleDataError(
             "refused: this does not look like real measurement data, so it was probably misread — "
             + "; ".join(found)
-            + ". If the file really holds this, read it with strict=False (batteryviz info "
-            "--no-strict) and "
-            "check the warnings; otherwise give the column mapping with format='generic', "
-            "columns={...}",
+            + ".",
             path=path,
+            hint="If the file really holds this, read it with strict=False (batteryviz info "
+            "--no-strict) and check the warnings; otherwise give the column mapping with "
+            "format='generic', columns={...}.",
         )
     notes += [f"IMPLAUSIBLE {line}" for line in found]
     if notes:

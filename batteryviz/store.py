@@ -126,6 +126,9 @@ class CellRecord:
     #: the name it was uploaded under, for people (``filename`` is the name it is stored under:
     #: ``<img src=x>.txt`` is stored as ``_img src=x_.txt``); empty for cells stored before
     uploaded_as: str = ""
+    #: the options it was read with, when not found from its content (a column mapping given
+    #: in the dashboard: ``{"format": "generic", "columns": {...}}``)
+    read_with: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
@@ -264,6 +267,7 @@ class Workspace:
         data: bytes | os.PathLike,
         metadata: dict | None = None,
         example: bool = False,
+        read_options: dict | None = None,
     ) -> CellRecord:
         """Store an upload and its parsed dataset; return the cell's record.
 
@@ -271,6 +275,8 @@ class Workspace:
         server spooled to disk; it is read in blocks, never whole into memory).
         The same bytes uploaded twice give the same cell (its id is derived from the checksum),
         and an existing cell is returned unchanged — metadata already set is never overwritten.
+        ``read_options`` go to :func:`batteryviz.read` (e.g. a column mapping for a table no
+        reader recognised) and are kept in the record.
         Raises :class:`UploadTooLargeError` or the reader's error (the upload is then not kept).
         """
         source = None if isinstance(data, (bytes, bytearray, memoryview)) else Path(data)
@@ -295,7 +301,9 @@ class Workspace:
         with self._claim(cell_id) as existing:
             if existing is not None:  # another writer stored the same bytes meanwhile
                 return existing
-            return self._store(cell_id, filename, data, source, digest, size, metadata, example)
+            return self._store(
+                cell_id, filename, data, source, digest, size, metadata, example, read_options
+            )
 
     @contextlib.contextmanager
     def _claim(self, cell_id: str):
@@ -372,7 +380,7 @@ class Workspace:
         return False
 
     def _store(
-        self, cell_id, filename, data, source, digest, size, metadata, example
+        self, cell_id, filename, data, source, digest, size, metadata, example, read_options=None
     ) -> CellRecord:
         """Write a new cell (under its claim): original, parsed dataset, then ``cell.json``."""
         cell_dir = self._cell_dir(cell_id)
@@ -385,7 +393,9 @@ class Workspace:
             else:
                 local.write_bytes(data)
             try:
-                record, dataset = self._parse(local, cell_id, name, digest, size, example)
+                record, dataset = self._parse(
+                    local, cell_id, name, digest, size, example, read_options or {}
+                )
             except BatteryvizError as exc:  # name the upload, not the server's temporary copy
                 raise exc.renamed(name) from None
             record.uploaded_as = uploaded_name(filename)
@@ -404,7 +414,15 @@ class Workspace:
             shutil.rmtree(work, ignore_errors=True)
 
     @staticmethod
-    def _parse(local: Path, cell_id: str, name: str, digest: str, size: int, example: bool):
+    def _parse(
+        local: Path,
+        cell_id: str,
+        name: str,
+        digest: str,
+        size: int,
+        example: bool,
+        read_options: dict | None = None,
+    ):
         """The record of a new cell and its dataset with the cycle index."""
         import numpy as np
 
@@ -412,7 +430,7 @@ class Workspace:
         from .io.reading import read
         from .quality import warnings_of
 
-        ds = read(local)
+        ds = read(local, **(read_options or {}))
         if ds.sizes.get("record", 0) == 0:
             from .errors import EmptyFileError
 
@@ -454,6 +472,7 @@ class Workspace:
             header=header,
             warnings=list(warnings_of(ds)),
             example=example,
+            read_with=dict(read_options or {}),
         ), cyc
 
     def update_metadata(self, cell_id: str, **metadata) -> CellRecord:

@@ -309,3 +309,30 @@ def test_notices_and_the_busy_status_are_seen_on_a_768px_screen(browser, lab):
     assert page.errors == []
     _shot(page, "06-notice-at-768px")
     context.close()
+
+
+def test_a_table_of_unknown_columns_is_read_from_the_column_form(browser, lab):
+    """#16 polish: no Python hint for a browser user; the page offers the column form."""
+    from .test_dashboard import UNKNOWN_COLUMNS
+
+    url, config = lab
+    context, page = _login(browser, url, "carol", "cartographer")
+    page.locator("input[type=file]").set_input_files(
+        files=[{"name": "cell7.csv", "mimeType": "text/csv", "buffer": UNKNOWN_COLUMNS.encode()}]
+    )
+    message = page.get_by_text(re.compile(r"^cell7\.csv: .*not a format"))
+    message.wait_for()
+    assert "bv.read" not in message.text_content()
+    form = page.locator(".bv-column-form")
+    form.get_by_text("Name the columns").first.wait_for()
+    units = form.locator("select").filter(has=page.locator("option[value='min']"))
+    units.select_option("min")
+    form.locator("select").filter(has=page.locator("option[value='mA']")).select_option("mA")
+    form.get_by_role("button", name="Read with these columns").click()
+    page.get_by_text(re.compile(r"^cell7\.csv: read with the columns named, 5 rows")).wait_for()
+    [cell] = [c for c in Workspace(config.workspace, "carol").cells() if c.filename == "cell7.csv"]
+    page.wait_for_url(re.compile(f"cell={cell.id}"))
+    assert cell.read_with["columns"]["Zeitpunkt"] == ["test_time_second", 60.0]
+    assert page.locator(".bv-column-form").count() == 0 and page.errors == []
+    _shot(page, "07-column-form-read")
+    context.close()

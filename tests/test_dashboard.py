@@ -457,3 +457,72 @@ def test_the_overview_names_the_file_as_uploaded_escaped_and_stores_it_under_a_s
     assert "&lt;img src=x onerror=alert(1)&gt; cell 7.txt" in overview
     assert "<img" not in overview
     assert hostile in record.label and record.label in dashboard.cell_select.options
+
+
+#: A table whose German column names no reader knows: time in minutes, current in mA.
+UNKNOWN_COLUMNS = "Lab notebook export, cell 7\nZeitpunkt;Spannung;Strom;Zyklus\n" + "".join(
+    f"{t};{v:.3f};{i};1\n"
+    for t, v, i in [(0, 3.5, 100), (1, 3.6, 100), (2, 3.7, 100), (3, 3.6, -100), (4, 3.5, -100)]
+)
+
+
+def _column_forms(dashboard) -> int:
+    return sum("bv-column-form" in c.css_classes for c in dashboard.upload_messages.select(pn.Card))
+
+
+def test_a_table_of_unknown_columns_is_read_with_the_columns_named_in_the_page(dashboard):
+    """A browser user was told to call bv.read(..., format='generic', columns=...). The page
+    now says so in its own terms and offers the column form; the columns chosen there (with
+    units) read the file, and the cell keeps how it was read."""
+    from batteryviz.ui.mapping import ColumnForm
+
+    name = "notebook <7>.csv"
+    asyncio.run(dashboard._on_upload(SimpleNamespace(new={name: UNKNOWN_COLUMNS.encode()})))
+    [message] = _alerts(dashboard.upload_messages, "danger")
+    assert "not a format batteryviz recognises" in message
+    assert "bv.read" not in message and "format='generic'" not in message
+    assert message.endswith("Name its columns in the form below.")
+    form = dashboard._mapping[0]
+    assert isinstance(form, ColumnForm) and _column_forms(dashboard) == 1  # shown
+    assert form.names == ["Zeitpunkt", "Spannung", "Strom", "Zyklus"]
+    # guessed from the names: a user checks them and sets the units
+    assert form.selects["test_time_second"].value == "Zeitpunkt"
+    assert form.selects["voltage_volt"].value == "Spannung"
+    assert form.selects["current_ampere"].value == "Strom"
+    assert form.selects["cycle_count"].value == "Zyklus"
+    kept = dashboard._mapping[1]
+    assert kept.exists()
+    # the same column twice is refused before anything is read
+    form.selects["voltage_volt"].value = "Zeitpunkt"
+    asyncio.run(dashboard._on_read_mapped(form))
+    assert "choose a different column" in _alerts(form.message)[0] and kept.exists()
+    form.selects["voltage_volt"].value = "Spannung"
+    form.units["test_time_second"].value = "min"
+    form.units["current_ampere"].value = "mA"
+    asyncio.run(dashboard._on_read_mapped(form))
+    record = dashboard.record
+    assert record.display_name == name and dashboard.cell == record.id
+    assert record.read_with["format"] == "generic"
+    assert list(record.read_with["columns"]["Strom"]) == ["current_ampere", 0.001]
+    ds = dashboard.dataset
+    assert ds["test_time_second"].values.tolist() == [0.0, 60.0, 120.0, 180.0, 240.0]
+    assert ds["current_ampere"].values.tolist() == pytest.approx([0.1, 0.1, 0.1, -0.1, -0.1])
+    assert not kept.exists() and dashboard._mapping is None
+    assert _column_forms(dashboard) == 0
+    assert any(
+        t.startswith(f"{name}: read with the columns named")
+        for t in _alerts(dashboard.upload_messages, "success")
+    )
+
+
+def test_a_batteryviz_error_keeps_its_python_hint_apart_across_processes():
+    import pickle
+
+    from batteryviz.errors import UnknownFormatError
+
+    exc = UnknownFormatError("not a format batteryviz recognises", path="a.csv", hint="Call X.")
+    back = pickle.loads(pickle.dumps(exc))
+    assert str(back) == "a.csv: not a format batteryviz recognises Call X."
+    assert back.for_page() == "a.csv: not a format batteryviz recognises"
+    assert back.for_page("Use the form.").endswith("recognises Use the form.")
+    assert back.renamed("b.csv").for_page() == "b.csv: not a format batteryviz recognises"

@@ -186,16 +186,12 @@ def _data_separator(line: str) -> str:
 
 def _truncated(path: Path, line: int, what: str, in_row: bool = False) -> TruncatedFileError:
     """The error for a file that ends without a line end at ``line`` (``what``: where)."""
-    hint = (
-        "Export the file again, or pass on_bad_lines='skip' to read the complete rows"
-        if in_row
-        else "Export the file again"
-    )
     return TruncatedFileError(
         f"the file ends {what} with no line end: it was truncated (an interrupted copy, or the "
-        f"export is still being written). {hint}",
+        "export is still being written). Export the file again.",
         path=path,
         line=line,
+        hint="Or pass on_bad_lines='skip' to read the complete rows." if in_row else None,
     )
 
 
@@ -228,9 +224,10 @@ def _check_fields(
         raise ParseError(
             f"a row has {len(fields)} field(s) where the header names {n} "
             f"({', '.join(quote(x) for x in table.names[:12])}{' …' if n > 12 else ''}); "
-            "pass on_bad_lines='skip' to read without such rows",
+            "the file was edited or holds two exports.",
             path=path,
             line=line,
+            hint="Pass on_bad_lines='skip' to read without such rows.",
         )
     if dropped:
         notes.append(

@@ -101,7 +101,9 @@ class GenericReader(TableReader):
         **options,
     ):
         """Read the table. ``columns``: extra ``{source column: variable}`` entries (they take
-        precedence over the built-in map); ``current_sign=-1``: the file's current is positive on
+        precedence over the built-in map), a value may be ``(variable, scale)`` for a column in
+        other units (``("test_time_second", 60.0)`` for minutes, ``("current_ampere", 1e-3)``
+        for mA); ``current_sign=-1``: the file's current is positive on
         discharge; ``sheet``: the workbook sheet to read (default: the sheet whose header maps
         time, voltage and current, the one with the most rows when several do)."""
         path = Path(path)
@@ -109,7 +111,7 @@ class GenericReader(TableReader):
         sheets = checked_sheet_names(head)
         spec = self.columns
         if columns:
-            spec = [Column(src, dst) for src, dst in columns.items()] + list(self.columns)
+            spec = [_explicit(src, dst) for src, dst in columns.items()] + list(self.columns)
         meta: dict = {}
         if sheets:
             if sheet is not None and sheet not in sheets:
@@ -149,10 +151,10 @@ class GenericReader(TableReader):
         if missing:
             raise MissingColumnError(
                 f"could not find a column for {', '.join(missing)}; columns: "
-                f"{', '.join(df.columns)}. "
-                "Pass columns={'<your column>': '" + missing[0] + "'}",
+                f"{', '.join(df.columns)}.",
                 path=path,
                 column=missing[0],
+                hint="Pass columns={'<your column>': '" + missing[0] + "'}.",
             )
         if current_sign not in (1, -1):
             raise ValueError("current_sign must be 1 or -1")
@@ -163,6 +165,43 @@ class GenericReader(TableReader):
                 {**attrs, "note": "sign flipped on reading (file: positive = discharge)"},
             )
         return finish(data, {"cycler": "unknown", **meta}, path=path, notes=notes, reader=self.name)
+
+
+def _explicit(source: str, target) -> Column:
+    """A column named by the user: ``variable`` or ``(variable, scale)``."""
+    if isinstance(target, (tuple, list)):
+        variable, scale = target
+        if variable not in schema.VARIABLES:
+            raise ValueError(f"columns: {quote(variable)} is not a batteryviz variable")
+        return Column(source, variable, scale=float(scale))
+    return Column(source, target)
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text.strip().strip('"').replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def table_columns(path, lines: int = 200) -> tuple[int, list[str]] | None:
+    """The column line of a delimited table whose columns no reader recognised, and its names:
+    the first line (of the first ``lines``) of at least three names that is followed by three
+    lines with as many fields, mostly numbers. ``None`` for a binary file or no such line.
+    This is what a user picks time, voltage and current from (the dashboard's column form)."""
+    head = read_head(Path(path))
+    if head.is_binary or workbook_sheet_names(head):
+        return None
+    rows = head.lines[:lines]
+    for k in range(len(rows) - 3):
+        names = [n.strip().strip('"') for n in _split(rows[k])]
+        if len(names) < 3 or sum(_number(n) for n in names) > len(names) // 2:
+            continue
+        below = [_split(r) for r in rows[k + 1 : k + 4]]
+        if all(len(r) == len(names) and sum(map(_number, r)) >= len(r) / 2 for r in below):
+            return k, [n if n else f"column {i + 1}" for i, n in enumerate(names)]
+    return None
 
 
 def _split(line: str) -> list[str]:

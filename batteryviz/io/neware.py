@@ -342,10 +342,10 @@ class NewareReader(TableReader):
             if on_bad_lines == "error":
                 raise ParseError(
                     f"a row has more than the {width} fields the column lines allow: the file was "
-                    "edited or holds two exports. Fix or remove the line, or pass "
-                    "on_bad_lines='skip'",
+                    "edited or holds two exports. Fix or remove the line.",
                     path=path,
                     line=first,
+                    hint="Or pass on_bad_lines='skip' to read without such rows.",
                 )
             notes.append(f"{int(long.sum())} row(s) with more fields than the column lines dropped")
             df = df.filter(~long)
@@ -428,11 +428,11 @@ class NewareReader(TableReader):
                 raise TruncatedFileError(
                     f"the last line is cut short ({len(last.split(','))} of {2 + len(data_names)} "
                     f"fields, no line end): "
-                    "the file was truncated, or the export is still being written. Pass "
-                    "on_bad_lines='skip' to read "
-                    "the complete rows and drop this one",
+                    "the file was truncated, or the export is still being written: export it "
+                    "again.",
                     path=path,
                     line=int(frame["_line"][-1]),
+                    hint="Or pass on_bad_lines='skip' to read the complete rows and drop this one.",
                 )
             frame = frame.head(frame.height - 1)
             notes.append("truncated last line dropped")

@@ -176,7 +176,8 @@ def weigh(
     raise UnknownFormatError(
         f"not a format batteryviz recognises: {kind} starting with {quote(first)}. Each reader "
         f"declined: "
-        f"{'; '.join(declined)}. For a delimited table with other column names, name them: "
-        "bv.read(path, format='generic', columns={'Your time column': 'test_time_second', ...})",
+        f"{'; '.join(declined)}.",
         path=path,
+        hint="For a delimited table with other column names, name them: bv.read(path, "
+        "format='generic', columns={'Your time column': 'test_time_second', ...})",
     )

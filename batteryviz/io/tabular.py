@@ -853,10 +853,10 @@ def choose_record_sheet(
         described = "; ".join(f"{quote(s, 40)} ({columns(header)})" for s, header, _ in found[:8])
         raise MissingColumnError(
             f"no sheet of the workbook has columns for {', '.join(required)}: "
-            f"{described or 'no sheets'}. "
-            "Pass sheet='<name>' and columns={'<your column>': '<variable>'}",
+            f"{described or 'no sheets'}.",
             path=path,
             column=closest[2][0] if closest else None,
+            hint="Pass sheet='<name>' and columns={'<your column>': '<variable>'}.",
         )
     if len(fits) == 1:
         return fits[0], "the only sheet with time, voltage and current columns"

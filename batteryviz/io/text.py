@@ -265,9 +265,10 @@ def raise_long_line(
     raise ParseError(
         f"a row has {n} fields where the header names {len(names)} (last: {quote(names[-1])}): the "
         "file was edited by hand or holds two exports with different columns. Fix or remove the "
-        "line, or pass on_bad_lines='skip' to read without such rows",
+        "line.",
         path=path,
         line=line,
+        hint="Or pass on_bad_lines='skip' to read without such rows.",
     )
 
 
@@ -296,10 +297,10 @@ def drop_long_rows(
             f"{len(names)} "
             f"({', '.join(quote(n) for n in names[:6])}{', …' if len(names) > 6 else ''}): a "
             f"column name is "
-            "missing, so names and values would be misaligned. Repair the column line (or pass "
-            "columns={...} to name every column)",
+            "missing, so names and values would be misaligned. Repair the column line.",
             path=path,
             line=skip_lines,
+            hint="Or pass columns={...} to name every column.",
         )
     if long.any() and not long.all():
         if on_bad_lines == "error":
@@ -313,8 +314,8 @@ def raise_truncated(path, line_no: int, last: str, expected: int, separator: str
     n = len(last.split(separator)) if separator != " " else len(last.split())
     raise TruncatedFileError(
         f"the last line is cut short ({n} of {expected} fields, no line end): the file was "
-        "truncated, or the export is still being written. Pass on_bad_lines='skip' to read the "
-        "complete rows and drop this one",
+        "truncated, or the export is still being written: export it again.",
         path=path,
         line=line_no,
+        hint="Or pass on_bad_lines='skip' to read the complete rows and drop this one.",
     )

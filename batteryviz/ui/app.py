@@ -73,10 +73,15 @@ def opens_first(key: str) -> bool:
     return bool(getattr(ANALYSES[key], "run_on_open", False))
 
 
-def error_message(exc: BaseException, what: str) -> str:
+def error_message(exc: BaseException, what: str, advice: str = "") -> str:
     """A message a user can act on (plain text: show it with :func:`markup.alert`, never as
-    markup); unexpected errors are logged with their traceback."""
-    if isinstance(exc, (BatteryvizError, ValueError, KeyError)):
+    markup); unexpected errors are logged with their traceback. A batteryviz error is given
+    without its Python hint (a browser user cannot call ``bv.read``), with ``advice`` (what
+    the page offers) instead."""
+    if isinstance(exc, BatteryvizError):
+        text = markup.shorten(exc.for_page(advice))
+        return text if text.startswith(what) else f"{what}: {text}"
+    if isinstance(exc, (ValueError, KeyError)):
         text = markup.shorten(exc)
         return text if text.startswith(what) else f"{what}: {text}"
     log.exception("%s failed", what)
@@ -347,6 +352,8 @@ class Dashboard(pn.viewable.Viewer):
         self.workspace = workspace
         #: the page's corner notices (Panel's NotificationArea) when served, else None
         self.toasts = None
+        #: the column form shown and the file it keeps (:meth:`_column_form`)
+        self._mapping = None
         self.record: CellRecord | None = None
         self.dataset = None
         self.results: dict[str, dict] = {}
@@ -749,7 +756,18 @@ class Dashboard(pn.viewable.Viewer):
                     log.info(
                         "%s: upload %s not stored: %s", self.session, filename, type(exc).__name__
                     )
-                    self._upload_log.append(markup.alert(error_message(exc, filename)))
+                    form = self._column_form(exc, filename, spooled, data)
+                    if form is not None:  # the file is the form's now
+                        spooled = None
+                    self._upload_log.append(
+                        markup.alert(
+                            error_message(
+                                exc, filename, "Name its columns in the form below." if form else ""
+                            )
+                        )
+                    )
+                    if form is not None:
+                        self._upload_log.append(form)
                 finally:
                     if spooled is not None:
                         spooled.unlink(missing_ok=True)
@@ -767,6 +785,97 @@ class Dashboard(pn.viewable.Viewer):
             self.idle()
             self.progress.visible = False
             self._show_upload_log()
+
+    def _column_form(self, exc: BaseException, filename: str, spooled: Path | None, data=None):
+        """For a table no reader recognised, a :class:`~.mapping.ColumnForm` holding the
+        spooled file (one at a time: a new one discards the last and its file), else None.
+        An upload given as bytes (inline, in a notebook) is spooled for it first."""
+        import uuid
+
+        from ..errors import UnknownFormatError
+        from ..io.generic import table_columns
+        from .mapping import ColumnForm
+        from .upload import spool_root
+
+        if not isinstance(exc, UnknownFormatError):
+            return None
+        if spooled is None:
+            if not isinstance(data, (bytes, bytearray)):
+                return None
+            spooled = spool_root() / uuid.uuid4().hex
+            spooled.write_bytes(data)
+        try:
+            found = table_columns(spooled)
+        except (OSError, BatteryvizError):
+            found = None
+        if found is None:
+            spooled.unlink(missing_ok=True)
+            return None
+        self.discard_column_form()
+        kept = spooled.with_name(spooled.name + ".unmapped")
+        spooled.rename(kept)
+        form = ColumnForm(filename, found[1])
+        form.button.on_click(partial(self._on_read_mapped, form))
+        self._mapping = (form, kept)
+        return form
+
+    def discard_column_form(self) -> None:
+        """Forget the column form shown, deleting the file it kept (a new one, a read, the
+        page closing)."""
+        if self._mapping is not None:
+            form, kept = self._mapping
+            self._mapping = None
+            kept.unlink(missing_ok=True)
+            if form in self._upload_log:
+                self._upload_log.remove(form)
+
+    async def _on_read_mapped(self, form, _event=None) -> None:
+        """Read the kept file with the columns the form names; on success it is a cell like any
+        upload and the form goes, else the form stays with the reason."""
+        if self._mapping is None or self._mapping[0] is not form:
+            return
+        kept = self._mapping[1]
+        try:
+            options = form.read_options()
+        except ValueError as exc:
+            form.message[:] = [markup.alert(str(exc))]
+            return
+        form.button.disabled = True
+        self.busy(f"Reading {form.filename} with the columns named…")
+        try:
+            data = kept.read_bytes() if jobs.scheduler_address() else str(kept)
+            record = await jobs.run(
+                jobs.add_upload,
+                self.workspace.root,
+                self.workspace.user,
+                form.filename,
+                data,
+                self.workspace.max_upload_bytes,
+                options,
+                owner=self.workspace.user,
+            )
+        except Exception as exc:  # noqa: BLE001
+            log.info("%s: mapped upload %s not stored", self.session, form.filename)
+            form.message[:] = [markup.alert(error_message(exc, form.filename))]
+            form.button.disabled = False
+            self.idle()
+            return
+        log.info("%s: upload %s stored with named columns", self.session, form.filename)
+        self.discard_column_form()
+        self._upload_log.append(
+            markup.alert(
+                f"{form.filename}: read with the columns named, {record.rows:,} rows, "
+                f"{record.contents}.",
+                "success",
+            )
+        )
+        with self.batch():
+            self.idle()
+            self._show_upload_log()
+            self.refresh_cells()
+        self.cell = record.id
+        if self._loading is not None:
+            await self._loading
 
     def _show_upload_log(self) -> None:
         del self._upload_log[:-UPLOAD_MESSAGES]
@@ -1035,8 +1144,9 @@ def create_app(workspace: Workspace):
     log.info("%s: page created (Bokeh session %s)", dashboard.session, getattr(context, "id", None))
     if context is not None:
 
-        def closed(_ctx, name=dashboard.session, dropper=dashboard.dropper):
+        def closed(_ctx, name=dashboard.session, dropper=dashboard.dropper, dash=dashboard):
             dropper.close_uploads()  # files still arriving are deleted
+            dash.discard_column_form()  # and a file kept for its columns to be named
             log.info("%s: page closed", name)
 
         pn.state.on_session_destroyed(closed)

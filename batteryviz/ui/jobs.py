@@ -304,13 +304,21 @@ def compute_analysis(
     return result
 
 
-def add_upload(root: str, user: str, filename: str, data, max_upload_bytes: int):
-    """Store and parse one upload (its bytes, or the path of the file the server spooled it to);
-    returns its :class:`~batteryviz.store.CellRecord`."""
+def add_upload(
+    root: str,
+    user: str,
+    filename: str,
+    data,
+    max_upload_bytes: int,
+    read_options: dict | None = None,
+):
+    """Store and parse one upload (its bytes, or the path of the file the server spooled it to),
+    read with ``read_options`` when given (a column mapping); returns its
+    :class:`~batteryviz.store.CellRecord`."""
     from ..store import Workspace
 
     return Workspace(root, user, max_upload_bytes=max_upload_bytes, seed_examples=False).add(
-        filename, data
+        filename, data, read_options=read_options
     )
 
 
