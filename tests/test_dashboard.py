@@ -526,3 +526,26 @@ def test_a_batteryviz_error_keeps_its_python_hint_apart_across_processes():
     assert back.for_page() == "a.csv: not a format batteryviz recognises"
     assert back.for_page("Use the form.").endswith("recognises Use the form.")
     assert back.renamed("b.csv").for_page() == "b.csv: not a format batteryviz recognises"
+
+
+def test_a_failed_run_keeps_the_last_result_and_its_downloads_under_the_reason(dashboard):
+    """After an error a tab lost its plots while the download buttons of the old result
+    stayed. The reason now heads the tab; the last result stays below, said to be the last
+    computed, with its downloads; a tab with no result shows the reason and no downloads."""
+    tab = dashboard.tabs_by_name["summary"]
+    asyncio.run(tab.display(force=True))
+    downloads = list(tab.downloads)
+    figures = tab.output.select(pn.pane.Bokeh)
+    assert downloads and figures
+    dashboard.cycles = "900-950"  # no such cycles in the cell
+    assert asyncio.run(tab.run()) is None
+    texts = _alerts(tab.output)
+    assert "none of the selected cycles" in texts[0]
+    assert texts[1].startswith("Below: the last result computed")
+    assert tab.output.select(pn.pane.Bokeh) == figures and list(tab.downloads) == downloads
+    dqdu = dashboard.tabs_by_name["dqdu"]  # never computed on this cell
+    asyncio.run(dqdu.ensure_built())
+    assert asyncio.run(dqdu.run()) is None
+    [reason] = _alerts(dqdu.output)
+    assert "none of the selected cycles" in reason
+    assert list(dqdu.downloads) == []

@@ -104,6 +104,7 @@ class AnalysisTab(pn.viewable.Viewer):
         self.analysis = ANALYSES[name]()
         self.result = None
         self._shown = None
+        self._result_items: list = []  # what display() showed of the result on screen
         self.run_button = pn.widgets.Button(label="Run", color="primary", width=120)
         self.run_button.on_click(self._on_run)
         self.output = pn.Column(pn.pane.Markdown(HINT), sizing_mode="stretch_width", scroll=True)
@@ -181,7 +182,7 @@ class AnalysisTab(pn.viewable.Viewer):
                 type(self.analysis), record.metadata, cycles, self.analysis.param.values()
             )
         except ValueError as exc:
-            self.output[:] = [markup.alert(exc)]
+            self._show_error(str(exc))
             return None
         self.run_button.disabled = True
         dash.busy(f"{tab_title(self.key)} of {record.label}…")
@@ -197,7 +198,7 @@ class AnalysisTab(pn.viewable.Viewer):
                 owner=dash.workspace.user,
             )
         except Exception as exc:  # noqa: BLE001 - shown to the user, logged when unexpected
-            self.output[:] = [markup.alert(error_message(exc, tab_title(self.key)))]
+            self._show_error(error_message(exc, tab_title(self.key)))
             return None
         finally:
             self.run_button.disabled = False
@@ -216,10 +217,30 @@ class AnalysisTab(pn.viewable.Viewer):
         await self.display(force=True)
         return result
 
+    def _show_error(self, message: str) -> None:
+        """The reason a Run failed, above the last result shown (kept, with its downloads, and
+        said to be the last one computed); with no result shown, the reason alone and no
+        downloads (a tab lost its plots while download buttons of the old result stayed)."""
+        items = [markup.alert(message)]
+        if self._result_items and self._shown is not None:
+            items += [
+                markup.alert(
+                    "Below: the last result computed, with the parameters it states; the "
+                    "downloads are of it.",
+                    "info",
+                ),
+                *self._result_items,
+            ]
+        with self.dashboard.batch():
+            self.output[:] = items
+            if not self._result_items:
+                self.downloads[:] = []
+
     def set_result(self, result) -> None:
         """The result to show for the current cell (``None``: nothing computed yet)."""
         self.result = result
         self._shown = None
+        self._result_items = []
         if result is None and not self._showing_hint():
             with self.dashboard.batch():
                 self.output[:] = [pn.pane.Markdown(HINT)]
@@ -255,6 +276,7 @@ class AnalysisTab(pn.viewable.Viewer):
         with self.dashboard.batch():
             self.output[:] = items
             self.downloads[:] = downloads
+        self._result_items = items
         log.info("%s: %s shown", self.dashboard.session, self.key)
 
     def _selection_differs(self, result) -> str:
