@@ -37,7 +37,24 @@ def storable(ds: xr.Dataset) -> xr.Dataset:
         for k, v in ds.attrs.items()
         if v is not None
     }
+    # netCDF does not keep the order of the variables (text ones moved ahead): kept here so
+    # that a stored result gives the same table columns in the same order (:func:`restored`)
+    out.attrs[VARIABLE_ORDER] = "\t".join(map(str, ds.data_vars))
     return out
+
+
+#: The attribute :func:`storable` keeps the order of the data variables in.
+VARIABLE_ORDER = "batteryviz_variable_order"
+
+
+def restored(ds: xr.Dataset) -> xr.Dataset:
+    """A dataset read back from what :func:`storable` wrote: its variables in their order."""
+    order = [v for v in str(ds.attrs.get(VARIABLE_ORDER, "")).split("\t") if v in ds.data_vars]
+    if order:
+        rest = [v for v in ds.data_vars if v not in order]
+        ds = ds[order + rest]
+    ds.attrs.pop(VARIABLE_ORDER, None)
+    return ds
 
 
 def netcdf_bytes(ds: xr.Dataset) -> bytes:

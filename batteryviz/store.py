@@ -552,8 +552,10 @@ class Workspace:
             return None
         data = self.fs.cat_file(path)
         engine = "scipy" if data[:3] == b"CDF" else "h5netcdf"
+        from .export import restored
+
         with xr.open_dataset(io.BytesIO(data), engine=engine) as ds:
-            return ds.load()
+            return restored(ds.load())
 
 
 #: How long an upload waits for another writer of the same cell before giving up (seconds).

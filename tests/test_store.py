@@ -189,3 +189,21 @@ entries:
     with pytest.raises(BatteryvizError, match=r"^lab\.yaml: not a format"):
         ws.add("lab.yaml", catalog)
     assert not marker.exists() and ws.cells() == []
+
+
+@pytest.mark.parametrize("name", ["summary", "dqdu", "dvdq", "rate", "cycle_life"])
+def test_a_stored_result_gives_the_same_tables_after_a_reload(tmp_path, name):
+    """The rate table differed after a page reload: the stored result came back with its
+    dimensions in another order and its blocks were shown as the main table."""
+    from batteryviz.analysis.registry import ANALYSES
+
+    ws = Workspace(str(tmp_path), "u")
+    [record] = ws.cells()
+    analysis = ANALYSES[name](**({"cycles": [1, 10, 20]} if name in ("dqdu", "dvdq") else {}))
+    result = analysis.compute(ws.open_dataset(record.id))
+    ws.save_result(record.id, name, result)
+    before, after = analysis.tables(result), analysis.tables(ws.load_result(record.id, name))
+    assert list(before) == list(after)
+    for key in before:
+        assert list(before[key].columns) == list(after[key].columns), key
+        assert before[key].shape == after[key].shape, key

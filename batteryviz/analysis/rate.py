@@ -231,6 +231,7 @@ class RateCapability(Analysis):
         out["block_in_rate_test"] = ("block", np.array([bool(chosen[a]) for a, _ in blks]))
         out.attrs.update(self.provenance())
         out.attrs["rate_test"] = how
+        out.attrs["main_dimension"] = "rate"  # its table is per rate; the blocks come along
         out.attrs["c_rate_reference"] = summary.attrs.get("nominal_capacity", "")
         out.attrs["definition"] = (
             "C-rate detected from the constant-current magnitude; repeats averaged; retention "

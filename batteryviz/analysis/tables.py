@@ -11,11 +11,25 @@ import pandas as pd
 import xarray as xr
 
 
+def main_dimension(result: xr.Dataset) -> str | None:
+    """The dimension a result's main table runs along: ``attrs["main_dimension"]`` when the
+    analysis names it, else the first dimension of its first variable. (Not the first of
+    ``result.dims``: that order is not kept by a netCDF round trip, and a stored rate result
+    reloaded showed its blocks table instead of its rates.)"""
+    named = result.attrs.get("main_dimension")
+    if named in result.dims:
+        return named
+    for var in result.data_vars.values():
+        if var.dims:
+            return var.dims[0]
+    return next(iter(result.dims), None)
+
+
 def result_table(result: xr.Dataset) -> pd.DataFrame:
-    """Every variable on the result's first dimension as columns; a result made only of curves
-    on a grid as one long table (:func:`long_table`); a result without dimensions as one row of
-    its attrs."""
-    dim = next(iter(result.dims), None)
+    """Every variable on the result's main dimension (:func:`main_dimension`) as columns; a
+    result made only of curves on a grid as one long table (:func:`long_table`); a result
+    without dimensions as one row of its attrs."""
+    dim = main_dimension(result)
     if dim is None:
         return pd.DataFrame([{k: v for k, v in result.attrs.items()}])
     keep = [v for v in result.data_vars if result[v].dims == (dim,)]
