@@ -183,7 +183,7 @@ def test_compare_two_cells(dashboard, simulated_de_path):
     )
     compare = dashboard.compare
     compare.cells.value = [c.id for c in dashboard.workspace.cells()]
-    compare.dqdu_cycle.value = 10
+    compare.curve_cycle.value = 10
     asyncio.run(compare._compare())
     from bokeh.models import GlyphRenderer
 
@@ -387,7 +387,7 @@ def test_comparing_cells_never_replaces_a_cells_own_results(dashboard):
     assert list(result["cycle"].values) == [1, 10, 20]
     compare = dashboard.compare
     compare.cells.value = [cell]
-    compare.dqdu_cycle.value = 5
+    compare.curve_cycle.value = 5
     asyncio.run(compare._compare())
     assert len(compare.output.select(pn.pane.Bokeh)) == 2  # the comparison was drawn
     stored = dashboard.workspace.load_result(cell, "dqdu")
@@ -549,3 +549,34 @@ def test_a_failed_run_keeps_the_last_result_and_its_downloads_under_the_reason(d
     [reason] = _alerts(dqdu.output)
     assert "none of the selected cycles" in reason
     assert list(dqdu.downloads) == []
+
+
+def test_compare_takes_every_cycle_and_its_choices_from_the_analyses(dashboard):
+    """Review finding of #16: Compare reused the summary the Cycles box had filtered, and named
+    summary and dQ/dU itself. Its quantities and curves now come from the analyses'
+    declarations (comparables, cycle_curves), and a filtered result is not reused."""
+    from bokeh.models import GlyphRenderer
+
+    from batteryviz.analysis.registry import ANALYSES
+
+    compare = dashboard.compare
+    declared = {c.label for cls in ANALYSES.values() for c in cls.comparables}
+    assert set(compare.quantity.options) == declared
+    assert (
+        {k for k in compare.curve_kind.options.values() if k}
+        == {k for k, cls in ANALYSES.items() if cls.cycle_curves}
+        >= {"dqdu", "dvdq"}
+    )
+    cell = dashboard.record.id
+    dashboard.cycles = "1-5"
+    filtered = asyncio.run(dashboard.tabs_by_name["summary"].run())
+    assert filtered.sizes["cycle"] == 5 and dashboard.results[cell]["summary"] is filtered
+    compare.cells.value = [cell]
+    compare.curve_kind.value, compare.curve_cycle.value = "dvdq", 10
+    asyncio.run(compare._compare())
+    [by_cycle, curves] = [p.object for p in compare.output.select(pn.pane.Bokeh)]
+    [line] = [r for r in by_cycle.renderers if isinstance(r, GlyphRenderer)]
+    assert len(line.data_source.data[line.glyph.x]) == 34  # every cycle, not the 5 selected
+    assert curves.yaxis[0].axis_label == "dU/dQ (V/Ah)"
+    assert curves.xaxis[0].axis_label.endswith("(Ah)")
+    assert dashboard.results[cell]["summary"] is filtered  # the tab's own result untouched

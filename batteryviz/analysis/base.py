@@ -65,13 +65,31 @@ class KeyFigure:
         )
 
 
+@dataclass(frozen=True)
+class Comparable:
+    """A quantity cells are compared by, on one plot: result variable ``variable`` against
+    its coordinate ``along`` (one value per cycle: capacity, retention, CE…)."""
+
+    variable: str
+    label: str
+    along: str = "cycle"
+    along_label: str = "Cycle"
+
+
 class Analysis(param.Parameterized):
     """Base class of every analysis (registered under the ``batteryviz.analyses`` group).
 
     Besides ``compute``, an analysis declares how its results are presented, so dashboards,
     exports, reports and batch jobs need not know it by name: :attr:`title`,
-    :meth:`key_figures`, :meth:`tables` and :meth:`sheets` (each depends on the result only).
+    :meth:`key_figures`, :meth:`tables` and :meth:`sheets` (each depends on the result only),
+    and what cells are compared by: :attr:`comparables` and :attr:`cycle_curves`.
     """
+
+    #: Quantities of the result cells are compared by (the dashboard's Compare tab).
+    comparables: ClassVar[tuple[Comparable, ...]] = ()
+    #: Result variables that are curves of one cycle on a grid (``cycle`` × grid, e.g. dQ/dU):
+    #: cells are compared by these curves of one cycle.
+    cycle_curves: ClassVar[tuple[str, ...]] = ()
 
     #: The analysis's name on screen (tabs, headings, reports); default: the class name spaced.
     title: ClassVar[str] = ""

@@ -285,6 +285,8 @@ class DifferentialCapacity(Analysis):
     Every step and definition is in the module docstring of :mod:`batteryviz.analysis.dqdu`.
     """
 
+    cycle_curves = ("charge_dqdu", "discharge_dqdu")
+
     cycles = parameters.cycles("every cycle")
     direction = param.Selector(
         default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse."

@@ -34,6 +34,8 @@ def half_cycle_vq(t, u, i):
 class DifferentialVoltage(Analysis):
     """dU/dQ curves per cycle and direction."""
 
+    cycle_curves = ("charge_dvdq", "discharge_dvdq")
+
     cycles = parameters.cycles("every cycle")
     direction = param.Selector(
         default="both", objects=["charge", "discharge", "both"], doc="Half cycles to analyse."

@@ -46,7 +46,7 @@ from ..chunking import is_lazy
 from ..cycles import DISCHARGE, assign_cycles, format_cycles
 from ..schema import CYCLE_DIM
 from . import parameters
-from .base import Analysis, KeyFigure
+from .base import Analysis, Comparable, KeyFigure
 from .kernels import output_keys
 from .kernels import per_cycle as per_cycle_kernel
 
@@ -348,6 +348,13 @@ class CycleSummary(Analysis):
     title = "Cycle summary"
     run_on_open = True
     batch_table = True
+    comparables = (
+        Comparable("discharge_capacity_ah", "Discharge capacity (Ah)"),
+        Comparable("specific_discharge_capacity_mah_g", "Specific discharge capacity (mAh/g)"),
+        Comparable("retention_percent", "Retention (%)"),
+        Comparable("coulombic_efficiency_percent", "Coulombic efficiency (%)"),
+        Comparable("mean_discharge_voltage_v", "Mean discharge voltage (V)"),
+    )
 
     def key_figures(self, result: xr.Dataset) -> list[KeyFigure]:
         """:func:`summary_statistics` as key figures (:data:`KEY_FIGURES`)."""

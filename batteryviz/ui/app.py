@@ -966,17 +966,46 @@ class _CurvesTab(pn.viewable.Viewer):
             self.output[:] = [markup.alert(error_message(exc, "V–Q curves"))]
 
 
-COMPARE_QUANTITIES = {
-    "Discharge capacity (Ah)": "discharge_capacity_ah",
-    "Specific discharge capacity (mAh/g)": "specific_discharge_capacity_mah_g",
-    "Retention (%)": "retention_percent",
-    "Coulombic efficiency (%)": "coulombic_efficiency_percent",
-    "Mean discharge voltage (V)": "mean_discharge_voltage_v",
-}
+def comparisons() -> dict[str, str]:
+    """The quantities cells can be compared by, as the registered analyses declare them
+    (:attr:`~batteryviz.analysis.base.Analysis.comparables`): label → ``"<analysis>\t<name>"``
+    (labels carry the analysis's title when several analyses declare quantities)."""
+    declaring = {k: cls for k, cls in ANALYSES.items() if cls.comparables}
+    out = {}
+    for key, cls in declaring.items():
+        for c in cls.comparables:
+            label = c.label if len(declaring) == 1 else f"{tab_title(key)}: {c.label}"
+            out[label] = f"{key}\t{c.variable}"
+    return out
+
+
+def curve_kinds() -> dict[str, str]:
+    """The analyses whose curves of one cycle cells can be compared by (those declaring
+    :attr:`~batteryviz.analysis.base.Analysis.cycle_curves`): title → key, "none" first."""
+    return {"none": "", **{tab_title(k): k for k, cls in ANALYSES.items() if cls.cycle_curves}}
+
+
+def _all_cycles(result) -> bool:
+    """Whether a result was computed over every cycle (no Cycles box selection)."""
+    import json
+
+    return not json.loads(result.attrs.get("parameters", "{}")).get("cycles")
+
+
+def _axis_label(result, name: str) -> str:
+    """A curve axis label from a result variable or coordinate: name and unit."""
+    var = result[name]
+    text = str(var.attrs.get("long_name") or name.split("_", 1)[-1].replace("_", " "))
+    text = text[:1].upper() + text[1:]
+    if name.endswith(("_dqdu", "_dvdq")):
+        text = {"dqdu": "dQ/dU", "dvdq": "dU/dQ"}[name.rsplit("_", 1)[1]]
+    units = var.attrs.get("units")
+    return f"{text} ({units})" if units else text
 
 
 class _CompareTab(pn.viewable.Viewer):
-    """Several cells on one plot: a summary quantity against cycle, and dQ/dU of one cycle."""
+    """Several cells on one plot: a quantity against cycle, and curves of one cycle, both as
+    the analyses declare them (no analysis is named here)."""
 
     def __init__(self, dashboard: Dashboard):
         super().__init__()
@@ -986,8 +1015,14 @@ class _CompareTab(pn.viewable.Viewer):
             options=self.options(dashboard._cell_options()),
             sizing_mode="stretch_width",
         )
-        self.quantity = pn.widgets.Select(label="Quantity", options=COMPARE_QUANTITIES)
-        self.dqdu_cycle = pn.widgets.IntInput(label="dQ/dU of cycle", value=None, start=1)
+        self.quantity = pn.widgets.Select(label="Quantity", options=comparisons())
+        kinds = curve_kinds()
+        self.curve_kind = pn.widgets.Select(
+            label="Curves of one cycle",
+            options=kinds,
+            value=next((v for v in kinds.values() if v), ""),
+        )
+        self.curve_cycle = pn.widgets.IntInput(label="of cycle", value=None, start=1)
         self.button = pn.widgets.Button(label="Compare", color="primary", width=120)
         self.button.on_click(self._compare)
         self.output = pn.Column(sizing_mode="stretch_width")
@@ -1000,9 +1035,22 @@ class _CompareTab(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(
             self.cells,
-            pn.Row(self.quantity, self.dqdu_cycle, self.button),
+            pn.FlexBox(self.quantity, self.curve_kind, self.curve_cycle, self.button),
             self.output,
             sizing_mode="stretch_width",
+        )
+
+    async def _result(self, record, key: str, cycles, keep_cache: bool):
+        """Analysis ``key`` of a cell for the comparison: the dashboard's result when it is
+        over every cycle, else computed over ``cycles`` and never kept (a comparison writes
+        nothing into a cell, and a result the Cycles box filtered is not all its cycles)."""
+        dash, ws = self.dashboard, self.dashboard.workspace
+        cached = dash.results.get(record.id, {}).get(key)
+        if keep_cache and cycles is None and cached is not None and _all_cycles(cached):
+            return cached
+        params = jobs.analysis_parameters(ANALYSES[key], record.metadata, cycles, {})
+        return await jobs.run(
+            jobs.compute_analysis, ws.root, ws.user, record.id, key, params, False, owner=ws.user
         )
 
     async def _compare(self, _event=None):
@@ -1010,70 +1058,48 @@ class _CompareTab(pn.viewable.Viewer):
         if not self.cells.value:
             self.output[:] = [markup.alert("Choose cells to compare.", "warning")]
             return
-        key = self.quantity.value
-        label = next(k for k, v in COMPARE_QUANTITIES.items() if v == key)
-        curves, dqdu, problems = [], [], []
+        key, variable = self.quantity.value.split("\t")
+        label = next(k for k, v in comparisons().items() if v == self.quantity.value)
+        kind, cycle = self.curve_kind.value, self.curve_cycle.value
+        curves, cycle_curves, problems = [], [], []
+        x_label, y_label = "", ""
         dash.busy(f"Comparing {len(self.cells.value)} cells…")
         try:
             for cell_id in self.cells.value:
                 try:
                     record = ws.get(cell_id)
-                    summary = dash.results.get(cell_id, {}).get("summary")
-                    if summary is None:
-                        params = jobs.analysis_parameters(
-                            ANALYSES["summary"], record.metadata, None, {}
-                        )
-                        summary = await jobs.run(
-                            jobs.compute_analysis,
-                            ws.root,
-                            ws.user,
-                            cell_id,
-                            "summary",
-                            params,
-                            owner=ws.user,
-                        )
-                        dash.results.setdefault(cell_id, {})["summary"] = summary
-                    if key not in summary:
+                    result = await self._result(record, key, None, True)
+                    if variable not in result:
                         problems.append(
-                            f"{record.label}: no {label} (set the active mass for specific "
-                            f"capacity)"
+                            f"{record.label}: no {label} (for specific capacity, set the "
+                            "active mass)"
                         )
                     else:
+                        along = next(c for c in ANALYSES[key].comparables if c.variable == variable)
                         curves.append(
                             (
-                                (summary["cycle"].values, summary[key].values),
-                                "Cycle",
+                                (result[along.along].values, result[variable].values),
+                                along.along_label,
                                 label,
                                 record.label,
                             )
                         )
-                    if self.dqdu_cycle.value:
-                        params = jobs.analysis_parameters(
-                            ANALYSES["dqdu"], record.metadata, [int(self.dqdu_cycle.value)], {}
-                        )
-                        result = await jobs.run(
-                            jobs.compute_analysis,
-                            ws.root,
-                            ws.user,
-                            cell_id,
-                            "dqdu",
-                            params,
-                            False,
-                            owner=ws.user,
-                        )  # not kept: the cell's dQ/dU stays its own
-                        for d in ("charge", "discharge"):
-                            if f"{d}_dqdu" in result:
-                                dqdu.append(
-                                    (
-                                        (
-                                            result[f"{d}_voltage"].values,
-                                            result[f"{d}_dqdu"].values[0],
-                                        ),
-                                        "Voltage (V)",
-                                        "dQ/dU",
-                                        f"{record.label} {d}",
-                                    )
+                    if kind and cycle:
+                        one = await self._result(record, kind, [int(cycle)], False)
+                        for name in ANALYSES[kind].cycle_curves:
+                            if name not in one:
+                                continue
+                            grid = one[name].dims[1]
+                            x_label, y_label = _axis_label(one, grid), _axis_label(one, name)
+                            direction = name.split("_", 1)[0]
+                            cycle_curves.append(
+                                (
+                                    (one[grid].values, one[name].values[0]),
+                                    x_label,
+                                    y_label,
+                                    f"{record.label} {direction}",
                                 )
+                            )
                 except Exception as exc:  # noqa: BLE001
                     problems.append(error_message(exc, cell_id))
         finally:
@@ -1091,13 +1117,10 @@ class _CompareTab(pn.viewable.Viewer):
                 css_classes=["bv-compare-plot"],
                 heavy=False,
             )
-        if dqdu:
+        if cycle_curves:
+            title = next(t for t, k in curve_kinds().items() if k == kind)
             items += await jobs.run(
-                figure_panes,
-                overlay,
-                dqdu,
-                f"dQ/dU of cycle {self.dqdu_cycle.value}",
-                heavy=False,
+                figure_panes, overlay, cycle_curves, f"{title} of cycle {cycle}", heavy=False
             )
         if problems:
             items.append(pn.pane.Alert(markup.bullet_list(problems), alert_type="warning"))
