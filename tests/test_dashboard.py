@@ -580,3 +580,48 @@ def test_compare_takes_every_cycle_and_its_choices_from_the_analyses(dashboard):
     assert curves.yaxis[0].axis_label == "dU/dQ (V/Ah)"
     assert curves.xaxis[0].axis_label.endswith("(Ah)")
     assert dashboard.results[cell]["summary"] is filtered  # the tab's own result untouched
+
+
+def test_vq_curves_use_specific_capacity_keep_the_legend_aside_and_download(dashboard):
+    """#16 item 9: V–Q was small, its legend over the fade, in Ah when a mass was set, and
+    could not be downloaded."""
+    from bokeh.models import Legend
+
+    dashboard.meta_widgets["active_mass_mg"].value = "35000"  # 35 g of a 5 Ah pouch
+    asyncio.run(dashboard._on_save_metadata())
+    dashboard.cycles = "1-34:11"
+    vq = dashboard.vq
+    asyncio.run(vq._draw())
+    [figure] = [p.object for p in vq.output.select(pn.pane.Bokeh)]
+    assert figure.xaxis[0].axis_label == "Specific capacity (mAh/g)"
+    assert figure.height >= 400 and figure.sizing_mode == "stretch_width"
+    assert [type(m) for m in figure.right if isinstance(m, Legend)] == [Legend]
+    [button] = vq.output.select(pn.widgets.FileDownload)
+    table = pd.read_csv(button.callback())
+    assert list(table.columns) == ["cycle", "specific_capacity_mah_g", "voltage_v"]
+    assert sorted(table["cycle"].unique()) == [1, 12, 23, 34]
+    # 35 g holding ~4.6 Ah on discharge: ~130 mAh/g at the end of each curve
+    ends = table.groupby("cycle")["specific_capacity_mah_g"].max()
+    assert ends.between(120, 145).all(), ends
+
+
+def test_a_comparison_can_be_downloaded_as_csv(dashboard, simulated_de_path):
+    asyncio.run(
+        dashboard._on_upload(
+            SimpleNamespace(new={simulated_de_path.name: simulated_de_path.read_bytes()})
+        )
+    )
+    compare = dashboard.compare
+    compare.cells.value = [c.id for c in dashboard.workspace.cells()]
+    compare.curve_kind.value, compare.curve_cycle.value = "dqdu", 10
+    asyncio.run(compare._compare())
+    buttons = compare.output.select(pn.widgets.FileDownload)
+    assert [b.filename for b in buttons] == [
+        "compare_discharge_capacity_ah.csv",
+        "compare_dqdu_cycle_10.csv",
+    ]
+    by_cycle = pd.read_csv(buttons[0].callback())
+    assert list(by_cycle.columns) == ["cell", "Cycle", "Discharge capacity (Ah)"]
+    assert by_cycle["cell"].nunique() == 2 and len(by_cycle) == 2 * 34
+    curves = pd.read_csv(buttons[1].callback())
+    assert curves["cell"].nunique() == 4  # charge and discharge of both cells

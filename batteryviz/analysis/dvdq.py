@@ -31,6 +31,34 @@ def half_cycle_vq(t, u, i):
     return q[keep], u[keep]
 
 
+def vq_table(ds: xr.Dataset, cycles=None, direction: str = "discharge", active_mass_mg=None):
+    """Voltage against capacity of the chosen half cycles as one long table: ``cycle``,
+    ``capacity_ah`` (or ``specific_capacity_mah_g`` with an active mass: capacity / mass) and
+    ``voltage_v``, the records of each half cycle where its capacity grows (the V–Q curves)."""
+    import pandas as pd
+
+    from ..cycles import CHARGE, DISCHARGE, half_cycle_records, select_cycles
+
+    if direction not in ("charge", "discharge"):
+        raise ValueError("direction must be 'charge' or 'discharge'")
+    ds, wanted = select_cycles(ds, cycles)
+    code = CHARGE if direction == "charge" else DISCHARGE
+    frames = []
+    for c, records in half_cycle_records(ds, wanted, code).items():
+        q, v = half_cycle_vq(*records)
+        frames.append(pd.DataFrame({"cycle": c, "capacity_ah": q, "voltage_v": v}))
+    table = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({"cycle": [], "capacity_ah": [], "voltage_v": []})
+    )
+    if active_mass_mg:
+        table["capacity_ah"] *= 1e6 / float(active_mass_mg)  # Ah → mAh per g of active mass
+        table = table.rename(columns={"capacity_ah": "specific_capacity_mah_g"})
+    table.attrs["direction"] = direction
+    return table
+
+
 class DifferentialVoltage(Analysis):
     """dU/dQ curves per cycle and direction."""
 

@@ -927,8 +927,34 @@ class Dashboard(pn.viewable.Viewer):
         await tab.display()
 
 
+def csv_download(table, filename: str, label: str = "⬇ CSV"):
+    """A download button of ``table`` (a DataFrame) as CSV, written when clicked."""
+
+    def data():
+        return io.BytesIO(table.to_csv(index=False).encode("utf-8"))
+
+    return pn.widgets.FileDownload(
+        callback=data, filename=filename, label=label, color="light", width=120
+    )
+
+
+def _vq_panes(ds, cycles, direction: str, active_mass_mg, stem: str) -> list:
+    """The V–Q tab's table, plot and CSV download (made in a worker thread)."""
+    from ..analysis.dvdq import vq_table
+    from ..viz import plots
+
+    table = vq_table(ds, cycles, direction, active_mass_mg)
+    if table.empty:
+        return [markup.alert(f"No {direction} half cycles in the cycles selected.", "warning")]
+    return [
+        csv_download(table, f"{stem}_vq_{direction}.csv"),
+        *figure_panes(plots.vq_curves, table, css_classes=["bv-plot-vq"]),
+    ]
+
+
 class _CurvesTab(pn.viewable.Viewer):
-    """Voltage against capacity of the selected cycles, coloured by cycle."""
+    """Voltage against capacity of the selected cycles, coloured by cycle (specific capacity
+    when the cell has an active mass), with the curves as a CSV download."""
 
     def __init__(self, dashboard: Dashboard):
         super().__init__()
@@ -946,20 +972,19 @@ class _CurvesTab(pn.viewable.Viewer):
         )
 
     async def _draw(self, _event=None):
-        from ..viz import plots
-
         dash = self.dashboard
-        if dash.dataset is None:
+        if dash.dataset is None or dash.record is None:
             self.output[:] = [markup.alert("Select or upload a cell first.", "warning")]
             return
         try:
             cycles = dash.selected_cycles()
             self.output[:] = await jobs.run(
-                figure_panes,
-                plots.vq_curves,
+                _vq_panes,
                 dash.dataset,
                 cycles,
                 self.direction.value,
+                dash.record.metadata.get("active_mass_mg"),
+                dash.record.filename.rsplit(".", 1)[0],
                 heavy=False,
             )
         except Exception as exc:  # noqa: BLE001
@@ -1124,7 +1149,26 @@ class _CompareTab(pn.viewable.Viewer):
             )
         if problems:
             items.append(pn.pane.Alert(markup.bullet_list(problems), alert_type="warning"))
-        self.output[:] = items
+        downloads = [
+            csv_download(_curves_table(found), f"compare_{name}.csv", f"⬇ {what} CSV")
+            for found, name, what in (
+                (curves, variable, label),
+                (cycle_curves, f"{kind}_cycle_{cycle}", "Curves"),
+            )
+            if found
+        ]
+        self.output[:] = ([pn.FlexBox(*downloads)] if downloads else []) + items
+
+
+def _curves_table(curves: list):
+    """The curves of a comparison as one long table: cell, x and y named by their labels."""
+    import pandas as pd
+
+    frames = [
+        pd.DataFrame({"cell": name, x_label: xy[0], y_label: xy[1]})
+        for xy, x_label, y_label, name in curves
+    ]
+    return pd.concat(frames, ignore_index=True)
 
 
 class Fast(pn.theme.Fast):

@@ -290,24 +290,28 @@ def peak_track_plot(tracks: xr.Dataset, field: str = "voltage") -> hv.Overlay:
     return _opts(lines * points, title=f"Peak {field} by track ({n} tracks)", show_legend=False)
 
 
-def vq_curves(ds: xr.Dataset, cycles=None, direction: str = "discharge") -> hv.Overlay:
-    """Voltage against capacity of the chosen half cycles, coloured by cycle."""
-    from ..analysis.dvdq import half_cycle_vq
-    from ..cycles import CHARGE, DISCHARGE, half_cycle_records, select_cycles
-
-    ds, wanted = select_cycles(ds, cycles)
-    code = CHARGE if direction == "charge" else DISCHARGE
-    cmap = hv.plotting.util.process_cmap("viridis", max(len(wanted), 2))
-    layers = []
-    for k, (c, records) in enumerate(half_cycle_records(ds, wanted, code).items()):
-        q, v = half_cycle_vq(*records)
-        layers.append(
-            hv.Curve((q, v), "Capacity (Ah)", "Voltage (V)", label=f"Cycle {c}").opts(color=cmap[k])
-        )
+def vq_curves(table) -> hv.Overlay:
+    """Voltage against capacity, one curve per cycle coloured by cycle, from
+    :func:`batteryviz.analysis.dvdq.vq_table` (specific capacity when the table has it); the
+    legend right of the plot, never over the curves."""
+    specific = "specific_capacity_mah_g" in table
+    x = "specific_capacity_mah_g" if specific else "capacity_ah"
+    x_label = "Specific capacity (mAh/g)" if specific else "Capacity (Ah)"
+    cycles = list(dict.fromkeys(table["cycle"].tolist()))
+    cmap = hv.plotting.util.process_cmap("viridis", max(len(cycles), 2))
+    layers = [
+        hv.Curve(
+            (part[x].values, part["voltage_v"].values), x_label, "Voltage (V)", label=f"Cycle {c}"
+        ).opts(color=cmap[k])
+        for k, (c, part) in enumerate(table.groupby("cycle", sort=False))
+    ]
+    direction = table.attrs.get("direction", "")
     return _opts(
         hv.Overlay(layers),
-        title=f"Voltage vs capacity ({direction})",
-        show_legend=len(wanted) <= 12,
+        title=f"Voltage vs capacity ({direction})" if direction else "Voltage vs capacity",
+        show_legend=len(cycles) <= 12,
+        legend_position="right",
+        height=420,
     )
 
 
