@@ -50,10 +50,12 @@ VARIABLE_ORDER = "batteryviz_variable_order"
 def restored(ds: xr.Dataset) -> xr.Dataset:
     """A dataset read back from what :func:`storable` wrote: its variables in their order."""
     order = [v for v in str(ds.attrs.get(VARIABLE_ORDER, "")).split("\t") if v in ds.data_vars]
+    attrs = {k: v for k, v in ds.attrs.items() if k != VARIABLE_ORDER}
     if order:
         rest = [v for v in ds.data_vars if v not in order]
-        ds = ds[order + rest]
-    ds.attrs.pop(VARIABLE_ORDER, None)
+        # rebuilt, not selected: a selection drops coordinates no kept variable uses
+        ds = xr.Dataset({v: ds[v] for v in order + rest}, coords=ds.coords)
+    ds.attrs = attrs
     return ds
 
 

@@ -64,7 +64,7 @@ def test_cell_survives_a_killed_server(tmp_path, simulated_de_path):
             page.get_by_text(
                 re.compile(rf"{re.escape(simulated_de_path.name)}: basytec")
             ).wait_for()
-            page.get_by_text("dQ/dU", exact=True).click()
+            page.locator(".bk-tab").get_by_text("dQ/dU", exact=True).click()
             page.get_by_role("button", name="Run").first.click()
             _kill(proc)  # mid-analysis: no clean shutdown
             browser.close()

@@ -144,7 +144,7 @@ class RateCapability(Analysis):
             if best[1] is None:
                 raise ValueError(
                     "no rate test found: no run of blocks with one fixed rate and two or more "
-                    "varied rates; pass cycles="
+                    "varied rates; choose the cycles of the rate test (Cycles)"
                 )
             chosen[best[1][0] : best[1][1] + 1] = True
             other = "charge" if self.direction == "discharge" else "discharge"

@@ -221,7 +221,7 @@ def layout(head: Head, path) -> tuple[int, list[str], dict, str, list[str]]:
     try:
         n_header, names, meta = parse_header(head.lines)
     except MissingColumnError as exc:
-        raise MissingColumnError(exc.reason, path=path, line=exc.line) from None
+        raise MissingColumnError(exc.reason, path=path, line=exc.line, hint=exc.hint) from None
     data_lines = [ln for ln in head.lines[n_header : n_header + 50] if ln.strip()]
     separator = "\t" if "\t" in (data_lines[0] if data_lines else "\t") else " "
     if data_lines:

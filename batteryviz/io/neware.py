@@ -209,7 +209,7 @@ def _at_line(exc: ParseError, lines: np.ndarray) -> ParseError:
     """``exc`` (raised on a frame of selected rows, its line being the row) naming the file line."""
     row = exc.line
     line = int(lines[row]) if row is not None and 0 <= row < lines.size else None
-    return ParseError(exc.reason, path=exc.path, line=line, column=exc.column)
+    return ParseError(exc.reason, path=exc.path, line=line, column=exc.column, hint=exc.hint)
 
 
 class NewareReader(TableReader):

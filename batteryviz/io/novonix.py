@@ -141,8 +141,7 @@ class NovonixReader(TableReader):
             notes.append(
                 f"the file holds {len(parts)} tests (a [Summary] block at lines "
                 f"{', '.join(str(p[3] + 1) for p in parts)}): read as one, test_number tells them "
-                f"apart; "
-                "read one with bv.read(path, test=N)"
+                f"apart (test=N reads one)"
             )
         elif len(blocks) > 1:
             meta["test_number"] = test

@@ -788,6 +788,7 @@ def sheet_frame(
                     path=path,
                     line=exc.line,
                     column=exc.column,
+                    hint=exc.hint,
                 ) from None
     return df
 

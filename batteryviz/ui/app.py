@@ -266,7 +266,10 @@ class AnalysisTab(pn.viewable.Viewer):
         try:
             items, downloads = await jobs.run(self._panes, result, label, heavy=False)
         except Exception as exc:  # noqa: BLE001
-            self.output[:] = [markup.alert(error_message(exc, "Plot"), "warning")]
+            with self.dashboard.batch():
+                self.output[:] = [markup.alert(error_message(exc, "Plot"), "warning")]
+                self.downloads[:] = []  # of an older result: not what the tab now holds
+            self._result_items = []
             return
         if self.result is not result:  # a newer result arrived meanwhile
             return
@@ -750,7 +753,7 @@ class Dashboard(pn.viewable.Viewer):
                 spooled = data if isinstance(data, Path) else None
                 self.progress.max = done + 1 + len(self._uploads)
                 log.info(
-                    "%s: upload %s (%d/%d)", self.session, filename, done + 1, self.progress.max
+                    "%s: upload %r (%d/%d)", self.session, filename, done + 1, self.progress.max
                 )
                 self.busy(f"Reading {filename} ({done + 1}/{self.progress.max})…")
                 try:
@@ -778,7 +781,11 @@ class Dashboard(pn.viewable.Viewer):
                     log.info(
                         "%s: upload %s not stored: %s", self.session, filename, type(exc).__name__
                     )
-                    form = self._column_form(exc, filename, spooled, data)
+                    try:
+                        form = self._column_form(exc, filename, spooled, data)
+                    except Exception:  # noqa: BLE001 - the other uploads must go on
+                        log.exception("%s: no column form for %r", self.session, filename)
+                        form = None
                     if form is not None:  # the file is the form's now
                         spooled = None
                     self._upload_log.append(
@@ -843,11 +850,12 @@ class Dashboard(pn.viewable.Viewer):
 
     def discard_column_form(self) -> None:
         """Forget the column form shown, deleting the file it kept (a new one, a read, the
-        page closing)."""
+        page closing); a file being read is deleted by its read when it ends."""
         if self._mapping is not None:
             form, kept = self._mapping
             self._mapping = None
-            kept.unlink(missing_ok=True)
+            if not getattr(form, "reading", False):
+                kept.unlink(missing_ok=True)
             if form in self._upload_log:
                 self._upload_log.remove(form)
 
@@ -863,6 +871,7 @@ class Dashboard(pn.viewable.Viewer):
             form.message[:] = [markup.alert(str(exc))]
             return
         form.button.disabled = True
+        form.reading = True
         self.busy(f"Reading {form.filename} with the columns named…")
         try:
             data = kept.read_bytes() if jobs.scheduler_address() else str(kept)
@@ -877,13 +886,19 @@ class Dashboard(pn.viewable.Viewer):
                 owner=self.workspace.user,
             )
         except Exception as exc:  # noqa: BLE001
-            log.info("%s: mapped upload %s not stored", self.session, form.filename)
+            log.info("%s: mapped upload %r not stored", self.session, form.filename)
             form.message[:] = [markup.alert(error_message(exc, form.filename))]
             form.button.disabled = False
             self.idle()
             return
-        log.info("%s: upload %s stored with named columns", self.session, form.filename)
-        self.discard_column_form()
+        finally:
+            form.reading = False
+            current = self._mapping is not None and self._mapping[0] is form
+            if not current:  # replaced by a newer form meanwhile: its file is ours to delete
+                kept.unlink(missing_ok=True)
+        log.info("%s: upload %r stored with named columns", self.session, form.filename)
+        if self._mapping is not None and self._mapping[0] is form:
+            self.discard_column_form()
         self._upload_log.append(
             markup.alert(
                 f"{form.filename}: read with the columns named, {record.rows:,} rows, "
@@ -1018,12 +1033,12 @@ def _all_cycles(result) -> bool:
 
 
 def _axis_label(result, name: str) -> str:
-    """A curve axis label from a result variable or coordinate: name and unit."""
+    """An axis label from a result variable or coordinate: its long name without the
+    parenthesised half cycle ("dQ/dU (charge)" → "dQ/dU"), then its unit."""
     var = result[name]
-    text = str(var.attrs.get("long_name") or name.split("_", 1)[-1].replace("_", " "))
-    text = text[:1].upper() + text[1:]
-    if name.endswith(("_dqdu", "_dvdq")):
-        text = {"dqdu": "dQ/dU", "dvdq": "dU/dQ"}[name.rsplit("_", 1)[1]]
+    text = str(var.attrs.get("long_name") or name.replace("_", " ")).split(" (")[0]
+    if text.islower():  # a name ("charge capacity"), not a written label ("dU/dQ")
+        text = text[:1].upper() + text[1:]
     units = var.attrs.get("units")
     return f"{text} ({units})" if units else text
 
@@ -1096,8 +1111,8 @@ class _CompareTab(pn.viewable.Viewer):
                     result = await self._result(record, key, None, True)
                     if variable not in result:
                         problems.append(
-                            f"{record.label}: no {label} (for specific capacity, set the "
-                            "active mass)"
+                            f"{record.label}: no {label} in its result (a quantity per mass or "
+                            "area needs the cell's active mass or electrode area)"
                         )
                     else:
                         along = next(c for c in ANALYSES[key].comparables if c.variable == variable)
@@ -1116,13 +1131,14 @@ class _CompareTab(pn.viewable.Viewer):
                                 continue
                             grid = one[name].dims[1]
                             x_label, y_label = _axis_label(one, grid), _axis_label(one, name)
-                            direction = name.split("_", 1)[0]
+                            long_name = str(one[name].attrs.get("long_name", name))
+                            part = long_name.split(" (")[1].rstrip(")") if " (" in long_name else ""
                             cycle_curves.append(
                                 (
                                     (one[grid].values, one[name].values[0]),
                                     x_label,
                                     y_label,
-                                    f"{record.label} {direction}",
+                                    f"{record.label} {part}".strip(),
                                 )
                             )
                 except Exception as exc:  # noqa: BLE001
