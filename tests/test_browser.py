@@ -44,6 +44,7 @@ def lab(tmp_path_factory):
     add_user(credentials, "alice", "wonderland")
     add_user(credentials, "bob", "builder")
     add_user(credentials, "carol", "cartographer")
+    add_user(credentials, "dave", "diver")
     config = ServeConfig(
         workspace=str(root / "workspace"),
         auth="basic",
@@ -333,4 +334,53 @@ def test_a_table_of_unknown_columns_is_read_from_the_column_form(browser, lab):
     assert cell.read_with["columns"]["Zeitpunkt"] == ["test_time_second", 60.0]
     assert page.locator(".bv-column-form").count() == 0 and page.errors == []
     _shot(page, "07-column-form-read")
+    context.close()
+
+
+def test_a_zero_cycle_file_an_excel_with_dvdq_an_undo_and_a_delete_in_the_browser(
+    browser, lab, real, tmp_path
+):
+    """#16 items 2, 3 and 11 as a user clicks them: a real 8-record Maccor export without cycles
+    stores and opens (it crashed the upload); the Excel download of a cell on which dV/dQ ran
+    is a workbook holding the curves (it was a 97-byte text named .xlsx); a metadata change is
+    undone; a cell is deleted by a second click."""
+    url, config = lab
+    context, page = _login(browser, url, "dave", "diver")
+    source = real / "maccor" / "battdat_maccor_example.001"
+    page.locator("input[type=file]").set_input_files(str(source))
+    page.get_by_text(
+        re.compile(r"^battdat_maccor_example\.001: maccor, 8 rows, 0 cycles")
+    ).wait_for()
+    cells = {c.filename: c for c in Workspace(config.workspace, "dave").cells()}
+    maccor = cells[source.name]
+    page.wait_for_url(re.compile(f"cell={maccor.id}"))
+    # a metadata change taken back
+    page.get_by_placeholder("not set, e.g. 35.000").fill("12")
+    page.get_by_role("button", name="Save metadata").click()
+    page.get_by_role("button", name="Undo last change").click()
+    page.locator(".notyf__toast").filter(has_text="restored").first.wait_for()
+    assert Workspace(config.workspace, "dave").get(maccor.id).metadata.get("active_mass_mg") is None
+    # deleted by a second click
+    page.get_by_role("button", name="Delete this cell…").click()
+    page.get_by_role("button", name="Click again to delete").click()
+    page.locator(".notyf__toast").filter(has_text="deleted").first.wait_for()
+    assert source.name not in {c.filename for c in Workspace(config.workspace, "dave").cells()}
+    # dV/dQ on the example, then its Excel download
+    example = next(c for c in cells.values() if c.example)
+    page.goto(f"{url}/?cell={example.id}&tab=dvdq&cycles=1-34:11")
+    page.get_by_role("button", name="Run").click()
+    page.locator(".bv-download-xlsx button").first.wait_for()
+    with page.expect_download() as info:
+        page.locator(".bv-download-xlsx button").first.click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    assert target.suffix == ".xlsx" and target.read_bytes()[:2] == b"PK"
+    from openpyxl import load_workbook
+
+    book = load_workbook(target, read_only=True)
+    assert "dV-dQ" in book.sheetnames, book.sheetnames  # the tab's title, '/' not allowed
+    dvdq = "dV-dQ"
+    rows = list(book[dvdq].iter_rows(values_only=True))
+    assert 1000 < len(rows) < 1_048_576
+    assert page.errors == []
     context.close()

@@ -625,3 +625,29 @@ def test_a_comparison_can_be_downloaded_as_csv(dashboard, simulated_de_path):
     assert by_cycle["cell"].nunique() == 2 and len(by_cycle) == 2 * 34
     curves = pd.read_csv(buttons[1].callback())
     assert curves["cell"].nunique() == 4  # charge and discharge of both cells
+
+
+def test_a_metadata_change_can_be_undone_once(dashboard):
+    """#16 item 11: no way to undo a metadata change from the page."""
+    cell = dashboard.record.id
+    assert not dashboard.undo_meta.visible
+    before = dict(dashboard.record.metadata)
+    dashboard.meta_widgets["nominal_capacity_mah"].value = "2500"
+    dashboard.meta_widgets["active_mass_mg"].value = "35000"
+    asyncio.run(dashboard._on_save_metadata())
+    assert dashboard.workspace.get(cell).metadata["nominal_capacity_mah"] == 2500.0
+    assert dashboard.undo_meta.visible and not dashboard.undo_meta.disabled
+    asyncio.run(dashboard._on_undo_metadata())
+    assert dashboard.workspace.get(cell).metadata == before  # the mass set is gone again
+    assert (
+        dashboard.meta_widgets["nominal_capacity_mah"].value
+        == f"{before['nominal_capacity_mah']:g}"
+    )
+    assert dashboard.meta_widgets["active_mass_mg"].value == ""
+    assert "restored" in _alerts(dashboard.notice, "success")[0]
+    # the summary was computed again with the restored nominal capacity
+    summary = dashboard.results[cell]["summary"]
+    assert (
+        f'"nominal_capacity_mah": {before["nominal_capacity_mah"]}' in summary.attrs["parameters"]
+    )
+    assert not dashboard.undo_meta.visible  # spent

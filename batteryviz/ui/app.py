@@ -428,6 +428,12 @@ class Dashboard(pn.viewable.Viewer):
         }
         self.save_meta = pn.widgets.Button(label="Save metadata", color="primary")
         self.save_meta.on_click(self._on_save_metadata)
+        # the metadata before the last save, so a change can be taken back (cell id, values)
+        self._metadata_before: tuple[str, dict] | None = None
+        self.undo_meta = pn.widgets.Button(
+            label="Undo last change", color="light", disabled=True, visible=False
+        )
+        self.undo_meta.on_click(self._on_undo_metadata)
         self.delete_button = pn.widgets.Button(
             label="Delete this cell…", color="danger", variant="outline"
         )
@@ -488,6 +494,7 @@ class Dashboard(pn.viewable.Viewer):
             pn.Card(
                 *self.meta_widgets.values(),
                 pn.Row(self.save_meta, self.delete_button),
+                self.undo_meta,
                 self.notice,  # under the buttons whose outcome it tells
                 title="Cell metadata",
                 collapsed=False,
@@ -626,13 +633,10 @@ class Dashboard(pn.viewable.Viewer):
             self.idle()
             if self.cell_select.value != cell_id:
                 self.cell_select.value = cell_id
-            for key, widget in self.meta_widgets.items():
-                value = record.metadata.get(key)
-                widget.value = (
-                    (value or "auto")
-                    if key == "cycle_mode"
-                    else ("" if value is None else f"{value:g}")
-                )
+            self._fill_metadata(record)
+            if self._metadata_before is not None and self._metadata_before[0] != cell_id:
+                self._metadata_before = None  # an undo belongs to the cell it was made on
+                self.undo_meta.disabled, self.undo_meta.visible = True, False
             self.overview[:] = overview
             for name, tab in self.tabs_by_name.items():
                 tab.set_result(known.get(name))
@@ -684,6 +688,16 @@ class Dashboard(pn.viewable.Viewer):
             for tab in self.tabs_by_name.values():
                 tab.set_result(None)
 
+    def _fill_metadata(self, record) -> None:
+        """The metadata widgets show ``record``'s metadata."""
+        for key, widget in self.meta_widgets.items():
+            value = record.metadata.get(key)
+            widget.value = (
+                (value or "auto")
+                if key == "cycle_mode"
+                else ("" if value is None else f"{value:g}")
+            )
+
     async def _on_save_metadata(self, _event=None):
         if self.record is None:
             return
@@ -691,13 +705,38 @@ class Dashboard(pn.viewable.Viewer):
             k: (w.value.strip() if isinstance(w.value, str) else w.value)
             for k, w in self.meta_widgets.items()
         }
+        before = {k: self.record.metadata.get(k) for k in self.meta_widgets}
         try:
             self.record = self.workspace.update_metadata(self.record.id, **values)
         except (ValueError, BatteryvizError) as exc:
             self.notify(str(exc))
             return
-        self.results.get(self.record.id, {}).clear()
+        self._metadata_before = (self.record.id, before)
+        self.undo_meta.visible, self.undo_meta.disabled = True, False
         self.notify(f"Metadata of {self.record.label} saved.", kind="success")
+        await self._metadata_changed()
+
+    async def _on_undo_metadata(self, _event=None):
+        """Put back the metadata the last save replaced (once: the undo is then spent)."""
+        if self.record is None or self._metadata_before is None:
+            return
+        cell_id, before = self._metadata_before
+        if cell_id != self.record.id:
+            return
+        self._metadata_before = None
+        self.undo_meta.disabled, self.undo_meta.visible = True, False
+        try:
+            self.record = self.workspace.update_metadata(cell_id, **before)
+        except (ValueError, BatteryvizError) as exc:
+            self.notify(str(exc))
+            return
+        self._fill_metadata(self.record)
+        self.notify(f"Metadata of {self.record.label} restored.", kind="success")
+        await self._metadata_changed()
+
+    async def _metadata_changed(self) -> None:
+        """Results depend on the metadata: forget them and run the analyses shown on opening."""
+        self.results.get(self.record.id, {}).clear()
         for name in [n for n in self.tabs_by_name if opens_first(n)]:
             await self.tabs_by_name[name].run()
 
