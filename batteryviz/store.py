@@ -82,9 +82,14 @@ def user_key(user: str) -> str:
     return f"{slug}-{hashlib.sha256(user.encode('utf-8')).hexdigest()[:12]}"
 
 
+def _base_name(name: str) -> str:
+    """``name`` without the path parts a browser may send."""
+    return re.split(r"[\\/]", name or "")[-1]
+
+
 def safe_filename(name: str) -> str:
     """The base name of an uploaded file, without path parts or control characters."""
-    base = re.split(r"[\\/]", name or "")[-1]
+    base = _base_name(name)
     base = re.sub(r"[\x00-\x1f<>:\"|?*]+", "_", base).strip(" .")
     return base[:200] or "upload"
 
@@ -93,8 +98,7 @@ def uploaded_name(name: str) -> str:
     """The name a file was uploaded under, as shown to people: its base name, control
     characters replaced and cut at 200 characters, everything else kept (pages escape it; it is
     never a path - :func:`safe_filename` is)."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    return re.sub(r"[\x00-\x1f\x7f]+", "_", base)[:200] or "upload"
+    return re.sub(r"[\x00-\x1f\x7f]+", "_", _base_name(name))[:200] or "upload"
 
 
 def _now() -> str:
@@ -129,6 +133,11 @@ class CellRecord:
     #: the options it was read with, when not found from its content (a column mapping given
     #: in the dashboard: ``{"format": "generic", "columns": {...}}``)
     read_with: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        """The stored name without its suffix: what downloads of the cell are named after."""
+        return self.filename.rsplit(".", 1)[0]
 
     @property
     def display_name(self) -> str:
@@ -394,7 +403,7 @@ class Workspace:
                 local.write_bytes(data)
             try:
                 record, dataset = self._parse(
-                    local, cell_id, name, digest, size, example, read_options or {}
+                    local, cell_id, name, digest, size, example, read_options
                 )
             except BatteryvizError as exc:  # name the upload, not the server's temporary copy
                 raise exc.renamed(name) from None

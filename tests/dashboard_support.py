@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -205,3 +206,14 @@ def start_nginx(port: int, backends: list[int]) -> subprocess.Popen:
             "daemon off;",
         ]
     )
+
+
+class LogRecords(logging.Handler):
+    """The messages a logger emits at ``level`` or above, kept for a test to read."""
+
+    def __init__(self, level: int = logging.INFO):
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())

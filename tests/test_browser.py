@@ -21,6 +21,7 @@ from .dashboard_support import (
     ARTIFACTS,
     CHROMIUM,
     UNDRAWABLE_COLOURS,
+    LogRecords,
     chromium_available,
     page_text,
     running_server,
@@ -180,15 +181,6 @@ def test_bad_upload_shows_a_message_not_a_traceback(browser, lab, tmp_path):
     context.close()
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 #: Records the ``cell`` of every URL the page sets (Panel keeps the view state in the URL).
 RECORD_CELLS = """() => {
     window.bvCells = [];
@@ -217,7 +209,7 @@ def test_a_drop_of_several_files_stores_each_once_and_opens_one_cell(browser, la
         bad,
     ]
     logger = logging.getLogger("batteryviz.ui.app")
-    records, level = _Records(), logger.level
+    records, level = LogRecords(), logger.level
     logger.addHandler(records)
     logger.setLevel(logging.INFO)
     try:

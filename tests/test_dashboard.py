@@ -28,6 +28,13 @@ def _alerts(obj, kind=None) -> list[str]:
     ]
 
 
+def _upload(dashboard, source, name: str | None = None) -> None:
+    """Upload the file ``source`` (as ``name``) as a drop would hand it over."""
+    asyncio.run(
+        dashboard._on_upload(SimpleNamespace(new={name or source.name: source.read_bytes()}))
+    )
+
+
 @pytest.fixture
 def dashboard(tmp_path):
     board = Dashboard(Workspace(str(tmp_path), "alice"))
@@ -176,11 +183,7 @@ def test_every_download_opens(dashboard, tmp_path):
 
 
 def test_compare_two_cells(dashboard, simulated_de_path):
-    asyncio.run(
-        dashboard._on_upload(
-            SimpleNamespace(new={simulated_de_path.name: simulated_de_path.read_bytes()})
-        )
-    )
+    _upload(dashboard, simulated_de_path)
     compare = dashboard.compare
     compare.cells.value = [c.id for c in dashboard.workspace.cells()]
     compare.curve_cycle.value = 10
@@ -305,7 +308,7 @@ def test_a_file_without_cycles_stores_opens_and_every_tab_says_why(dashboard, re
     from batteryviz.errors import BatteryvizError
 
     source = real / "maccor" / "battdat_maccor_example.001"
-    asyncio.run(dashboard._on_upload(SimpleNamespace(new={source.name: source.read_bytes()})))
+    _upload(dashboard, source)
     assert any("0 cycles" in t for t in _alerts(dashboard.upload_messages, "success"))
     assert dashboard.record.filename == source.name and dashboard.record.cycles == 0
     assert source.name in [c.filename for c in dashboard.workspace.cells()]  # listed: stored whole
@@ -343,7 +346,7 @@ def test_an_impedance_file_is_counted_in_spectra_and_its_tab_fits_it(
     dashboard, real, relative, contents
 ):
     source = real / relative
-    asyncio.run(dashboard._on_upload(SimpleNamespace(new={source.name: source.read_bytes()})))
+    _upload(dashboard, source)
     messages = _alerts(dashboard.upload_messages, "success")
     assert any(f"{source.name}: " in t and t.endswith(f"{contents}.") for t in messages), messages
     assert dashboard.record.filename == source.name and dashboard.record.impedance_only
@@ -398,7 +401,7 @@ def test_comparing_cells_never_replaces_a_cells_own_results(dashboard):
 def test_a_cell_is_deleted_only_by_a_second_click(dashboard, real):
     """#16 item 11: no way to delete a cell from the page."""
     source = real / "arbin" / "pyprobe_sample_data_arbin.csv"
-    asyncio.run(dashboard._on_upload(SimpleNamespace(new={source.name: source.read_bytes()})))
+    _upload(dashboard, source)
     doomed = dashboard.record.id
     asyncio.run(dashboard._on_delete())  # the first click only asks
     assert doomed in [c.id for c in dashboard.workspace.cells()]
@@ -447,7 +450,7 @@ def test_the_overview_names_the_file_as_uploaded_escaped_and_stores_it_under_a_s
     user expects the name they uploaded; it now shows that name, as text."""
     hostile = "<img src=x onerror=alert(1)> cell 7.txt"
     source = real / "basytec" / "pyprobe_sample_data_basytec.txt"
-    asyncio.run(dashboard._on_upload(SimpleNamespace(new={hostile: source.read_bytes()})))
+    _upload(dashboard, source, hostile)
     record = dashboard.record
     assert record.uploaded_as == hostile and record.display_name == hostile
     assert "<" not in record.filename and ">" not in record.filename  # the storage name
@@ -606,11 +609,7 @@ def test_vq_curves_use_specific_capacity_keep_the_legend_aside_and_download(dash
 
 
 def test_a_comparison_can_be_downloaded_as_csv(dashboard, simulated_de_path):
-    asyncio.run(
-        dashboard._on_upload(
-            SimpleNamespace(new={simulated_de_path.name: simulated_de_path.read_bytes()})
-        )
-    )
+    _upload(dashboard, simulated_de_path)
     compare = dashboard.compare
     compare.cells.value = [c.id for c in dashboard.workspace.cells()]
     compare.curve_kind.value, compare.curve_cycle.value = "dqdu", 10

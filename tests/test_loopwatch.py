@@ -12,6 +12,8 @@ import pytest
 
 from batteryviz.ui.loopwatch import LoopWatch, watch_running_loop
 
+from .dashboard_support import LogRecords
+
 
 @pytest.fixture
 def running_loop():
@@ -34,17 +36,8 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-class _Messages(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def test_a_blocked_loop_is_reported_with_how_long_and_where(running_loop):
-    logger, messages = logging.getLogger("batteryviz.loop"), _Messages()
+    logger, messages = logging.getLogger("batteryviz.loop"), LogRecords(logging.WARNING)
     logger.addHandler(messages)
     watch = LoopWatch(running_loop, threshold_s=0.3, interval_s=0.02, sample_s=0.05).start()
     try:

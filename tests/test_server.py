@@ -27,6 +27,7 @@ from batteryviz.serve import (
 )
 
 from .dashboard_support import (
+    LogRecords,
     free_port,
     running_server,
     serve_process,
@@ -263,19 +264,10 @@ def test_panel_serve_of_the_app_script(tmp_path, monkeypatch):
         thread.stop()
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
 def page_log():
     """What the dashboard logs about its pages (created, closed, …)."""
-    logger, handler = logging.getLogger("batteryviz.ui.app"), _Records()
+    logger, handler = logging.getLogger("batteryviz.ui.app"), LogRecords()
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -260,9 +260,7 @@ class AnalysisTab(pn.viewable.Viewer):
         if result is None or self._shown is result or not (force or self.on_screen):
             return
         self._shown = result
-        label = (
-            self.dashboard.record.filename.rsplit(".", 1)[0] if self.dashboard.record else "cell"
-        )
+        label = self.dashboard.record.stem if self.dashboard.record else "cell"
         try:
             items, downloads = await jobs.run(self._panes, result, label, heavy=False)
         except Exception as exc:  # noqa: BLE001
@@ -430,9 +428,7 @@ class Dashboard(pn.viewable.Viewer):
         self.save_meta.on_click(self._on_save_metadata)
         # the metadata before the last save, so a change can be taken back (cell id, values)
         self._metadata_before: tuple[str, dict] | None = None
-        self.undo_meta = pn.widgets.Button(
-            label="Undo last change", color="light", disabled=True, visible=False
-        )
+        self.undo_meta = pn.widgets.Button(label="Undo last change", color="light", visible=False)
         self.undo_meta.on_click(self._on_undo_metadata)
         self.delete_button = pn.widgets.Button(
             label="Delete this cell…", color="danger", variant="outline"
@@ -534,10 +530,11 @@ class Dashboard(pn.viewable.Viewer):
         """Show ``message`` (plain text) under the metadata buttons and, in a served page, as a
         notice in the corner of the window, seen however far the page is scrolled."""
         self.notice[:] = [markup.alert(message, kind)]
-        if self.toasts is not None:
-            send = {"danger": self.toasts.error, "success": self.toasts.success}
-            send.get(kind, self.toasts.warning if kind == "warning" else self.toasts.info)(
-                markup.html_text(message), duration=TOAST_MS
+        if self.toasts is not None:  # Notyf's types: an alert's "danger" is its "error"
+            self.toasts.send(
+                markup.html_text(message),
+                duration=TOAST_MS,
+                type={"danger": "error"}.get(kind, kind),
             )
 
     def selected_cycles(self) -> list[int] | None:
@@ -636,7 +633,7 @@ class Dashboard(pn.viewable.Viewer):
             self._fill_metadata(record)
             if self._metadata_before is not None and self._metadata_before[0] != cell_id:
                 self._metadata_before = None  # an undo belongs to the cell it was made on
-                self.undo_meta.disabled, self.undo_meta.visible = True, False
+                self.undo_meta.visible = False
             self.overview[:] = overview
             for name, tab in self.tabs_by_name.items():
                 tab.set_result(known.get(name))
@@ -712,7 +709,7 @@ class Dashboard(pn.viewable.Viewer):
             self.notify(str(exc))
             return
         self._metadata_before = (self.record.id, before)
-        self.undo_meta.visible, self.undo_meta.disabled = True, False
+        self.undo_meta.visible = True
         self.notify(f"Metadata of {self.record.label} saved.", kind="success")
         await self._metadata_changed()
 
@@ -724,7 +721,7 @@ class Dashboard(pn.viewable.Viewer):
         if cell_id != self.record.id:
             return
         self._metadata_before = None
-        self.undo_meta.disabled, self.undo_meta.visible = True, False
+        self.undo_meta.visible = False
         try:
             self.record = self.workspace.update_metadata(cell_id, **before)
         except (ValueError, BatteryvizError) as exc:
@@ -893,7 +890,7 @@ class Dashboard(pn.viewable.Viewer):
         if self._mapping is not None:
             form, kept = self._mapping
             self._mapping = None
-            if not getattr(form, "reading", False):
+            if not form.reading:
                 kept.unlink(missing_ok=True)
             if form in self._upload_log:
                 self._upload_log.remove(form)
@@ -936,7 +933,7 @@ class Dashboard(pn.viewable.Viewer):
             if not current:  # replaced by a newer form meanwhile: its file is ours to delete
                 kept.unlink(missing_ok=True)
         log.info("%s: upload %r stored with named columns", self.session, form.filename)
-        if self._mapping is not None and self._mapping[0] is form:
+        if current:
             self.discard_column_form()
         self._upload_log.append(
             markup.alert(
@@ -1038,7 +1035,7 @@ class _CurvesTab(pn.viewable.Viewer):
                 cycles,
                 self.direction.value,
                 dash.record.metadata.get("active_mass_mg"),
-                dash.record.filename.rsplit(".", 1)[0],
+                dash.record.stem,
                 heavy=False,
             )
         except Exception as exc:  # noqa: BLE001
@@ -1119,13 +1116,14 @@ class _CompareTab(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
 
-    async def _result(self, record, key: str, cycles, keep_cache: bool):
-        """Analysis ``key`` of a cell for the comparison: the dashboard's result when it is
-        over every cycle, else computed over ``cycles`` and never kept (a comparison writes
-        nothing into a cell, and a result the Cycles box filtered is not all its cycles)."""
+    async def _result(self, record, key: str, cycles=None):
+        """Analysis ``key`` of a cell for the comparison over ``cycles`` (``None``: every
+        cycle, where the dashboard's result serves when it is over every cycle too), computed
+        and never kept otherwise (a comparison writes nothing into a cell, and a result the
+        Cycles box filtered is not all its cycles)."""
         dash, ws = self.dashboard, self.dashboard.workspace
         cached = dash.results.get(record.id, {}).get(key)
-        if keep_cache and cycles is None and cached is not None and _all_cycles(cached):
+        if cycles is None and cached is not None and _all_cycles(cached):
             return cached
         params = jobs.analysis_parameters(ANALYSES[key], record.metadata, cycles, {})
         return await jobs.run(
@@ -1147,7 +1145,7 @@ class _CompareTab(pn.viewable.Viewer):
             for cell_id in self.cells.value:
                 try:
                     record = ws.get(cell_id)
-                    result = await self._result(record, key, None, True)
+                    result = await self._result(record, key)
                     if variable not in result:
                         problems.append(
                             f"{record.label}: no {label} in its result (a quantity per mass or "
@@ -1164,7 +1162,7 @@ class _CompareTab(pn.viewable.Viewer):
                             )
                         )
                     if kind and cycle:
-                        one = await self._result(record, kind, [int(cycle)], False)
+                        one = await self._result(record, kind, [int(cycle)])
                         for name in ANALYSES[kind].cycle_curves:
                             if name not in one:
                                 continue

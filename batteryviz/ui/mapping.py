@@ -77,6 +77,8 @@ class ColumnForm(pn.viewable.Viewer):
         )
         self.button = pn.widgets.Button(label="Read with these columns", color="primary")
         self.message = pn.Column(sizing_mode="stretch_width")
+        #: while the dashboard reads the file with these columns (its file is not deleted then)
+        self.reading = False
 
     def read_options(self) -> dict:
         """``{"format": "generic", "columns": {...}, "current_sign": ±1}`` for the chosen
