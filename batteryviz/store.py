@@ -405,8 +405,8 @@ class Workspace:
                 record, dataset = self._parse(
                     local, cell_id, name, digest, size, example, read_options
                 )
-            except BatteryvizError as exc:  # name the upload, not the server's temporary copy
-                raise exc.renamed(name) from None
+            except BatteryvizError as exc:  # name the upload as uploaded, not a temporary copy
+                raise exc.renamed(uploaded_name(filename)) from None
             record.uploaded_as = uploaded_name(filename)
             for key, value in (metadata or {}).items():
                 record.metadata[key] = _metadata_value(key, value)

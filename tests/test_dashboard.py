@@ -485,6 +485,8 @@ def test_a_table_of_unknown_columns_is_read_with_the_columns_named_in_the_page(d
     assert "not a format batteryviz recognises" in message
     assert "bv.read" not in message and "format='generic'" not in message
     assert message.endswith("Name its columns in the form below.")
+    # named once, as uploaded (it read "notebook <7>.csv: notebook _7_.csv: not a format…")
+    assert message.startswith(f"{name}: not a format") and "notebook _7_" not in message
     form = dashboard._mapping[0]
     assert isinstance(form, ColumnForm) and _column_forms(dashboard) == 1  # shown
     assert form.names == ["Zeitpunkt", "Spannung", "Strom", "Zyklus"]

@@ -984,8 +984,9 @@ def csv_download(table, filename: str, label: str = "⬇ CSV"):
     def data():
         return io.BytesIO(table.to_csv(index=False).encode("utf-8"))
 
+    # as wide as its label (a fixed 120 px cut "⬇ Discharge capacity (Ah) CSV" at both ends)
     return pn.widgets.FileDownload(
-        callback=data, filename=filename, label=label, color="light", width=120
+        callback=data, filename=filename, label=label, color="light", width=max(120, 9 * len(label))
     )
 
 
